@@ -1,0 +1,5 @@
+import { MigrationInterface } from 'typeorm';
+import { EngineSchema1763790000000 } from './1763790000000-engine-schema.js';
+
+/** Every migration, in order. Listed by hand: ESM builds cannot glob-load classes. */
+export const MIGRATIONS: (new () => MigrationInterface)[] = [EngineSchema1763790000000];

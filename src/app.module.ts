@@ -1,0 +1,29 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { AppConfig } from './config/app-config.js';
+import { ConfigModule } from './config/config.module.js';
+import { DatabaseModule } from './database/database.module.js';
+import { BrokerModule } from './broker/broker.module.js';
+import { HealthModule } from './health/health.module.js';
+import { LoggingModule } from './logging/logging.module.js';
+import { TasksModule } from './tasks/tasks.module.js';
+import { WorkerModule } from './worker/worker.module.js';
+
+/** The whole service; ROLES decides which of the role modules start. */
+@Module({})
+export class AppModule {
+  static forRoot(config: AppConfig, databaseUrl: string, extra: DynamicModule['imports'] = []): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        LoggingModule.forRoot(config),
+        DatabaseModule.forRoot(databaseUrl),
+        BrokerModule,
+        TasksModule,
+        HealthModule,
+        ...(config.has('worker') ? [WorkerModule] : []),
+        ...extra,
+      ],
+    };
+  }
+}

@@ -1,0 +1,68 @@
+import { DynamicModule, INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { NestExpressApplication } from '@nestjs/platform-express';
+import { Logger } from 'nestjs-pino';
+import { AppModule } from './app.module.js';
+import { AppConfig } from './config/app-config.js';
+import { EmbeddedPostgresServer } from './database/embedded-postgres.js';
+import { runMigrations } from './database/migrate.js';
+
+export interface Running {
+  app: INestApplication;
+  config: AppConfig;
+  url: string;
+  /** Stops taking work, finishes or hands back running tasks, closes pools, stops the embedded server. */
+  shutdown(signal?: string): Promise<void>;
+}
+
+/**
+ * Starts laterz: resolves the database (DATABASE_URL, or an embedded server under DATA_DIR),
+ * applies migrations under an advisory lock, then starts the modules of the configured roles.
+ */
+export async function bootstrap(
+  config: AppConfig = AppConfig.fromEnv(),
+  options: { handleSignals?: boolean; imports?: DynamicModule['imports'] } = {},
+): Promise<Running> {
+  const embedded = config.databaseUrl
+    ? undefined
+    : new EmbeddedPostgresServer({ dataDir: config.dataDir, port: config.embeddedPgPort });
+  const url = config.databaseUrl ?? (await embedded!.start());
+  try {
+    await runMigrations(config, url);
+    const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, url, options.imports), { bufferLogs: true });
+    app.useLogger(app.get(Logger));
+    app.useBodyParser('json', { limit: '64kb' });
+    await app.listen(config.port);
+    const logger = app.get(Logger);
+    logger.log(
+      `laterz up on :${config.port} (roles ${[...config.roles].join(',')}, ` +
+        `${config.databaseUrl ? 'external' : 'embedded'} PostgreSQL, ${config.amqp.url ? 'RabbitMQ' : 'PostgreSQL'} queue)`,
+      'Bootstrap',
+    );
+
+    let closing: Promise<void> | undefined;
+    const shutdown = (signal?: string) =>
+      (closing ??= (async () => {
+        logger.log(`shutting down${signal ? ` on ${signal}` : ''}`, 'Bootstrap');
+        await app.close();
+        await embedded?.stop();
+      })());
+    if (options.handleSignals !== false) {
+      for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+        process.once(signal, () => {
+          shutdown(signal).then(
+            () => process.exit(0),
+            (err: Error) => {
+              console.error('shutdown failed:', err.message);
+              process.exit(1);
+            },
+          );
+        });
+      }
+    }
+    return { app, config, url, shutdown };
+  } catch (err) {
+    await embedded?.stop().catch(() => undefined);
+    throw err;
+  }
+}

@@ -1,0 +1,111 @@
+import type { Channel, Options } from 'amqplib';
+import { brokerQueueName, MAX_PRIORITY, QueueSpec } from './broker.js';
+
+/** The queue group of a func nobody has registered. */
+export const DEFAULT_QUEUE_GROUP = 'default';
+
+/** AMQP 0-9-1 caps queue and exchange names at 255 bytes. */
+const MAX_NAME_BYTES = 255;
+
+export interface TopologyOptions {
+  prefix: string;
+  queueType: 'classic' | 'quorum';
+  deliveryLimit: number;
+}
+
+/**
+ * Every name and queue argument of the AMQP transport. Queues are declared lazily: a spec is
+ * declared the first time it is published to or consumed, and from then on by every channel setup,
+ * so a reconnect (or a queue deleted behind our back) re-creates it.
+ */
+export class AmqpTopology {
+  private readonly groups = new Map<string, string>();
+  private readonly declared = new Map<string, QueueSpec>();
+
+  constructor(private readonly options: TopologyOptions) {}
+
+  get quorum(): boolean {
+    return this.options.queueType === 'quorum';
+  }
+
+  /** Quorum queues refuse consumers on a channel with a global prefetch; classic queues share it. */
+  get globalPrefetch(): boolean {
+    return !this.quorum;
+  }
+
+  /** Exchange and queue where quorum queues dead-letter a message past its delivery limit. */
+  get deadLetterName(): string {
+    return `${this.options.prefix}.dead`;
+  }
+
+  queueName(spec: QueueSpec): string {
+    const name = brokerQueueName(this.options.prefix, spec);
+    if (Buffer.byteLength(name) > MAX_NAME_BYTES) throw new RangeError(`AMQP queue name ${name} is longer than ${MAX_NAME_BYTES} bytes`);
+    return name;
+  }
+
+  /** Remembers which queue group each func belongs to; the last registration wins. */
+  learnGroups(specs: readonly QueueSpec[]): void {
+    for (const spec of specs) {
+      this.queueName(spec);
+      this.groups.set(spec.func, spec.queue);
+    }
+  }
+
+  hasGroup(func: string): boolean {
+    return this.groups.has(func);
+  }
+
+  specFor(func: string): QueueSpec {
+    return { func, queue: this.groups.get(func) ?? DEFAULT_QUEUE_GROUP };
+  }
+
+  /** Marks specs as declared from now on and returns those that were not. */
+  markDeclared(specs: readonly QueueSpec[]): QueueSpec[] {
+    const fresh: QueueSpec[] = [];
+    for (const spec of specs) {
+      const name = this.queueName(spec);
+      if (this.declared.has(name)) continue;
+      this.declared.set(name, spec);
+      fresh.push(spec);
+    }
+    return fresh;
+  }
+
+  declaredSpecs(): QueueSpec[] {
+    return [...this.declared.values()];
+  }
+
+  declaredSpec(queueName: string): QueueSpec | undefined {
+    return this.declared.get(queueName);
+  }
+
+  queueOptions(): Options.AssertQueue {
+    if (!this.quorum) return { durable: true, arguments: { 'x-max-priority': MAX_PRIORITY } };
+    // RabbitMQ 3.x quorum queues refuse x-max-priority; 4.x ones treat priority > 4 as high, so
+    // PublishPriority.Next still jumps ahead there.
+    return {
+      durable: true,
+      arguments: {
+        'x-queue-type': 'quorum',
+        'x-delivery-limit': this.options.deliveryLimit,
+        'x-dead-letter-exchange': this.deadLetterName,
+      },
+    };
+  }
+
+  deadLetterQueueOptions(): Options.AssertQueue {
+    return { durable: true, arguments: { 'x-queue-type': 'quorum' } };
+  }
+
+  /** Declares the dead-letter route (quorum only) and the given task queues on one channel. */
+  async declare(channel: Channel, specs: readonly QueueSpec[]): Promise<void> {
+    if (this.quorum) {
+      await channel.assertExchange(this.deadLetterName, 'fanout', { durable: true });
+      await channel.assertQueue(this.deadLetterName, this.deadLetterQueueOptions());
+      await channel.bindQueue(this.deadLetterName, this.deadLetterName, '');
+    }
+    const options = this.queueOptions();
+    await Promise.all(specs.map((spec) => channel.assertQueue(this.queueName(spec), options)));
+  }
+}

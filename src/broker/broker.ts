@@ -1,0 +1,101 @@
+import type { PoolClient } from 'pg';
+import type { TaskId } from '../tasks/task-status.js';
+
+/** What travels on a queue: the task's address, nothing else (args and results stay in the row). */
+export interface TaskRef {
+  collection: string;
+  taskId: TaskId;
+  /** The func, which names the queue the ref goes to. */
+  func: string;
+}
+
+/** Tasks queued by workers (the next tasks of a finished one) jump ahead of dispatcher batches. */
+export enum PublishPriority {
+  Dispatch = 0,
+  Enqueue = 1,
+  Next = 5,
+}
+export const MAX_PRIORITY = 9;
+
+/** A queue this process serves: its broker name is derived from the func's queue and name. */
+export interface QueueSpec {
+  func: string;
+  queue: string;
+}
+
+export interface DeliveryBatch {
+  refs: TaskRef[];
+  /**
+   * PostgreSQL transport only: the open transaction that dequeued (and row-locked) the refs.
+   * The handler runs its claim in it and commits it; the broker releases the client afterwards.
+   */
+  tx?: PoolClient;
+}
+
+/**
+ * Called with each micro-batch of deliveries. It resolves once the claim has committed (the row
+ * is the record from then on) and the broker acknowledges the deliveries; it rejects when the
+ * claim failed, and the broker hands the deliveries back.
+ */
+export type BatchHandler = (batch: DeliveryBatch) => Promise<void>;
+
+export interface ConsumeOptions {
+  queues: QueueSpec[];
+  /** Deliveries per batch and, for AMQP, the channel prefetch. */
+  batchSize: number;
+  /**
+   * PostgreSQL transport: take only tasks of the listed funcs (WORKER_QUEUES is set). Otherwise a
+   * worker takes every queued task, and one of a func it does not know ends `unknown_task_func`.
+   */
+  onlyListed?: boolean;
+}
+
+export interface Consumer {
+  /** Stops taking deliveries; resolves when no batch is being handed to the handler. */
+  stop(): Promise<void>;
+}
+
+export interface QueueDepth {
+  /** The broker queue's name. */
+  name: string;
+  ready: number;
+  unacked: number;
+}
+
+export interface BrokerHealthState {
+  up: boolean;
+  transport: 'postgres' | 'amqp';
+  detail?: string;
+}
+
+/**
+ * Carries task ids from the database to workers. The database decides; a broker is a hint:
+ * losing every message only slows work down (the dispatcher re-queues what is left).
+ */
+export abstract class Broker {
+  abstract readonly transport: 'postgres' | 'amqp';
+
+  /** Tells the broker which queue group each func belongs to, so publishes route to the right queue. */
+  registerQueues(_specs: QueueSpec[]): void {}
+
+  /**
+   * Hands refs to the queues of their funcs. Never throws and never waits unboundedly: it returns
+   * how many were handed over; the rest stay `queued` in the database for the dispatcher.
+   */
+  abstract publish(refs: readonly TaskRef[], priority?: PublishPriority): Promise<number>;
+
+  /** Starts delivering batches of refs for the given queues to `onBatch`. */
+  abstract consume(options: ConsumeOptions, onBatch: BatchHandler): Promise<Consumer>;
+
+  /** The broker's own counts for the queue of one func. */
+  abstract depth(queue: QueueSpec): Promise<QueueDepth>;
+
+  abstract health(): Promise<BrokerHealthState>;
+
+  abstract close(): Promise<void>;
+}
+
+/** `<prefix>.<queue>.<func>`: one queue per func, grouped by the func's queue name. */
+export function brokerQueueName(prefix: string, spec: QueueSpec): string {
+  return `${prefix}.${spec.queue}.${spec.func}`;
+}

@@ -1,0 +1,181 @@
+import { Logger } from '@nestjs/common';
+import { Client, Pool } from 'pg';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  BatchHandler,
+  Broker,
+  BrokerHealthState,
+  ConsumeOptions,
+  Consumer,
+  QueueDepth,
+  QueueSpec,
+  TaskRef,
+} from './broker.js';
+import { DEQUEUE_ANY, DEQUEUE_FUNCS, DequeuedRow, QUEUED_COUNT } from './sql/dequeue.sql.js';
+
+export interface PostgresBrokerOptions {
+  url: string;
+  schema: string;
+  pollMs: number;
+  /** How many deliveries this process can take now; resolves once it can take at least one. */
+  slots?: () => Promise<number>;
+}
+
+/**
+ * PostgreSQL as the queue: `queued` rows are the messages. Publishing is a NOTIFY (rows were made
+ * `queued` by the caller's own statement); consumers dequeue with FOR UPDATE SKIP LOCKED in the
+ * claim's transaction and sleep on LISTEN, with a jittered poll as the fallback.
+ */
+export class PostgresBroker extends Broker {
+  readonly transport = 'postgres' as const;
+  private readonly logger = new Logger(PostgresBroker.name);
+  private readonly channel: string;
+  private listener?: Client;
+  private listenerWanted = false;
+  private readonly wakers = new Set<() => void>();
+  private notified = false;
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly options: PostgresBrokerOptions,
+  ) {
+    super();
+    this.channel = `${options.schema}_queued`;
+  }
+
+  async publish(refs: readonly TaskRef[]): Promise<number> {
+    if (refs.length === 0) return 0;
+    try {
+      await this.pool.query('SELECT pg_notify($1, $2)', [this.channel, '']);
+    } catch (err) {
+      // The rows are queued either way: an idle worker finds them at its next poll.
+      this.logger.warn(`NOTIFY failed: ${(err as Error).message}`);
+    }
+    return refs.length;
+  }
+
+  async consume(options: ConsumeOptions, onBatch: BatchHandler): Promise<Consumer> {
+    await this.startListener();
+    const funcs = options.onlyListed ? options.queues.map((q) => q.func) : [];
+    let running = true;
+    const loop = (async () => {
+      while (running) {
+        const slots = Math.min(options.batchSize, this.options.slots ? await this.options.slots() : options.batchSize);
+        if (!running) break;
+        this.notified = false;
+        const got = await this.dequeueOnce(slots, funcs, onBatch).catch((err: Error) => {
+          this.logger.warn(`dequeue failed: ${err.message}`);
+          return -1;
+        });
+        if (got === 0 && !this.notified && running) await this.waitForWork();
+        else if (got < 0 && running) await sleep(this.options.pollMs);
+      }
+    })();
+    return {
+      stop: async () => {
+        running = false;
+        this.wakeAll();
+        await loop;
+      },
+    };
+  }
+
+  async depth(queue: QueueSpec): Promise<QueueDepth> {
+    const { rows } = await this.pool.query<{ ready: number }>({ ...QUEUED_COUNT, values: [queue.func] });
+    return { name: queue.func, ready: rows[0].ready, unacked: 0 };
+  }
+
+  async health(): Promise<BrokerHealthState> {
+    try {
+      await this.pool.query('SELECT 1');
+      return { up: true, transport: 'postgres' };
+    } catch (err) {
+      return { up: false, transport: 'postgres', detail: (err as Error).message };
+    }
+  }
+
+  async close(): Promise<void> {
+    this.listenerWanted = false;
+    this.wakeAll();
+    const listener = this.listener;
+    this.listener = undefined;
+    await listener?.end().catch(() => undefined);
+  }
+
+  /** Returns how many refs it delivered. */
+  private async dequeueOnce(limit: number, funcs: string[], onBatch: BatchHandler): Promise<number> {
+    const client = await this.pool.connect();
+    let release: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const query = funcs.length > 0 ? { ...DEQUEUE_FUNCS, values: [limit, funcs] } : { ...DEQUEUE_ANY, values: [limit] };
+      const { rows } = await client.query<DequeuedRow>(query);
+      if (rows.length === 0) {
+        await client.query('ROLLBACK');
+        return 0;
+      }
+      try {
+        await onBatch({ refs: rows, tx: client });
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+      return rows.length;
+    } catch (err) {
+      release = err as Error;
+      throw err;
+    } finally {
+      client.release(release);
+    }
+  }
+
+  private waitForWork(): Promise<void> {
+    // Jitter keeps idle workers from polling in step.
+    const ms = this.options.pollMs * (0.75 + Math.random() * 0.5);
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.wakers.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wakers.add(done);
+    });
+  }
+
+  private wakeAll(): void {
+    this.notified = true;
+    for (const wake of [...this.wakers]) wake();
+  }
+
+  private async startListener(): Promise<void> {
+    if (this.listener || this.listenerWanted) return;
+    this.listenerWanted = true;
+    await this.connectListener();
+  }
+
+  private async connectListener(): Promise<void> {
+    const client = new Client({ connectionString: this.options.url, application_name: 'laterz-listen' });
+    client.on('notification', () => this.wakeAll());
+    client.on('error', (err) => {
+      this.logger.warn(`LISTEN connection lost (${err.message}); polling until it is back`);
+      if (this.listener === client) this.listener = undefined;
+      void this.reconnectListener();
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN "${this.channel}"`);
+      this.listener = client;
+    } catch (err) {
+      this.logger.warn(`LISTEN failed (${(err as Error).message}); polling every ${this.options.pollMs} ms`);
+      await client.end().catch(() => undefined);
+      void this.reconnectListener();
+    }
+  }
+
+  private async reconnectListener(): Promise<void> {
+    if (!this.listenerWanted) return;
+    await sleep(Math.max(1000, this.options.pollMs));
+    if (this.listenerWanted && !this.listener) await this.connectListener();
+  }
+}

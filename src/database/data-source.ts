@@ -1,0 +1,50 @@
+import { DataSource, DataSourceOptions } from 'typeorm';
+import { AppConfig } from '../config/app-config.js';
+import { AuditLogEntity } from '../audit/audit-log.entity.js';
+import { CollectionEntity } from '../collections/collection.entity.js';
+import { CollectionStatsEntity } from '../collections/collection-stats.entity.js';
+import { TaskAttemptEntity } from '../tasks/task-attempt.entity.js';
+import { TaskDependencyEntity } from '../tasks/task-dependency.entity.js';
+import { TaskEntity } from '../tasks/task.entity.js';
+import { MIGRATIONS } from '../../migrations/index.js';
+
+export const ENTITIES = [
+  TaskEntity,
+  TaskDependencyEntity,
+  TaskAttemptEntity,
+  CollectionEntity,
+  CollectionStatsEntity,
+  AuditLogEntity,
+];
+
+/**
+ * The one set of TypeORM options, used by the app, the migration runner and the TypeORM CLI.
+ * Every connection gets `search_path = <schema>` so the hand-written SQL under `sql/` stays
+ * unqualified and follows DB_SCHEMA.
+ */
+export function dataSourceOptions(config: AppConfig, url: string, poolSize = config.dbPoolSize): DataSourceOptions {
+  return {
+    type: 'postgres',
+    url,
+    schema: config.dbSchema,
+    entities: ENTITIES,
+    migrations: MIGRATIONS,
+    migrationsTableName: 'migrations',
+    migrationsTransactionMode: 'all',
+    synchronize: false,
+    migrationsRun: false,
+    logging: false,
+    poolSize,
+    applicationName: 'laterz',
+    extra: { options: `-c search_path=${config.dbSchema}`, max: poolSize },
+  };
+}
+
+/** For the TypeORM CLI (`npx typeorm -d dist/src/database/data-source.js …`): needs DATABASE_URL. */
+function cliDataSource(): DataSource | undefined {
+  const config = AppConfig.fromEnv();
+  if (!config.databaseUrl) return undefined;
+  return new DataSource(dataSourceOptions(config, config.databaseUrl, 2));
+}
+
+export default cliDataSource();

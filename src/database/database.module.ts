@@ -1,0 +1,37 @@
+import { DynamicModule, Global, Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { Pool } from 'pg';
+import { DataSource } from 'typeorm';
+import { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver.js';
+import { AppConfig } from '../config/app-config.js';
+import { dataSourceOptions } from './data-source.js';
+
+/** The resolved PostgreSQL URL (the configured one or the embedded server's). */
+export const DATABASE_URL = Symbol('DATABASE_URL');
+/** The pg Pool behind TypeORM: the hot SQL runs on it directly, with named prepared statements. */
+export const PG_POOL = Symbol('PG_POOL');
+
+@Global()
+@Module({})
+export class DatabaseModule {
+  static forRoot(url: string): DynamicModule {
+    return {
+      module: DatabaseModule,
+      imports: [
+        TypeOrmModule.forRootAsync({
+          inject: [AppConfig],
+          useFactory: (config: AppConfig) => dataSourceOptions(config, url),
+        }),
+      ],
+      providers: [
+        { provide: DATABASE_URL, useValue: url },
+        {
+          provide: PG_POOL,
+          inject: [DataSource],
+          useFactory: (ds: DataSource): Pool => (ds.driver as PostgresDriver).master as Pool,
+        },
+      ],
+      exports: [DATABASE_URL, PG_POOL],
+    };
+  }
+}

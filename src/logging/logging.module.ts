@@ -1,0 +1,41 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { LoggerModule } from 'nestjs-pino';
+import { AppConfig } from '../config/app-config.js';
+
+/** Paths pino removes from every line: credentials and task arguments never reach a log. */
+export const REDACTED_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'args',
+  '*.args',
+  'password',
+  '*.password',
+  'url',
+  'databaseUrl',
+  'amqpUrl',
+];
+
+/** Structured JSON logs (human-readable on a terminal) through nestjs-pino. */
+@Module({})
+export class LoggingModule {
+  static forRoot(config: AppConfig, stdoutIsTty = process.stdout.isTTY === true): DynamicModule {
+    const pretty = config.logFormat === 'pretty' || (config.logFormat === 'auto' && stdoutIsTty);
+    return {
+      module: LoggingModule,
+      imports: [
+        LoggerModule.forRoot({
+          pinoHttp: {
+            level: config.logLevel,
+            redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+            transport: pretty ? { target: 'pino-pretty', options: { singleLine: true } } : undefined,
+            autoLogging: { ignore: (req) => (req.url ?? '').startsWith('/health') },
+            customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'debug'),
+            serializers: {
+              req: (req: { method: string; url: string; id: unknown }) => ({ id: req.id, method: req.method, url: req.url }),
+            },
+          },
+        }),
+      ],
+    };
+  }
+}

@@ -1,0 +1,38 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * JSON with object keys sorted at every level, so `{a:1,b:2}` and `{b:2,a:1}` are one task.
+ * Throws a TypeError naming the path of the first value JSON cannot carry faithfully.
+ */
+export function canonicalJson(value: unknown): string {
+  return encode(value, '$');
+}
+
+function encode(value: unknown, path: string): string {
+  if (value === null) return 'null';
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return JSON.stringify(value);
+    case 'number':
+      if (!Number.isFinite(value)) throw new TypeError(`${path} is ${value}, which JSON cannot carry`);
+      return JSON.stringify(value);
+    case 'object': {
+      if (Array.isArray(value)) return `[${value.map((v, i) => encode(v, `${path}[${i}]`)).join(',')}]`;
+      const proto = Object.getPrototypeOf(value);
+      if (proto !== Object.prototype && proto !== null) {
+        throw new TypeError(`${path} is a ${proto?.constructor?.name ?? 'non-plain object'}, not a plain object`);
+      }
+      const keys = Object.keys(value as object).sort();
+      const parts = keys.map((k) => `${JSON.stringify(k)}:${encode((value as Record<string, unknown>)[k], `${path}.${k}`)}`);
+      return `{${parts.join(',')}}`;
+    }
+    default:
+      throw new TypeError(`${path} is ${typeof value === 'undefined' ? 'undefined' : `a ${typeof value}`}, which JSON cannot carry`);
+  }
+}
+
+/** sha256 of the canonical JSON: the identity of (collection, func, args). */
+export function argsHash(canonical: string): Buffer {
+  return createHash('sha256').update(canonical).digest();
+}

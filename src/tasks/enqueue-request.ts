@@ -1,0 +1,41 @@
+import type { TaskId, TaskStatus } from './task-status.js';
+
+/** A task as the enqueue API returns it. */
+export interface TaskHandle {
+  id: TaskId;
+  collection: string;
+  func: string;
+  status: TaskStatus;
+  /** False when the call found the task already there (get-or-create). */
+  created: boolean;
+}
+
+export type DependencyRef = TaskHandle | { id: TaskId } | TaskId;
+
+export interface EnqueueOptions {
+  /** Default `default`. */
+  collection?: string;
+  /** Named parents: their results reach the handler under these names. */
+  dependsOn?: Record<string, DependencyRef>;
+  /** Reset the task to run again even if it has finished. */
+  retry?: boolean;
+  /** Hand it to the broker now (default); otherwise the dispatcher picks it up. */
+  queueNow?: boolean;
+  /** Remove dependencies that `dependsOn` does not name. */
+  deleteExtraDeps?: boolean;
+  /** 0-9, higher first. Default: the func's priority. */
+  priority?: number;
+  /** Not before this time (the dispatcher queues it when due). */
+  runAfter?: Date;
+  /** Size of the work, in bytes, for bulk batching. */
+  sizeBytes?: number;
+}
+
+export interface EnqueueRequest extends EnqueueOptions {
+  func: string;
+  args: unknown;
+}
+
+export function dependencyId(ref: DependencyRef): TaskId {
+  return typeof ref === 'string' ? ref : String(ref.id);
+}

@@ -1,0 +1,269 @@
+import { Injectable } from '@nestjs/common';
+import { AppConfig } from '../config/app-config.js';
+import type { TaskRef } from '../broker/broker.js';
+import { argsHash, canonicalJson } from './canonical-json.js';
+import { dependencyId, EnqueueRequest, TaskHandle } from './enqueue-request.js';
+import {
+  DELETE_EXTRA_EDGES,
+  FIND_CYCLE,
+  FIND_PARENTS,
+  FIND_TASKS_BY_IDENTITY,
+  INSERT_TASKS,
+  RESET_EXISTING,
+  TaskIdentityRow,
+  UPSERT_EDGES,
+} from './sql/enqueue.sql.js';
+import type { Queryable } from './sql/queryable.js';
+import { TaskRegistry } from './task-registry.js';
+import { TaskStatus } from './task-status.js';
+import {
+  ArgsTooLarge,
+  CrossCollectionDependency,
+  DependencyCycle,
+  InvalidArgs,
+  InvalidCollection,
+  TaskNotFound,
+  UnknownFunc,
+} from './tasks.errors.js';
+
+const COLLECTION_NAME = /^[A-Za-z0-9_.-]{1,100}$/;
+const DEP_NAME = /^[A-Za-z0-9_.-]{1,100}$/;
+
+/** A request checked against the registry and the limits, ready to be written. */
+export interface PreparedEnqueue {
+  key: string;
+  collection: string;
+  func: string;
+  args: string;
+  hash: Buffer;
+  bulk: boolean;
+  version: number;
+  priority: number;
+  runAfter: Date | null;
+  sizeBytes: number;
+  deps: { name: string; prevId: string }[];
+  retry: boolean;
+  queueNow: boolean;
+  deleteExtraDeps: boolean;
+}
+
+export interface WriteResult {
+  handles: TaskHandle[];
+  /** Tasks now `queued`: publish them once the transaction has committed. */
+  toPublish: TaskRef[];
+}
+
+/** get-or-create of tasks and their edges: a fixed number of statements per batch. */
+@Injectable()
+export class EnqueueWriter {
+  constructor(
+    private readonly registry: TaskRegistry,
+    private readonly config: AppConfig,
+  ) {}
+
+  /** Validates one request without touching the database; throws a typed error naming the problem. */
+  prepare(request: EnqueueRequest): PreparedEnqueue {
+    const func = this.registry.get(request.func);
+    if (!func) throw new UnknownFunc(request.func);
+    const collection = request.collection ?? 'default';
+    if (typeof collection !== 'string' || !COLLECTION_NAME.test(collection)) throw new InvalidCollection(String(collection));
+    let args: string;
+    try {
+      args = canonicalJson(request.args ?? null);
+    } catch (err) {
+      throw new InvalidArgs(request.func, (err as Error).message);
+    }
+    const bytes = Buffer.byteLength(args);
+    if (bytes > this.config.limits.argsBytes) throw new ArgsTooLarge(request.func, bytes, this.config.limits.argsBytes);
+    const deps = Object.entries(request.dependsOn ?? {}).map(([name, ref]) => {
+      if (!DEP_NAME.test(name)) throw new InvalidArgs(request.func, `dependency name ${JSON.stringify(name)} must be 1-100 letters, digits, _ . -`);
+      const prevId = dependencyId(ref);
+      if (!/^\d{1,19}$/.test(prevId)) throw new InvalidArgs(request.func, `dependency "${name}" is not a task id: ${JSON.stringify(prevId)}`);
+      return { name, prevId };
+    });
+    const priority = request.priority ?? func.priority;
+    if (!Number.isInteger(priority) || priority < 0 || priority > 9) throw new InvalidArgs(request.func, `priority must be 0-9, got ${priority}`);
+    const runAfter = request.runAfter ?? null;
+    if (runAfter !== null && (!(runAfter instanceof Date) || Number.isNaN(runAfter.getTime()))) {
+      throw new InvalidArgs(request.func, 'runAfter must be a valid Date');
+    }
+    const sizeBytes = request.sizeBytes ?? bytes;
+    if (!Number.isSafeInteger(sizeBytes) || sizeBytes < 0) throw new InvalidArgs(request.func, `sizeBytes must be a whole number >= 0`);
+    const hash = argsHash(args);
+    const queueNow = (request.queueNow ?? true) && !func.bulk && (runAfter === null || runAfter.getTime() <= Date.now());
+    return {
+      key: `${collection}\u0000${func.name}\u0000${hash.toString('hex')}`,
+      collection,
+      func: func.name,
+      args,
+      hash,
+      bulk: func.bulk,
+      version: func.version,
+      priority,
+      runAfter,
+      sizeBytes,
+      deps,
+      retry: request.retry ?? false,
+      queueNow,
+      deleteExtraDeps: request.deleteExtraDeps ?? false,
+    };
+  }
+
+  /**
+   * Writes prepared requests in the caller's transaction. Throws (and the caller rolls back) on a
+   * missing parent, a parent in another collection, or a cycle: nothing is half-written.
+   * Returns one handle per request, in order.
+   */
+  async write(q: Queryable, requests: PreparedEnqueue[]): Promise<WriteResult> {
+    const unique = this.merge(requests);
+    await this.checkParents(q, unique);
+
+    const byKey = new Map<string, TaskIdentityRow>();
+    const found = await q.rows<TaskIdentityRow>(FIND_TASKS_BY_IDENTITY, [
+      unique.map((r) => r.collection),
+      unique.map((r) => r.func),
+      unique.map((r) => r.hash),
+      unique.map((_, i) => i),
+    ]);
+    for (const row of found) byKey.set(unique[row.ord!].key, row);
+
+    const existedBefore = new Set([...byKey.values()].map((r) => r.id));
+    await this.checkCycles(q, unique, byKey);
+
+    const created = new Set<string>();
+    let missing = unique.filter((r) => !byKey.has(r.key));
+    for (let round = 0; missing.length > 0 && round < 3; round++) {
+      const inserted = await q.rows<TaskIdentityRow>(INSERT_TASKS, [
+        missing.map((r) => r.collection),
+        missing.map((r) => r.func),
+        missing.map((r) => r.args),
+        missing.map((r) => r.hash),
+        missing.map((r) => (r.queueNow ? TaskStatus.Queued : TaskStatus.Pending)),
+        missing.map((r) => r.version),
+        missing.map((r) => r.priority),
+        missing.map((r) => r.runAfter),
+        missing.map((r) => r.sizeBytes),
+        missing.map((_, i) => i),
+      ]);
+      const keyOf = (row: TaskIdentityRow) => `${row.collection}\u0000${row.func}\u0000${row.args_hash!.toString('hex')}`;
+      for (const row of inserted) {
+        byKey.set(keyOf(row), row);
+        created.add(row.id);
+      }
+      missing = missing.filter((r) => !byKey.has(r.key));
+      if (missing.length === 0) break;
+      // Created by a concurrent caller that committed meanwhile: read them again.
+      const again = await q.rows<TaskIdentityRow>(FIND_TASKS_BY_IDENTITY, [
+        missing.map((r) => r.collection),
+        missing.map((r) => r.func),
+        missing.map((r) => r.hash),
+        missing.map((_, i) => i),
+      ]);
+      for (const row of again) byKey.set(missing[row.ord!].key, row);
+      missing = missing.filter((r) => !byKey.has(r.key));
+    }
+    if (missing.length > 0) throw new Error(`enqueue could not create or find ${missing.length} task(s)`);
+
+    const rerun = new Set<string>();
+    const edges = unique.flatMap((r) => r.deps.map((d) => ({ prev: d.prevId, next: byKey.get(r.key)!.id, name: d.name })));
+    if (edges.length > 0) {
+      const changed = await q.rows<{ next_id: string }>(UPSERT_EDGES, [
+        edges.map((e) => e.prev),
+        edges.map((e) => e.next),
+        edges.map((e) => e.name),
+      ]);
+      for (const row of changed) if (!created.has(row.next_id)) rerun.add(row.next_id);
+    }
+    const pruned = unique.filter((r) => r.deleteExtraDeps && existedBefore.has(byKey.get(r.key)!.id));
+    if (pruned.length > 0) {
+      const keep = pruned.flatMap((r) => r.deps.map((d) => ({ next: byKey.get(r.key)!.id, name: d.name })));
+      await q.rows(DELETE_EXTRA_EDGES, [pruned.map((r) => byKey.get(r.key)!.id), keep.map((k) => k.next), keep.map((k) => k.name)]);
+    }
+
+    const resets = unique.filter((r) => {
+      const row = byKey.get(r.key)!;
+      if (created.has(row.id)) return false;
+      return r.retry || rerun.has(row.id) || (r.queueNow && row.status === TaskStatus.Pending);
+    });
+    if (resets.length > 0) {
+      const updated = await q.rows<{ id: string; status: string }>(RESET_EXISTING, [
+        resets.map((r) => byKey.get(r.key)!.id),
+        resets.map((r) => r.retry || rerun.has(byKey.get(r.key)!.id)),
+        resets.map((r) => !r.bulk && (r.queueNow || r.retry || rerun.has(byKey.get(r.key)!.id))),
+      ]);
+      const statusById = new Map(updated.map((u) => [u.id, u.status]));
+      for (const r of resets) {
+        const row = byKey.get(r.key)!;
+        const status = statusById.get(row.id);
+        if (status) byKey.set(r.key, { ...row, status });
+      }
+    }
+
+    const resetKeys = new Set(resets.map((r) => r.key));
+    const toPublish: TaskRef[] = [];
+    const publishedIds = new Set<string>();
+    for (const r of unique) {
+      const row = byKey.get(r.key)!;
+      const fresh = created.has(row.id) || resetKeys.has(r.key);
+      if (fresh && row.status === TaskStatus.Queued && !publishedIds.has(row.id)) {
+        publishedIds.add(row.id);
+        toPublish.push({ collection: row.collection, taskId: row.id, func: row.func });
+      }
+    }
+    // Of several requests for one new task, the first is the one that created it.
+    const reported = new Set<string>();
+    const handles = requests.map((r) => {
+      const row = byKey.get(r.key)!;
+      const isNew = created.has(row.id) && !reported.has(row.id);
+      reported.add(row.id);
+      return { id: row.id, collection: row.collection, func: row.func, status: row.status as TaskStatus, created: isNew };
+    });
+    return { handles, toPublish };
+  }
+
+  /** Folds requests for one identity together (50 callers of one call make one row). */
+  private merge(requests: PreparedEnqueue[]): PreparedEnqueue[] {
+    const byKey = new Map<string, PreparedEnqueue>();
+    for (const r of requests) {
+      const seen = byKey.get(r.key);
+      if (!seen) {
+        byKey.set(r.key, { ...r, deps: [...r.deps] });
+        continue;
+      }
+      seen.retry ||= r.retry;
+      seen.queueNow ||= r.queueNow;
+      seen.deleteExtraDeps ||= r.deleteExtraDeps;
+      for (const d of r.deps) {
+        const i = seen.deps.findIndex((x) => x.name === d.name);
+        if (i >= 0) seen.deps[i] = d;
+        else seen.deps.push(d);
+      }
+    }
+    return [...byKey.values()];
+  }
+
+  private async checkParents(q: Queryable, requests: PreparedEnqueue[]): Promise<void> {
+    const ids = [...new Set(requests.flatMap((r) => r.deps.map((d) => d.prevId)))];
+    if (ids.length === 0) return;
+    const rows = await q.rows<{ id: string; collection: string }>(FIND_PARENTS, [ids]);
+    const collectionOf = new Map(rows.map((r) => [r.id, r.collection]));
+    for (const r of requests) {
+      for (const d of r.deps) {
+        const parentCollection = collectionOf.get(d.prevId);
+        if (parentCollection === undefined) throw new TaskNotFound(d.prevId);
+        if (parentCollection !== r.collection) throw new CrossCollectionDependency(d.name, d.prevId, parentCollection, r.collection);
+      }
+    }
+  }
+
+  /** Only edges into tasks that already exist can close a cycle: a new task has no children. */
+  private async checkCycles(q: Queryable, requests: PreparedEnqueue[], existing: Map<string, TaskIdentityRow>): Promise<void> {
+    const edges = requests.flatMap((r) => {
+      const next = existing.get(r.key)?.id;
+      return next === undefined ? [] : r.deps.map((d) => ({ prev: d.prevId, next }));
+    });
+    if (edges.length === 0) return;
+    const [cycle] = await q.rows<{ prev: string; next: string }>(FIND_CYCLE, [edges.map((e) => e.prev), edges.map((e) => e.next)]);
+    if (cycle) throw new DependencyCycle(cycle.prev, cycle.next);
+  }
+}

@@ -1,0 +1,123 @@
+import type { Statement } from './queryable.js';
+
+/**
+ * Claim, step 1: lock the delivered rows; a row another worker holds is skipped (it is being
+ * claimed or finished there). Says which rows have parents and children so the next steps run
+ * only when needed.
+ */
+export const LOCK_DELIVERED: Statement = {
+  name: 'laterz_lock_delivered',
+  text: `
+    SELECT t.id::text AS id, t.collection, t.func, t.args, t.status::text AS status, t.version, t.attempt,
+           t.size_bytes::bigint AS size_bytes,
+           EXISTS (SELECT 1 FROM task_dependency d WHERE d.next_id = t.id) AS has_prev
+      FROM task t
+     WHERE t.id = ANY($1::bigint[])
+     ORDER BY t.id
+       FOR UPDATE OF t SKIP LOCKED`,
+};
+
+export interface LockedRow {
+  id: string;
+  collection: string;
+  func: string;
+  args: unknown;
+  status: string;
+  version: number;
+  attempt: number;
+  size_bytes: string;
+  has_prev: boolean;
+}
+
+/**
+ * Claim, step 2: the parents of the locked rows, read FOR SHARE in id order so a parent whose
+ * finish is committing at this moment is seen finished, never missed.
+ */
+export const PARENTS_FOR_SHARE: Statement = {
+  name: 'laterz_parents_for_share',
+  text: `
+    SELECT d.next_id::text AS next_id, d.name, p.id::text AS id, p.func, p.status::text AS status, p.version,
+           p.result, p.error, p.broken_reason
+      FROM task_dependency d
+      JOIN task p ON p.id = d.prev_id
+     WHERE d.next_id = ANY($1::bigint[])
+     ORDER BY p.id
+       FOR SHARE OF p`,
+};
+
+export interface ParentRow {
+  next_id: string;
+  name: string;
+  id: string;
+  func: string;
+  status: string;
+  version: number;
+  result: unknown;
+  error: string;
+  broken_reason: string;
+}
+
+/** Claim, step 3: the runnable rows become `started`; attempt + 1 is the fencing token. */
+export const MARK_STARTED: Statement = {
+  name: 'laterz_mark_started',
+  text: `
+    UPDATE task
+       SET status = 'started', attempt = attempt + 1, worker = $2,
+           date_started = now(), date_modified = now(), date_finished = NULL
+     WHERE id = ANY($1::bigint[])
+    RETURNING id::text AS id, attempt`,
+};
+
+/** Claim outcomes other than started: deferred (parent not completed) or broken (parent in error, unknown func). */
+export const MARK_NOT_RUNNABLE: Statement = {
+  name: 'laterz_mark_not_runnable',
+  text: `
+    UPDATE task t
+       SET status = v.status, broken_reason = v.reason, error = v.error, date_modified = now(),
+           date_finished = CASE WHEN v.status = 'broken' THEN now() ELSE NULL END,
+           version = COALESCE(v.version, t.version)
+      FROM unnest($1::bigint[], $2::task_status[], $3::text[], $4::text[], $5::int[]) AS v(id, status, reason, error, version)
+     WHERE t.id = v.id`,
+};
+
+/**
+ * Hands tasks to the broker: parents a child waits for, and the children of a completed task.
+ * Running ones are left alone; bulk funcs go to pending (the bulk runner takes them).
+ */
+export const QUEUE_BY_ID: Statement = {
+  name: 'laterz_queue_by_id',
+  text: `
+    UPDATE task t
+       SET status = CASE WHEN t.func = ANY($2::text[]) THEN 'pending'::task_status ELSE 'queued'::task_status END,
+           date_modified = now()
+      FROM (SELECT id FROM task WHERE id = ANY($1::bigint[]) AND status <> 'started'
+             ORDER BY id FOR UPDATE SKIP LOCKED) s
+     WHERE t.id = s.id
+    RETURNING t.id::text AS "taskId", t.collection, t.func, t.status::text AS status`,
+};
+
+/** Children of these tasks, handed to the broker (a completed task delivered again only queues them). */
+export const QUEUE_CHILDREN: Statement = {
+  name: 'laterz_queue_children',
+  text: `
+    UPDATE task t
+       SET status = CASE WHEN t.func = ANY($2::text[]) THEN 'pending'::task_status ELSE 'queued'::task_status END,
+           error = '', broken_reason = '', log = '', date_modified = now()
+      FROM (SELECT id FROM task
+             WHERE id IN (SELECT next_id FROM task_dependency WHERE prev_id = ANY($1::bigint[]))
+               AND status <> 'started'
+             ORDER BY id FOR UPDATE SKIP LOCKED) s
+     WHERE t.id = s.id
+    RETURNING t.id::text AS "taskId", t.collection, t.func, t.status::text AS status`,
+};
+
+/** Session advisory locks, one per running task, on the worker's long-lived connection. */
+export const TRY_LOCK_RUNNING: Statement = {
+  name: 'laterz_try_lock_running',
+  text: `SELECT x::text AS id FROM unnest($1::bigint[]) AS x WHERE pg_try_advisory_lock(x)`,
+};
+
+export const UNLOCK_RUNNING: Statement = {
+  name: 'laterz_unlock_running',
+  text: `SELECT count(*) FILTER (WHERE pg_advisory_unlock(x))::int AS n FROM unnest($1::bigint[]) AS x`,
+};

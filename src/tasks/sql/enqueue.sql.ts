@@ -1,0 +1,98 @@
+import type { Statement } from './queryable.js';
+
+/** Existing tasks among the requested identities (get-or-create, first half). On task_identity_uq. */
+export const FIND_TASKS_BY_IDENTITY: Statement = {
+  name: 'laterz_find_by_identity',
+  text: `
+    SELECT t.id::text AS id, t.collection, t.func, t.status::text AS status, k.ord
+      FROM unnest($1::text[], $2::text[], $3::bytea[], $4::int[]) AS k(collection, func, args_hash, ord)
+      JOIN task t ON t.collection = k.collection AND t.func = k.func AND t.args_hash = k.args_hash`,
+};
+
+/** Creates the missing ones; a row a concurrent caller created first is skipped, then found again. */
+export const INSERT_TASKS: Statement = {
+  name: 'laterz_insert_tasks',
+  text: `
+    INSERT INTO task (collection, func, args, args_hash, status, version, priority, run_after, size_bytes)
+    SELECT k.collection, k.func, k.args, k.args_hash, k.status, k.version, k.priority, k.run_after, k.size_bytes
+      FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::bytea[], $5::task_status[], $6::int[], $7::smallint[],
+                  $8::timestamptz[], $9::bigint[], $10::int[])
+           AS k(collection, func, args, args_hash, status, version, priority, run_after, size_bytes, ord)
+     ORDER BY k.collection, k.func, k.args_hash
+        ON CONFLICT (collection, func, args_hash) DO NOTHING
+    RETURNING id::text AS id, collection, func, status::text AS status, args_hash`,
+};
+
+export interface TaskIdentityRow {
+  id: string;
+  collection: string;
+  func: string;
+  status: string;
+  ord?: number;
+  args_hash?: Buffer;
+}
+
+/** The parents named by dependsOn: they must exist and share the child's collection. */
+export const FIND_PARENTS: Statement = {
+  name: 'laterz_find_parents',
+  text: `SELECT id::text AS id, collection FROM task WHERE id = ANY($1::bigint[])`,
+};
+
+/**
+ * Would any new edge prev -> next close a cycle? Walks down from each next over the existing
+ * edges plus the new ones; a walk that reaches its own prev is a cycle.
+ */
+export const FIND_CYCLE: Statement = {
+  name: 'laterz_find_cycle',
+  text: `
+    WITH RECURSIVE new_edge(prev_id, next_id) AS (
+           SELECT * FROM unnest($1::bigint[], $2::bigint[])
+         ),
+         walk(target, next_edge, id) AS (
+           SELECT prev_id, next_id, next_id FROM new_edge
+           UNION
+           SELECT w.target, w.next_edge, e.next_id
+             FROM walk w
+             JOIN (SELECT prev_id, next_id FROM task_dependency UNION ALL SELECT prev_id, next_id FROM new_edge) e
+               ON e.prev_id = w.id
+         )
+    SELECT target::text AS prev, next_edge::text AS next FROM walk WHERE id = target LIMIT 1`,
+};
+
+/** New edges, or edges whose parent changed under the same name: both make the child run again. */
+export const UPSERT_EDGES: Statement = {
+  name: 'laterz_upsert_edges',
+  text: `
+    INSERT INTO task_dependency (prev_id, next_id, name)
+    SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[]) ORDER BY 2, 3
+        ON CONFLICT (next_id, name) DO UPDATE SET prev_id = EXCLUDED.prev_id
+     WHERE task_dependency.prev_id <> EXCLUDED.prev_id
+    RETURNING next_id::text AS next_id`,
+};
+
+/** deleteExtraDeps: drops the edges of these children that the call did not name. */
+export const DELETE_EXTRA_EDGES: Statement = {
+  name: 'laterz_delete_extra_edges',
+  text: `
+    DELETE FROM task_dependency d
+     WHERE d.next_id = ANY($1::bigint[])
+       AND NOT EXISTS (SELECT 1 FROM unnest($2::bigint[], $3::text[]) AS k(next_id, name)
+                        WHERE k.next_id = d.next_id AND k.name = d.name)`,
+};
+
+/**
+ * Existing tasks the call wants to run: finished ones to run again (retry, new edge), pending ones
+ * handed to the broker now. Conditional on the status read under the row lock.
+ */
+export const RESET_EXISTING: Statement = {
+  name: 'laterz_reset_existing',
+  text: `
+    UPDATE task t
+       SET status = CASE WHEN k.queue THEN 'queued'::task_status ELSE 'pending'::task_status END,
+           error = '', broken_reason = '', log = '', date_modified = now()
+      FROM unnest($1::bigint[], $2::bool[], $3::bool[]) AS k(id, rerun, queue)
+     WHERE t.id = k.id
+       AND ((k.rerun AND t.status IN ('success', 'broken', 'error'))
+         OR (k.queue AND t.status = 'pending'))
+    RETURNING t.id::text AS id, t.status::text AS status`,
+};

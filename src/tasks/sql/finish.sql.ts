@@ -1,0 +1,110 @@
+import type { Statement } from './queryable.js';
+
+/**
+ * Finish a batch in one statement. Each row changes only if it is still `started` by the same
+ * attempt (a stale worker, one declared dead meanwhile, changes nothing). Failures leave a
+ * task_attempt row (the last $10 kept per task). Children of completed tasks are reset and handed
+ * to the broker in the same transaction; a child locked elsewhere (being claimed) is skipped and
+ * its claim, waiting FOR SHARE on this parent, sees it finished.
+ */
+export const FINISH_IF_STARTED: Statement = {
+  name: 'laterz_finish_if_started',
+  text: `
+    WITH v AS (
+           SELECT * FROM unnest($1::bigint[], $2::int[], $3::task_status[], $4::jsonb[], $5::text[], $6::text[],
+                                $7::text[], $8::int[], $9::text[])
+                    AS v(id, attempt, status, result, error, reason, log, version, trace)
+         ),
+         mine AS (
+           SELECT t.id FROM task t JOIN v ON v.id = t.id
+            WHERE t.attempt = v.attempt AND t.status = 'started'
+            ORDER BY t.id FOR UPDATE OF t
+         ),
+         fin AS (
+           UPDATE task t
+              SET status = v.status, result = v.result, error = v.error, broken_reason = v.reason, log = v.log,
+                  version = v.version,
+                  fail_count = t.fail_count + CASE WHEN v.status IN ('error', 'broken') THEN 1 ELSE 0 END,
+                  date_finished = CASE WHEN v.status IN ('pending', 'queued') THEN NULL ELSE now() END,
+                  date_modified = now()
+             FROM v
+            WHERE t.id = v.id AND t.id IN (SELECT id FROM mine)
+           RETURNING t.id, t.status, t.attempt, t.worker, t.date_started
+         ),
+         att AS (
+           INSERT INTO task_attempt (task_id, attempt, status, broken_reason, error, worker, date_started)
+           SELECT fin.id, fin.attempt, fin.status, v.reason, v.trace, fin.worker, fin.date_started
+             FROM fin JOIN v ON v.id = fin.id
+            WHERE fin.status IN ('error', 'broken')
+         ),
+         pruned AS (
+           DELETE FROM task_attempt a USING fin
+            WHERE a.task_id = fin.id AND fin.status IN ('error', 'broken') AND a.attempt <= fin.attempt - $10::int
+         ),
+         kids AS (
+           SELECT n.id FROM task n
+            WHERE n.id IN (SELECT d.next_id FROM task_dependency d JOIN fin ON d.prev_id = fin.id
+                            WHERE fin.status IN ('success', 'broken'))
+              AND n.status <> 'started'
+            ORDER BY n.id FOR UPDATE SKIP LOCKED
+         ),
+         queued AS (
+           UPDATE task n
+              SET status = CASE WHEN n.func = ANY($11::text[]) THEN 'pending'::task_status ELSE 'queued'::task_status END,
+                  error = '', broken_reason = '', log = '', date_modified = now()
+             FROM kids WHERE n.id = kids.id
+           RETURNING n.id, n.collection, n.func, n.status
+         )
+    SELECT 'done' AS kind, id::text AS id, NULL AS collection, NULL AS func FROM fin
+    UNION ALL
+    SELECT 'next', id::text, collection, func FROM queued WHERE status = 'queued'`,
+};
+
+export interface FinishRow {
+  kind: 'done' | 'next';
+  id: string;
+  collection: string | null;
+  func: string | null;
+}
+
+/** Shutdown: tasks still running after the grace period go back to the queue, attempt-guarded. */
+export const HAND_BACK_IF_STARTED: Statement = {
+  name: 'laterz_hand_back',
+  text: `
+    UPDATE task t SET status = 'queued', date_modified = now(), worker = NULL
+      FROM unnest($1::bigint[], $2::int[]) AS v(id, attempt)
+     WHERE t.id = v.id AND t.attempt = v.attempt AND t.status = 'started'
+    RETURNING t.id::text AS "taskId", t.collection, t.func`,
+};
+
+/** A handler asked for a dependency it lacks: add the edge and send the task round again. */
+export const ADD_EDGE_AND_REQUEUE_IF_STARTED: Statement = {
+  name: 'laterz_add_edge_requeue',
+  text: `
+    WITH mine AS (
+           UPDATE task SET status = 'queued', log = $5, date_modified = now()
+            WHERE id = $1 AND attempt = $2 AND status = 'started'
+           RETURNING id, collection, func
+         ),
+         edge AS (
+           INSERT INTO task_dependency (prev_id, next_id, name)
+           SELECT $3::bigint, id, $4 FROM mine
+               ON CONFLICT (next_id, name) DO UPDATE SET prev_id = EXCLUDED.prev_id
+         )
+    SELECT id::text AS "taskId", collection, func FROM mine`,
+};
+
+/** A handler dropped a dependency: remove the edge and send the task round again. */
+export const DROP_EDGE_AND_REQUEUE_IF_STARTED: Statement = {
+  name: 'laterz_drop_edge_requeue',
+  text: `
+    WITH mine AS (
+           UPDATE task SET status = 'queued', log = $4, date_modified = now()
+            WHERE id = $1 AND attempt = $2 AND status = 'started'
+           RETURNING id, collection, func
+         ),
+         dropped AS (
+           DELETE FROM task_dependency d USING mine WHERE d.next_id = mine.id AND d.name = $3
+         )
+    SELECT id::text AS "taskId", collection, func FROM mine`,
+};

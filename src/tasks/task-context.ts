@@ -1,0 +1,129 @@
+import type { EnqueueOptions, TaskHandle } from './enqueue-request.js';
+import { DependencyBroken, ExtraDependency, MissingDependency } from './tasks.errors.js';
+import type { TaskId } from './task-status.js';
+
+export interface TaskLogger {
+  debug(message: string): void;
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+/** What a handler gets besides its args and its parents' results. */
+export interface TaskContext {
+  readonly taskId: TaskId;
+  readonly collection: string;
+  readonly func: string;
+  readonly attempt: number;
+  /** Aborted on timeout, cancel and shutdown. */
+  readonly signal: AbortSignal;
+  /** Lines written here are also kept in `task.log` (capped, tail kept). */
+  readonly logger: TaskLogger;
+  /**
+   * The result of dependency `name`. When the task has no such dependency yet, `enqueue` is called
+   * to make the parent, and the task waits (`deferred`) until the parent is completed.
+   * A broken parent is thrown (breaking this task too) unless `returnError` is set.
+   */
+  requireDependency<T = unknown>(
+    name: string,
+    enqueue: () => Promise<TaskHandle> | TaskHandle,
+    options?: { returnError?: boolean },
+  ): Promise<T | DependencyBroken>;
+  /** Drops dependency `name` if the task has it; the task then runs again without it. */
+  removeDependency(name: string): void;
+  /** Enqueues another task, in this task's collection unless told otherwise. */
+  enqueue(func: string, args: unknown, options?: EnqueueOptions): Promise<TaskHandle>;
+}
+
+export interface BulkTask {
+  id: TaskId;
+  collection: string;
+  func: string;
+  args: unknown;
+  sizeBytes: number;
+}
+
+export interface BulkContext {
+  readonly collection: string;
+  readonly func: string;
+  readonly signal: AbortSignal;
+  readonly logger: TaskLogger;
+}
+
+/** Captures log lines up to a byte cap, keeping the tail. */
+export class LogBuffer implements TaskLogger {
+  private lines: string[] = [];
+  private bytes = 0;
+  private dropped = 0;
+
+  constructor(
+    private readonly maxBytes: number,
+    private readonly echo?: (level: string, message: string) => void,
+  ) {}
+
+  debug(message: string): void {
+    this.write('debug', message);
+  }
+  info(message: string): void {
+    this.write('info', message);
+  }
+  warn(message: string): void {
+    this.write('warn', message);
+  }
+  error(message: string): void {
+    this.write('error', message);
+  }
+
+  text(): string {
+    const head = this.dropped > 0 ? `[${this.dropped} earlier lines dropped]\n` : '';
+    return head + this.lines.join('\n');
+  }
+
+  private write(level: string, message: string): void {
+    this.echo?.(level, message);
+    let line = `${new Date().toISOString()} [${level}] ${message}`;
+    if (line.length > this.maxBytes) line = line.slice(line.length - this.maxBytes);
+    this.lines.push(line);
+    this.bytes += Buffer.byteLength(line) + 1;
+    while (this.bytes > this.maxBytes && this.lines.length > 1) {
+      this.bytes -= Buffer.byteLength(this.lines.shift()!) + 1;
+      this.dropped++;
+    }
+  }
+}
+
+/** The context of one run of a task. */
+export class RunContext implements TaskContext {
+  constructor(
+    readonly taskId: TaskId,
+    readonly collection: string,
+    readonly func: string,
+    readonly attempt: number,
+    readonly signal: AbortSignal,
+    readonly logger: LogBuffer,
+    private readonly deps: Readonly<Record<string, unknown>>,
+    private readonly enqueueFn: (func: string, args: unknown, options: EnqueueOptions) => Promise<TaskHandle>,
+  ) {}
+
+  async requireDependency<T = unknown>(
+    name: string,
+    enqueue: () => Promise<TaskHandle> | TaskHandle,
+    options: { returnError?: boolean } = {},
+  ): Promise<T | DependencyBroken> {
+    if (Object.hasOwn(this.deps, name)) {
+      const value = this.deps[name];
+      if (value instanceof DependencyBroken && !options.returnError) throw value;
+      return value as T | DependencyBroken;
+    }
+    const parent = await enqueue();
+    throw new MissingDependency(name, parent.id);
+  }
+
+  removeDependency(name: string): void {
+    if (Object.hasOwn(this.deps, name)) throw new ExtraDependency(name);
+  }
+
+  enqueue(func: string, args: unknown, options: EnqueueOptions = {}): Promise<TaskHandle> {
+    return this.enqueueFn(func, args, { collection: this.collection, ...options });
+  }
+}

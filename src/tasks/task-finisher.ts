@@ -1,0 +1,160 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Pool } from 'pg';
+import { Broker, PublishPriority, TaskRef } from '../broker/broker.js';
+import { AppConfig } from '../config/app-config.js';
+import { PG_POOL } from '../database/database.module.js';
+import { WorkerSession } from '../worker/worker-session.js';
+import { Coalescer } from './enqueue-batcher.js';
+import type { ClaimedTask } from './task-claimer.js';
+import { FIND_CYCLE } from './sql/enqueue.sql.js';
+import {
+  ADD_EDGE_AND_REQUEUE_IF_STARTED,
+  DROP_EDGE_AND_REQUEUE_IF_STARTED,
+  FINISH_IF_STARTED,
+  FinishRow,
+  HAND_BACK_IF_STARTED,
+} from './sql/finish.sql.js';
+import { QUEUE_PENDING_SLICE } from './sql/retry.sql.js';
+import { inTransaction, pgQueryable } from './sql/queryable.js';
+import { Outcome } from './task-outcome.js';
+import { TaskRegistry } from './task-registry.js';
+import { TaskStatus } from './task-status.js';
+
+type FinalOutcome = Extract<Outcome, { kind: 'final' }>;
+interface Finished {
+  task: ClaimedTask;
+  outcome: FinalOutcome;
+  log: string;
+  version: number;
+}
+
+const DEADLOCK = '40P01';
+/** Pending tasks handed to the broker per (collection, func) after a finish: keeps work flowing between dispatcher ticks. */
+const TOP_UP_PER_FUNC = 20;
+const TOP_UP_EVERY_MS = 250;
+
+/**
+ * Finish (short transaction): writes outcomes of many tasks in one statement, guarded by status
+ * and attempt; then releases the advisory locks and publishes the next tasks.
+ */
+@Injectable()
+export class TaskFinisher {
+  private readonly logger = new Logger(TaskFinisher.name);
+  private readonly coalescer = new Coalescer<Finished, boolean>((items) => this.flush(items), 500);
+  private lastTopUp = 0;
+
+  constructor(
+    @Inject(PG_POOL) private readonly pool: Pool,
+    private readonly registry: TaskRegistry,
+    private readonly session: WorkerSession,
+    private readonly broker: Broker,
+    private readonly config: AppConfig,
+  ) {}
+
+  /** Records how a run ended; resolves true if the write landed (false: a stale attempt). */
+  async finish(task: ClaimedTask, outcome: Outcome, log: string): Promise<boolean> {
+    const version = this.registry.version(task.func) ?? 0;
+    switch (outcome.kind) {
+      case 'final':
+        return this.coalescer.add({ task, outcome, log, version });
+      case 'missing':
+        return this.requireParent(task, outcome.dependency, outcome.prevId, log, version);
+      case 'extra':
+        return this.requeue(task, () =>
+          pgQueryable(this.pool).rows<TaskRef>(DROP_EDGE_AND_REQUEUE_IF_STARTED, [task.id, task.attempt, outcome.dependency, log]),
+        );
+      case 'abandon':
+        await this.session.unlock([task.id]).catch(() => undefined);
+        return false;
+    }
+  }
+
+  /** Shutdown: running tasks go back to the queue (only if still ours) and their locks are released. */
+  async handBack(tasks: ClaimedTask[]): Promise<number> {
+    if (tasks.length === 0) return 0;
+    const refs = await pgQueryable(this.pool).rows<TaskRef>(HAND_BACK_IF_STARTED, [tasks.map((t) => t.id), tasks.map((t) => t.attempt)]);
+    await this.session.unlock(tasks.map((t) => t.id)).catch(() => undefined);
+    if (refs.length > 0) await this.broker.publish(refs, PublishPriority.Next);
+    return refs.length;
+  }
+
+  private async flush(items: Finished[]): Promise<boolean[]> {
+    const rows = await this.withDeadlockRetry(() =>
+      pgQueryable(this.pool).rows<FinishRow>(FINISH_IF_STARTED, [
+        items.map((i) => i.task.id),
+        items.map((i) => i.task.attempt),
+        items.map((i) => i.outcome.status),
+        items.map((i) => i.outcome.result),
+        items.map((i) => i.outcome.error),
+        items.map((i) => i.outcome.reason),
+        items.map((i) => i.log),
+        items.map((i) => i.version),
+        items.map((i) => i.outcome.trace),
+        this.config.limits.attemptsKept,
+        this.registry.bulkFuncs(),
+      ]),
+    );
+    await this.session.unlock(items.map((i) => i.task.id)).catch((err: Error) => this.logger.warn(`advisory unlock failed: ${err.message}`));
+    const done = new Set<string>();
+    const next: TaskRef[] = [];
+    for (const row of rows) {
+      if (row.kind === 'done') done.add(row.id);
+      else next.push({ taskId: row.id, collection: row.collection!, func: row.func! });
+    }
+    if (next.length > 0) await this.broker.publish(next, PublishPriority.Next);
+    await this.topUp(items);
+    return items.map((i) => done.has(i.task.id));
+  }
+
+  /** Like snoop's queue_another_task: a few pending tasks of the funcs just finished, at most every 250 ms. */
+  private async topUp(items: Finished[]): Promise<void> {
+    const now = Date.now();
+    if (now - this.lastTopUp < TOP_UP_EVERY_MS) return;
+    this.lastTopUp = now;
+    const pairs = new Map<string, { collection: string; func: string }>();
+    for (const i of items) {
+      if (this.registry.get(i.task.func)?.bulk) continue;
+      pairs.set(`${i.task.collection}\u0000${i.task.func}`, { collection: i.task.collection, func: i.task.func });
+    }
+    if (pairs.size === 0) return;
+    const list = [...pairs.values()];
+    try {
+      const refs = await pgQueryable(this.pool).rows<TaskRef>(QUEUE_PENDING_SLICE, [list.map((p) => p.collection), list.map((p) => p.func), TOP_UP_PER_FUNC]);
+      if (refs.length > 0) await this.broker.publish(refs, PublishPriority.Dispatch);
+    } catch (err) {
+      this.logger.warn(`top-up failed: ${(err as Error).message}`);
+    }
+  }
+
+  private async requireParent(task: ClaimedTask, dependency: string, prevId: string, log: string, version: number): Promise<boolean> {
+    const cycle = await pgQueryable(this.pool).rows(FIND_CYCLE, [[prevId], [task.id]]);
+    if (cycle.length > 0) {
+      const error = `dependency "${dependency}" (task ${prevId}) depends on this task: that would close a cycle`;
+      return this.coalescer.add({ task, log, version, outcome: { kind: 'final', status: TaskStatus.Broken, result: null, error, reason: 'dependency_cycle', trace: error } });
+    }
+    return this.requeue(task, () =>
+      inTransaction(this.pool, (c) => pgQueryable(c).rows<TaskRef>(ADD_EDGE_AND_REQUEUE_IF_STARTED, [task.id, task.attempt, prevId, dependency, log])),
+    );
+  }
+
+  private async requeue(task: ClaimedTask, write: () => Promise<TaskRef[]>): Promise<boolean> {
+    try {
+      const refs = await this.withDeadlockRetry(write);
+      if (refs.length > 0) await this.broker.publish(refs, PublishPriority.Next);
+      return refs.length > 0;
+    } finally {
+      await this.session.unlock([task.id]).catch(() => undefined);
+    }
+  }
+
+  private async withDeadlockRetry<T>(work: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await work();
+      } catch (err) {
+        if ((err as { code?: string }).code !== DEADLOCK || attempt >= 5) throw err;
+        this.logger.debug(`deadlock on finish, retry ${attempt}`);
+      }
+    }
+  }
+}

@@ -1,0 +1,48 @@
+import type { TaskContext, BulkContext, BulkTask } from './task-context.js';
+import type { TaskId } from './task-status.js';
+
+export const TASK_HANDLER_METADATA = 'laterz:task-handler';
+
+export interface TaskHandlerOptions {
+  /** Bump when the code changes: results of older versions are re-run. Default 0. */
+  version?: number;
+  /** Queue group; the broker queue is `<prefix>.<queue>.<func>`. Default `default`. */
+  queue?: string;
+  /** Run by the bulk runner on batches instead of one by one. */
+  bulk?: boolean;
+  /** Longest run: milliseconds, or a string like `90s`, `10m`, `2h`. Default TASK_DEFAULT_TIMEOUT_SECONDS. */
+  timeout?: number | string;
+  /** Priority of its tasks (0-9, higher first). Default 0. */
+  priority?: number;
+  /** Re-run successful tasks older than this in `sync` collections (milliseconds or `10m`). */
+  resync?: number | string;
+  /** Let its args appear in logs (they are redacted by default). */
+  logArgs?: boolean;
+}
+
+export interface TaskHandlerMetadata extends TaskHandlerOptions {
+  name: string;
+}
+
+/** A handler of one task: `(args, deps, ctx)`; deps maps dependency names to parent results. */
+export type TaskHandlerFn = (args: never, deps: Record<string, unknown>, ctx: TaskContext) => unknown;
+/** A bulk handler: gets a batch, returns which tasks succeeded. */
+export type BulkHandlerFn = (batch: BulkTask[], ctx: BulkContext) => Promise<Map<TaskId, boolean>> | Map<TaskId, boolean>;
+
+/** Marks a provider method as the handler of the task func `name`. */
+export function TaskHandler(name: string, options: TaskHandlerOptions = {}): MethodDecorator {
+  return (_target, _key, descriptor) => {
+    Reflect.defineMetadata(TASK_HANDLER_METADATA, { ...options, name } satisfies TaskHandlerMetadata, descriptor.value as object);
+    return descriptor;
+  };
+}
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `250ms`, `90s`, `10m`, `2h`, `1d` or a number of milliseconds. */
+export function parseDuration(value: number | string, what: string): number {
+  if (typeof value === 'number' && Number.isFinite(value) && value > 0) return value;
+  const m = typeof value === 'string' ? /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/.exec(value.trim()) : null;
+  if (!m) throw new TypeError(`${what} must be a positive number of milliseconds or a duration like 90s, 10m, 2h (got ${JSON.stringify(value)})`);
+  return Number(m[1]) * UNITS[m[2]];
+}

@@ -1,0 +1,94 @@
+import { canonicalJson } from './canonical-json.js';
+import { BrokenReason, TaskStatus } from './task-status.js';
+import { ExtraDependency, MissingDependency, TaskBroken, TaskError } from './tasks.errors.js';
+
+/** Why a run was aborted through its signal. */
+export class TaskTimeout extends Error {
+  constructor(readonly ms: number) {
+    super(`timed out after ${ms / 1000}s`);
+    this.name = 'TaskTimeout';
+  }
+}
+export class TaskCancelled extends Error {
+  constructor() {
+    super('cancelled by an operator');
+    this.name = 'TaskCancelled';
+  }
+}
+/** The worker gave the task up (shutdown, lost session): it writes nothing, someone else finishes it. */
+export class TaskAbandoned extends Error {
+  constructor(reason: string) {
+    super(reason);
+    this.name = 'TaskAbandoned';
+  }
+}
+
+export type Outcome =
+  | { kind: 'final'; status: TaskStatus; result: string | null; error: string; reason: string; trace: string }
+  | { kind: 'missing'; dependency: string; prevId: string }
+  | { kind: 'extra'; dependency: string }
+  | { kind: 'abandon'; why: string };
+
+const TRACE_BYTES = 2048;
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/** Network trouble, not the task's fault: it goes back to pending without counting as a failure. */
+export function isConnectionError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return false;
+  return CONNECTION_CODES.has(code) || code.startsWith('08') || code === '57P01';
+}
+
+/** A handler's return value becomes the result: it must be JSON and within the size limit. */
+export function successOutcome(value: unknown, maxBytes: number): Outcome {
+  let json: string;
+  try {
+    json = canonicalJson(value === undefined ? null : value);
+  } catch (err) {
+    return final(TaskStatus.Broken, BrokenReason.InvalidResult, `the handler returned a value that is not JSON: ${(err as Error).message}`);
+  }
+  const bytes = Buffer.byteLength(json);
+  if (bytes > maxBytes) {
+    return final(TaskStatus.Broken, BrokenReason.ResultTooLarge, `result is ${bytes} bytes of JSON, over the limit of ${maxBytes} (TASK_RESULT_MAX_BYTES)`);
+  }
+  return { kind: 'final', status: TaskStatus.Success, result: json, error: '', reason: '', trace: '' };
+}
+
+/** Maps what a run threw (or why it was aborted) to the task's next state. */
+export function failureOutcome(err: unknown, signal: AbortSignal): Outcome {
+  const reason: unknown = signal.aborted ? signal.reason : undefined;
+  if (reason instanceof TaskAbandoned) return { kind: 'abandon', why: reason.message };
+  if (reason instanceof TaskTimeout) return final(TaskStatus.Broken, BrokenReason.Timeout, reason.message);
+  if (reason instanceof TaskCancelled) return final(TaskStatus.Broken, BrokenReason.Cancelled, reason.message);
+  if (err instanceof MissingDependency) return { kind: 'missing', dependency: err.dependency, prevId: err.prevId };
+  if (err instanceof ExtraDependency) return { kind: 'extra', dependency: err.dependency };
+  const trace = traceOf(err);
+  if (err instanceof TaskBroken) return final(TaskStatus.Broken, err.reason, err.message, trace);
+  if (err instanceof TaskError) {
+    const details = err.details === undefined ? '' : ` (${safeJson(err.details)})`;
+    return final(TaskStatus.Error, '', `${err.message}${details}`, trace);
+  }
+  if (isConnectionError(err)) return final(TaskStatus.Pending, '', describe(err), trace);
+  return final(TaskStatus.Error, '', describe(err), trace);
+}
+
+function final(status: TaskStatus, reason: string, error: string, trace = error): Outcome {
+  return { kind: 'final', status, result: null, error, reason, trace: trace.slice(0, TRACE_BYTES) };
+}
+
+function describe(err: unknown): string {
+  if (err instanceof Error) return `${err.name}: ${err.message}`;
+  return `thrown value: ${safeJson(err)}`;
+}
+
+function traceOf(err: unknown): string {
+  return (err instanceof Error ? (err.stack ?? describe(err)) : describe(err)).slice(0, TRACE_BYTES);
+}
+
+function safeJson(value: unknown): string {
+  try {
+    return JSON.stringify(value)?.slice(0, 500) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

@@ -1,0 +1,108 @@
+import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { DiscoveryService, MetadataScanner } from '@nestjs/core';
+import { AppConfig } from '../config/app-config.js';
+import {
+  BulkHandlerFn,
+  parseDuration,
+  TASK_HANDLER_METADATA,
+  TaskHandlerFn,
+  TaskHandlerMetadata,
+} from './task-handler.decorator.js';
+import { DuplicateTaskHandler, InvalidHandler } from './tasks.errors.js';
+
+export interface RegisteredFunc {
+  name: string;
+  version: number;
+  queue: string;
+  bulk: boolean;
+  timeoutMs: number;
+  priority: number;
+  resyncMs?: number;
+  logArgs: boolean;
+  /** `Class.method`, for messages. */
+  owner: string;
+  run: TaskHandlerFn | BulkHandlerFn;
+}
+
+const FUNC_NAME = /^[A-Za-z0-9_.-]{1,200}$/;
+
+/** Every @TaskHandler of the application, found at boot through Nest's DiscoveryService. */
+@Injectable()
+export class TaskRegistry implements OnModuleInit {
+  private readonly logger = new Logger(TaskRegistry.name);
+  private readonly funcs = new Map<string, RegisteredFunc>();
+
+  constructor(
+    private readonly discovery: DiscoveryService,
+    private readonly scanner: MetadataScanner,
+    private readonly config: AppConfig,
+  ) {}
+
+  onModuleInit(): void {
+    for (const wrapper of this.discovery.getProviders()) {
+      const instance = wrapper.instance as Record<string, unknown> | undefined;
+      if (!instance || typeof instance !== 'object' || wrapper.isAlias) continue;
+      const proto = Object.getPrototypeOf(instance) as object;
+      for (const method of this.scanner.getAllMethodNames(proto)) {
+        const fn = (proto as Record<string, unknown>)[method];
+        const meta = typeof fn === 'function' ? (Reflect.getMetadata(TASK_HANDLER_METADATA, fn) as TaskHandlerMetadata | undefined) : undefined;
+        if (meta) this.register(meta, `${proto.constructor.name}.${method}`, (fn as TaskHandlerFn).bind(instance));
+      }
+    }
+    this.logger.log(`registered ${this.funcs.size} task funcs`);
+  }
+
+  /** Registers a handler; two with one name is an error that names both. */
+  register(meta: TaskHandlerMetadata, owner: string, run: TaskHandlerFn | BulkHandlerFn): RegisteredFunc {
+    const existing = this.funcs.get(meta.name);
+    if (existing) throw new DuplicateTaskHandler(meta.name, existing.owner, owner);
+    if (!FUNC_NAME.test(meta.name)) throw new InvalidHandler(`${owner}: func name ${JSON.stringify(meta.name)} must be 1-200 letters, digits, _ . -`);
+    const version = meta.version ?? 0;
+    if (!Number.isInteger(version) || version < 0) throw new InvalidHandler(`${owner}: version must be a whole number >= 0`);
+    const priority = meta.priority ?? 0;
+    if (!Number.isInteger(priority) || priority < 0 || priority > 9) throw new InvalidHandler(`${owner}: priority must be 0-9`);
+    const queue = meta.queue ?? 'default';
+    if (!FUNC_NAME.test(queue)) throw new InvalidHandler(`${owner}: queue ${JSON.stringify(queue)} must be letters, digits, _ . -`);
+    const func: RegisteredFunc = {
+      name: meta.name,
+      version,
+      queue,
+      bulk: meta.bulk ?? false,
+      timeoutMs: meta.timeout === undefined ? this.config.limits.defaultTimeoutMs : parseDuration(meta.timeout, `${owner}: timeout`),
+      priority,
+      resyncMs: meta.resync === undefined ? undefined : parseDuration(meta.resync, `${owner}: resync`),
+      logArgs: meta.logArgs ?? false,
+      owner,
+      run,
+    };
+    this.funcs.set(func.name, func);
+    return func;
+  }
+
+  get(name: string): RegisteredFunc | undefined {
+    return this.funcs.get(name);
+  }
+
+  all(): RegisteredFunc[] {
+    return [...this.funcs.values()];
+  }
+
+  /** Names of the bulk funcs (never queued: the bulk runner takes them). */
+  bulkFuncs(): string[] {
+    return this.all()
+      .filter((f) => f.bulk)
+      .map((f) => f.name);
+  }
+
+  /** Current version of a func; undefined for funcs this process does not know. */
+  version(name: string): number | undefined {
+    return this.funcs.get(name)?.version;
+  }
+
+  /** Success or broken at the func's current version (any version for funcs unknown here). */
+  isCompleted(row: { func: string; status: string; version: number }): boolean {
+    if (row.status !== 'success' && row.status !== 'broken') return false;
+    const current = this.version(row.func);
+    return current === undefined || row.version === current;
+  }
+}

@@ -1,0 +1,155 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { EventEmitter } from 'node:events';
+import type { DeliveryBatch } from '../broker/broker.js';
+import { AppConfig } from '../config/app-config.js';
+import { WorkerSlots } from '../worker/worker-slots.js';
+import { ClaimedTask, TaskClaimer } from './task-claimer.js';
+import { LogBuffer, RunContext } from './task-context.js';
+import { TaskFinisher } from './task-finisher.js';
+import type { BulkHandlerFn, TaskHandlerFn } from './task-handler.decorator.js';
+import { failureOutcome, successOutcome, TaskAbandoned, TaskCancelled, TaskTimeout } from './task-outcome.js';
+import { RegisteredFunc, TaskRegistry } from './task-registry.js';
+import { TaskBroken } from './tasks.errors.js';
+import { TasksService } from './tasks.service.js';
+
+interface Running {
+  task: ClaimedTask;
+  controller: AbortController;
+  done: Promise<void>;
+}
+
+/**
+ * Runs micro-batches of deliveries: claim (one transaction), run each handler outside any
+ * transaction under its timeout, finish (batched). Emits `limit` once WORKER_MAX_TASKS were claimed.
+ */
+@Injectable()
+export class TaskRunner extends EventEmitter {
+  private readonly logger = new Logger(TaskRunner.name);
+  private readonly running = new Map<string, Running>();
+  private claimedTotal = 0;
+  private stopping = false;
+
+  constructor(
+    private readonly claimer: TaskClaimer,
+    private readonly finisher: TaskFinisher,
+    private readonly registry: TaskRegistry,
+    private readonly tasks: TasksService,
+    private readonly slots: WorkerSlots,
+    private readonly config: AppConfig,
+  ) {
+    super();
+  }
+
+  get runningCount(): number {
+    return this.running.size;
+  }
+
+  /** The broker's batch handler: resolves once the claim has committed. */
+  async handleBatch(batch: DeliveryBatch): Promise<void> {
+    if (this.stopping) throw new Error('worker is stopping');
+    const ids = [...new Set(batch.refs.map((r) => r.taskId))];
+    if (!batch.tx) await this.slots.wait();
+    this.slots.take(ids.length);
+    let started: ClaimedTask[];
+    try {
+      started = await this.claimer.claim(ids, batch.tx);
+    } catch (err) {
+      this.slots.release(ids.length);
+      throw err;
+    }
+    this.slots.release(ids.length - started.length);
+    for (const task of started) this.start(task);
+    this.claimedTotal += started.length;
+    const max = this.config.worker.maxTasks;
+    if (max > 0 && this.claimedTotal >= max && !this.stopping) this.emit('limit', this.claimedTotal);
+  }
+
+  /** Aborts a running attempt (operator cancel); false if it does not run here. */
+  cancel(taskId: string): boolean {
+    const run = this.running.get(taskId);
+    run?.controller.abort(new TaskCancelled());
+    return run !== undefined;
+  }
+
+  /** The session that held our advisory locks is gone: every running task is no longer ours. */
+  abandonAll(why: string): void {
+    for (const run of this.running.values()) run.controller.abort(new TaskAbandoned(why));
+  }
+
+  /** Stops taking batches; waits up to `graceMs` for running tasks, then hands the rest back. */
+  async drain(graceMs: number): Promise<{ finished: number; handedBack: number }> {
+    this.stopping = true;
+    const before = this.running.size;
+    const all = Promise.all([...this.running.values()].map((r) => r.done));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([all, new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+    clearTimeout(timer);
+    const left = [...this.running.values()];
+    for (const run of left) run.controller.abort(new TaskAbandoned('shutdown'));
+    const handedBack = await this.finisher.handBack(left.map((r) => r.task));
+    await Promise.all(left.map((r) => r.done));
+    return { finished: before - left.length, handedBack };
+  }
+
+  private start(task: ClaimedTask): void {
+    const controller = new AbortController();
+    const run: Running = { task, controller, done: Promise.resolve() };
+    this.running.set(task.id, run);
+    run.done = this.execute(task, controller)
+      .catch((err: Error) => this.logger.error(`task ${task.id} (${task.func}): finish failed: ${err.message}`))
+      .finally(() => {
+        this.running.delete(task.id);
+        this.slots.release(1);
+      });
+  }
+
+  private async execute(task: ClaimedTask, controller: AbortController): Promise<void> {
+    const func = this.registry.get(task.func)!;
+    const log = new LogBuffer(this.config.limits.logBytes, (level, message) =>
+      this.logger.debug(`task ${task.id} ${task.func} [${level}] ${message}`),
+    );
+    const timer = setTimeout(() => controller.abort(new TaskTimeout(func.timeoutMs)), func.timeoutMs);
+    let outcome;
+    try {
+      const ctx = new RunContext(task.id, task.collection, task.func, task.attempt, controller.signal, log, task.deps, (f, a, o) =>
+        this.tasks.enqueue(f, a, o),
+      );
+      const value = await raceAbort(this.call(func, task, ctx), controller.signal);
+      outcome = successOutcome(value, this.config.limits.resultBytes);
+    } catch (err) {
+      outcome = failureOutcome(err, controller.signal);
+    } finally {
+      clearTimeout(timer);
+    }
+    await this.finisher.finish(task, outcome, log.text());
+  }
+
+  private async call(func: RegisteredFunc, task: ClaimedTask, ctx: RunContext): Promise<unknown> {
+    if (!func.bulk) return (func.run as TaskHandlerFn)(task.args as never, task.deps, ctx);
+    // A bulk task delivered one by one (e.g. retried by hand): a batch of one.
+    const results = await (func.run as BulkHandlerFn)(
+      [{ id: task.id, collection: task.collection, func: task.func, args: task.args, sizeBytes: task.sizeBytes }],
+      { collection: task.collection, func: task.func, signal: ctx.signal, logger: ctx.logger },
+    );
+    if (results.get(task.id) !== true) throw new TaskBroken('bulk_item_failed', 'the bulk handler did not report this task as done');
+    return null;
+  }
+}
+
+function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}

@@ -1,0 +1,29 @@
+/** Every state a task row can be in; mirrored by the PostgreSQL enum `task_status`. */
+export enum TaskStatus {
+  Pending = 'pending',
+  Queued = 'queued',
+  Started = 'started',
+  Deferred = 'deferred',
+  Success = 'success',
+  Broken = 'broken',
+  Error = 'error',
+}
+
+export const TASK_STATUSES = Object.values(TaskStatus);
+
+/** Finished states: with the func's current version they make a task "completed". */
+export const FINISHED_STATUSES: readonly TaskStatus[] = [TaskStatus.Success, TaskStatus.Broken];
+
+/** Machine-readable codes stored in `broken_reason` by the engine itself. */
+export const BrokenReason = {
+  DependencyHasError: 'dependency_has_error',
+  TaskKilled: 'task_killed',
+  UnknownTaskFunc: 'unknown_task_func',
+  Timeout: 'timeout',
+  Cancelled: 'cancelled',
+  ResultTooLarge: 'result_too_large',
+  InvalidResult: 'invalid_result',
+} as const;
+
+/** Task ids are PostgreSQL bigints; they travel as decimal strings so none is ever rounded. */
+export type TaskId = string;

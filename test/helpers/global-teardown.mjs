@@ -1,0 +1,13 @@
+import pg from 'pg';
+
+export default async function globalTeardown() {
+  const url = process.env.LATERZ_TEST_SERVER_URL;
+  const template = process.env.LATERZ_TEST_TEMPLATE;
+  if (url && template) {
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    await admin.query(`DROP DATABASE IF EXISTS ${template}`).catch(() => undefined);
+    await admin.end();
+  }
+  await globalThis.__LATERZ_PG__?.stop();
+}

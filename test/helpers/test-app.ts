@@ -1,0 +1,49 @@
+import { Module, Provider, Type } from '@nestjs/common';
+import { Pool } from 'pg';
+import { bootstrap, Running } from '../../src/bootstrap.js';
+import { AppConfig } from '../../src/config/app-config.js';
+import { EnvSchema } from '../../src/config/env.schema.js';
+import { createTestDatabase } from './databases.js';
+
+export interface TestApp extends Running {
+  /** A pool on the test database for assertions and factories. */
+  db: Pool;
+  get<T>(type: Type<T>): T;
+  close(): Promise<void>;
+}
+
+/**
+ * The whole service on a fresh database of its own, with the given handler providers.
+ * `database` reuses one (several apps on one database: workers racing).
+ */
+export async function startTestApp(options: {
+  handlers?: Provider[];
+  env?: Partial<Record<keyof EnvSchema, string>>;
+  database?: { url: string; drop?: () => Promise<void> };
+} = {}): Promise<TestApp> {
+  const database = options.database ?? (await createTestDatabase());
+  @Module({ providers: options.handlers ?? [], exports: [] })
+  class TestHandlersModule {}
+  const config = AppConfig.fromEnv({
+    DATABASE_URL: database.url,
+    PORT: '0',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
+    LOG_FORMAT: 'json',
+    WORKER_POLL_MS: '200',
+    SHUTDOWN_GRACE_SECONDS: '5',
+    AMQP_URL: process.env.TEST_AMQP === '1' ? process.env.AMQP_URL : undefined,
+    ...options.env,
+  });
+  const running = await bootstrap(config, { handleSignals: false, imports: [TestHandlersModule] });
+  const db = new Pool({ connectionString: database.url, max: 4, options: `-c search_path=${config.dbSchema}` });
+  return {
+    ...running,
+    db,
+    get: <T>(type: Type<T>) => running.app.get(type, { strict: false }),
+    close: async () => {
+      await running.shutdown();
+      await db.end();
+      if (!options.database) await database.drop?.();
+    },
+  };
+}
