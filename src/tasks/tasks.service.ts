@@ -93,16 +93,19 @@ export class TasksService {
    */
   async retryTasks(filter: TaskFilter, options: RetryManyOptions = {}): Promise<RetryManyResult> {
     const slice = options.sliceSize ?? 1000;
-    const { where, params } = filterToSql(filter, 2);
-    const limit = options.oneSliceOnly ? `AND id IN (SELECT id FROM task WHERE ${where} AND status <> 'started' ORDER BY date_modified LIMIT $1 FOR UPDATE SKIP LOCKED)` : '';
+    const { where, params } = filterToSql(filter, 1);
+    const values: unknown[] = [options.resetFailCount ?? false, ...params];
+    const onlySlice = options.oneSliceOnly
+      ? `AND id IN (SELECT id FROM task WHERE ${where} AND status <> 'started' ORDER BY date_modified LIMIT $${values.push(slice)} FOR UPDATE SKIP LOCKED)`
+      : '';
     const sql = `
       WITH changed AS (
         UPDATE task SET status = 'pending', error = '', broken_reason = '', log = '', date_modified = now(),
-               fail_count = CASE WHEN $2::bool THEN 0 ELSE fail_count END
-         WHERE ${where} AND status <> 'started' ${limit}
+               fail_count = CASE WHEN $1::bool THEN 0 ELSE fail_count END
+         WHERE ${where} AND status <> 'started' ${onlySlice}
         RETURNING collection, func)
       SELECT collection, func, count(*)::int AS n FROM changed GROUP BY collection, func`;
-    const groups = (await this.pool.query<{ collection: string; func: string; n: number }>(sql, [slice, options.resetFailCount ?? false, ...params])).rows;
+    const groups = (await this.pool.query<{ collection: string; func: string; n: number }>(sql, values)).rows;
     const reset = groups.reduce((sum, g) => sum + g.n, 0);
     const runnable = groups.filter((g) => !this.registry.get(g.func)?.bulk);
     let queued = 0;
