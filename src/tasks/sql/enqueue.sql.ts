@@ -53,8 +53,10 @@ export const FIND_CYCLE: Statement = {
            UNION
            SELECT w.target, w.next_edge, e.next_id
              FROM walk w
-             JOIN (SELECT prev_id, next_id FROM task_dependency UNION ALL SELECT prev_id, next_id FROM new_edge) e
-               ON e.prev_id = w.id
+            CROSS JOIN LATERAL (
+                  SELECT d.next_id FROM task_dependency d WHERE d.prev_id = w.id
+                  UNION ALL
+                  SELECT n.next_id FROM new_edge n WHERE n.prev_id = w.id) e
          )
     SELECT target::text AS prev, next_edge::text AS next FROM walk WHERE id = target LIMIT 1`,
 };

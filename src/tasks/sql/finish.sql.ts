@@ -16,8 +16,8 @@ export const FINISH_IF_STARTED: Statement = {
                     AS v(id, attempt, status, result, error, reason, log, version, trace)
          ),
          mine AS (
-           SELECT t.id FROM task t JOIN v ON v.id = t.id
-            WHERE t.attempt = v.attempt AND t.status = 'started'
+           SELECT t.id, t.attempt FROM task t
+            WHERE t.id = ANY($1::bigint[]) AND t.status = 'started'
             ORDER BY t.id FOR UPDATE OF t
          ),
          fin AS (
@@ -27,8 +27,8 @@ export const FINISH_IF_STARTED: Statement = {
                   fail_count = t.fail_count + CASE WHEN v.status IN ('error', 'broken') THEN 1 ELSE 0 END,
                   date_finished = CASE WHEN v.status IN ('pending', 'queued') THEN NULL ELSE now() END,
                   date_modified = now()
-             FROM v
-            WHERE t.id = v.id AND t.id IN (SELECT id FROM mine)
+             FROM v JOIN mine ON mine.id = v.id AND mine.attempt = v.attempt
+            WHERE t.id = v.id
            RETURNING t.id, t.status, t.attempt, t.worker, t.date_started
          ),
          att AS (
