@@ -30,7 +30,7 @@ const toList = ({ value }: { value: unknown }) =>
  */
 export class EnvSchema {
   /** HTTP port for the API, health and metrics (0: any free port). Default 3000. */
-  @Transform(toInt) @IsInt() @Min(0) @Max(65535)
+  @Transform(toInt) @Min(0) @Max(65535) @IsInt()
   PORT = 3000;
 
   /** Comma-separated roles this process plays: api, worker, scheduler. Default all three. */
@@ -46,7 +46,7 @@ export class EnvSchema {
   DATA_DIR = './data';
 
   /** Port of the embedded PostgreSQL (only without DATABASE_URL). Default 54329. */
-  @Transform(toInt) @IsInt() @Min(1) @Max(65535)
+  @Transform(toInt) @Min(1) @Max(65535) @IsInt()
   EMBEDDED_PG_PORT = 54329;
 
   /** Schema that holds every engine table. Default laterz. */
@@ -54,7 +54,7 @@ export class EnvSchema {
   DB_SCHEMA = 'laterz';
 
   /** Connections in the shared pool of this process. Default 10. */
-  @Transform(toInt) @IsInt() @Min(2) @Max(500)
+  @Transform(toInt) @Min(2) @Max(500) @IsInt()
   DB_POOL_SIZE = 10;
 
   /** pino level: fatal, error, warn, info, debug, trace, silent. Default info. */
@@ -66,7 +66,7 @@ export class EnvSchema {
   LOG_FORMAT = 'auto';
 
   /** Seconds a stopping process waits for running tasks before handing them back. Default 30. */
-  @Transform(toInt) @IsInt() @Min(0) @Max(3600)
+  @Transform(toInt) @Min(0) @Max(3600) @IsInt()
   SHUTDOWN_GRACE_SECONDS = 30;
 
   /** RabbitMQ URL. Unset: PostgreSQL itself is the queue. */
@@ -82,23 +82,23 @@ export class EnvSchema {
   AMQP_QUEUE_TYPE: 'classic' | 'quorum' = 'classic';
 
   /** AMQP heartbeat, seconds. Default 15. */
-  @Transform(toInt) @IsInt() @Min(0) @Max(600)
+  @Transform(toInt) @Min(0) @Max(600) @IsInt()
   AMQP_HEARTBEAT_SECONDS = 15;
 
   /** Longest wait for a publisher confirm, milliseconds; an unconfirmed task is left to the dispatcher. Default 5000. */
-  @Transform(toInt) @IsInt() @Min(10) @Max(600000)
+  @Transform(toInt) @Min(10) @Max(600000) @IsInt()
   AMQP_PUBLISH_TIMEOUT_MS = 5000;
 
   /** Deliveries a quorum queue allows before dead-lettering a message. Default 20. */
-  @Transform(toInt) @IsInt() @Min(1) @Max(1000)
+  @Transform(toInt) @Min(1) @Max(1000) @IsInt()
   AMQP_DELIVERY_LIMIT = 20;
 
   /** Tasks one worker process runs at the same time. Default 64. */
-  @Transform(toInt) @IsInt() @Min(1) @Max(10000)
+  @Transform(toInt) @Min(1) @Max(10000) @IsInt()
   WORKER_CONCURRENCY = 64;
 
   /** Deliveries claimed per micro-batch (the AMQP prefetch). Default 100. */
-  @Transform(toInt) @IsInt() @Min(1) @Max(5000)
+  @Transform(toInt) @Min(1) @Max(5000) @IsInt()
   WORKER_BATCH_SIZE = 100;
 
   /** Comma-separated queue names this worker serves; empty serves all. */
@@ -106,31 +106,31 @@ export class EnvSchema {
   WORKER_QUEUES: string[] = [];
 
   /** Exit gracefully after this many tasks (0: never), so a supervisor restarts a leaky worker. */
-  @Transform(toInt) @IsInt() @Min(0)
+  @Transform(toInt) @Min(0) @IsInt()
   WORKER_MAX_TASKS = 0;
 
   /** Milliseconds an idle PostgreSQL-queue worker waits for a NOTIFY before polling. Default 1000. */
-  @Transform(toInt) @IsInt() @Min(10) @Max(60000)
+  @Transform(toInt) @Min(10) @Max(60000) @IsInt()
   WORKER_POLL_MS = 1000;
 
   /** Largest task result, bytes (JSON). Default 1048576 (1 MiB). */
-  @Transform(toInt) @IsInt() @Min(1024)
+  @Transform(toInt) @Min(1024) @IsInt()
   TASK_RESULT_MAX_BYTES = 1048576;
 
   /** Largest task args, bytes (JSON). Default 65536. */
-  @Transform(toInt) @IsInt() @Min(256)
+  @Transform(toInt) @Min(256) @IsInt()
   TASK_ARGS_MAX_BYTES = 65536;
 
   /** Largest captured task log, bytes; the tail is kept. Default 65536. */
-  @Transform(toInt) @IsInt() @Min(256)
+  @Transform(toInt) @Min(256) @IsInt()
   TASK_LOG_MAX_BYTES = 65536;
 
   /** Failed attempts kept per task in task_attempt. Default 10. */
-  @Transform(toInt) @IsInt() @Min(1) @Max(1000)
+  @Transform(toInt) @Min(1) @Max(1000) @IsInt()
   TASK_ATTEMPTS_KEPT = 10;
 
   /** Default handler timeout, seconds, for funcs that name none. Default 3600. */
-  @Transform(toInt) @IsInt() @Min(1)
+  @Transform(toInt) @Min(1) @IsInt()
   TASK_DEFAULT_TIMEOUT_SECONDS = 3600;
 }
 
@@ -157,7 +157,7 @@ export function validateEnv(raw: Record<string, string | undefined>): EnvSchema 
     if (value !== undefined && value !== '') picked[key] = value;
   }
   const env = plainToInstance(EnvSchema, picked, { exposeDefaultValues: true });
-  const errors = validateSync(env, { forbidUnknownValues: true });
+  const errors = validateSync(env, { forbidUnknownValues: true, stopAtFirstError: true });
   if (errors.length > 0) throw new EnvValidationError(describe(errors));
   return env;
 }

@@ -1,4 +1,4 @@
-import { DataSource, DataSourceOptions } from 'typeorm';
+import { DataSourceOptions } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
 import { AuditLogEntity } from '../audit/audit-log.entity.js';
 import { CollectionEntity } from '../collections/collection.entity.js';
@@ -39,12 +39,3 @@ export function dataSourceOptions(config: AppConfig, url: string, poolSize = con
     extra: { options: `-c search_path=${config.dbSchema}`, max: poolSize },
   };
 }
-
-/** For the TypeORM CLI (`npx typeorm -d dist/src/database/data-source.js …`): needs DATABASE_URL. */
-function cliDataSource(): DataSource | undefined {
-  const config = AppConfig.fromEnv();
-  if (!config.databaseUrl) return undefined;
-  return new DataSource(dataSourceOptions(config, config.databaseUrl, 2));
-}
-
-export default cliDataSource();
