@@ -3,6 +3,7 @@ import { AppConfig } from './config/app-config.js';
 import { ConfigModule } from './config/config.module.js';
 import { DatabaseModule } from './database/database.module.js';
 import { BrokerModule } from './broker/broker.module.js';
+import { CollectionsModule } from './collections/collections.module.js';
 import { HealthModule } from './health/health.module.js';
 import { LoggingModule } from './logging/logging.module.js';
 import { TasksModule } from './tasks/tasks.module.js';
@@ -20,6 +21,7 @@ export class AppModule {
         DatabaseModule.forRoot(databaseUrl),
         BrokerModule,
         TasksModule,
+        CollectionsModule,
         HealthModule,
         ...(config.has('worker') ? [WorkerModule] : []),
         ...extra,

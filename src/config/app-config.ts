@@ -35,6 +35,29 @@ export class AppConfig {
     readonly defaultTimeoutMs: number;
   };
 
+  readonly scheduler: {
+    readonly dispatchIntervalMs: number;
+    readonly bulkIntervalMs: number;
+    readonly statsIntervalMs: number;
+    readonly deadlineMs: number;
+  };
+  readonly dispatch: {
+    readonly queueLimit: number;
+    readonly minQueueSize: number;
+    readonly maxQueueSize: number;
+    readonly queuedGraceSeconds: number;
+    readonly minAgeSeconds: number;
+    readonly retryTiers: readonly { minutes: number; failLimit: number }[];
+    readonly deadAfterSeconds: number;
+  };
+  readonly bulk: { readonly maxTasks: number; readonly maxBytes: number; readonly overheadBytes: number };
+  readonly collections: readonly { name: string; process: boolean; sync: boolean }[];
+  readonly admin: {
+    readonly tokens: readonly { role: 'operator' | 'viewer'; token: string }[];
+    readonly maxRowsPerCall: number;
+    readonly statementTimeoutMs: number;
+  };
+
   constructor(
     env: EnvSchema,
     private readonly raw: Readonly<Record<string, string | undefined>> = {},
@@ -70,6 +93,43 @@ export class AppConfig {
       logBytes: env.TASK_LOG_MAX_BYTES,
       attemptsKept: env.TASK_ATTEMPTS_KEPT,
       defaultTimeoutMs: env.TASK_DEFAULT_TIMEOUT_SECONDS * 1000,
+    };
+    this.scheduler = {
+      dispatchIntervalMs: env.DISPATCH_INTERVAL_SECONDS * 1000,
+      bulkIntervalMs: env.BULK_INTERVAL_SECONDS * 1000,
+      statsIntervalMs: env.STATS_INTERVAL_SECONDS * 1000,
+      deadlineMs: env.SYSTEM_TASK_DEADLINE_SECONDS * 1000,
+    };
+    this.dispatch = {
+      queueLimit: env.DISPATCH_QUEUE_LIMIT,
+      minQueueSize: env.DISPATCH_MIN_QUEUE_SIZE,
+      maxQueueSize: env.DISPATCH_MAX_QUEUE_SIZE,
+      queuedGraceSeconds: env.DISPATCH_QUEUED_GRACE_SECONDS,
+      minAgeSeconds: env.DISPATCH_MIN_AGE_SECONDS,
+      retryTiers: env.RETRY_TIERS.split(',').map((pair) => {
+        const [minutes, failLimit] = pair.split(':').map(Number);
+        return { minutes, failLimit };
+      }),
+      deadAfterSeconds: env.DEAD_TASK_AFTER_SECONDS,
+    };
+    this.bulk = { maxTasks: env.BULK_MAX_TASKS, maxBytes: env.BULK_MAX_BYTES, overheadBytes: env.BULK_TASK_OVERHEAD_BYTES };
+    this.collections = env.COLLECTIONS.split(',')
+      .filter((c) => c.length > 0)
+      .map((entry) => {
+        const [name, flags = ''] = entry.split(':');
+        const set = new Set(flags.split('+'));
+        return { name, process: !set.has('noprocess'), sync: set.has('sync') };
+      });
+    this.admin = {
+      tokens: (env.ADMIN_TOKENS ?? '')
+        .split(',')
+        .filter((t) => t.length > 0)
+        .map((pair) => {
+          const i = pair.indexOf(':');
+          return { role: pair.slice(0, i) as 'operator' | 'viewer', token: pair.slice(i + 1) };
+        }),
+      maxRowsPerCall: env.ADMIN_MAX_ROWS_PER_CALL,
+      statementTimeoutMs: env.ADMIN_STATEMENT_TIMEOUT_MS,
     };
   }
 

@@ -129,6 +129,88 @@ export class EnvSchema {
   @Transform(toInt) @Min(1) @Max(1000) @IsInt()
   TASK_ATTEMPTS_KEPT = 10;
 
+  /** Seconds between dispatcher runs. Default 10. */
+  @Transform(toInt) @Min(1) @Max(86400) @IsInt()
+  DISPATCH_INTERVAL_SECONDS = 10;
+
+  /** Seconds between bulk runner runs. Default 10. */
+  @Transform(toInt) @Min(1) @Max(86400) @IsInt()
+  BULK_INTERVAL_SECONDS = 10;
+
+  /** Seconds between stats runs. Default 60. */
+  @Transform(toInt) @Min(1) @Max(86400) @IsInt()
+  STATS_INTERVAL_SECONDS = 60;
+
+  /** Longest run of one cron job, seconds; it stops taking new work after this. Default 60. */
+  @Transform(toInt) @Min(1) @Max(86400) @IsInt()
+  SYSTEM_TASK_DEADLINE_SECONDS = 60;
+
+  /** Tasks the dispatcher queues per (collection, func) batch. Default 1000. */
+  @Transform(toInt) @Min(1) @Max(100000) @IsInt()
+  DISPATCH_QUEUE_LIMIT = 1000;
+
+  /** A func's queue holding at least this many messages is not topped up. Default 200. */
+  @Transform(toInt) @Min(0) @Max(10000000) @IsInt()
+  DISPATCH_MIN_QUEUE_SIZE = 200;
+
+  /** The dispatcher never lets a func's queue grow past this. Default 20000. */
+  @Transform(toInt) @Min(1) @Max(100000000) @IsInt()
+  DISPATCH_MAX_QUEUE_SIZE = 20000;
+
+  /** Rows `queued` this long with an empty broker queue are reset to pending, seconds. Default 120. */
+  @Transform(toInt) @Min(1) @Max(86400) @IsInt()
+  DISPATCH_QUEUED_GRACE_SECONDS = 120;
+
+  /** Pending/deferred tasks younger than this are left to the workers, seconds. Default 60. */
+  @Transform(toInt) @Min(0) @Max(86400) @IsInt()
+  DISPATCH_MIN_AGE_SECONDS = 60;
+
+  /** Retry tiers as `minutes:fail_limit` pairs: errors older than the minutes with fewer fails are retried. Default 5:3,150:6,5000:9. */
+  @Matches(/^\d+:\d+(,\d+:\d+)*$/, { message: 'RETRY_TIERS must be minutes:fail_limit pairs, e.g. 5:3,150:6,5000:9' })
+  RETRY_TIERS = '5:3,150:6,5000:9';
+
+  /** `started` tasks this old (and with no advisory lock held) are declared dead, seconds. Default 60. */
+  @Transform(toInt) @Min(1) @Max(864000) @IsInt()
+  DEAD_TASK_AFTER_SECONDS = 60;
+
+  /** Tasks per bulk batch. Default 300. */
+  @Transform(toInt) @Min(1) @Max(100000) @IsInt()
+  BULK_MAX_TASKS = 300;
+
+  /** Bytes per bulk batch (size_bytes + overhead of each task). Default 31457280 (30 MiB). */
+  @Transform(toInt) @Min(1024) @IsInt()
+  BULK_MAX_BYTES = 31457280;
+
+  /** Estimated overhead per bulk task, bytes. Default 2000. */
+  @Transform(toInt) @Min(0) @IsInt()
+  BULK_TASK_OVERHEAD_BYTES = 2000;
+
+  /**
+   * Collections made at boot, comma-separated `name[:flags]`; flags are `process`, `noprocess`,
+   * `sync`, e.g. `docs:sync,archive:noprocess`. Default: none besides `default`.
+   */
+  @Matches(/^([A-Za-z0-9_.-]{1,100}(:(process|noprocess|sync)(\+(process|noprocess|sync))*)?)?(,[A-Za-z0-9_.-]{1,100}(:(process|noprocess|sync)(\+(process|noprocess|sync))*)?)*$/, {
+    message: 'COLLECTIONS must be comma-separated name[:flag+flag] with flags process, noprocess, sync',
+  })
+  COLLECTIONS = '';
+
+  /**
+   * Admin API tokens, comma-separated `role:token` (role operator or viewer; token 16+ characters).
+   * Unset: in embedded mode an operator token is made at first start and kept under DATA_DIR.
+   */
+  @IsOptional() @Matches(/^(operator|viewer):[A-Za-z0-9_\-.~+/=]{16,}(,(operator|viewer):[A-Za-z0-9_\-.~+/=]{16,})*$/, {
+    message: 'ADMIN_TOKENS must be comma-separated role:token pairs (role operator or viewer, token of 16+ characters)',
+  })
+  ADMIN_TOKENS?: string;
+
+  /** Most rows one retry or cancel by filter touches. Default 10000. */
+  @Transform(toInt) @Min(1) @Max(10000000) @IsInt()
+  ADMIN_MAX_ROWS_PER_CALL = 10000;
+
+  /** statement_timeout of the admin API's queries, milliseconds. Default 5000. */
+  @Transform(toInt) @Min(100) @Max(600000) @IsInt()
+  ADMIN_STATEMENT_TIMEOUT_MS = 5000;
+
   /** Default handler timeout, seconds, for funcs that name none. Default 3600. */
   @Transform(toInt) @Min(1) @IsInt()
   TASK_DEFAULT_TIMEOUT_SECONDS = 3600;
@@ -141,9 +223,11 @@ export class EnvValidationError extends Error {
   }
 }
 
+const SECRETS = new Set(['DATABASE_URL', 'AMQP_URL', 'ADMIN_TOKENS']);
+
 function describe(errors: ValidationError[]): string[] {
   return errors.map((e) => {
-    const shown = e.property === 'DATABASE_URL' || e.property === 'AMQP_URL' ? '(redacted)' : JSON.stringify(e.value);
+    const shown = SECRETS.has(e.property) ? '(redacted)' : JSON.stringify(e.value);
     return `${e.property}=${shown}: ${Object.values(e.constraints ?? {}).join('; ')}`;
   });
 }
@@ -152,7 +236,7 @@ function describe(errors: ValidationError[]): string[] {
 export function validateEnv(raw: Record<string, string | undefined>): EnvSchema {
   const known = Object.keys(new EnvSchema());
   const picked: Record<string, string> = {};
-  for (const key of [...known, 'DATABASE_URL', 'AMQP_URL']) {
+  for (const key of [...known, 'DATABASE_URL', 'AMQP_URL', 'ADMIN_TOKENS']) {
     const value = raw[key];
     if (value !== undefined && value !== '') picked[key] = value;
   }

@@ -5,6 +5,7 @@ import { argsHash, canonicalJson } from './canonical-json.js';
 import { dependencyId, EnqueueRequest, TaskHandle } from './enqueue-request.js';
 import {
   DELETE_EXTRA_EDGES,
+  ENSURE_COLLECTIONS,
   FIND_CYCLE,
   FIND_PARENTS,
   FIND_TASKS_BY_IDENTITY,
@@ -56,6 +57,9 @@ export interface WriteResult {
 /** get-or-create of tasks and their edges: a fixed number of statements per batch. */
 @Injectable()
 export class EnqueueWriter {
+  /** Collections whose row this process has seen made; the others get an INSERT … ON CONFLICT. */
+  private readonly knownCollections = new Set<string>(['default']);
+
   constructor(
     private readonly registry: TaskRegistry,
     private readonly config: AppConfig,
@@ -117,6 +121,11 @@ export class EnqueueWriter {
   async write(q: Queryable, requests: PreparedEnqueue[]): Promise<WriteResult> {
     const unique = this.merge(requests);
     await this.checkParents(q, unique);
+    const newCollections = [...new Set(unique.map((r) => r.collection))].filter((c) => !this.knownCollections.has(c));
+    if (newCollections.length > 0) {
+      await q.rows(ENSURE_COLLECTIONS, [newCollections]);
+      for (const c of newCollections) this.knownCollections.add(c);
+    }
 
     const byKey = new Map<string, TaskIdentityRow>();
     const found = await q.rows<TaskIdentityRow>(FIND_TASKS_BY_IDENTITY, [

@@ -98,3 +98,9 @@ export const RESET_EXISTING: Statement = {
          OR (k.queue AND t.status = 'pending'))
     RETURNING t.id::text AS id, t.status::text AS status`,
 };
+
+/** A collection named for the first time by an enqueue gets its row (process on, sync off). */
+export const ENSURE_COLLECTIONS: Statement = {
+  name: 'laterz_ensure_collections',
+  text: `INSERT INTO collection (name) SELECT unnest($1::text[]) ON CONFLICT (name) DO NOTHING`,
+};
