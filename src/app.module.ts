@@ -6,6 +6,8 @@ import { BrokerModule } from './broker/broker.module.js';
 import { CollectionsModule } from './collections/collections.module.js';
 import { HealthModule } from './health/health.module.js';
 import { LoggingModule } from './logging/logging.module.js';
+import { SchedulerModule } from './scheduler/scheduler.module.js';
+import { StatsModule } from './stats/stats.module.js';
 import { TasksModule } from './tasks/tasks.module.js';
 import { WorkerModule } from './worker/worker.module.js';
 
@@ -23,7 +25,9 @@ export class AppModule {
         TasksModule,
         CollectionsModule,
         HealthModule,
+        StatsModule,
         ...(config.has('worker') ? [WorkerModule] : []),
+        ...(config.has('scheduler') ? [SchedulerModule] : []),
         ...extra,
       ],
     };

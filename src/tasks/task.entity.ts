@@ -12,7 +12,8 @@ import { TaskStatus } from './task-status.js';
 })
 // (priority DESC, id): TypeORM cannot say DESC, so the migration owns this index.
 @Index('task_queued_idx', { synchronize: false })
-@Index('task_version_idx', ['collection', 'func', 'version'])
+// (collection, func, version, status) INCLUDE (size_bytes): TypeORM cannot say INCLUDE.
+@Index('task_version_idx', { synchronize: false })
 @Index('task_finished_idx', ['collection', 'dateFinished'], { where: `date_finished IS NOT NULL` })
 export class TaskEntity {
   @PrimaryGeneratedColumn('identity', { type: 'bigint', generatedIdentity: 'BY DEFAULT' })

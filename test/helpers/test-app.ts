@@ -31,6 +31,10 @@ export async function startTestApp(options: {
     LOG_FORMAT: 'json',
     WORKER_POLL_MS: '200',
     SHUTDOWN_GRACE_SECONDS: '5',
+    // Tests drive the cron jobs through runOnce(); the timers stay out of the way.
+    DISPATCH_INTERVAL_SECONDS: '86400',
+    BULK_INTERVAL_SECONDS: '86400',
+    STATS_INTERVAL_SECONDS: '86400',
     AMQP_URL: process.env.TEST_AMQP === '1' ? process.env.AMQP_URL : undefined,
     ...options.env,
   });

@@ -1,0 +1,134 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { Pool } from 'pg';
+import { Repository } from 'typeorm';
+import { CollectionStatsEntity } from '../collections/collection-stats.entity.js';
+import { CollectionsService } from '../collections/collections.service.js';
+import { AppConfig } from '../config/app-config.js';
+import { PG_POOL } from '../database/database.module.js';
+import { JobKey, runExclusive, shuffled } from '../scheduler/job-lock.js';
+import { pgQueryable } from '../tasks/sql/queryable.js';
+import { TaskRegistry } from '../tasks/task-registry.js';
+import { SAVE_STATS, STATS_COUNTS, STATS_OLDEST_PENDING, STATS_REASONS, STATS_RECENT } from './sql/stats.sql.js';
+
+export interface FuncStats {
+  counts: Record<string, number>;
+  outdated: number;
+  bytes: number;
+  finished: { m1: number; m5: number; m60: number };
+  durationSeconds: { p50: number | null; p95: number | null };
+}
+
+export interface CollectionStats {
+  total: number;
+  counts: Record<string, number>;
+  outdated: number;
+  bytes: number;
+  /** Tasks still to run: not finished, plus outdated ones. */
+  remaining: number;
+  finished: { m1: number; m5: number; m60: number };
+  /** Seconds to finish `remaining` at the rate of the last 5 minutes; null when nothing finished. */
+  etaSeconds: number | null;
+  oldestPendingSeconds: number | null;
+  topReasons: { status: string; reason: string; count: number }[];
+  funcs: Record<string, FuncStats>;
+}
+
+const UNFINISHED = ['pending', 'queued', 'started', 'deferred', 'error'];
+
+/** save_stats: per collection, computed by the scheduler and saved; the API serves the saved row. */
+@Injectable()
+export class StatsService {
+  private readonly logger = new Logger(StatsService.name);
+
+  constructor(
+    @Inject(PG_POOL) private readonly pool: Pool,
+    @InjectRepository(CollectionStatsEntity) private readonly saved: Repository<CollectionStatsEntity>,
+    private readonly collections: CollectionsService,
+    private readonly registry: TaskRegistry,
+    private readonly config: AppConfig,
+  ) {}
+
+  async runOnce(): Promise<{ skipped: boolean; collections: number; errors: number }> {
+    const report = { skipped: true, collections: 0, errors: 0 };
+    await runExclusive(this.pool, JobKey.Stats, this.config.scheduler.deadlineMs, this.logger, async (_s, deadline) => {
+      report.skipped = false;
+      for (const c of shuffled(await this.collections.list())) {
+        if (Date.now() > deadline) break;
+        try {
+          await this.saveFor(c.name);
+          report.collections++;
+        } catch (err) {
+          report.errors++;
+          this.logger.error(`stats of ${c.name} failed: ${(err as Error).message}`);
+        }
+      }
+    });
+    return report;
+  }
+
+  /** Computes and saves one collection's statistics. */
+  async saveFor(collection: string): Promise<CollectionStats> {
+    const t0 = performance.now();
+    const stats = await this.compute(collection);
+    await pgQueryable(this.pool).rows(SAVE_STATS, [collection, JSON.stringify(stats), Math.round(performance.now() - t0)]);
+    return stats;
+  }
+
+  /** The saved row, or null before the first stats run. */
+  get(collection: string): Promise<CollectionStatsEntity | null> {
+    return this.saved.findOneBy({ collection });
+  }
+
+  async compute(collection: string): Promise<CollectionStats> {
+    const q = pgQueryable(this.pool);
+    const funcs = this.registry.all();
+    const names = funcs.map((f) => f.name);
+    const [counts, recent, oldest] = await Promise.all([
+      q.rows<{ func: string; status: string; n: string; outdated: string; bytes: string }>(STATS_COUNTS, [collection, names, funcs.map((f) => f.version)]),
+      q.rows<{ func: string; m1: string; m5: string; m60: string; p50: number | null; p95: number | null }>(STATS_RECENT, [collection]),
+      q.rows<{ seconds: number | null }>(STATS_OLDEST_PENDING, [collection, names]),
+    ]);
+    const seenFuncs = [...new Set(counts.map((c) => c.func))];
+    const reasons = await q.rows<{ status: string; reason: string; n: string }>(STATS_REASONS, [collection, seenFuncs]);
+
+    const byFunc: Record<string, FuncStats> = {};
+    const func = (name: string) =>
+      (byFunc[name] ??= { counts: {}, outdated: 0, bytes: 0, finished: { m1: 0, m5: 0, m60: 0 }, durationSeconds: { p50: null, p95: null } });
+    const totals: Record<string, number> = {};
+    let outdated = 0;
+    let bytes = 0;
+    for (const c of counts) {
+      const f = func(c.func);
+      f.counts[c.status] = Number(c.n);
+      f.outdated += Number(c.outdated);
+      f.bytes += Number(c.bytes);
+      totals[c.status] = (totals[c.status] ?? 0) + Number(c.n);
+      outdated += Number(c.outdated);
+      bytes += Number(c.bytes);
+    }
+    const finished = { m1: 0, m5: 0, m60: 0 };
+    for (const r of recent) {
+      const f = func(r.func);
+      f.finished = { m1: Number(r.m1), m5: Number(r.m5), m60: Number(r.m60) };
+      f.durationSeconds = { p50: r.p50, p95: r.p95 };
+      finished.m1 += Number(r.m1);
+      finished.m5 += Number(r.m5);
+      finished.m60 += Number(r.m60);
+    }
+    const remaining = UNFINISHED.reduce((sum, s) => sum + (totals[s] ?? 0), 0) + outdated;
+    const ratePerSecond = finished.m5 / 300;
+    return {
+      total: Object.values(totals).reduce((a, b) => a + b, 0),
+      counts: totals,
+      outdated,
+      bytes,
+      remaining,
+      finished,
+      etaSeconds: remaining === 0 ? 0 : ratePerSecond > 0 ? Math.round(remaining / ratePerSecond) : null,
+      oldestPendingSeconds: oldest[0]?.seconds ?? null,
+      topReasons: reasons.map((r) => ({ status: r.status, reason: r.reason, count: Number(r.n) })),
+      funcs: byFunc,
+    };
+  }
+}
