@@ -6,6 +6,7 @@ import { BrokerModule } from './broker/broker.module.js';
 import { CollectionsModule } from './collections/collections.module.js';
 import { HealthModule } from './health/health.module.js';
 import { LoggingModule } from './logging/logging.module.js';
+import { PipelineModule } from './pipeline/pipeline.module.js';
 import { SchedulerModule } from './scheduler/scheduler.module.js';
 import { StatsModule } from './stats/stats.module.js';
 import { TasksModule } from './tasks/tasks.module.js';
@@ -28,6 +29,7 @@ export class AppModule {
         StatsModule,
         ...(config.has('worker') ? [WorkerModule] : []),
         ...(config.has('scheduler') ? [SchedulerModule] : []),
+        ...(config.pipelineEnabled ? [PipelineModule] : []),
         ...extra,
       ],
     };

@@ -19,8 +19,8 @@ export class CollectionsService implements OnApplicationBootstrap {
       await this.repo
         .createQueryBuilder()
         .insert()
-        .values({ name: c.name, process: c.process, sync: c.sync })
-        .orUpdate(['process', 'sync'], ['name'])
+        .values({ name: c.name, process: c.process, sync: c.sync, options: c.root ? { root: c.root } : {} })
+        .orUpdate(['process', 'sync', 'options'], ['name'])
         .execute();
     }
     if (this.config.collections.length > 0) this.logger.log(`collections from config: ${this.config.collections.map((c) => c.name).join(', ')}`);
@@ -33,6 +33,17 @@ export class CollectionsService implements OnApplicationBootstrap {
 
   get(name: string): Promise<CollectionEntity | null> {
     return this.repo.findOneBy({ name });
+  }
+
+  /** Creates or updates a collection (the demo uses it). */
+  async upsert(name: string, values: { process?: boolean; sync?: boolean; options?: Record<string, unknown> }): Promise<void> {
+    await this.repo.query(
+      `INSERT INTO collection (name, process, sync, options)
+       VALUES ($1, COALESCE($2, true), COALESCE($3, false), COALESCE($4::jsonb, '{}'::jsonb))
+           ON CONFLICT (name) DO UPDATE SET process = COALESCE($2, collection.process), sync = COALESCE($3, collection.sync),
+              options = COALESCE($4::jsonb, collection.options)`,
+      [name, values.process ?? null, values.sync ?? null, values.options ? JSON.stringify(values.options) : null],
+    );
   }
 
   /** Sets `process` / `sync`; returns the row, or null when there is no such collection. */

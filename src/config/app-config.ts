@@ -51,7 +51,8 @@ export class AppConfig {
     readonly deadAfterSeconds: number;
   };
   readonly bulk: { readonly maxTasks: number; readonly maxBytes: number; readonly overheadBytes: number };
-  readonly collections: readonly { name: string; process: boolean; sync: boolean }[];
+  readonly collections: readonly { name: string; root?: string; process: boolean; sync: boolean }[];
+  readonly pipelineEnabled: boolean;
   readonly admin: {
     readonly tokens: readonly { role: 'operator' | 'viewer'; token: string }[];
     readonly maxRowsPerCall: number;
@@ -116,10 +117,12 @@ export class AppConfig {
     this.collections = env.COLLECTIONS.split(',')
       .filter((c) => c.length > 0)
       .map((entry) => {
-        const [name, flags = ''] = entry.split(':');
+        const [head, flags = ''] = entry.split(':');
+        const [name, root] = head.split('=');
         const set = new Set(flags.split('+'));
-        return { name, process: !set.has('noprocess'), sync: set.has('sync') };
+        return { name, root, process: !set.has('noprocess'), sync: set.has('sync') };
       });
+    this.pipelineEnabled = env.PIPELINE_ENABLED;
     this.admin = {
       tokens: (env.ADMIN_TOKENS ?? '')
         .split(',')

@@ -1,5 +1,6 @@
 import { plainToInstance, Transform } from 'class-transformer';
 import {
+  IsBoolean,
   IsIn,
   IsInt,
   IsOptional,
@@ -186,13 +187,20 @@ export class EnvSchema {
   BULK_TASK_OVERHEAD_BYTES = 2000;
 
   /**
-   * Collections made at boot, comma-separated `name[:flags]`; flags are `process`, `noprocess`,
-   * `sync`, e.g. `docs:sync,archive:noprocess`. Default: none besides `default`.
+   * Collections made at boot, comma-separated `name[=root][:flags]`: `root` is the folder the
+   * reference pipeline walks (no `,` or `:` in it); flags, joined by `+`, are `process`,
+   * `noprocess`, `sync`. E.g. `docs=/srv/docs:sync,archive:noprocess`. Unset: with the pipeline on,
+   * a `demo` collection over the bundled sample folder.
    */
-  @Matches(/^([A-Za-z0-9_.-]{1,100}(:(process|noprocess|sync)(\+(process|noprocess|sync))*)?)?(,[A-Za-z0-9_.-]{1,100}(:(process|noprocess|sync)(\+(process|noprocess|sync))*)?)*$/, {
-    message: 'COLLECTIONS must be comma-separated name[:flag+flag] with flags process, noprocess, sync',
+  @Matches(/^([A-Za-z0-9_.-]{1,100}(=[^,:]+)?(:(process|noprocess|sync)(\+(process|noprocess|sync))*)?)?(,[A-Za-z0-9_.-]{1,100}(=[^,:]+)?(:(process|noprocess|sync)(\+(process|noprocess|sync))*)?)*$/, {
+    message: 'COLLECTIONS must be comma-separated name[=root][:flag+flag] with flags process, noprocess, sync',
   })
   COLLECTIONS = '';
+
+  /** Register the reference pipeline's tasks (walk, digest, extract, index) and its search routes. Default true. */
+  @Transform(({ value }) => (value === 'true' || value === '1' ? true : value === 'false' || value === '0' ? false : value))
+  @IsBoolean({ message: 'PIPELINE_ENABLED must be true or false' })
+  PIPELINE_ENABLED = true;
 
   /**
    * Admin API tokens, comma-separated `role:token` (role operator or viewer; token 16+ characters).

@@ -7,6 +7,7 @@ import { TaskAttemptEntity } from '../tasks/task-attempt.entity.js';
 import { TaskDependencyEntity } from '../tasks/task-dependency.entity.js';
 import { TaskEntity } from '../tasks/task.entity.js';
 import { MIGRATIONS } from '../../migrations/index.js';
+import { PIPELINE_ENTITIES } from '../pipeline/pipeline.entities.js';
 
 export const ENTITIES = [
   TaskEntity,
@@ -15,6 +16,7 @@ export const ENTITIES = [
   CollectionEntity,
   CollectionStatsEntity,
   AuditLogEntity,
+  ...PIPELINE_ENTITIES,
 ];
 
 /**

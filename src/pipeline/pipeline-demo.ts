@@ -1,0 +1,51 @@
+import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CollectionsService } from '../collections/collections.service.js';
+import { AppConfig } from '../config/app-config.js';
+import { TasksService } from '../tasks/tasks.service.js';
+
+/** The sample folder shipped in the repository (src/pipeline/sample), found from src/ or dist/src/. */
+export function sampleFolder(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const candidates = [resolve(here, 'sample'), resolve(here, '../../../src/pipeline/sample')];
+  return candidates.find((c) => existsSync(c)) ?? candidates[0];
+}
+
+/**
+ * At boot, starts the walk of every collection that has a root folder (get-or-create: a restart does
+ * not walk again). With no COLLECTIONS at all, makes the `demo` collection over the sample folder.
+ */
+@Injectable()
+export class PipelineDemo implements OnApplicationBootstrap {
+  private readonly logger = new Logger(PipelineDemo.name);
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly collections: CollectionsService,
+    private readonly tasks: TasksService,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    if (!this.config.has('api') && !this.config.has('scheduler')) return;
+    let roots = this.config.collections.filter((c) => c.root).map((c) => c.name);
+    if (this.config.collections.length === 0) {
+      await this.collections.upsert('demo', { options: { root: sampleFolder() } });
+      roots = ['demo'];
+    }
+    for (const name of roots) {
+      const walk = await this.tasks.enqueue('filesystem.walk', { dir: '' }, { collection: name });
+      if (walk.created) this.logger.log(`collection "${name}": walking its root folder (task ${walk.id})`);
+    }
+    if (roots.includes('demo') && this.config.has('api')) {
+      const base = `http://localhost:${this.config.port}`;
+      this.logger.log(
+        `demo: the sample folder is being ingested. Try (with the admin token):\n` +
+          `  curl -H "Authorization: Bearer $TOKEN" '${base}/api/collections/demo/search?q=offshore+trust'\n` +
+          `  curl -H "Authorization: Bearer $TOKEN" '${base}/api/collections/demo/files?path=special'\n` +
+          `  API docs: ${base}/docs`,
+      );
+    }
+  }
+}
