@@ -77,7 +77,12 @@ function jsonToText(data: Buffer): string {
     if (typeof v === 'string') parts.push(v);
     else if (typeof v === 'number' || typeof v === 'boolean') parts.push(String(v));
     else if (Array.isArray(v)) v.forEach(walk);
-    else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) (parts.push(k), walk(x));
+    else if (v && typeof v === 'object') {
+      for (const [k, x] of Object.entries(v)) {
+        parts.push(k);
+        walk(x);
+      }
+    }
   };
   walk(value);
   return parts.join(' ');
