@@ -12,6 +12,8 @@ export class WorkerSession {
   private client?: Client;
   private connecting?: Promise<Client>;
   private closed = false;
+  /** pg runs one query at a time per client: calls are chained instead of piling up on it. */
+  private chain: Promise<unknown> = Promise.resolve();
 
   private readonly lostListeners: ((reason: string) => void)[] = [];
 
@@ -28,14 +30,14 @@ export class WorkerSession {
   /** Takes the locks it can; returns the ids whose lock it now holds. */
   async tryLock(ids: string[]): Promise<Set<string>> {
     if (ids.length === 0) return new Set();
-    const client = await this.session();
-    const { rows } = await client.query<{ id: string }>({ ...TRY_LOCK_RUNNING, values: [ids] });
+    const { rows } = await this.serial(async () => (await this.session()).query<{ id: string }>({ ...TRY_LOCK_RUNNING, values: [ids] }));
     return new Set(rows.map((r) => r.id));
   }
 
   async unlock(ids: string[]): Promise<void> {
     if (ids.length === 0 || !this.client) return;
-    await this.client.query({ ...UNLOCK_RUNNING, values: [ids] });
+    const client = this.client;
+    await this.serial(() => client.query({ ...UNLOCK_RUNNING, values: [ids] }));
   }
 
   /** The backend pid of the session (tests and the chaos suite use it). */
@@ -49,6 +51,12 @@ export class WorkerSession {
     const client = this.client;
     this.client = undefined;
     await client?.end().catch(() => undefined);
+  }
+
+  private serial<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(work, work);
+    this.chain = run.catch(() => undefined);
+    return run;
   }
 
   private session(): Promise<Client> {
