@@ -1,4 +1,5 @@
-import type { PoolClient } from 'pg';
+import type { LockedRow } from '../tasks/sql/claim.sql.js';
+import type { Queryable } from '../tasks/sql/queryable.js';
 import type { TaskId } from '../tasks/task-status.js';
 
 /** What travels on a queue: the task's address, nothing else (args and results stay in the row). */
@@ -24,20 +25,22 @@ export interface QueueSpec {
 }
 
 export interface DeliveryBatch {
+  /** The delivered refs (AMQP). */
   refs: TaskRef[];
   /**
-   * PostgreSQL transport only: the open transaction that dequeued (and row-locked) the refs.
-   * The handler runs its claim in it and commits it; the broker releases the client afterwards.
+   * PostgreSQL transport: takes up to `limit` queued rows inside the claim's own transaction
+   * (FOR UPDATE SKIP LOCKED: the row locks are the delivery), returning them in the claim's row
+   * shape; `refs` is then empty.
    */
-  tx?: PoolClient;
+  pull?: (q: Queryable, limit: number) => Promise<LockedRow[]>;
 }
 
 /**
- * Called with each micro-batch of deliveries. It resolves once the claim has committed (the row
- * is the record from then on) and the broker acknowledges the deliveries; it rejects when the
- * claim failed, and the broker hands the deliveries back.
+ * Called with each micro-batch of deliveries. It resolves, with how many tasks it took, once the
+ * claim has committed (the row is the record from then on) and the broker acknowledges the
+ * deliveries; it rejects when the claim failed, and the broker hands the deliveries back.
  */
-export type BatchHandler = (batch: DeliveryBatch) => Promise<void>;
+export type BatchHandler = (batch: DeliveryBatch) => Promise<number>;
 
 export interface ConsumeOptions {
   queues: QueueSpec[];

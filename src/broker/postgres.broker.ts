@@ -11,7 +11,8 @@ import {
   QueueSpec,
   TaskRef,
 } from './broker.js';
-import { DEQUEUE_ANY, DEQUEUE_FUNCS, DequeuedRow, QUEUED_COUNT } from './sql/dequeue.sql.js';
+import { DEQUEUE_ANY, DEQUEUE_FUNCS, QUEUED_COUNT } from './sql/dequeue.sql.js';
+import type { LockedRow } from '../tasks/sql/claim.sql.js';
 
 export interface PostgresBrokerOptions {
   url: string;
@@ -102,31 +103,13 @@ export class PostgresBroker extends Broker {
     await listener?.end().catch(() => undefined);
   }
 
-  /** Returns how many refs it delivered. */
-  private async dequeueOnce(limit: number, funcs: string[], onBatch: BatchHandler): Promise<number> {
-    const client = await this.pool.connect();
-    let release: Error | undefined;
-    try {
-      await client.query('BEGIN');
-      const query = funcs.length > 0 ? { ...DEQUEUE_FUNCS, values: [limit, funcs] } : { ...DEQUEUE_ANY, values: [limit] };
-      const { rows } = await client.query<DequeuedRow>(query);
-      if (rows.length === 0) {
-        await client.query('ROLLBACK');
-        return 0;
-      }
-      try {
-        await onBatch({ refs: rows, tx: client });
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw err;
-      }
-      return rows.length;
-    } catch (err) {
-      release = err as Error;
-      throw err;
-    } finally {
-      client.release(release);
-    }
+  /** Hands the handler a pull that dequeues inside its claim transaction; returns how many it took. */
+  private dequeueOnce(limit: number, funcs: string[], onBatch: BatchHandler): Promise<number> {
+    return onBatch({
+      refs: [],
+      pull: (q, max) =>
+        q.rows<LockedRow>(funcs.length > 0 ? DEQUEUE_FUNCS : DEQUEUE_ANY, funcs.length > 0 ? [Math.min(limit, max), funcs] : [Math.min(limit, max)]),
+    });
   }
 
   private waitForWork(): Promise<void> {

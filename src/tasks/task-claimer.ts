@@ -1,20 +1,18 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { hostname } from 'node:os';
-import { Pool, PoolClient } from 'pg';
-import { Broker, PublishPriority, TaskRef } from '../broker/broker.js';
-import { PG_POOL } from '../database/database.module.js';
+import { Broker, DeliveryBatch, PublishPriority, TaskRef } from '../broker/broker.js';
 import { WorkerSession } from '../worker/worker-session.js';
 import {
   LOCK_DELIVERED,
   LockedRow,
   MARK_NOT_RUNNABLE,
-  MARK_STARTED,
+  MARK_STARTED_AND_LOCK,
   PARENTS_FOR_SHARE,
   ParentRow,
   QUEUE_BY_ID,
   QUEUE_CHILDREN,
 } from './sql/claim.sql.js';
-import { inTransaction, pgQueryable, Queryable } from './sql/queryable.js';
+import type { Queryable } from './sql/queryable.js';
 import { TaskRegistry } from './task-registry.js';
 import { BrokenReason, TaskStatus } from './task-status.js';
 import { DependencyBroken } from './tasks.errors.js';
@@ -39,42 +37,44 @@ interface NotRunnable {
 }
 
 /**
- * Claim (short transaction): lock the delivered rows SKIP LOCKED, resolve their dependencies,
- * mark the runnable ones `started` while this worker's session takes their advisory locks.
- * A fixed number of statements per batch, whatever its size.
+ * Claim (short transaction on the worker session): lock the delivered rows SKIP LOCKED, resolve
+ * their dependencies, mark the runnable ones `started` and take their advisory locks. A fixed
+ * number of statements per batch, whatever its size: four for a batch without dependencies.
  */
 @Injectable()
 export class TaskClaimer {
   readonly worker = `${hostname()}:${process.pid}`;
 
   constructor(
-    @Inject(PG_POOL) private readonly pool: Pool,
     private readonly registry: TaskRegistry,
     private readonly session: WorkerSession,
     private readonly broker: Broker,
   ) {}
 
-  /** Claims in `tx` (and commits it) when given, else in a transaction of its own. */
-  async claim(ids: string[], tx?: PoolClient): Promise<ClaimedTask[]> {
-    const held: string[] = [];
-    let result: { started: ClaimedTask[]; toPublish: TaskRef[] };
+  /**
+   * Claims a delivered batch (or pulls up to `limit` queued rows, PostgreSQL transport) in one
+   * transaction on the worker session. Returns the tasks now started here and how many were taken.
+   */
+  async claim(batch: DeliveryBatch, limit: number): Promise<{ started: ClaimedTask[]; taken: number }> {
+    const attempted: string[] = [];
+    let result: { started: ClaimedTask[]; toPublish: TaskRef[]; taken: number };
     try {
-      if (tx) {
-        result = await this.claimIn(pgQueryable(tx), ids, held);
-        await tx.query('COMMIT');
-      } else {
-        result = await inTransaction(this.pool, (client) => this.claimIn(pgQueryable(client), ids, held));
-      }
+      result = await this.session.transaction(async (q) => {
+        const rows = batch.pull
+          ? await batch.pull(q, limit)
+          : await q.rows<LockedRow>(LOCK_DELIVERED, [[...new Set(batch.refs.map((r) => r.taskId))]]);
+        return { ...(await this.claimIn(q, rows, attempted)), taken: batch.pull ? rows.length : batch.refs.length };
+      });
     } catch (err) {
-      await this.session.unlock(held).catch(() => undefined);
+      // Session advisory locks survive a rollback: drop the ones this claim may have taken.
+      await this.session.unlock(attempted).catch(() => undefined);
       throw err;
     }
     if (result.toPublish.length > 0) void this.broker.publish(result.toPublish, PublishPriority.Next);
-    return result.started;
+    return { started: result.started, taken: result.taken };
   }
 
-  private async claimIn(q: Queryable, ids: string[], held: string[]): Promise<{ started: ClaimedTask[]; toPublish: TaskRef[] }> {
-    const rows = await q.rows<LockedRow>(LOCK_DELIVERED, [ids]);
+  private async claimIn(q: Queryable, rows: LockedRow[], attempted: string[]): Promise<{ started: ClaimedTask[]; toPublish: TaskRef[] }> {
     const completed: string[] = [];
     const candidates: LockedRow[] = [];
     const notRunnable: NotRunnable[] = [];
@@ -123,16 +123,15 @@ export class TaskClaimer {
       runnable.push({ ...c, deps });
     }
 
-    // Locks first, then the status: the dispatcher never sees a `started` row without its lock.
-    const locked = await this.session.tryLock(runnable.map((r) => r.id));
-    held.push(...locked);
-    const startable = runnable.filter((r) => locked.has(r.id));
+    // Status and advisory lock in one statement: the dispatcher never sees a `started` row without its lock.
+    attempted.push(...runnable.map((r) => r.id));
     const attempts = new Map<string, number>();
-    if (startable.length > 0) {
-      for (const s of await q.rows<{ id: string; attempt: number }>(MARK_STARTED, [startable.map((r) => r.id), this.worker])) {
+    if (runnable.length > 0) {
+      for (const s of await q.rows<{ id: string; attempt: number }>(MARK_STARTED_AND_LOCK, [runnable.map((r) => r.id), this.worker])) {
         attempts.set(s.id, s.attempt);
       }
     }
+    const startable = runnable.filter((r) => attempts.has(r.id));
     if (notRunnable.length > 0) {
       await q.rows(MARK_NOT_RUNNABLE, [
         notRunnable.map((n) => n.id),

@@ -10,12 +10,12 @@ import { FIND_CYCLE } from './sql/enqueue.sql.js';
 import {
   ADD_EDGE_AND_REQUEUE_IF_STARTED,
   DROP_EDGE_AND_REQUEUE_IF_STARTED,
-  FINISH_IF_STARTED,
+  FINISH_IF_STARTED_AND_UNLOCK,
   FinishRow,
   HAND_BACK_IF_STARTED,
 } from './sql/finish.sql.js';
 import { QUEUE_PENDING_SLICE } from './sql/retry.sql.js';
-import { inTransaction, pgQueryable } from './sql/queryable.js';
+import { pgQueryable } from './sql/queryable.js';
 import { Outcome } from './task-outcome.js';
 import { TaskRegistry } from './task-registry.js';
 import { TaskStatus } from './task-status.js';
@@ -60,9 +60,7 @@ export class TaskFinisher {
       case 'missing':
         return this.requireParent(task, outcome.dependency, outcome.prevId, log, version);
       case 'extra':
-        return this.requeue(task, () =>
-          pgQueryable(this.pool).rows<TaskRef>(DROP_EDGE_AND_REQUEUE_IF_STARTED, [task.id, task.attempt, outcome.dependency, log]),
-        );
+        return this.requeue(task, () => this.session.rows<TaskRef>(DROP_EDGE_AND_REQUEUE_IF_STARTED, [task.id, task.attempt, outcome.dependency, log]));
       case 'abandon':
         await this.session.unlock([task.id]).catch(() => undefined);
         return false;
@@ -72,15 +70,16 @@ export class TaskFinisher {
   /** Shutdown: running tasks go back to the queue (only if still ours) and their locks are released. */
   async handBack(tasks: ClaimedTask[]): Promise<number> {
     if (tasks.length === 0) return 0;
-    const refs = await pgQueryable(this.pool).rows<TaskRef>(HAND_BACK_IF_STARTED, [tasks.map((t) => t.id), tasks.map((t) => t.attempt)]);
+    const refs = await this.session.rows<TaskRef>(HAND_BACK_IF_STARTED, [tasks.map((t) => t.id), tasks.map((t) => t.attempt)]);
     await this.session.unlock(tasks.map((t) => t.id)).catch(() => undefined);
     if (refs.length > 0) await this.broker.publish(refs, PublishPriority.Next);
     return refs.length;
   }
 
   private async flush(items: Finished[]): Promise<boolean[]> {
+    // On the worker session: the statement also releases the tasks' advisory locks.
     const rows = await this.withDeadlockRetry(() =>
-      pgQueryable(this.pool).rows<FinishRow>(FINISH_IF_STARTED, [
+      this.session.rows<FinishRow>(FINISH_IF_STARTED_AND_UNLOCK, [
         items.map((i) => i.task.id),
         items.map((i) => i.task.attempt),
         items.map((i) => i.outcome.status),
@@ -94,12 +93,11 @@ export class TaskFinisher {
         this.registry.bulkFuncs(),
       ]),
     );
-    await this.session.unlock(items.map((i) => i.task.id)).catch((err: Error) => this.logger.warn(`advisory unlock failed: ${err.message}`));
     const done = new Set<string>();
     const next: TaskRef[] = [];
     for (const row of rows) {
       if (row.kind === 'done') done.add(row.id);
-      else next.push({ taskId: row.id, collection: row.collection!, func: row.func! });
+      else if (row.kind === 'next') next.push({ taskId: row.id, collection: row.collection!, func: row.func! });
     }
     if (next.length > 0) await this.broker.publish(next, PublishPriority.Next);
     await this.topUp(items);
@@ -127,14 +125,12 @@ export class TaskFinisher {
   }
 
   private async requireParent(task: ClaimedTask, dependency: string, prevId: string, log: string, version: number): Promise<boolean> {
-    const cycle = await pgQueryable(this.pool).rows(FIND_CYCLE, [[prevId], [task.id]]);
+    const cycle = await this.session.rows(FIND_CYCLE, [[prevId], [task.id]]);
     if (cycle.length > 0) {
       const error = `dependency "${dependency}" (task ${prevId}) depends on this task: that would close a cycle`;
       return this.coalescer.add({ task, log, version, outcome: { kind: 'final', status: TaskStatus.Broken, result: null, error, reason: 'dependency_cycle', trace: error } });
     }
-    return this.requeue(task, () =>
-      inTransaction(this.pool, (c) => pgQueryable(c).rows<TaskRef>(ADD_EDGE_AND_REQUEUE_IF_STARTED, [task.id, task.attempt, prevId, dependency, log])),
-    );
+    return this.requeue(task, () => this.session.rows<TaskRef>(ADD_EDGE_AND_REQUEUE_IF_STARTED, [task.id, task.attempt, prevId, dependency, log]));
   }
 
   private async requeue(task: ClaimedTask, write: () => Promise<TaskRef[]>): Promise<boolean> {

@@ -44,24 +44,27 @@ export class TaskRunner extends EventEmitter {
     return this.running.size;
   }
 
-  /** The broker's batch handler: resolves once the claim has committed. */
-  async handleBatch(batch: DeliveryBatch): Promise<void> {
+  /** The broker's batch handler: resolves, with how many tasks it took, once the claim has committed. */
+  async handleBatch(batch: DeliveryBatch): Promise<number> {
     if (this.stopping) throw new Error('worker is stopping');
-    const ids = [...new Set(batch.refs.map((r) => r.taskId))];
-    if (!batch.tx) await this.slots.wait();
-    this.slots.take(ids.length);
-    let started: ClaimedTask[];
+    // AMQP deliveries wait here for a free slot (prefetch bounds them); a PostgreSQL pull takes only
+    // as many rows as there are free slots.
+    const free = await this.slots.wait();
+    const reserved = batch.pull ? Math.min(free, this.config.worker.batchSize) : batch.refs.length;
+    this.slots.take(reserved);
+    let claimed: { started: ClaimedTask[]; taken: number };
     try {
-      started = await this.claimer.claim(ids, batch.tx);
+      claimed = await this.claimer.claim(batch, reserved);
     } catch (err) {
-      this.slots.release(ids.length);
+      this.slots.release(reserved);
       throw err;
     }
-    this.slots.release(ids.length - started.length);
-    for (const task of started) this.start(task);
-    this.claimedTotal += started.length;
+    this.slots.release(reserved - claimed.started.length);
+    for (const task of claimed.started) this.start(task);
+    this.claimedTotal += claimed.started.length;
     const max = this.config.worker.maxTasks;
     if (max > 0 && this.claimedTotal >= max && !this.stopping) this.emit('limit', this.claimedTotal);
+    return claimed.taken;
   }
 
   /** Aborts a running attempt (operator cancel); false if it does not run here. */

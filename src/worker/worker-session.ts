@@ -1,20 +1,21 @@
 import { Logger } from '@nestjs/common';
 import { Client } from 'pg';
-import { TRY_LOCK_RUNNING, UNLOCK_RUNNING } from '../tasks/sql/claim.sql.js';
+import { UNLOCK_RUNNING } from '../tasks/sql/claim.sql.js';
+import type { Queryable, Statement } from '../tasks/sql/queryable.js';
 
 /**
- * The worker process's one long-lived session: it holds a session advisory lock per running task,
- * so the dispatcher can tell a running task (lock held) from a dead one, and a crashed process
- * releases all its locks at once. It must be a direct session, not one behind a transaction pooler.
+ * The worker process's one long-lived session, and its whole conversation with the database: the
+ * claims, the finishes and the session advisory locks of the running tasks (taken inside the claim,
+ * released inside the finish). A crashed process releases all its locks at once, so the dispatcher
+ * can tell a running task from a dead one. It must be a direct session, not one behind a
+ * transaction-mode pooler. Calls are chained: pg runs one query at a time per client.
  */
-export class WorkerSession {
+export class WorkerSession implements Queryable {
   private readonly logger = new Logger(WorkerSession.name);
   private client?: Client;
   private connecting?: Promise<Client>;
   private closed = false;
-  /** pg runs one query at a time per client: calls are chained instead of piling up on it. */
   private chain: Promise<unknown> = Promise.resolve();
-
   private readonly lostListeners: ((reason: string) => void)[] = [];
 
   constructor(
@@ -27,34 +28,51 @@ export class WorkerSession {
     this.lostListeners.push(listener);
   }
 
-  /** Takes the locks it can; returns the ids whose lock it now holds. */
-  async tryLock(ids: string[]): Promise<Set<string>> {
-    if (ids.length === 0) return new Set();
-    const { rows } = await this.serial(async () => (await this.session()).query<{ id: string }>({ ...TRY_LOCK_RUNNING, values: [ids] }));
-    return new Set(rows.map((r) => r.id));
+  /** One statement (prepared, by name) on the session. */
+  rows<T>(statement: Statement, values: unknown[]): Promise<T[]> {
+    return this.serial(async (client) => (await client.query({ name: statement.name, text: statement.text, values })).rows as T[]);
   }
 
+  /** `work` in one transaction on the session; nothing else runs on it meanwhile. */
+  transaction<T>(work: (q: Queryable) => Promise<T>): Promise<T> {
+    return this.serial(async (client) => {
+      const q: Queryable = {
+        rows: async <R>(statement: Statement, values: unknown[]) =>
+          (await client.query({ name: statement.name, text: statement.text, values })).rows as R[],
+      };
+      await client.query('BEGIN');
+      try {
+        const result = await work(q);
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+    });
+  }
+
+  /** Releases advisory locks this session holds (a lock it does not hold is skipped). */
   async unlock(ids: string[]): Promise<void> {
     if (ids.length === 0 || !this.client) return;
-    const client = this.client;
-    await this.serial(() => client.query({ ...UNLOCK_RUNNING, values: [ids] }));
+    await this.rows(UNLOCK_RUNNING, [ids]);
   }
 
   /** The backend pid of the session (tests and the chaos suite use it). */
   async pid(): Promise<number> {
-    const client = await this.session();
-    return (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+    return (await this.serial((c) => c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid'))).rows[0].pid;
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    await this.chain.catch(() => undefined);
     const client = this.client;
     this.client = undefined;
     await client?.end().catch(() => undefined);
   }
 
-  private serial<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.chain.then(work, work);
+  private serial<T>(work: (client: Client) => Promise<T>): Promise<T> {
+    const run = this.chain.then(async () => work(await this.session()));
     this.chain = run.catch(() => undefined);
     return run;
   }
@@ -70,6 +88,7 @@ export class WorkerSession {
     const lost = (reason: string) => {
       if (this.client !== client) return;
       this.client = undefined;
+      if (this.closed) return;
       this.logger.error(`worker session lost: ${reason}`);
       for (const listener of this.lostListeners) listener(reason);
     };

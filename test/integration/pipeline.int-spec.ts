@@ -27,12 +27,15 @@ describe.each(transports)('reference pipeline on the %s transport', (transport) 
   const settle = () =>
     waitFor(
       async () => {
-        await app.get(BulkRunnerService).runOnce();
+        const report = await app.get(BulkRunnerService).runOnce();
+        expect(report.errors).toBe(0);
         const { rows } = await app.db.query(
-          `SELECT count(*)::int AS n FROM task WHERE collection = $1 AND status NOT IN ('success', 'broken', 'error')`,
+          `SELECT count(*) FILTER (WHERE status NOT IN ('success', 'broken', 'error'))::int AS open,
+                  count(*) FILTER (WHERE func = 'search.index')::int AS indexed
+             FROM task WHERE collection = $1`,
           [collection],
         );
-        return rows[0].n === 0;
+        return rows[0].open === 0 && rows[0].indexed > 0;
       },
       'the pipeline to settle',
       60000,

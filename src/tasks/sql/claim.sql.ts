@@ -57,15 +57,25 @@ export interface ParentRow {
   broken_reason: string;
 }
 
-/** Claim, step 3: the runnable rows become `started`; attempt + 1 is the fencing token. */
-export const MARK_STARTED: Statement = {
-  name: 'laterz_mark_started',
+/**
+ * Claim, step 3: the runnable rows become `started` (attempt + 1 is the fencing token) and the
+ * worker's session takes their advisory locks in the same statement. It runs on that session, so
+ * the locks outlive the transaction; a row whose lock another session holds is left alone.
+ */
+export const MARK_STARTED_AND_LOCK: Statement = {
+  name: 'laterz_mark_started_lock',
+  // The lock function sees only the batch's ids: in the UPDATE's own WHERE the planner could
+  // evaluate it on every row a scan visits (a seq scan would lock the whole table).
   text: `
+    WITH locked AS MATERIALIZED (
+           SELECT id FROM unnest($1::bigint[]) AS x(id) WHERE pg_try_advisory_lock(id)
+         )
     UPDATE task
        SET status = 'started', attempt = attempt + 1, worker = $2,
            date_started = now(), date_modified = now(), date_finished = NULL
-     WHERE id = ANY($1::bigint[])
-    RETURNING id::text AS id, attempt`,
+      FROM locked
+     WHERE task.id = locked.id
+    RETURNING task.id::text AS id, task.attempt`,
 };
 
 /** Claim outcomes other than started: deferred (parent not completed) or broken (parent in error, unknown func). */
@@ -111,12 +121,7 @@ export const QUEUE_CHILDREN: Statement = {
     RETURNING t.id::text AS "taskId", t.collection, t.func, t.status::text AS status`,
 };
 
-/** Session advisory locks, one per running task, on the worker's long-lived connection. */
-export const TRY_LOCK_RUNNING: Statement = {
-  name: 'laterz_try_lock_running',
-  text: `SELECT x::text AS id FROM unnest($1::bigint[]) AS x WHERE pg_try_advisory_lock(x)`,
-};
-
+/** Releases session advisory locks of running tasks (on the session that holds them). */
 export const UNLOCK_RUNNING: Statement = {
   name: 'laterz_unlock_running',
   text: `SELECT count(*) FILTER (WHERE pg_advisory_unlock(x))::int AS n FROM unnest($1::bigint[]) AS x`,
