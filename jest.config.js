@@ -20,6 +20,9 @@ const common = {
   testEnvironment: 'node',
 };
 export default {
+  // Jest reads testTimeout from the top level only (a project's own testTimeout is ignored).
+  // Integration tests boot whole apps and child processes; 60 s is for slow machines, not for sleeping.
+  testTimeout: 60000,
   projects: [
     { ...common, displayName: 'unit', roots: ['<rootDir>/src'], testMatch: ['**/*.spec.ts'] },
     {
@@ -29,7 +32,6 @@ export default {
       testMatch: ['**/*.int-spec.ts', '**/*.e2e-spec.ts'],
       globalSetup: '<rootDir>/test/helpers/global-setup.mjs',
       globalTeardown: '<rootDir>/test/helpers/global-teardown.mjs',
-      testTimeout: 60000,
     },
   ],
 };

@@ -1,4 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
+import { AdminModule } from './admin/admin.module.js';
 import { AppConfig } from './config/app-config.js';
 import { ConfigModule } from './config/config.module.js';
 import { DatabaseModule } from './database/database.module.js';
@@ -28,6 +29,7 @@ export class AppModule {
         HealthModule,
         StatsModule,
         ...(config.has('worker') ? [WorkerModule] : []),
+        ...(config.has('api') ? [AdminModule.forRoot(config)] : []),
         ...(config.has('scheduler') ? [SchedulerModule] : []),
         ...(config.pipelineEnabled ? [PipelineModule] : []),
         ...extra,

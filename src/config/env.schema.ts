@@ -1,5 +1,6 @@
 import { plainToInstance, Transform } from 'class-transformer';
 import {
+  ArrayNotEmpty,
   IsBoolean,
   IsIn,
   IsInt,
@@ -35,7 +36,9 @@ export class EnvSchema {
   PORT = 3000;
 
   /** Comma-separated roles this process plays: api, worker, scheduler. Default all three. */
-  @Transform(toList) @IsIn(ROLES, { each: true, message: 'ROLES must be a comma-separated list of api, worker, scheduler' })
+  @Transform(toList)
+  @IsIn(ROLES, { each: true, message: 'ROLES must be a comma-separated list of api, worker, scheduler' })
+  @ArrayNotEmpty({ message: 'ROLES must name at least one of api, worker, scheduler' })
   ROLES: Role[] = ['api', 'worker', 'scheduler'];
 
   /** PostgreSQL URL. Unset: an embedded PostgreSQL is started with its data under DATA_DIR. */

@@ -30,7 +30,10 @@ export class LoggingModule {
             transport: pretty ? { target: 'pino-pretty', options: { singleLine: true } } : undefined,
             autoLogging: { ignore: (req) => (req.url ?? '').startsWith('/health') },
             customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'debug'),
+            // No stack trace leaves the process, not even into the log: type and message only.
+            customErrorMessage: (_req, res) => `request failed with status ${res.statusCode}`,
             serializers: {
+              err: (err: Error) => ({ type: err?.name, message: err?.message }),
               req: (req: { method: string; url: string; id: unknown }) => ({ id: req.id, method: req.method, url: req.url }),
             },
           },

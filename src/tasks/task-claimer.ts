@@ -118,7 +118,8 @@ export class TaskClaimer {
         for (const p of waiting) parentsToQueue.add(p.id);
         continue;
       }
-      const deps: Record<string, unknown> = {};
+      // No prototype: a dependency named `__proto__` is a key like any other.
+      const deps: Record<string, unknown> = Object.create(null);
       for (const p of ps) deps[p.name] = p.status === TaskStatus.Success ? p.result : new DependencyBroken(p.name, p.broken_reason, p.error);
       runnable.push({ ...c, deps });
     }

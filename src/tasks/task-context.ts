@@ -82,7 +82,7 @@ export class LogBuffer implements TaskLogger {
   private write(level: string, message: string): void {
     this.echo?.(level, message);
     let line = `${new Date().toISOString()} [${level}] ${message}`;
-    if (line.length > this.maxBytes) line = line.slice(line.length - this.maxBytes);
+    if (Buffer.byteLength(line) > this.maxBytes) line = utf8Tail(line, this.maxBytes);
     this.lines.push(line);
     this.bytes += Buffer.byteLength(line) + 1;
     while (this.bytes > this.maxBytes && this.lines.length > 1) {
@@ -90,6 +90,14 @@ export class LogBuffer implements TaskLogger {
       this.dropped++;
     }
   }
+}
+
+/** The last `maxBytes` bytes of `text`, cut at a character boundary (never half a UTF-8 sequence). */
+function utf8Tail(text: string, maxBytes: number): string {
+  const buf = Buffer.from(text);
+  let start = buf.length - maxBytes;
+  while (start < buf.length && (buf[start] & 0xc0) === 0x80) start++;
+  return buf.subarray(start).toString();
 }
 
 /** The context of one run of a task. */

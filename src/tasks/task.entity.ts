@@ -14,7 +14,8 @@ import { TaskStatus } from './task-status.js';
 @Index('task_queued_idx', { synchronize: false })
 // (collection, func, version, status) INCLUDE (size_bytes): TypeORM cannot say INCLUDE.
 @Index('task_version_idx', { synchronize: false })
-@Index('task_finished_idx', ['collection', 'dateFinished'], { where: `date_finished IS NOT NULL` })
+@Index('task_finished_idx', ['collection', 'func', 'dateFinished'], { where: `date_finished IS NOT NULL` })
+@Index('task_failed_idx', ['collection', 'func', 'failCount', 'dateModified'], { where: `status IN ('error', 'broken')` })
 export class TaskEntity {
   @PrimaryGeneratedColumn('identity', { type: 'bigint', generatedIdentity: 'BY DEFAULT' })
   id: string;

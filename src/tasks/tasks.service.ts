@@ -95,14 +95,23 @@ export class TasksService {
     const slice = options.sliceSize ?? 1000;
     const { where, params } = filterToSql(filter, 1);
     const values: unknown[] = [options.resetFailCount ?? false, ...params];
-    const onlySlice = options.oneSliceOnly
-      ? `AND id IN (SELECT id FROM task WHERE ${where} AND status <> 'started' ORDER BY date_modified LIMIT $${values.push(slice)} FOR UPDATE SKIP LOCKED)`
-      : '';
-    const sql = `
+    // The slice is chosen first (MATERIALIZED): inlined in the UPDATE, its LIMIT would not bound the rows changed.
+    const sql = options.oneSliceOnly
+      ? `
+      WITH slice AS MATERIALIZED (
+             SELECT id FROM task WHERE ${where} AND status <> 'started'
+              ORDER BY date_modified LIMIT $${values.push(slice)} FOR UPDATE SKIP LOCKED),
+           changed AS (
+             UPDATE task t SET status = 'pending', error = '', broken_reason = '', log = '', date_modified = now(),
+                    fail_count = CASE WHEN $1::bool THEN 0 ELSE t.fail_count END
+               FROM slice WHERE t.id = slice.id
+             RETURNING t.collection, t.func)
+      SELECT collection, func, count(*)::int AS n FROM changed GROUP BY collection, func`
+      : `
       WITH changed AS (
         UPDATE task SET status = 'pending', error = '', broken_reason = '', log = '', date_modified = now(),
                fail_count = CASE WHEN $1::bool THEN 0 ELSE fail_count END
-         WHERE ${where} AND status <> 'started' ${onlySlice}
+         WHERE ${where} AND status <> 'started'
         RETURNING collection, func)
       SELECT collection, func, count(*)::int AS n FROM changed GROUP BY collection, func`;
     const groups = (await this.pool.query<{ collection: string; func: string; n: number }>(sql, values)).rows;

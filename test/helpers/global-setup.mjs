@@ -1,7 +1,7 @@
 // Runs outside Jest's module system (no TS transform, no moduleNameMapper), so it uses the
 // compiled service from dist/ (`npm test` builds first).
 import pg from 'pg';
-import { mkdtempSync } from 'node:fs';
+import { chmodSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppConfig } from '../../dist/src/config/app-config.js';
@@ -16,10 +16,13 @@ export default async function globalSetup() {
   let url = process.env.DATABASE_URL;
   if (!url) {
     const dataDir = mkdtempSync(join(tmpdir(), 'laterz-test-'));
+    // mkdtemp makes the folder 0700; run as root, the server runs as the `postgres` user, which must reach <dataDir>/pg.
+    chmodSync(dataDir, 0o755);
     const port = 20000 + Math.floor(Math.random() * 20000);
     const server = new EmbeddedPostgresServer({ dataDir, port });
     url = await server.start();
     globalThis.__LATERZ_PG__ = server;
+    globalThis.__LATERZ_PG_DIR__ = dataDir;
     process.env.DATABASE_URL = url;
     console.log(`\n[tests] embedded PostgreSQL on port ${port} (set DATABASE_URL to use a server of your own)`);
   }

@@ -5,6 +5,15 @@ import { AppConfig } from '../../src/config/app-config.js';
 import { EnvSchema } from '../../src/config/env.schema.js';
 import { createTestDatabase } from './databases.js';
 
+/**
+ * Tokens every test app accepts: with DATABASE_URL set, the api role refuses to start without
+ * ADMIN_TOKENS. Also in LATERZ_TEST_OPERATOR_TOKEN / LATERZ_TEST_VIEWER_TOKEN for tests that read those.
+ */
+export const TEST_TOKENS = {
+  operator: (process.env.LATERZ_TEST_OPERATOR_TOKEN ??= 'test-operator-token-0123456789'),
+  viewer: (process.env.LATERZ_TEST_VIEWER_TOKEN ??= 'test-viewer-token-0123456789'),
+};
+
 export interface TestApp extends Running {
   /** A pool on the test database for assertions and factories. */
   db: Pool;
@@ -38,6 +47,7 @@ export async function startTestApp(options: {
     // The reference pipeline (and its demo collection) only where a test asks for it.
     PIPELINE_ENABLED: 'false',
     AMQP_URL: process.env.TEST_AMQP === '1' ? process.env.AMQP_URL : undefined,
+    ADMIN_TOKENS: `operator:${TEST_TOKENS.operator},viewer:${TEST_TOKENS.viewer}`,
     ...options.env,
   });
   const running = await bootstrap(config, { handleSignals: false, imports: [TestHandlersModule] });

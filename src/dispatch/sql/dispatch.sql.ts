@@ -1,19 +1,24 @@
 import type { Statement } from '../../tasks/sql/queryable.js';
 
 /*
- * The dispatcher's statements, one per branch. Each takes ($1 collection, $2 func, $3 limit, …),
- * locks what it takes SKIP LOCKED, and reads through task_active_idx
- * (collection, func, status, date_modified) or task_version_idx (collection, func, version, status).
+ * The dispatcher's statements. A tick runs DISPATCH_PROBE once for every (collection, func) pair,
+ * then one queueing statement per pair that has work (first found wins). Each queueing statement
+ * takes ($1 collection, $2 func, $3 limit, …), locks what it takes SKIP LOCKED, and reads through
+ * task_active_idx (collection, func, status, date_modified), task_version_idx (collection, func,
+ * version, status), task_finished_idx (collection, func, date_finished) or task_failed_idx
+ * (collection, func, fail_count, date_modified).
  */
 
-const queueWhere = (where: string, order: string, setExtra = '') => `
-  UPDATE task t SET status = 'queued', date_modified = now()${setExtra}
-    FROM (SELECT id FROM task
-           WHERE collection = $1 AND func = $2 AND ${where}
-           ${order}
-           LIMIT $3
-             FOR UPDATE SKIP LOCKED) s
-   WHERE t.id = s.id
+// The ids go in as one array, so the UPDATE finds its rows by primary key whatever the planner
+// guesses about their number (a join may turn into a hash join over the whole table).
+const queueWhere = (where: string, order: string, setExtra = '', to = 'queued') => `
+  UPDATE task t SET status = '${to}', date_modified = now()${setExtra}
+   WHERE t.id = ANY (ARRAY(
+           SELECT id FROM task
+            WHERE collection = $1 AND func = $2 AND ${where}
+            ${order}
+            LIMIT $3
+              FOR UPDATE SKIP LOCKED))
   RETURNING t.id::text AS "taskId", t.collection, t.func`;
 
 /** Pending tasks, newest first (they finish the batches already begun). $4: minimum age, seconds. */
@@ -46,25 +51,46 @@ export const QUEUE_DEFERRED_OLDEST: Statement = {
   text: queueWhere(`status = 'deferred' AND date_modified < now() - make_interval(secs => $4)`, 'ORDER BY date_modified'),
 };
 
-/** Finished at an older version than $4 (the func's current one): run again, fail count reset. */
+/** Finished at an older version than $4 (the func's current one): run again, fail count reset. An operator's cancel stays. */
 export const QUEUE_OUTDATED: Statement = {
   name: 'laterz_dispatch_outdated',
-  text: queueWhere(`version < $4 AND status IN ('success', 'broken')`, '', ', fail_count = 0, error = \'\', broken_reason = \'\''),
+  text: queueWhere(`version < $4 AND status IN ('success', 'broken') AND broken_reason <> 'cancelled'`, '', ', fail_count = 0, error = \'\', broken_reason = \'\''),
 };
 
-/** Sync collections: successful tasks of a resync func finished more than $4 seconds ago run again. */
+/**
+ * Sync collections: successful tasks of a resync func finished more than $4 seconds ago run again,
+ * longest finished first (task_finished_idx; the few old failures in that range are skipped).
+ */
 export const QUEUE_RESYNC: Statement = {
   name: 'laterz_dispatch_resync',
-  text: queueWhere(`status = 'success' AND date_finished < now() - make_interval(secs => $4)`, 'ORDER BY date_modified'),
+  text: queueWhere(`date_finished < now() - make_interval(secs => $4) AND status = 'success'`, 'ORDER BY date_finished'),
 };
 
-/** Errors and broken tasks of one retry tier: older than $4 minutes, fewer than $5 failures. */
+/**
+ * Errors and broken tasks of one retry tier: older than $4 minutes, fewer than $5 failures. On
+ * task_failed_idx, whose fail_count key skips the failures that have used up their tries (they
+ * pile up over the years) instead of reading them at every tick.
+ */
 export const QUEUE_FAILED_TIER: Statement = {
   name: 'laterz_dispatch_failed_tier',
   text: queueWhere(
-    `status IN ('error', 'broken') AND fail_count < $5 AND date_modified < now() - make_interval(mins => $4)`,
+    `status IN ('error', 'broken') AND broken_reason <> 'cancelled' AND fail_count < $5 AND date_modified < now() - make_interval(mins => $4)`,
     'ORDER BY date_modified',
     ", error = '', broken_reason = ''",
+  ),
+};
+
+/**
+ * The same tiers for bulk funcs, which are never queued: back to pending, where the bulk runner
+ * takes them (a killed batch, or tasks the handler reported as not done).
+ */
+export const PEND_FAILED_TIER: Statement = {
+  name: 'laterz_dispatch_pend_failed_tier',
+  text: queueWhere(
+    `status IN ('error', 'broken') AND broken_reason <> 'cancelled' AND fail_count < $5 AND date_modified < now() - make_interval(mins => $4)`,
+    'ORDER BY date_modified',
+    ", error = '', broken_reason = ''",
+    'pending',
   ),
 };
 
@@ -73,24 +99,19 @@ export const RESET_LOST_QUEUED: Statement = {
   name: 'laterz_dispatch_reset_lost_queued',
   text: `
     UPDATE task t SET status = 'pending', date_modified = now()
-      FROM (SELECT id FROM task
-             WHERE collection = $1 AND func = $2 AND status = 'queued'
-               AND date_modified < now() - make_interval(secs => $3)
-             FOR UPDATE SKIP LOCKED) s
-     WHERE t.id = s.id`,
-};
-
-/** Tasks of a (collection, func) that still want to run: decides whether a shallow queue should be topped up. */
-export const REMAINING_BEYOND: Statement = {
-  name: 'laterz_dispatch_remaining_beyond',
-  text: `SELECT count(*) > $3 AS beyond FROM (SELECT 1 FROM task WHERE collection = $1 AND func = $2
-           AND status IN ('pending', 'deferred') LIMIT $3 + 1) s`,
+     WHERE t.id = ANY (ARRAY(
+             SELECT id FROM task
+              WHERE collection = $1 AND func = $2 AND status = 'queued'
+                AND date_modified < now() - make_interval(secs => $3)
+                FOR UPDATE SKIP LOCKED))
+    RETURNING t.id::text AS id`,
 };
 
 /**
- * Dead tasks: `started` for longer than $3 seconds while no session of this database holds their
- * advisory lock (the worker process is gone). They become broken/task_killed, with an attempt row;
- * the error tiers retry them later. Attempt-guarded by the status test under the row lock.
+ * Dead tasks of a whole tick: `started` for longer than $3 seconds, in the collections $1 and
+ * funcs $2, while no session of this database holds their advisory lock (the worker process is
+ * gone). They become broken/task_killed, with an attempt row; the retry tiers take them later.
+ * Under the row lock the status is tested again, so a task that just finished is left alone.
  */
 export const KILL_DEAD_STARTED: Statement = {
   name: 'laterz_dispatch_kill_dead',
@@ -103,7 +124,7 @@ export const KILL_DEAD_STARTED: Statement = {
          ),
          dead AS (
            SELECT id FROM task
-            WHERE collection = $1 AND func = $2 AND status = 'started'
+            WHERE collection = ANY($1::text[]) AND func = ANY($2::text[]) AND status = 'started'
               AND date_modified < now() - make_interval(secs => $3)
               AND id NOT IN (SELECT id FROM held)
             ORDER BY date_modified
@@ -115,9 +136,57 @@ export const KILL_DEAD_STARTED: Statement = {
               SET status = 'broken', broken_reason = 'task_killed', error = 'Task Killed: its worker is gone',
                   fail_count = t.fail_count + 1, date_finished = now(), date_modified = now()
              FROM dead WHERE t.id = dead.id AND t.status = 'started'
-           RETURNING t.id, t.attempt, t.worker, t.date_started
+           RETURNING t.id, t.attempt, t.worker, t.date_started, t.collection, t.func
+         ),
+         attempts AS (
+           INSERT INTO task_attempt (task_id, attempt, status, broken_reason, error, worker, date_started)
+           SELECT id, attempt, 'broken', 'task_killed', 'Task Killed: its worker is gone', worker, date_started FROM killed
          )
-    INSERT INTO task_attempt (task_id, attempt, status, broken_reason, error, worker, date_started)
-    SELECT id, attempt, 'broken', 'task_killed', 'Task Killed: its worker is gone', worker, date_started FROM killed
-    RETURNING task_id::text AS id`,
+    SELECT id::text AS id, collection, func FROM killed`,
 };
+
+/**
+ * What each (collection, func) pair has to do this tick, in one statement: a few index probes per
+ * pair (EXISTS stops at the first entry), so an idle pair costs no round trip of its own.
+ * $1 collections, $2 their sync flags; $3 funcs, $4 their versions, $5 resync seconds (NULL: none),
+ * $6 bulk flags; $7 minimum age of pending/deferred, seconds; $8 tier minutes, $9 tier fail
+ * limits; $10 look for lost queued rows (AMQP), $11 their grace, seconds. `tier` is the first
+ * tier with work (1-based) or NULL. Bulk funcs are never queued: only their tiers are probed.
+ */
+export const DISPATCH_PROBE: Statement = {
+  name: 'laterz_dispatch_probe',
+  text: `
+    SELECT c.name AS collection, f.func,
+           CASE WHEN f.bulk THEN false ELSE EXISTS (
+             SELECT 1 FROM task t WHERE t.collection = c.name AND t.func = f.func AND t.status = 'pending'
+                AND t.date_modified < now() - make_interval(secs => $7) AND (t.run_after IS NULL OR t.run_after <= now())) END AS pending,
+           CASE WHEN f.bulk THEN false ELSE EXISTS (
+             SELECT 1 FROM task t WHERE t.collection = c.name AND t.func = f.func AND t.status = 'deferred'
+                AND t.date_modified < now() - make_interval(secs => $7)) END AS deferred,
+           CASE WHEN f.bulk THEN false ELSE EXISTS (
+             SELECT 1 FROM task t WHERE t.collection = c.name AND t.func = f.func AND t.version < f.version
+                AND t.status IN ('success', 'broken')) END AS outdated,
+           CASE WHEN f.bulk OR NOT c.sync OR f.resync IS NULL THEN false ELSE EXISTS (
+             SELECT 1 FROM task t WHERE t.collection = c.name AND t.func = f.func
+                AND t.date_finished < now() - make_interval(secs => f.resync) AND t.status = 'success') END AS resync,
+           (SELECT min(r.i) FROM unnest($8::int[], $9::int[]) WITH ORDINALITY AS r(mins, lim, i)
+             WHERE EXISTS (SELECT 1 FROM task t WHERE t.collection = c.name AND t.func = f.func
+                              AND t.status IN ('error', 'broken') AND t.fail_count < r.lim
+                              AND t.date_modified < now() - make_interval(mins => r.mins)))::int AS tier,
+           CASE WHEN f.bulk OR NOT $10::boolean THEN false ELSE EXISTS (
+             SELECT 1 FROM task t WHERE t.collection = c.name AND t.func = f.func AND t.status = 'queued'
+                AND t.date_modified < now() - make_interval(secs => $11)) END AS lost
+      FROM unnest($1::text[], $2::boolean[]) AS c(name, sync)
+     CROSS JOIN unnest($3::text[], $4::int[], $5::float8[], $6::boolean[]) AS f(func, version, resync, bulk)`,
+};
+
+export interface ProbeRow {
+  collection: string;
+  func: string;
+  pending: boolean;
+  deferred: boolean;
+  outdated: boolean;
+  resync: boolean;
+  tier: number | null;
+  lost: boolean;
+}

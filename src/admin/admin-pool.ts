@@ -1,0 +1,32 @@
+import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { Pool } from 'pg';
+import { AppConfig } from '../config/app-config.js';
+import { DATABASE_URL } from '../database/database.module.js';
+
+/**
+ * The admin API's own small pool. Its sessions start with `statement_timeout` =
+ * ADMIN_STATEMENT_TIMEOUT_MS, so every statement behind the API (its reads, and the engine's
+ * enqueue/retry called on its behalf) is cut off instead of holding a connection the workers need.
+ * AdminModule provides it under PG_POOL, so the providers of that module get it without knowing.
+ */
+@Injectable()
+export class AdminPool implements OnApplicationShutdown {
+  private readonly logger = new Logger(AdminPool.name);
+  readonly pool: Pool;
+
+  constructor(config: AppConfig, @Inject(DATABASE_URL) url: string) {
+    this.pool = new Pool({
+      connectionString: url,
+      max: Math.max(2, Math.floor(config.dbPoolSize / 2)),
+      statement_timeout: config.admin.statementTimeoutMs,
+      idle_in_transaction_session_timeout: config.admin.statementTimeoutMs * 2,
+      application_name: 'laterz-admin',
+      options: `-c search_path=${config.dbSchema}`,
+    });
+    this.pool.on('error', (err) => this.logger.warn(`idle admin connection failed: ${err.message}`));
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.pool.end().catch(() => undefined);
+  }
+}

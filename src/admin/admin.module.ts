@@ -1,0 +1,58 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import { AuditService } from '../audit/audit.service.js';
+import { AppConfig } from '../config/app-config.js';
+import { PG_POOL } from '../database/database.module.js';
+import { MetricsModule } from '../metrics/metrics.module.js';
+import { EnqueueWriter } from '../tasks/enqueue-writer.js';
+import { PublishOnCommit } from '../tasks/publish-on-commit.js';
+import { TaskAdminService } from '../tasks/task-admin.service.js';
+import { TasksModule } from '../tasks/tasks.module.js';
+import { TasksService } from '../tasks/tasks.service.js';
+import { AdminPool } from './admin-pool.js';
+import { AdminTokens, resolveAdminTokens } from './admin-tokens.js';
+import { AuditController } from './audit.controller.js';
+import { AdminAuthGuard } from './auth.guard.js';
+import { CollectionsAdmin } from './collections-admin.service.js';
+import { CollectionsController } from './collections.controller.js';
+import { MetricsController } from './metrics.controller.js';
+import { QueuesController } from './queues.controller.js';
+import { TaskActions } from './task-actions.service.js';
+import { TaskQueries } from './task-queries.service.js';
+import { TasksController } from './tasks.controller.js';
+
+/**
+ * The api role: the admin REST API, /metrics, and the guard that puts every route of the app
+ * (but the health probes) behind a bearer token.
+ */
+@Module({})
+export class AdminModule {
+  /**
+   * Resolves the tokens first (ADMIN_TOKENS, or the embedded mode's token file) and throws
+   * AdminTokensMissing when there are none, before Nest builds anything.
+   */
+  static forRoot(config: AppConfig): DynamicModule {
+    const tokens = resolveAdminTokens(config);
+    return {
+      module: AdminModule,
+      imports: [TasksModule, MetricsModule],
+      controllers: [TasksController, QueuesController, CollectionsController, AuditController, MetricsController],
+      providers: [
+        { provide: AdminTokens, useValue: tokens },
+        { provide: APP_GUARD, useClass: AdminAuthGuard },
+        AdminPool,
+        // Here PG_POOL is the admin pool (statement_timeout on every session): the providers below
+        // get it, including this module's own instances of the engine's enqueue/retry service.
+        { provide: PG_POOL, inject: [AdminPool], useFactory: (admin: AdminPool) => admin.pool },
+        EnqueueWriter,
+        PublishOnCommit,
+        TasksService,
+        TaskAdminService,
+        TaskQueries,
+        TaskActions,
+        CollectionsAdmin,
+        AuditService,
+      ],
+    };
+  }
+}

@@ -1,0 +1,26 @@
+import { ApiPropertyOptional } from '@nestjs/swagger';
+import { Transform } from 'class-transformer';
+import { IsInt, Matches, Max, Min } from 'class-validator';
+import { MAX_PAGE } from './list-tasks.dto.js';
+import { IsTaskId, Optional, toInt } from './validators.js';
+
+/** Query of `GET /api/audit`. */
+export class AuditQuery {
+  @ApiPropertyOptional({ description: `Page size, 1-${MAX_PAGE}`, default: 50 })
+  @Optional()
+  @Transform(toInt)
+  @IsInt({ message: `limit must be a whole number from 1 to ${MAX_PAGE}` })
+  @Min(1)
+  @Max(MAX_PAGE)
+  limit = 50;
+
+  @ApiPropertyOptional({ description: 'nextCursor of the previous page' })
+  @Optional()
+  @IsTaskId({ message: 'cursor must be the nextCursor of a previous page' })
+  cursor?: string;
+
+  @ApiPropertyOptional({ description: 'Only this action, e.g. task.retry' })
+  @Optional()
+  @Matches(/^[a-z][a-z.]{0,49}$/, { message: 'action must be an action name such as task.retry' })
+  action?: string;
+}

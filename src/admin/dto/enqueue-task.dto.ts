@@ -1,0 +1,50 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Transform } from 'class-transformer';
+import { IsBoolean, IsInt, Matches, Max, Min } from 'class-validator';
+import { COLLECTION_NAME, FUNC_NAME, IsDependencyMap, IsIsoDateTime, IsJsonValue, Optional, raw } from './validators.js';
+
+/** Body of `POST /api/tasks`. */
+export class EnqueueTaskBody {
+  @ApiProperty({ description: 'Registered func name', example: 'digests.gather' })
+  @Matches(FUNC_NAME, { message: 'func must be a func name: 1-200 letters, digits, _ . -' })
+  func: string;
+
+  @ApiPropertyOptional({ description: 'JSON arguments (the task identity is collection + func + args)', example: { blob: 'abc' } })
+  @Optional()
+  @Transform(raw)
+  @IsJsonValue()
+  args?: unknown;
+
+  @ApiPropertyOptional({ description: 'Collection (default: default)', example: 'default' })
+  @Optional()
+  @Matches(COLLECTION_NAME, { message: 'collection must be a collection name: 1-100 letters, digits, _ . -' })
+  collection?: string;
+
+  @ApiPropertyOptional({ description: 'Named parents by task id: their results reach the handler under these names', example: { text: '41' } })
+  @Optional()
+  @Transform(raw)
+  @IsDependencyMap()
+  dependsOn?: Record<string, string>;
+
+  @ApiPropertyOptional({ description: 'Priority 0-9, higher first (default: the func priority)', minimum: 0, maximum: 9 })
+  @Optional()
+  @IsInt()
+  @Min(0)
+  @Max(9)
+  priority?: number;
+
+  @ApiPropertyOptional({ description: 'Not before this time (ISO 8601)' })
+  @Optional()
+  @IsIsoDateTime()
+  runAfter?: string;
+
+  @ApiPropertyOptional({ description: 'Hand it to the broker now (default true)' })
+  @Optional()
+  @IsBoolean()
+  queueNow?: boolean;
+
+  @ApiPropertyOptional({ description: 'Run it again even if it exists and has finished' })
+  @Optional()
+  @IsBoolean()
+  retry?: boolean;
+}

@@ -1,0 +1,126 @@
+import { Injectable } from '@nestjs/common';
+import { AuditService } from '../audit/audit.service.js';
+import { AppConfig } from '../config/app-config.js';
+import { TaskAdminService } from '../tasks/task-admin.service.js';
+import { TaskFilter } from '../tasks/task-filter.js';
+import { TaskId, TaskStatus } from '../tasks/task-status.js';
+import { TasksService } from '../tasks/tasks.service.js';
+import { CancelByFilterBody, FilterFields, PurgeQuery, RetryByFilterBody } from './dto/task-filter.dto.js';
+import { EnqueueTaskBody } from './dto/enqueue-task.dto.js';
+
+const NOT_STARTED = `status <> 'started'`;
+const CANCELLABLE_CONDITION = `status IN ('pending', 'queued', 'deferred', 'started', 'error')`;
+const DEFAULT_RETRY_STATUSES = [TaskStatus.Error, TaskStatus.Broken];
+const DEFAULT_CANCEL_STATUSES = [TaskStatus.Pending, TaskStatus.Queued, TaskStatus.Deferred, TaskStatus.Started, TaskStatus.Error];
+const DEFAULT_PURGE_STATUSES = [TaskStatus.Error, TaskStatus.Broken];
+
+type FilterInput = FilterFields & { status?: TaskStatus[]; modifiedBefore?: string; olderThanSeconds?: number };
+
+/**
+ * The API's mutations: each calls the engine, caps what a filter may touch at
+ * ADMIN_MAX_ROWS_PER_CALL, and leaves an audit row (in the same transaction where the engine
+ * call allows it). A call that changes nothing leaves none. Returns plain results; the
+ * controllers decide the HTTP status.
+ */
+@Injectable()
+export class TaskActions {
+  private readonly limit: number;
+
+  constructor(
+    private readonly tasks: TasksService,
+    private readonly admin: TaskAdminService,
+    private readonly audit: AuditService,
+    config: AppConfig,
+  ) {
+    this.limit = config.admin.maxRowsPerCall;
+  }
+
+  async enqueue(body: EnqueueTaskBody, who: string) {
+    const handle = await this.tasks.enqueue(body.func, body.args, {
+      collection: body.collection,
+      dependsOn: body.dependsOn,
+      priority: body.priority,
+      runAfter: body.runAfter === undefined ? undefined : new Date(body.runAfter),
+      queueNow: body.queueNow,
+      retry: body.retry,
+    });
+    await this.audit.record({ who, action: 'task.enqueue', target: { taskId: handle.id, func: handle.func, collection: handle.collection, created: handle.created }, count: 1 });
+    return handle;
+  }
+
+  /** Retries one task; TaskRunning (409) while it runs, TaskNotFound (404). */
+  async retryOne(id: TaskId, who: string, resetFailCount = false) {
+    const handle = await this.tasks.retryTask(id, { resetFailCount });
+    await this.audit.record({ who, action: 'task.retry', target: { taskId: id }, count: 1 });
+    return handle;
+  }
+
+  async retryByFilter(body: RetryByFilterBody, who: string) {
+    const filter = await this.toFilter(body, DEFAULT_RETRY_STATUSES);
+    if (body.dryRun) return this.dryRun(await this.admin.count(filter, NOT_STARTED));
+    const { reset, queued } = await this.admin.retryTasks(filter, this.limit, {
+      resetFailCount: body.resetFailCount,
+      within: (client, n) =>
+        n > 0 ? this.audit.record({ who, action: 'tasks.retry', target: { filter: describeFilter(body, filter) }, count: n }, client) : Promise.resolve(),
+    });
+    return { reset, queued, remaining: await this.admin.count(filter, NOT_STARTED), limit: this.limit };
+  }
+
+  /** Cancels one task; `cancelled: false` when it had already finished. */
+  async cancelOne(id: TaskId, who: string) {
+    return this.admin.cancelTask(id, (client, n) =>
+      n > 0 ? this.audit.record({ who, action: 'task.cancel', target: { taskId: id }, count: n }, client) : Promise.resolve(),
+    );
+  }
+
+  async cancelByFilter(body: CancelByFilterBody, who: string) {
+    const filter = await this.toFilter(body, DEFAULT_CANCEL_STATUSES);
+    if (body.dryRun) return this.dryRun(await this.admin.count(filter, CANCELLABLE_CONDITION));
+    const { cancelled, remaining } = await this.admin.cancelTasks(filter, this.limit, (client, n) =>
+      n > 0 ? this.audit.record({ who, action: 'tasks.cancel', target: { filter: describeFilter(body, filter) }, count: n }, client) : Promise.resolve(),
+    );
+    return { cancelled, remaining, limit: this.limit };
+  }
+
+  async purge(query: PurgeQuery, who: string) {
+    const filter = await this.toFilter(query, DEFAULT_PURGE_STATUSES);
+    if (query.dryRun) return this.dryRun(await this.admin.countPurgeable(filter));
+    const { deleted, remaining } = await this.admin.purge(filter, this.limit, (client, n) =>
+      n > 0 ? this.audit.record({ who, action: 'tasks.purge', target: { filter: describeFilter(query, filter) }, count: n }, client) : Promise.resolve(),
+    );
+    return { deleted, remaining, limit: this.limit };
+  }
+
+  private dryRun(matching: number) {
+    return { dryRun: true, matching, wouldChange: Math.min(matching, this.limit), limit: this.limit };
+  }
+
+  /** The engine's filter; "older than N seconds" is resolved by the database's clock. */
+  private async toFilter(input: FilterInput, defaultStatuses: TaskStatus[]): Promise<TaskFilter> {
+    const dates: Date[] = [];
+    if (input.modifiedBefore != null) dates.push(new Date(input.modifiedBefore));
+    if (input.olderThanSeconds != null) dates.push(await this.admin.secondsAgo(input.olderThanSeconds));
+    return {
+      collection: input.collection ?? undefined,
+      func: input.func ?? undefined,
+      brokenReason: input.brokenReason ?? undefined,
+      errorContains: input.errorContains ?? undefined,
+      status: input.status != null && input.status.length > 0 ? input.status : defaultStatuses,
+      modifiedBefore: dates.length > 0 ? new Date(Math.min(...dates.map((d) => d.getTime()))) : undefined,
+    };
+  }
+}
+
+/** The filter as the audit row records it: what the operator asked, resolved. */
+function describeFilter(input: FilterInput, filter: TaskFilter): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    collection: filter.collection,
+    func: filter.func,
+    status: filter.status,
+    brokenReason: filter.brokenReason,
+    errorContains: filter.errorContains,
+    modifiedBefore: filter.modifiedBefore?.toISOString(),
+    olderThanSeconds: input.olderThanSeconds ?? undefined,
+  };
+  return Object.fromEntries(Object.entries(out).filter(([, v]) => v !== undefined));
+}

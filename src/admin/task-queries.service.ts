@@ -1,0 +1,304 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Pool } from 'pg';
+import { Broker } from '../broker/broker.js';
+import { PG_POOL } from '../database/database.module.js';
+import { pgQueryable } from '../tasks/sql/queryable.js';
+import {
+  AttemptRow,
+  COUNT_EDGES,
+  COUNTS_BY_FUNC_STATUS,
+  EdgeRow,
+  EDGES_INTO,
+  EDGES_OUT_OF,
+  EXISTS_TASK,
+  GRAPH_NODES,
+  GraphEdgeRow,
+  GraphNodeRow,
+  PROGRESS_OF_DEPENDENCIES,
+  PROGRESS_OF_DEPENDENTS,
+  ProgressRow,
+  TASK_ATTEMPTS,
+  TASK_COLUMNS,
+  TASK_DEPENDENCIES,
+  TASK_DEPENDENTS,
+  TASK_DETAIL,
+  TaskDetailRow,
+  TaskRow,
+} from '../tasks/sql/inspect.sql.js';
+import { filterToSql } from '../tasks/task-filter.js';
+import { TaskRegistry } from '../tasks/task-registry.js';
+import { TaskNotFound } from '../tasks/tasks.errors.js';
+import { ListTasksQuery, TASK_SORTS, TaskSort } from './dto/list-tasks.dto.js';
+import { validationFailed } from './validation.pipe.js';
+
+/** Edges of each kind shown by inspect; the counts say when there are more. */
+const EDGES_SHOWN = 500;
+/** Nodes a graph answer holds at most. */
+const GRAPH_NODES_MAX = 500;
+const ERROR_CHARS_IN_LIST = 1000;
+
+interface Cursor {
+  s: TaskSort;
+  o: 'asc' | 'desc';
+  k: string;
+  id: string;
+}
+
+/** Formats of sort keys in a cursor, per column type: a forged cursor is refused before it reaches SQL. */
+const KEY_FORMAT: Record<string, RegExp> = {
+  bigint: /^\d{1,19}$/,
+  int: /^-?\d{1,10}$/,
+  timestamptz: /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2})?$/,
+};
+
+/** The API's read side: list, inspect, graph, progress, queues. Reads only; the admin pool bounds each statement. */
+@Injectable()
+export class TaskQueries {
+  constructor(
+    @Inject(PG_POOL) private readonly pool: Pool,
+    private readonly registry: TaskRegistry,
+    private readonly broker: Broker,
+  ) {}
+
+  /** A page of tasks, keyset-paginated on (sort column, id). */
+  async list(q: ListTasksQuery) {
+    const sort = TASK_SORTS[q.sort];
+    const { where, params } = filterToSql({
+      collection: q.collection,
+      func: q.func,
+      status: q.status,
+      brokenReason: q.brokenReason,
+      errorContains: q.errorContains,
+      modifiedBefore: q.modifiedBefore === undefined ? undefined : new Date(q.modifiedBefore),
+    });
+    const parts = [where];
+    const values = [...params];
+    const param = (v: unknown) => `$${values.push(v)}`;
+    if (q.outdated !== undefined) {
+      const funcs = this.registry.all();
+      const outdated = `(status IN ('success', 'broken') AND EXISTS (SELECT 1 FROM unnest(${param(funcs.map((f) => f.name))}::text[], ${param(
+        funcs.map((f) => f.version),
+      )}::int[]) AS v(func, version) WHERE v.func = task.func AND v.version <> task.version))`;
+      parts.push(q.outdated ? outdated : `NOT ${outdated}`);
+    }
+    const cmp = q.order === 'asc' ? '>' : '<';
+    if (q.cursor !== undefined) {
+      const cursor = this.decodeCursor(q.cursor, q.sort, q.order);
+      parts.push(`(${sort.column}, id) ${cmp} (${param(cursor.k)}::${sort.type}, ${param(cursor.id)}::bigint)`);
+    }
+    const dir = q.order === 'asc' ? 'ASC' : 'DESC';
+    const sql = `
+      SELECT ${TASK_COLUMNS}, left(error, ${ERROR_CHARS_IN_LIST}) AS error, ${sort.column}::text AS sort_key
+        FROM task WHERE ${parts.join(' AND ')}
+       ORDER BY ${sort.column} ${dir}, id ${dir}
+       LIMIT ${param(q.limit + 1)}`;
+    const { rows } = await this.pool.query<TaskRow & { sort_key: string }>(sql, values);
+    const page = rows.slice(0, q.limit);
+    const last = page[page.length - 1];
+    const nextCursor = rows.length > q.limit && last ? encodeCursor({ s: q.sort, o: q.order, k: last.sort_key, id: last.id }) : null;
+    return { items: page.map((r) => this.summary(r)), nextCursor };
+  }
+
+  /** The row, its failed attempts, its edges both ways with names and statuses, result and log. */
+  async inspect(id: string) {
+    const q = pgQueryable(this.pool);
+    const [task] = await q.rows<TaskDetailRow>(TASK_DETAIL, [id]);
+    if (!task) throw new TaskNotFound(id);
+    const [attempts, dependencies, dependents, [counts]] = await Promise.all([
+      q.rows<AttemptRow>(TASK_ATTEMPTS, [id]),
+      q.rows<EdgeRow>(TASK_DEPENDENCIES, [id, EDGES_SHOWN]),
+      q.rows<EdgeRow>(TASK_DEPENDENTS, [id, EDGES_SHOWN]),
+      q.rows<{ dependencies: number; dependents: number }>(COUNT_EDGES, [id]),
+    ]);
+    const func = this.registry.get(task.func);
+    // Args (and stack traces, which quote them) are shown only for funcs that opt in with logArgs.
+    const open = func?.logArgs === true;
+    return {
+      task: {
+        ...this.summary(task),
+        ...(open ? { args: task.args } : { argsRedacted: true }),
+        result: task.result,
+        log: task.log,
+      },
+      attempts: attempts.map((a) => ({
+        attempt: a.attempt,
+        status: a.status,
+        brokenReason: a.broken_reason,
+        error: open ? a.error : withoutStack(a.error),
+        worker: a.worker,
+        dateStarted: a.date_started,
+        dateFinished: a.date_finished,
+      })),
+      dependencies: dependencies.map((e) => this.edge(e)),
+      dependencyCount: counts.dependencies,
+      dependents: dependents.map((e) => this.edge(e)),
+      dependentCount: counts.dependents,
+    };
+  }
+
+  /** The DAG around a task: up to `depth` edges towards its inputs and towards its dependents. */
+  async graph(id: string, depth: number) {
+    const q = pgQueryable(this.pool);
+    if ((await q.rows(EXISTS_TASK, [id])).length === 0) throw new TaskNotFound(id);
+    const level = new Map<string, number>([[id, 0]]);
+    const edges = new Map<string, GraphEdgeRow>();
+    let truncated = false;
+    for (const direction of [-1, 1] as const) {
+      let frontier = [id];
+      for (let step = 1; step <= depth && frontier.length > 0 && !truncated; step++) {
+        const room = GRAPH_NODES_MAX - level.size;
+        const found = await q.rows<GraphEdgeRow>(direction < 0 ? EDGES_INTO : EDGES_OUT_OF, [frontier, room * 4 + 1]);
+        const next: string[] = [];
+        for (const e of found) {
+          const other = direction < 0 ? e.prev : e.next;
+          if (!level.has(other)) {
+            if (level.size >= GRAPH_NODES_MAX) {
+              truncated = true;
+              break;
+            }
+            level.set(other, direction * step);
+            next.push(other);
+          }
+          edges.set(`${e.prev}>${e.next}>${e.name}`, e);
+        }
+        if (found.length > room * 4) truncated = true;
+        frontier = next;
+      }
+    }
+    const nodes = await q.rows<GraphNodeRow>(GRAPH_NODES, [[...level.keys()]]);
+    const shown = new Set(nodes.map((n) => n.id));
+    return {
+      root: id,
+      depth,
+      truncated,
+      nodes: nodes
+        .map((n) => ({
+          id: n.id,
+          collection: n.collection,
+          func: n.func,
+          status: n.status,
+          brokenReason: n.broken_reason,
+          outdated: this.isOutdated(n),
+          level: level.get(n.id) ?? 0,
+          dateStarted: n.date_started,
+          dateFinished: n.date_finished,
+        }))
+        .sort((a, b) => a.level - b.level || compareIds(a.id, b.id)),
+      edges: [...edges.values()].filter((e) => shown.has(e.prev) && shown.has(e.next)),
+    };
+  }
+
+  /** Counts by status, run times and an ETA over one side of a task's edges (the edX parent/subtask view). */
+  async progress(id: string, of: 'dependencies' | 'dependents') {
+    const q = pgQueryable(this.pool);
+    if ((await q.rows(EXISTS_TASK, [id])).length === 0) throw new TaskNotFound(id);
+    const [p] = await q.rows<ProgressRow>(of === 'dependencies' ? PROGRESS_OF_DEPENDENCIES : PROGRESS_OF_DEPENDENTS, [id]);
+    const remaining = p.total - p.finished;
+    const rate = p.finished > 0 && p.span_secs !== null && p.span_secs > 0 ? p.finished / p.span_secs : null;
+    const elapsed = p.first_started ? (p.now.getTime() - p.first_started.getTime()) / 1000 : null;
+    return {
+      task: id,
+      of,
+      total: p.total,
+      finished: p.finished,
+      remaining,
+      percent: p.total === 0 ? 100 : Math.round((1000 * p.finished) / p.total) / 10,
+      byStatus: p.by_status,
+      durationSeconds: { avg: p.avg_secs, p50: p.p50_secs, p95: p.p95_secs },
+      elapsedSeconds: elapsed,
+      tasksPerSecond: rate,
+      etaSeconds: remaining === 0 ? 0 : rate ? remaining / rate : null,
+    };
+  }
+
+  /** Per func: its broker queue's ready/unacked counts and the database counts by status. */
+  async queues() {
+    const counts = await pgQueryable(this.pool).rows<{ func: string; status: string; n: number }>(COUNTS_BY_FUNC_STATUS, []);
+    const byFunc = new Map<string, Record<string, number>>();
+    for (const c of counts) byFunc.set(c.func, { ...(byFunc.get(c.func) ?? {}), [c.status]: c.n });
+    const funcs = this.registry.all();
+    const registered = await Promise.all(
+      funcs.map(async (f) => {
+        const spec = { func: f.name, queue: f.queue };
+        const depth = f.bulk ? undefined : await this.broker.depth(spec).catch(() => undefined);
+        return {
+          func: f.name,
+          queue: f.queue,
+          bulk: f.bulk,
+          version: f.version,
+          brokerQueue: depth?.name ?? null,
+          broker: depth ? { ready: depth.ready, unacked: depth.unacked } : null,
+          database: byFunc.get(f.name) ?? {},
+        };
+      }),
+    );
+    const known = new Set(funcs.map((f) => f.name));
+    const unknown = [...byFunc.entries()]
+      .filter(([func]) => !known.has(func))
+      .map(([func, database]) => ({ func, queue: null, bulk: false, version: null, brokerQueue: null, broker: null, database }));
+    return { transport: this.broker.transport, funcs: [...registered, ...unknown].sort((a, b) => a.func.localeCompare(b.func)) };
+  }
+
+  private summary(r: TaskRow) {
+    return {
+      id: r.id,
+      collection: r.collection,
+      func: r.func,
+      status: r.status,
+      version: r.version,
+      outdated: this.isOutdated(r),
+      error: r.error,
+      brokenReason: r.broken_reason,
+      failCount: r.fail_count,
+      attempt: r.attempt,
+      priority: r.priority,
+      sizeBytes: r.size_bytes,
+      runAfter: r.run_after,
+      worker: r.worker,
+      dateCreated: r.date_created,
+      dateModified: r.date_modified,
+      dateStarted: r.date_started,
+      dateFinished: r.date_finished,
+    };
+  }
+
+  private edge(e: EdgeRow) {
+    return { name: e.name, id: e.id, func: e.func, status: e.status, brokenReason: e.broken_reason, outdated: this.isOutdated(e) };
+  }
+
+  /** Finished at a version other than the func's current one (unknown funcs are never outdated). */
+  private isOutdated(r: { func: string; status: string; version: number }): boolean {
+    const current = this.registry.version(r.func);
+    return (r.status === 'success' || r.status === 'broken') && current !== undefined && r.version !== current;
+  }
+
+  private decodeCursor(text: string, sort: TaskSort, order: 'asc' | 'desc'): Cursor {
+    const bad = () => validationFailed([{ field: 'cursor', message: 'cursor must be the nextCursor of a previous page with the same sort and order' }]);
+    let cursor: Partial<Cursor>;
+    try {
+      cursor = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as Partial<Cursor>;
+    } catch {
+      throw bad();
+    }
+    if (typeof cursor !== 'object' || cursor === null || cursor.s !== sort || cursor.o !== order) throw bad();
+    if (typeof cursor.k !== 'string' || !KEY_FORMAT[TASK_SORTS[sort].type].test(cursor.k)) throw bad();
+    if (typeof cursor.id !== 'string' || !/^\d{1,19}$/.test(cursor.id) || BigInt(cursor.id) > 9223372036854775807n) throw bad();
+    if (TASK_SORTS[sort].type === 'bigint' && BigInt(cursor.k) > 9223372036854775807n) throw bad();
+    return cursor as Cursor;
+  }
+}
+
+function encodeCursor(cursor: Cursor): string {
+  return Buffer.from(JSON.stringify(cursor), 'utf8').toString('base64url');
+}
+
+function compareIds(a: string, b: string): number {
+  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+}
+
+/** The message lines of a recorded error, without the stack frames (which can quote args and paths). */
+export function withoutStack(text: string): string {
+  const lines = text.split('\n');
+  const firstFrame = lines.findIndex((l) => /^\s+at\s/.test(l));
+  return (firstFrame < 0 ? lines : lines.slice(0, firstFrame)).join('\n').trimEnd();
+}

@@ -1,0 +1,95 @@
+import { Body, ConflictException, Controller, Delete, Get, HttpCode, HttpStatus, Param, Post, Query } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { principalName } from './admin-tokens.js';
+import type { Principal } from './admin-tokens.js';
+import { CurrentPrincipal } from './auth.guard.js';
+import { EnqueueTaskBody } from './dto/enqueue-task.dto.js';
+import { ListTasksQuery } from './dto/list-tasks.dto.js';
+import { CancelByFilterBody, PurgeQuery, RetryByFilterBody } from './dto/task-filter.dto.js';
+import { TaskIdParams } from './dto/task-params.dto.js';
+import { GraphQuery, ProgressQuery } from './dto/task-views.dto.js';
+import { TaskActions } from './task-actions.service.js';
+import { TaskQueries } from './task-queries.service.js';
+import { NoParams, validationFailed } from './validation.pipe.js';
+import { RetryOneBody } from './dto/retry-one.dto.js';
+
+const FILTER_FIELDS = ['collection', 'func', 'status', 'brokenReason', 'errorContains', 'modifiedBefore', 'olderThanSeconds'] as const;
+
+@ApiTags('tasks')
+@ApiBearerAuth()
+@Controller('api/tasks')
+export class TasksController {
+  constructor(
+    private readonly queries: TaskQueries,
+    private readonly actions: TaskActions,
+  ) {}
+
+  @Get()
+  @ApiOperation({ summary: 'List and search tasks (cursor pagination, at most 100 a page)' })
+  list(@Query() query: ListTasksQuery) {
+    return this.queries.list(query);
+  }
+
+  @Post()
+  @ApiOperation({ summary: 'Enqueue a task (get-or-create: the same func and args in a collection is one task)' })
+  enqueue(@Body() body: EnqueueTaskBody, @Query(NoParams) _query: unknown, @CurrentPrincipal() who: Principal) {
+    return this.actions.enqueue(body, principalName(who));
+  }
+
+  @Post('retry')
+  @HttpCode(HttpStatus.OK)
+  @ApiOperation({ summary: 'Retry tasks by filter (default statuses error, broken); dryRun only counts; at most ADMIN_MAX_ROWS_PER_CALL per call' })
+  retryByFilter(@Body() body: RetryByFilterBody, @Query(NoParams) _query: unknown, @CurrentPrincipal() who: Principal) {
+    return this.actions.retryByFilter(body, principalName(who));
+  }
+
+  @Post('cancel')
+  @HttpCode(HttpStatus.OK)
+  @ApiOperation({ summary: 'Cancel unfinished tasks by filter (at least one filter field); at most ADMIN_MAX_ROWS_PER_CALL per call' })
+  cancelByFilter(@Body() body: CancelByFilterBody, @Query(NoParams) _query: unknown, @CurrentPrincipal() who: Principal) {
+    if (!FILTER_FIELDS.some((f) => body[f] != null)) {
+      throw validationFailed([{ field: 'filter', message: `a cancel by filter needs at least one of ${FILTER_FIELDS.join(', ')}` }]);
+    }
+    return this.actions.cancelByFilter(body, principalName(who));
+  }
+
+  @Delete()
+  @ApiOperation({ summary: 'Purge tasks in error or broken older than a date, by filter; tasks others depend on are kept' })
+  purge(@Query() query: PurgeQuery, @CurrentPrincipal() who: Principal) {
+    return this.actions.purge(query, principalName(who));
+  }
+
+  @Get(':id')
+  @ApiOperation({ summary: 'Inspect a task: row, failed attempts, dependencies both ways, result, log' })
+  inspect(@Param() params: TaskIdParams, @Query(NoParams) _query: unknown) {
+    return this.queries.inspect(params.id);
+  }
+
+  @Get(':id/graph')
+  @ApiOperation({ summary: 'The DAG around a task, up to depth edges each way' })
+  graph(@Param() params: TaskIdParams, @Query() query: GraphQuery) {
+    return this.queries.graph(params.id, query.depth);
+  }
+
+  @Get(':id/progress')
+  @ApiOperation({ summary: 'Progress over the subtasks a task waits for (or its dependents): counts by status, durations, ETA' })
+  progress(@Param() params: TaskIdParams, @Query() query: ProgressQuery) {
+    return this.queries.progress(params.id, query.of);
+  }
+
+  @Post(':id/retry')
+  @HttpCode(HttpStatus.OK)
+  @ApiOperation({ summary: 'Retry one task (409 while it runs)' })
+  retry(@Param() params: TaskIdParams, @Body() body: RetryOneBody, @Query(NoParams) _query: unknown, @CurrentPrincipal() who: Principal) {
+    return this.actions.retryOne(params.id, principalName(who), body.resetFailCount);
+  }
+
+  @Post(':id/cancel')
+  @HttpCode(HttpStatus.OK)
+  @ApiOperation({ summary: 'Cancel a task: broken / cancelled; a running attempt is aborted (409 if it has finished)' })
+  async cancel(@Param() params: TaskIdParams, @Body(NoParams) _body: unknown, @Query(NoParams) _query: unknown, @CurrentPrincipal() who: Principal) {
+    const result = await this.actions.cancelOne(params.id, principalName(who));
+    if (!result.cancelled) throw new ConflictException(`task ${params.id} has already finished (${result.previous}); there is nothing to cancel`);
+    return { id: params.id, status: 'broken', brokenReason: 'cancelled', previous: result.previous };
+  }
+}

@@ -1,0 +1,130 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Broker, QueueDepth } from '../broker/broker.js';
+import type { ClaimedTask } from '../tasks/task-claimer.js';
+import { TaskRegistry } from '../tasks/task-registry.js';
+
+/** Buckets of task and job durations, seconds: from 5 ms to 1 h. */
+const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
+const BATCH_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000];
+
+/**
+ * The process's Prometheus metrics (a registry of its own, not prom-client's global one, so two
+ * apps in one process never share counters). The worker records claims and finishes; the cron
+ * jobs report their run durations through `observeJob`; queue depth is read on each scrape.
+ */
+@Injectable()
+export class TaskMetrics {
+  private readonly logger = new Logger(TaskMetrics.name);
+  readonly registry = new Registry();
+  private readonly startedAt = new WeakMap<ClaimedTask, bigint>();
+
+  private readonly finished = new Counter({
+    name: 'laterz_tasks_finished_total',
+    help: 'Tasks whose run ended, by func and final status (written by this process)',
+    labelNames: ['func', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  private readonly duration = new Histogram({
+    name: 'laterz_task_duration_seconds',
+    help: 'Run time of tasks from claim to finish, by func and final status',
+    labelNames: ['func', 'status'] as const,
+    buckets: DURATION_BUCKETS,
+    registers: [this.registry],
+  });
+
+  private readonly claimBatch = new Histogram({
+    name: 'laterz_claim_batch_size',
+    help: 'Deliveries per claimed micro-batch',
+    buckets: BATCH_BUCKETS,
+    registers: [this.registry],
+  });
+
+  private readonly claimedTasks = new Counter({
+    name: 'laterz_tasks_claimed_total',
+    help: 'Tasks this process claimed and started',
+    registers: [this.registry],
+  });
+
+  private readonly jobDuration = new Histogram({
+    name: 'laterz_job_duration_seconds',
+    help: 'Run time of the cron jobs (dispatcher, bulk runner, stats)',
+    labelNames: ['job'] as const,
+    buckets: DURATION_BUCKETS,
+    registers: [this.registry],
+  });
+
+  constructor(
+    private readonly broker: Broker,
+    private readonly tasks: TaskRegistry,
+  ) {
+    const readDepths = () => this.readDepths();
+    new Gauge({
+      name: 'laterz_queue_depth',
+      help: 'Messages in the broker queue of each registered func, by state (read on scrape)',
+      labelNames: ['queue', 'func', 'state'] as const,
+      registers: [this.registry],
+      async collect() {
+        const depths = await readDepths();
+        this.reset();
+        for (const { func, depth } of depths) {
+          this.set({ queue: depth.name, func, state: 'ready' }, depth.ready);
+          this.set({ queue: depth.name, func, state: 'unacked' }, depth.unacked);
+        }
+      },
+    });
+    collectDefaultMetrics({ register: this.registry, prefix: 'laterz_' });
+  }
+
+  /** A micro-batch was claimed: `delivered` refs came in, `started` of them now run here. */
+  claimed(delivered: number, started: readonly ClaimedTask[]): void {
+    this.claimBatch.observe(delivered);
+    this.claimedTasks.inc(started.length);
+    const now = process.hrtime.bigint();
+    for (const task of started) this.startedAt.set(task, now);
+  }
+
+  /** A run ended and its outcome was written (`status` is the task's new status). */
+  finishedTask(task: ClaimedTask, status: string): void {
+    this.finished.inc({ func: task.func, status });
+    const start = this.startedAt.get(task);
+    if (start === undefined) return;
+    this.startedAt.delete(task);
+    this.duration.observe({ func: task.func, status }, Number(process.hrtime.bigint() - start) / 1e9);
+  }
+
+  /** A cron job run took `seconds` (the dispatcher, bulk and stats jobs call this). */
+  observeJob(name: string, seconds: number): void {
+    this.jobDuration.observe({ job: name }, seconds);
+  }
+
+  /** The text exposition of every metric. */
+  scrape(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** Broker depth of every registered (non-bulk) func; a queue the broker cannot count is left out. */
+  private async readDepths(): Promise<{ func: string; depth: QueueDepth }[]> {
+    const specs = this.tasks
+      .all()
+      .filter((f) => !f.bulk)
+      .map((f) => ({ func: f.name, queue: f.queue }));
+    const depths = await Promise.all(
+      specs.map((spec) =>
+        this.broker.depth(spec).then(
+          (depth) => ({ func: spec.func, depth }),
+          (err: Error) => {
+            this.logger.warn(`queue depth of ${spec.func} unavailable: ${err.message}`);
+            return undefined;
+          },
+        ),
+      ),
+    );
+    return depths.filter((d) => d !== undefined);
+  }
+}

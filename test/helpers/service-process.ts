@@ -1,0 +1,85 @@
+import { ChildProcess, execFile, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { resolve } from 'node:path';
+
+/** Repository root (jest runs with it as the working directory). */
+export const ROOT = resolve(process.cwd());
+
+/** A child process of the test with its output collected and its exit awaited. */
+export interface ServiceProcess {
+  child: ChildProcess;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** Resolves with the exit code (or the signal's name) once the process has exited. */
+  exited: Promise<number | string>;
+  hasExited(): boolean;
+}
+
+/** Environment variables of laterz and of the test run that a child must not inherit by accident. */
+const STRIPPED = /^(PORT|ROLES|DATABASE_URL|DATA_DIR|EMBEDDED_PG_PORT|DB_.*|LOG_.*|SHUTDOWN_.*|AMQP_.*|WORKER_.*|TASK_.*|LATERZ_.*)$/;
+
+/**
+ * Starts `node <script>` from the repository root with only the given laterz variables
+ * (plus PATH, HOME and the like from this process).
+ */
+export function startNode(script: string, env: Record<string, string>): ServiceProcess {
+  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !STRIPPED.test(k)));
+  const child = spawn(process.execPath, [script], { cwd: ROOT, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  let done = false;
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const exited = new Promise<number | string>((res) =>
+    child.once('exit', (code, signal) => {
+      done = true;
+      res(code ?? signal ?? -1);
+    }),
+  );
+  return {
+    child,
+    get stdout() {
+      return stdout;
+    },
+    get stderr() {
+      return stderr;
+    },
+    exited,
+    hasExited: () => done,
+  };
+}
+
+/** A TCP port that was free a moment ago. */
+export function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const server = createServer();
+    server.once('error', rej);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => res(port));
+    });
+  });
+}
+
+/** Pids of processes whose command line contains `pattern` (pgrep -f); none is an empty list. */
+export function pgrep(pattern: string): Promise<number[]> {
+  return new Promise((res, rej) =>
+    execFile('pgrep', ['-f', pattern], (err, stdout) => {
+      if (err && (err as { code?: unknown }).code === 1) return res([]);
+      if (err) return rej(err);
+      res(
+        stdout
+          .split('\n')
+          .filter((l) => l.trim() !== '')
+          .map(Number),
+      );
+    }),
+  );
+}
+
+/** Ends a child this test started (by its pid) if it is still running, and waits for it. */
+export async function stopIfRunning(proc: ServiceProcess | undefined, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  if (!proc || proc.hasExited()) return;
+  proc.child.kill(signal);
+  await proc.exited;
+}
