@@ -1,6 +1,6 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { existsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CollectionsService } from '../collections/collections.service.js';
 import { AppConfig } from '../config/app-config.js';
@@ -40,8 +40,10 @@ export class PipelineDemo implements OnApplicationBootstrap {
     }
     if (roots.includes('demo') && this.config.has('api')) {
       const base = `http://localhost:${this.config.port}`;
+      const tokenHint = this.config.admin.tokens.length > 0 ? 'TOKEN=<an operator or viewer token of ADMIN_TOKENS>' : `TOKEN=$(cat ${join(this.config.dataDir, 'admin-token')})`;
       this.logger.log(
-        `demo: the sample folder is being ingested. Try (with the admin token):\n` +
+        `demo: the sample folder is being ingested. Try:\n` +
+          `  ${tokenHint}\n` +
           `  curl -H "Authorization: Bearer $TOKEN" '${base}/api/collections/demo/search?q=offshore+trust'\n` +
           `  curl -H "Authorization: Bearer $TOKEN" '${base}/api/collections/demo/files?path=special'\n` +
           `  API docs: ${base}/docs`,
