@@ -6,6 +6,8 @@ export const DEFAULT_QUEUE_GROUP = 'default';
 
 /** AMQP 0-9-1 caps queue and exchange names at 255 bytes. */
 const MAX_NAME_BYTES = 255;
+/** RabbitMQ's reply to declaring an existing queue with other arguments. */
+const PRECONDITION_FAILED = 406;
 
 export interface TopologyOptions {
   prefix: string;
@@ -21,6 +23,7 @@ export interface TopologyOptions {
 export class AmqpTopology {
   private readonly groups = new Map<string, string>();
   private readonly declared = new Map<string, QueueSpec>();
+  private readonly refused = new Set<string>();
 
   constructor(private readonly options: TopologyOptions) {}
 
@@ -65,7 +68,7 @@ export class AmqpTopology {
     const fresh: QueueSpec[] = [];
     for (const spec of specs) {
       const name = this.queueName(spec);
-      if (this.declared.has(name)) continue;
+      if (this.declared.has(name) || this.refused.has(name)) continue;
       this.declared.set(name, spec);
       fresh.push(spec);
     }
@@ -78,6 +81,25 @@ export class AmqpTopology {
 
   declaredSpec(queueName: string): QueueSpec | undefined {
     return this.declared.get(queueName);
+  }
+
+  /** Queues RabbitMQ refused to declare because they exist with other arguments. */
+  mismatches(): string[] {
+    return [...this.refused];
+  }
+
+  /**
+   * Records a refused declaration. A queue that exists with other arguments is used as it is and
+   * not declared again until the service restarts: the refusal closes the channel, so declaring it
+   * in every setup would break the channel for every queue. Returns whether the error was such a
+   * refusal, seen for the first time.
+   */
+  noteMismatch(queueName: string, err: unknown): boolean {
+    const code = typeof err === 'object' && err !== null && 'code' in err ? err.code : undefined;
+    if (code !== PRECONDITION_FAILED || this.refused.has(queueName)) return false;
+    this.refused.add(queueName);
+    this.declared.delete(queueName);
+    return true;
   }
 
   queueOptions(): Options.AssertQueue {
@@ -98,14 +120,26 @@ export class AmqpTopology {
     return { durable: true, arguments: { 'x-queue-type': 'quorum' } };
   }
 
-  /** Declares the dead-letter route (quorum only) and the given task queues on one channel. */
-  async declare(channel: Channel, specs: readonly QueueSpec[]): Promise<void> {
+  /**
+   * Declares the dead-letter route (quorum only) and the given task queues on one channel, one
+   * at a time so that a refusal (which closes the channel) names its queue.
+   */
+  async declare(channel: Channel, specs: readonly QueueSpec[], onRefused: (queue: string, err: unknown) => void): Promise<void> {
     if (this.quorum) {
       await channel.assertExchange(this.deadLetterName, 'fanout', { durable: true });
       await channel.assertQueue(this.deadLetterName, this.deadLetterQueueOptions());
       await channel.bindQueue(this.deadLetterName, this.deadLetterName, '');
     }
     const options = this.queueOptions();
-    await Promise.all(specs.map((spec) => channel.assertQueue(this.queueName(spec), options)));
+    for (const spec of specs) {
+      const name = this.queueName(spec);
+      if (this.refused.has(name)) continue;
+      try {
+        await channel.assertQueue(name, options);
+      } catch (err) {
+        if (this.noteMismatch(name, err)) onRefused(name, err);
+        throw err;
+      }
+    }
   }
 }
