@@ -15,6 +15,8 @@ RUN apt-get update && apt-get install -y --no-install-recommends curl && rm -rf 
  && mkdir -p /data && chown node:node /data
 COPY --from=build --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist ./dist
+# The demo's sample folder (used when COLLECTIONS is not set).
+COPY --from=build --chown=node:node /app/src/pipeline/sample ./src/pipeline/sample
 COPY --chown=node:node package.json ./
 USER node
 EXPOSE 3000

@@ -31,7 +31,12 @@ export class PipelineDemo implements OnApplicationBootstrap {
     if (!this.config.has('api') && !this.config.has('scheduler')) return;
     let roots = this.config.collections.filter((c) => c.root).map((c) => c.name);
     if (this.config.collections.length === 0) {
-      await this.collections.upsert('demo', { options: { root: sampleFolder() } });
+      const sample = sampleFolder();
+      if (!existsSync(sample)) {
+        this.logger.warn(`no demo collection: the sample folder ${sample} is not there (set COLLECTIONS to ingest a folder)`);
+        return;
+      }
+      await this.collections.upsert('demo', { options: { root: sample } });
       roots = ['demo'];
     }
     for (const name of roots) {

@@ -1,5 +1,6 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
+import { Broker } from '../broker/broker.js';
 import { AppConfig } from '../config/app-config.js';
 import {
   BulkHandlerFn,
@@ -36,6 +37,7 @@ export class TaskRegistry implements OnModuleInit {
     private readonly discovery: DiscoveryService,
     private readonly scanner: MetadataScanner,
     private readonly config: AppConfig,
+    private readonly broker: Broker,
   ) {}
 
   onModuleInit(): void {
@@ -49,6 +51,8 @@ export class TaskRegistry implements OnModuleInit {
         if (meta) this.register(meta, `${proto.constructor.name}.${method}`, (fn as TaskHandlerFn).bind(instance));
       }
     }
+    // Every role publishes (enqueue, retry, dispatch): the broker must know each func's queue group.
+    this.broker.registerQueues(this.all().map((f) => ({ func: f.name, queue: f.queue })));
     this.logger.log(`registered ${this.funcs.size} task funcs`);
   }
 

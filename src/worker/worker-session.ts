@@ -84,7 +84,14 @@ export class WorkerSession implements Queryable {
   }
 
   private async connect(): Promise<Client> {
-    const client = new Client({ connectionString: this.url, application_name: 'laterz-worker-session', options: `-c search_path=${this.schema}` });
+    // enable_sort=off: the dequeue must walk task_queued_idx in (priority DESC, id) order up to its
+    // LIMIT; with stale statistics (a burst of enqueues) the planner read and sorted the whole queue
+    // instead, 11-13 ms per claim against 0.3 ms. The session's other statements sort only a batch.
+    const client = new Client({
+      connectionString: this.url,
+      application_name: 'laterz-worker-session',
+      options: `-c search_path=${this.schema} -c enable_sort=off`,
+    });
     const lost = (reason: string) => {
       if (this.client !== client) return;
       this.client = undefined;

@@ -35,7 +35,6 @@ export class WorkerService implements OnApplicationBootstrap, BeforeApplicationS
       process.kill(process.pid, 'SIGTERM');
     });
     const queues = this.queues();
-    this.broker.registerQueues(this.registry.all().map((f) => ({ func: f.name, queue: f.queue })));
     this.consumer = await this.broker.consume(
       { queues, batchSize: this.config.worker.batchSize, onlyListed: this.config.worker.queues.length > 0 },
       (batch) => this.runner.handleBatch(batch),

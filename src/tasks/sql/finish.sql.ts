@@ -13,26 +13,27 @@ const finishSql = (head: string, tail: string) => `
                                 $7::text[], $8::int[], $9::text[])
                     AS v(id, attempt, status, result, error, reason, log, version, trace)
          ),
+         -- The row locks, in id order, carrying v's values: joined to v again in the UPDATE, the
+         -- generic plan of this prepared statement turned into a nested loop (quadratic in the batch).
          mine AS (
-           SELECT t.id, t.attempt FROM task t
-            WHERE t.id = ANY($1::bigint[]) AND t.status = 'started'
-            ORDER BY t.id FOR UPDATE OF t
+           SELECT v.* FROM v JOIN task t ON t.id = v.id AND t.attempt = v.attempt AND t.status = 'started'
+            ORDER BY v.id FOR UPDATE OF t
          ),
          fin AS (
            UPDATE task t
-              SET status = v.status, result = v.result, error = v.error, broken_reason = v.reason, log = v.log,
-                  version = v.version,
-                  fail_count = t.fail_count + CASE WHEN v.status IN ('error', 'broken') THEN 1 ELSE 0 END,
-                  date_finished = CASE WHEN v.status IN ('pending', 'queued') THEN NULL ELSE now() END,
+              SET status = m.status, result = m.result, error = m.error, broken_reason = m.reason, log = m.log,
+                  version = m.version,
+                  fail_count = t.fail_count + CASE WHEN m.status IN ('error', 'broken') THEN 1 ELSE 0 END,
+                  date_finished = CASE WHEN m.status IN ('pending', 'queued') THEN NULL ELSE now() END,
                   date_modified = now()
-             FROM v JOIN mine ON mine.id = v.id AND mine.attempt = v.attempt
-            WHERE t.id = v.id
-           RETURNING t.id, t.status, t.attempt, t.worker, t.date_started
+             FROM mine m
+            WHERE t.id = m.id
+           RETURNING t.id, t.status, t.attempt, t.worker, t.date_started, m.reason, m.trace
          ),
          att AS (
            INSERT INTO task_attempt (task_id, attempt, status, broken_reason, error, worker, date_started)
-           SELECT fin.id, fin.attempt, fin.status, v.reason, v.trace, fin.worker, fin.date_started
-             FROM fin JOIN v ON v.id = fin.id
+           SELECT fin.id, fin.attempt, fin.status, fin.reason, fin.trace, fin.worker, fin.date_started
+             FROM fin
             WHERE fin.status IN ('error', 'broken')
          ),
          pruned AS (

@@ -1,0 +1,113 @@
+import { parseArgs } from 'node:util';
+
+/** Scenarios this harness runs, in the order `npm run bench` runs them. */
+export const SCENARIO_NAMES = ['noop-drain', 'enqueue', 'latency', 'dag', 'memory', 'dispatcher-tick', 'stats', 'bulk'] as const;
+export type ScenarioName = (typeof SCENARIO_NAMES)[number];
+/** Named in DESIGN.md ("Benchmarks") but belonging to modules that do not exist yet. */
+const PLANNED = ['ingest'];
+
+export type Transport = 'postgres' | 'amqp';
+
+export interface WorkerTuning {
+  /** WORKER_CONCURRENCY of each laterz worker process. */
+  concurrency: number;
+  /** WORKER_BATCH_SIZE of each laterz worker process. */
+  batchSize: number;
+}
+
+export interface BenchOptions {
+  scenarios: ScenarioName[];
+  transport: Transport;
+  /** Also run pg-boss and graphile-worker where a scenario has a comparable form. */
+  peers: boolean;
+  /** Measured runs per system; figures are their median. */
+  runs: number;
+  /** `--runs` was given: scenarios with a single-run default (memory) follow it too. */
+  runsGiven: boolean;
+  /** Smaller sizes and shorter durations. */
+  quick: boolean;
+  /** noop-drain also on a table holding 1,000,000 finished tasks. */
+  history: boolean;
+  /** ANALYZE the job table with the seeded jobs, as if autovacuum had run (default: fresh, unanalyzed tables). */
+  analyze: boolean;
+  /** dispatcher-tick, stats and bulk on a table of 10,000,000 tasks instead of 1,000,000. */
+  large: boolean;
+  /** PostgreSQL server: every run creates (and drops) a database of its own on it. */
+  serverUrl: string;
+  amqpUrl: string;
+  worker: WorkerTuning;
+  verbose: boolean;
+  outDir: string;
+}
+
+export const USAGE = `usage: npm run bench [-- <scenario> ...] [options]
+scenarios: ${SCENARIO_NAMES.join(', ')} (all by default)
+options:
+  --transport postgres|amqp  laterz's queue (amqp uses AMQP_URL, default amqp://guest:guest@127.0.0.1:5672)
+  --peers                    also run pg-boss and graphile-worker (noop-drain, enqueue, latency)
+  --runs N                   measured runs per system, median reported (default 3; memory: 1)
+  --quick                    smaller sizes, shorter durations
+  --history                  noop-drain also on a table already holding 1,000,000 finished tasks
+  --analyze                  ANALYZE the job table with the seeded jobs before they become visible
+                             (as if autovacuum had run; default: the fresh table's planner statistics)
+  --large                    dispatcher-tick, stats and bulk on 10,000,000 tasks (default 1,000,000)
+  --concurrency N            laterz WORKER_CONCURRENCY per worker process (default 500)
+  --batch-size N             laterz WORKER_BATCH_SIZE per worker process (default 200)
+  --verbose                  show worker output and progress
+environment: DATABASE_URL (server, default postgres://postgres@127.0.0.1:5432/postgres), AMQP_URL`;
+
+function positiveInt(value: string | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a whole number >= 1, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+/** Parses the command line; throws an Error whose message is meant for the user. */
+export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptions | 'help' {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      transport: { type: 'string', default: 'postgres' },
+      peers: { type: 'boolean', default: false },
+      runs: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      history: { type: 'boolean', default: false },
+      analyze: { type: 'boolean', default: false },
+      large: { type: 'boolean', default: false },
+      concurrency: { type: 'string' },
+      'batch-size': { type: 'string' },
+      verbose: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) return 'help';
+  if (values.transport !== 'postgres' && values.transport !== 'amqp') {
+    throw new Error(`--transport must be postgres or amqp, got ${JSON.stringify(values.transport)}`);
+  }
+  for (const name of positionals) {
+    if (PLANNED.includes(name)) throw new Error(`scenario ${name} is not implemented yet (its module does not exist)`);
+    if (!(SCENARIO_NAMES as readonly string[]).includes(name)) throw new Error(`unknown scenario ${JSON.stringify(name)}; known: ${SCENARIO_NAMES.join(', ')}`);
+  }
+  const wanted = new Set(positionals);
+  return {
+    scenarios: wanted.size === 0 ? [...SCENARIO_NAMES] : SCENARIO_NAMES.filter((s) => wanted.has(s)),
+    transport: values.transport,
+    peers: values.peers,
+    runs: positiveInt(values.runs, '--runs', 3),
+    runsGiven: values.runs !== undefined,
+    quick: values.quick,
+    history: values.history,
+    analyze: values.analyze,
+    large: values.large,
+    serverUrl: env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres',
+    amqpUrl: env.AMQP_URL || 'amqp://guest:guest@127.0.0.1:5672',
+    worker: {
+      concurrency: positiveInt(values.concurrency, '--concurrency', 500),
+      batchSize: positiveInt(values['batch-size'], '--batch-size', 200),
+    },
+    verbose: values.verbose,
+    outDir: 'bench-results',
+  };
+}

@@ -1,0 +1,255 @@
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { Pool, PoolClient } from 'pg';
+import amqplib from 'amqplib';
+import { Broker, brokerQueueName, PublishPriority, TaskRef } from '../../src/broker/broker.js';
+import { bootstrap, Running } from '../../src/bootstrap.js';
+import { AppConfig } from '../../src/config/app-config.js';
+import { EnvSchema } from '../../src/config/env.schema.js';
+import { runMigrations } from '../../src/database/migrate.js';
+import { argsHash, canonicalJson } from '../../src/tasks/canonical-json.js';
+import { TasksService } from '../../src/tasks/tasks.service.js';
+import { BENCH_FUNCS, BenchHandlersModule } from '../bench-handlers.js';
+import { wallMs } from '../lib/clock.js';
+import type { Transport, WorkerTuning } from '../lib/options.js';
+import type { WorkerSpec } from '../lib/workers.js';
+import type { JobKind, JobPayload, QueueSystem, SeedOptions, SystemClient } from './system.js';
+
+const WORKER_SCRIPT = fileURLToPath(new URL('../worker-main.js', import.meta.url));
+/** Every variable laterz reads: removed from the inherited environment so only the bench's apply. */
+const LATERZ_VARIABLES = [...Object.keys(new EnvSchema()), 'DATABASE_URL', 'AMQP_URL'];
+/** Unfinished tasks of the bench's own funcs (whatever else the app may enqueue is not the bench's). */
+const UNFINISHED = `status IN ('pending', 'queued', 'started', 'deferred') AND func LIKE 'bench.%'`;
+
+export interface LaterzOptions {
+  transport: Transport;
+  amqpUrl: string;
+  worker: WorkerTuning;
+  /** Extra settings for the worker processes (e.g. WORKER_POLL_MS). */
+  workerEnv?: Record<string, string>;
+}
+
+/**
+ * Rows written straight into `task` as `enqueue` would write them: canonical JSON args `{"i":N}`
+ * and their sha256 as args_hash (checked against the engine's own functions after each seed).
+ * RETURNING the refs the broker is then given.
+ */
+const INSERT_QUEUED = `
+  INSERT INTO task (collection, func, args, args_hash, status, size_bytes)
+  SELECT 'default', $1, a.args::jsonb, sha256(convert_to(a.args, 'UTF8')), $4::task_status, octet_length(a.args)
+    FROM (SELECT format('{"i":%s}', g) AS args FROM generate_series($2::bigint, $3::bigint) g) a
+  RETURNING id::text AS "taskId", collection, func`;
+
+/** History: finished tasks as a long-running installation keeps them (never deleted). */
+const INSERT_HISTORY = `
+  INSERT INTO task (collection, func, args, args_hash, status, size_bytes, attempt, result, worker,
+                    date_created, date_modified, date_started, date_finished)
+  SELECT 'default', $1, a.args::jsonb, sha256(convert_to(a.args, 'UTF8')), 'success', octet_length(a.args), 1, 'null'::jsonb,
+         'history:1', a.at, a.at, a.at, a.at
+    FROM (SELECT format('{"h":%s}', g) AS args, now() - make_interval(secs => $2::bigint - g) AS at
+            FROM generate_series(1, $2::bigint) g) a`;
+
+/** The laterz app in the bench process (ROLES=api: enqueue and publish, no worker) plus a pool of the bench's own. */
+export class LaterzClient implements SystemClient {
+  private constructor(
+    private readonly running: Running,
+    /** The bench's own connections (seeding, counting), with search_path on the laterz schema. */
+    readonly db: Pool,
+  ) {}
+
+  static async open(url: string, env: Record<string, string | undefined>): Promise<LaterzClient> {
+    const config = AppConfig.fromEnv(env);
+    const running = await bootstrap(config, { handleSignals: false, imports: [BenchHandlersModule] });
+    const db = new Pool({ connectionString: url, max: 4, application_name: 'laterz-bench', options: `-c search_path=${config.dbSchema}` });
+    db.on('error', (err) => console.error(`bench pool: ${err.message}`));
+    return new LaterzClient(running, db);
+  }
+
+  get tasks(): TasksService {
+    return this.running.app.get(TasksService, { strict: false });
+  }
+
+  get broker(): Broker {
+    return this.running.app.get(Broker, { strict: false });
+  }
+
+  /**
+   * Inserts tasks `func({i})` for i in [from, to] in one transaction; returns their refs.
+   * `analyze`: ANALYZE in that transaction (it counts its own inserts), so the planner sees them from the commit on.
+   */
+  async insert(func: string, from: number, to: number, status: 'queued' | 'pending', options: SeedOptions = {}): Promise<TaskRef[]> {
+    const refs = await this.inTransaction(async (c) => {
+      const { rows } = await c.query<TaskRef>(INSERT_QUEUED, [func, from, to, status]);
+      if (options.analyze) await c.query('ANALYZE task');
+      return rows;
+    });
+    await this.checkHash(func, from);
+    return refs;
+  }
+
+  /** Queues every pending task of `func` in one transaction; returns their refs (to publish). */
+  async release(func: string, options: SeedOptions = {}): Promise<TaskRef[]> {
+    return this.inTransaction(async (c) => {
+      const { rows } = await c.query<TaskRef>(
+        `UPDATE task SET status = 'queued', date_modified = now() WHERE func = $1 AND status = 'pending' RETURNING id::text AS "taskId", collection, func`,
+        [func],
+      );
+      if (options.analyze) await c.query('ANALYZE task');
+      return rows;
+    });
+  }
+
+  /** Inserts and hands to the workers; returns wallMs() at the commit. */
+  async seed(func: string, from: number, to: number, options: SeedOptions = {}): Promise<number> {
+    const refs = await this.insert(func, from, to, 'queued', options);
+    const visible = wallMs();
+    await this.publish(refs);
+    return visible;
+  }
+
+  /** Hands refs to the broker (a NOTIFY on PostgreSQL, messages on AMQP) in slices. */
+  async publish(refs: TaskRef[]): Promise<void> {
+    for (let i = 0; i < refs.length; i += 10_000) await this.broker.publish(refs.slice(i, i + 10_000), PublishPriority.Enqueue);
+  }
+
+  /** `n` finished (success) tasks of `func`, then VACUUM ANALYZE as autovacuum would have done by then. */
+  async seedHistory(func: string, n: number): Promise<void> {
+    await this.db.query(INSERT_HISTORY, [func, n]);
+    await this.db.query('VACUUM (ANALYZE) task');
+  }
+
+  seedNoop(n: number, options: SeedOptions = {}): Promise<number> {
+    return this.seed(BENCH_FUNCS.noop, 1, n, options);
+  }
+
+  async enqueue(kind: JobKind, payload: JobPayload): Promise<void> {
+    await this.tasks.enqueue(kind === 'noop' ? BENCH_FUNCS.noop : BENCH_FUNCS.latency, payload);
+  }
+
+  async busy(): Promise<boolean> {
+    const { rows } = await this.db.query<{ busy: boolean }>(`SELECT EXISTS (SELECT 1 FROM task WHERE ${UNFINISHED}) AS busy`);
+    return rows[0].busy;
+  }
+
+  async count(): Promise<number> {
+    return (await this.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM task WHERE func LIKE 'bench.%'`)).rows[0].n;
+  }
+
+  async unfinished(): Promise<number> {
+    return (await this.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM task WHERE ${UNFINISHED}`)).rows[0].n;
+  }
+
+  async succeeded(kind: JobKind | string): Promise<number> {
+    const func = kind === 'noop' ? BENCH_FUNCS.noop : kind === 'latency' ? BENCH_FUNCS.latency : kind;
+    return (await this.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM task WHERE func = $1 AND status = 'success'`, [func])).rows[0].n;
+  }
+
+  /** Task counts by status (for error messages when a drain stalls). */
+  async statusCounts(): Promise<Record<string, number>> {
+    const { rows } = await this.db.query<{ status: string; n: number }>('SELECT status::text AS status, count(*)::int AS n FROM task GROUP BY 1');
+    return Object.fromEntries(rows.map((r) => [r.status, r.n]));
+  }
+
+  async close(): Promise<void> {
+    await this.running.shutdown();
+    await this.db.end();
+  }
+
+  private async checkHash(func: string, i: number): Promise<void> {
+    const hash = argsHash(canonicalJson({ i }));
+    const { rows } = await this.db.query(`SELECT 1 FROM task WHERE collection = 'default' AND func = $1 AND args_hash = $2`, [func, hash]);
+    if (rows.length !== 1) {
+      throw new Error('the bench seed no longer writes the args_hash enqueue computes: update INSERT_QUEUED in bench/systems/laterz.ts');
+    }
+  }
+
+  private async inTransaction<T>(work: (c: PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.db.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+}
+
+/** laterz itself: migrations from dist/, `bench/worker-main.ts` processes, an api-role app in the bench. */
+export class Laterz implements QueueSystem<LaterzClient> {
+  readonly name = 'laterz';
+
+  constructor(private readonly options: LaterzOptions) {}
+
+  get settings(): Record<string, unknown> {
+    return {
+      transport: this.options.transport,
+      WORKER_CONCURRENCY: this.options.worker.concurrency,
+      WORKER_BATCH_SIZE: this.options.worker.batchSize,
+      ...this.options.workerEnv,
+    };
+  }
+
+  async install(url: string): Promise<void> {
+    await runMigrations(AppConfig.fromEnv(this.appEnv(url)), url);
+  }
+
+  workers(url: string, count: number): WorkerSpec[] {
+    const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !LATERZ_VARIABLES.includes(k)));
+    return Array.from({ length: count }, (_, i) => ({
+      label: `laterz#${i + 1}`,
+      script: WORKER_SCRIPT,
+      env: {
+        ...inherited,
+        ...this.appEnv(url),
+        ROLES: 'worker',
+        SHUTDOWN_GRACE_SECONDS: '2',
+        WORKER_CONCURRENCY: String(this.options.worker.concurrency),
+        WORKER_BATCH_SIZE: String(this.options.worker.batchSize),
+        ...this.options.workerEnv,
+      },
+    }));
+  }
+
+  /** The api role is the one without a worker or crons; it wants admin tokens, which nobody uses here. */
+  open(url: string): Promise<LaterzClient> {
+    return LaterzClient.open(url, { ...this.appEnv(url), ROLES: 'api', ADMIN_TOKENS: `operator:${randomBytes(24).toString('hex')}` });
+  }
+
+  /** AMQP: deletes the run's queues (RabbitMQ keeps durable queues after the database is gone). */
+  async dispose(url: string): Promise<void> {
+    if (this.options.transport !== 'amqp') return;
+    const connection = await amqplib.connect(this.options.amqpUrl);
+    try {
+      const channel = await connection.createChannel();
+      for (const func of Object.values(BENCH_FUNCS)) await channel.deleteQueue(brokerQueueName(amqpPrefix(url), { func, queue: 'default' }));
+      await channel.close();
+    } finally {
+      await connection.close();
+    }
+  }
+
+  /** Settings shared by the bench's app and the workers: one database, one AMQP prefix per database. */
+  private appEnv(url: string): Record<string, string | undefined> {
+    const amqp = this.options.transport === 'amqp';
+    return {
+      DATABASE_URL: url,
+      PORT: '0',
+      LOG_LEVEL: 'warn',
+      LOG_FORMAT: 'json',
+      AMQP_URL: amqp ? this.options.amqpUrl : undefined,
+      AMQP_PREFIX: amqp ? amqpPrefix(url) : undefined,
+      // The engine alone: no reference pipeline (its boot-time walk would add tasks of its own).
+      PIPELINE_ENABLED: 'false',
+    };
+  }
+}
+
+/** Each run's database gets queues of its own: a stale message from another run would name a task id of this one. */
+export function amqpPrefix(url: string): string {
+  return `laterz-${new URL(url).pathname.slice(1)}`;
+}
