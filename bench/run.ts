@@ -6,6 +6,7 @@ import { bulk } from './scenarios/bulk.js';
 import { dag } from './scenarios/dag.js';
 import { dispatcherTick } from './scenarios/dispatcher-tick.js';
 import { enqueue } from './scenarios/enqueue.js';
+import { ingest } from './scenarios/ingest.js';
 import { latency } from './scenarios/latency.js';
 import { memory } from './scenarios/memory.js';
 import { noopDrain } from './scenarios/noop-drain.js';
@@ -23,6 +24,7 @@ const SCENARIOS: Record<ScenarioName, Scenario> = {
   'dispatcher-tick': dispatcherTick,
   stats,
   bulk,
+  ingest,
 };
 
 async function main(options: BenchOptions): Promise<number> {

@@ -86,8 +86,19 @@ export class PipelineTasks {
     }
     const sha256 = hash.digest('hex');
     const mime = await sniffMime(head, args.path);
-    await pgQueryable(this.pool).rows(UPSERT_FILE_BLOB, [ctx.collection, args.path, sha256, posix.dirname(args.path) === '.' ? '' : posix.dirname(args.path), size, mime]);
-    await ctx.enqueue('text.extract', { blob: sha256 });
+    const [{ new_blob: newBlob }] = await pgQueryable(this.pool).rows<{ new_blob: boolean }>(UPSERT_FILE_BLOB, [
+      ctx.collection,
+      args.path,
+      sha256,
+      posix.dirname(args.path) === '.' ? '' : posix.dirname(args.path),
+      size,
+      mime,
+    ]);
+    // The digest that found new content makes the extraction wait for it (pending, queued by this
+    // task's finish): one claim, one run. A copy's digest only makes sure the extraction exists: an
+    // edge from it would re-run the extraction of content already extracted.
+    if (newBlob) await ctx.enqueue('text.extract', { blob: sha256 }, { dependsOn: { digest: ctx.taskId }, queueNow: false });
+    else await ctx.enqueue('text.extract', { blob: sha256 }, { queueNow: false });
     return { sha256, size, mime, path: args.path };
   }
 

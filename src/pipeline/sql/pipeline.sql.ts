@@ -9,16 +9,20 @@ export const UPSERT_DIRS: Statement = {
         ON CONFLICT (collection, path) DO UPDATE SET seen = now()`,
 };
 
-/** A digested file: its blob (first seen wins the path) and its entry in the tree. */
+/** A digested file: its blob (first seen wins the path) and its entry in the tree; says whether the blob is new. */
 export const UPSERT_FILE_BLOB: Statement = {
   name: 'laterz_pipeline_upsert_file_blob',
   text: `
     WITH b AS (
-      INSERT INTO blob (sha256, size, mime, first_path) VALUES ($3, $5, $6, $2)
-          ON CONFLICT (sha256) DO NOTHING
-    )
-    INSERT INTO file (collection, path, dir, kind, blob, size) VALUES ($1, $2, $4, 'file', $3, $5)
-        ON CONFLICT (collection, path) DO UPDATE SET blob = EXCLUDED.blob, size = EXCLUDED.size, seen = now()`,
+           INSERT INTO blob (sha256, size, mime, first_path) VALUES ($3, $5, $6, $2)
+               ON CONFLICT (sha256) DO NOTHING
+           RETURNING sha256
+         ),
+         f AS (
+           INSERT INTO file (collection, path, dir, kind, blob, size) VALUES ($1, $2, $4, 'file', $3, $5)
+               ON CONFLICT (collection, path) DO UPDATE SET blob = EXCLUDED.blob, size = EXCLUDED.size, seen = now()
+         )
+    SELECT EXISTS (SELECT 1 FROM b) AS new_blob`,
 };
 
 /** A path (in this collection) under which a blob was seen: where its extractor reads it. */
