@@ -40,10 +40,26 @@ export class EngineSchema1763790000000 implements MigrationInterface {
     await q.query(`CREATE UNIQUE INDEX task_identity_uq ON task (collection, func, args_hash)`);
     await q.query(`CREATE INDEX task_active_idx ON task (collection, func, status, date_modified) WHERE status IN ('pending', 'queued', 'deferred', 'started', 'error', 'broken')`);
     await q.query(`CREATE INDEX task_queued_idx ON task (priority DESC, id) WHERE status = 'queued'`);
+    // Queue depth of one func on the PostgreSQL transport (the dispatcher asks for each func with
+    // work at every tick): that func's queued rows only, not every queued row of every func.
+    await q.query(`CREATE INDEX task_queued_func_idx ON task (func) WHERE status = 'queued'`);
     // Outdated scans (version < current) and the stats job's counts by func x status x version,
     // read from the index alone; INCLUDE keeps the bytes figure off the heap too.
     await q.query(`CREATE INDEX task_version_idx ON task (collection, func, version, status) INCLUDE (size_bytes)`);
-    await q.query(`CREATE INDEX task_finished_idx ON task (collection, date_finished) WHERE date_finished IS NOT NULL`);
+    // The stats job's recent throughput and durations (func = ANY, date_finished range; durations
+    // from the index alone) and the dispatcher's resync branch (one func's oldest successes first,
+    // status from the index: old failures in that range cost no heap visit).
+    await q.query(`CREATE INDEX task_finished_idx ON task (collection, func, date_finished) INCLUDE (date_started, status) WHERE date_finished IS NOT NULL`);
+    // The dispatcher's retry tiers: fail_count < limit is a key range, so failures that used up
+    // their tries (they only pile up) are never read. The stats job counts broken reasons from it.
+    await q.query(
+      `CREATE INDEX task_failed_idx ON task (collection, func, fail_count, date_modified) INCLUDE (status, broken_reason) WHERE status IN ('error', 'broken')`,
+    );
+    // collection, func and status are far from independent (a collection often holds a backlog of
+    // one func): without these, the planner multiplies their selectivities, expects a handful of
+    // rows where there are 100,000, and reads and sorts them all instead of walking the index in
+    // date_modified order up to the LIMIT (the dispatcher's and the bulk runner's batches).
+    await q.query(`CREATE STATISTICS task_collection_func_status_stats (mcv, dependencies) ON collection, func, status FROM task`);
 
     await q.query(`
       CREATE TABLE task_dependency (

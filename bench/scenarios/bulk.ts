@@ -15,6 +15,7 @@ async function seedBulk(url: string, n: number): Promise<void> {
   const c = new Client({ connectionString: url, options: '-c search_path=laterz' });
   await c.connect();
   try {
+    await c.query('ALTER TABLE task SET (autovacuum_enabled = false)');
     await c.query(`INSERT INTO collection (name) VALUES ($1) ON CONFLICT DO NOTHING`, [BULK_COLLECTION]);
     await c.query(
       `INSERT INTO task (collection, func, args, args_hash, status, version, size_bytes, date_modified)
@@ -23,6 +24,7 @@ async function seedBulk(url: string, n: number): Promise<void> {
       [BULK_COLLECTION, BULK_FUNC, n, VERSION],
     );
     await c.query('VACUUM (ANALYZE) task');
+    await c.query('ALTER TABLE task SET (autovacuum_enabled = true)');
   } finally {
     await c.end();
   }

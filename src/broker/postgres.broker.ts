@@ -141,8 +141,11 @@ export class PostgresBroker extends Broker {
     const client = new Client({ connectionString: this.options.url, application_name: 'laterz-listen' });
     client.on('notification', () => this.wakeAll());
     client.on('error', (err) => {
+      // Only the live listener reconnects: pg may emit a second error for one lost client (and a
+      // failed connect is retried by the catch below); two reconnect loops leaked a connection.
+      if (this.listener !== client) return;
       this.logger.warn(`LISTEN connection lost (${err.message}); polling until it is back`);
-      if (this.listener === client) this.listener = undefined;
+      this.listener = undefined;
       void this.reconnectListener();
     });
     try {

@@ -7,22 +7,14 @@ import { AppConfig } from '../config/app-config.js';
 import { PG_POOL } from '../database/database.module.js';
 import { JobKey, runExclusive, shuffled } from '../scheduler/job-lock.js';
 import { UNLOCK_RUNNING } from '../tasks/sql/claim.sql.js';
-import { FINISH_IF_STARTED, FinishRow } from '../tasks/sql/finish.sql.js';
-import { inTransaction, pgQueryable } from '../tasks/sql/queryable.js';
+import { pgQueryable } from '../tasks/sql/queryable.js';
 import { BulkTask, LogBuffer } from '../tasks/task-context.js';
 import type { BulkHandlerFn } from '../tasks/task-handler.decorator.js';
 import { TaskTimeout } from '../tasks/task-outcome.js';
 import { RegisteredFunc, TaskRegistry } from '../tasks/task-registry.js';
 import { TaskStatus } from '../tasks/task-status.js';
 import { BulkHooks } from './bulk-hooks.js';
-import {
-  BulkCandidateRow,
-  LOCK_BULK_TASKS,
-  MARK_BULK_DEFERRED,
-  MARK_BULK_STARTED,
-  SELECT_BULK_CANDIDATES,
-  SPREAD_BULK_DURATIONS,
-} from './sql/bulk.sql.js';
+import { BulkFinishRow, BulkStartRow, FINISH_BULK_IF_STARTED, START_BULK_BATCH } from './sql/bulk.sql.js';
 
 export interface BulkBatchResult {
   /** Candidates read (a short read ends the func's loop). */
@@ -43,9 +35,25 @@ export interface BulkReport {
   broken: number;
   errored: number;
   deferred: number;
+  /** Funcs whose batches could not be run at all (a database error); logged, and the run goes on. */
+  errors: number;
 }
 
 const TRACE_BYTES = 2048;
+
+/** What a batch came to: the handler's per-task map, or one error for every task. */
+type BatchOutcome = { ok: Map<string, boolean> } | { error: string; trace: string };
+
+function failure(err: unknown, prefix = ''): BatchOutcome {
+  const e = err instanceof Error ? err : new Error(String(err));
+  return { error: `${prefix}${e.name}: ${e.message}`, trace: (e.stack ?? e.message).slice(0, TRACE_BYTES) };
+}
+
+/** The error of a batch whose handler returned something other than a Map: names the handler and what it gave. */
+function notAMap(func: RegisteredFunc, returned: unknown): string {
+  const got = returned === null ? 'null' : typeof returned === 'object' ? `an object (${(returned as object).constructor?.name ?? 'no prototype'})` : typeof returned;
+  return `bulk handler ${func.owner} of ${func.name} must return a Map<TaskId, boolean>, got ${got}`;
+}
 
 /**
  * Runs bulk funcs on batches (snoop's run_bulk_tasks / get_bulk_tasks_to_run /
@@ -67,140 +75,153 @@ export class BulkRunnerService {
   ) {}
 
   async runOnce(): Promise<BulkReport> {
-    const report: BulkReport = { skipped: true, batches: 0, ran: 0, succeeded: 0, broken: 0, errored: 0, deferred: 0 };
+    const report: BulkReport = { skipped: true, batches: 0, ran: 0, succeeded: 0, broken: 0, errored: 0, deferred: 0, errors: 0 };
     const funcs = this.registry.all().filter((f) => f.bulk);
     if (funcs.length === 0) return { ...report, skipped: false };
     await runExclusive(this.pool, JobKey.BulkRunner, this.config.scheduler.deadlineMs, this.logger, async (session, deadline) => {
       report.skipped = false;
       for (const collection of shuffled(await this.collections.list())) {
         if (!collection.process || Date.now() > deadline) continue;
-        let hooked = false;
+        // The before hooks run once, when the first batch has something to run; a failure fails
+        // every batch of the collection in this run (the after hooks still run).
+        let before: Promise<void> | undefined;
+        const beforeFirstRun = () => (before ??= this.hooks.run('before', collection.name));
         try {
           for (const func of shuffled(funcs)) {
-            while (Date.now() < deadline) {
-              const r = await this.runBatch(session, collection.name, func, async () => {
-                if (!hooked) {
-                  hooked = true;
-                  await this.hooks.run('before', collection.name);
-                }
-              });
-              if (r.ran > 0) report.batches++;
-              report.ran += r.ran;
-              report.succeeded += r.succeeded;
-              report.broken += r.broken;
-              report.errored += r.errored;
-              report.deferred += r.deferred;
-              if (r.selected < this.config.bulk.maxTasks) break;
+            try {
+              await this.runFunc(session, collection.name, func, deadline, beforeFirstRun, report);
+            } catch (err) {
+              report.errors++;
+              this.logger.error(`bulk tasks ${collection.name}/${func.name} failed: ${(err as Error).message}`);
             }
           }
-        } catch (err) {
-          this.logger.error(`bulk tasks of ${collection.name} failed: ${(err as Error).message}`);
         } finally {
-          if (hooked) await this.hooks.run('after', collection.name).catch((e: Error) => this.logger.error(`after-bulk hook: ${e.message}`));
+          if (before) await this.hooks.run('after', collection.name).catch((e: Error) => this.logger.error(`after-bulk hook: ${e.message}`));
         }
       }
     });
     return report;
   }
 
-  /** One batch of one func in one collection. `beforeRun` is called once there is something to run. */
+  /**
+   * Batches of one func in one collection until a batch comes back short, runs nothing (all its
+   * candidates wait on parents, or are held) or fails as a whole (the next run retries it: looping
+   * on a failing handler until the deadline would only hammer what it calls), or the deadline.
+   */
+  private async runFunc(
+    session: PoolClient,
+    collection: string,
+    func: RegisteredFunc,
+    deadline: number,
+    beforeRun: () => Promise<void>,
+    report: BulkReport,
+  ): Promise<void> {
+    while (Date.now() < deadline) {
+      const r = await this.runBatch(session, collection, func, beforeRun);
+      if (r.ran > 0) report.batches++;
+      report.ran += r.ran;
+      report.succeeded += r.succeeded;
+      report.broken += r.broken;
+      report.errored += r.errored;
+      report.deferred += r.deferred;
+      if (r.selected < this.config.bulk.maxTasks || r.ran === 0 || r.errored > 0) return;
+    }
+  }
+
+  /**
+   * One batch of one func in one collection, started on `session` (which holds the tasks' advisory
+   * locks while they run). `beforeRun` is called once there is something to run.
+   */
   async runBatch(session: PoolClient, collection: string, func: RegisteredFunc, beforeRun: () => Promise<void> = async () => undefined): Promise<BulkBatchResult> {
     const limits = this.config.bulk;
     const all = this.registry.all();
-    const picked: (BulkCandidateRow & { bytes: number })[] = [];
-    let deferred = 0;
-    let selected = 0;
-    const attempts = new Map<string, number>();
-    await inTransaction(this.pool, async (client) => {
-      const q = pgQueryable(client);
-      const rows = await q.rows<BulkCandidateRow>(SELECT_BULK_CANDIDATES, [
-        collection,
-        func.name,
-        func.version,
-        limits.maxTasks,
-        all.map((f) => f.name),
-        all.map((f) => f.version),
-      ]);
-      selected = rows.length;
-      const waiting = rows.filter((r) => !r.ready).map((r) => r.id);
-      let total = 0;
-      for (const row of rows) {
-        if (!row.ready) continue;
-        const bytes = Number(row.size_bytes) + limits.overheadBytes;
-        if (picked.length > 0 && total + bytes > limits.maxBytes) break;
-        picked.push({ ...row, bytes });
-        total += bytes;
-      }
-      if (waiting.length > 0) await q.rows(MARK_BULK_DEFERRED, [waiting]);
-      deferred = waiting.length;
-      if (picked.length === 0) return;
-      const locked = new Set((await session.query<{ id: string }>({ ...LOCK_BULK_TASKS, values: [picked.map((p) => p.id)] })).rows.map((r) => r.id));
-      const startable = picked.filter((p) => locked.has(p.id));
-      picked.splice(0, picked.length, ...startable);
-      for (const s of await q.rows<{ id: string; attempt: number }>(MARK_BULK_STARTED, [startable.map((p) => p.id), this.worker])) {
-        attempts.set(s.id, s.attempt);
-      }
+    const rows = await pgQueryable(session).rows<BulkStartRow>(START_BULK_BATCH, [
+      collection,
+      func.name,
+      func.version,
+      limits.maxTasks,
+      all.map((f) => f.name),
+      all.map((f) => f.version),
+      limits.overheadBytes,
+      limits.maxBytes,
+      this.worker,
+    ]);
+    const order = rows.find((r) => r.kind === 'order');
+    const started = new Map(rows.filter((r) => r.kind === 'run').map((r) => [r.id!, r]));
+    // The handler gets the batch oldest first.
+    const picked = (order?.ids ?? []).map((id) => {
+      const r = started.get(id)!;
+      return { id, attempt: r.attempt!, args: r.args, size: Number(r.size_bytes), bytes: Number(r.size_bytes) + limits.overheadBytes };
     });
-    const result: BulkBatchResult = { selected, ran: picked.length, succeeded: 0, broken: 0, errored: 0, deferred, bytes: 0 };
+    const deferred = rows.filter((r) => r.kind === 'deferred').length;
+    const result: BulkBatchResult = { selected: order?.selected ?? 0, ran: picked.length, succeeded: 0, broken: 0, errored: 0, deferred, bytes: 0 };
     if (picked.length === 0) return result;
-    await beforeRun();
 
     const log = new LogBuffer(this.config.limits.logBytes, (level, message) => this.logger.debug(`bulk ${func.name} [${level}] ${message}`));
-    const batch: BulkTask[] = picked.map((p) => ({ id: p.id, collection, func: func.name, args: p.args, sizeBytes: Number(p.size_bytes) }));
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new TaskTimeout(func.timeoutMs)), func.timeoutMs);
-    const t0 = performance.now();
-    let outcome: { ok: Map<string, boolean> } | { error: string; trace: string };
-    try {
-      const returned = await Promise.race([
-        (func.run as BulkHandlerFn)(batch, { collection, func: func.name, signal: controller.signal, logger: log }),
-        new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true })),
-      ]);
-      outcome = returned instanceof Map ? { ok: returned } : { error: 'the bulk handler must return a Map<TaskId, boolean>', trace: '' };
-    } catch (err) {
-      const e = err instanceof Error ? err : new Error(String(err));
-      outcome = { error: `${e.name}: ${e.message}`, trace: (e.stack ?? e.message).slice(0, TRACE_BYTES) };
-    } finally {
-      clearTimeout(timer);
-    }
-    const elapsedSeconds = (performance.now() - t0) / 1000;
+    const batch: BulkTask[] = picked.map((p) => ({ id: p.id, collection, func: func.name, args: p.args, sizeBytes: p.size }));
+    const hooked = await beforeRun().then(
+      () => undefined,
+      (err: unknown) => failure(err, 'a @BeforeBulk hook failed: '),
+    );
+    const { outcome, elapsedSeconds } = hooked ? { outcome: hooked, elapsedSeconds: 0 } : await this.callHandler(func, batch, collection, log);
 
     const statuses = picked.map((p) =>
       'ok' in outcome ? (outcome.ok.get(p.id) === true ? TaskStatus.Success : TaskStatus.Broken) : TaskStatus.Error,
     );
-    const errors = picked.map((_, i) =>
-      'ok' in outcome ? (statuses[i] === TaskStatus.Success ? '' : 'the bulk handler did not report this task as done') : outcome.error,
-    );
-    const text = log.text();
-    let rows: FinishRow[] = [];
+    const failedWith = 'ok' in outcome ? 'the bulk handler did not report this task as done' : outcome.error;
+    // Each task's share of the elapsed time follows its size (evenly when no task has any).
+    const totalBytes = picked.reduce((sum, p) => sum + p.bytes, 0);
+    const seconds = picked.map((p) => elapsedSeconds * (totalBytes > 0 ? p.bytes / totalBytes : 1 / picked.length));
+    // In id order: the finish locks the rows in the order of its arrays.
+    const byId = picked.map((_, i) => i).sort((a, b) => (BigInt(picked[a].id) < BigInt(picked[b].id) ? -1 : 1));
+    let finished: BulkFinishRow[];
     try {
-      rows = await pgQueryable(this.pool).rows<FinishRow>(FINISH_IF_STARTED, [
-        picked.map((p) => p.id),
-        picked.map((p) => attempts.get(p.id)),
-        statuses,
-        picked.map(() => null),
-        errors,
-        statuses.map((s) => (s === TaskStatus.Broken ? 'bulk_item_failed' : '')),
-        picked.map(() => text),
-        picked.map(() => func.version),
-        errors.map((e) => ('trace' in outcome && outcome.trace ? outcome.trace : e)),
+      finished = await pgQueryable(session).rows<BulkFinishRow>(FINISH_BULK_IF_STARTED, [
+        byId.map((i) => picked[i].id),
+        byId.map((i) => picked[i].attempt),
+        byId.map((i) => statuses[i]),
+        byId.map((i) => seconds[i]),
+        failedWith,
+        log.text(),
+        func.version,
+        'trace' in outcome ? outcome.trace : '',
         this.config.limits.attemptsKept,
         this.registry.bulkFuncs(),
       ]);
-      const totalBytes = picked.reduce((sum, p) => sum + p.bytes, 0);
-      await pgQueryable(this.pool).rows(SPREAD_BULK_DURATIONS, [picked.map((p) => p.id), picked.map((p) => (elapsedSeconds * p.bytes) / totalBytes)]);
-    } finally {
-      await session.query({ ...UNLOCK_RUNNING, values: [picked.map((p) => p.id)] });
+    } catch (err) {
+      // The tasks stay started: released, the dispatcher finds them dead and the tiers retry them.
+      await session.query({ ...UNLOCK_RUNNING, values: [picked.map((p) => p.id)] }).catch(() => undefined);
+      throw err;
     }
-    const next: TaskRef[] = rows.filter((r) => r.kind === 'next').map((r) => ({ taskId: r.id, collection: r.collection!, func: r.func! }));
+    const next: TaskRef[] = finished.filter((r) => r.kind === 'next').map((r) => ({ taskId: r.id, collection: r.collection!, func: r.func! }));
     if (next.length > 0) await this.broker.publish(next, PublishPriority.Next);
     for (const s of statuses) {
       if (s === TaskStatus.Success) result.succeeded++;
       else if (s === TaskStatus.Broken) result.broken++;
       else result.errored++;
     }
-    result.bytes = picked.reduce((sum, p) => sum + Number(p.size_bytes), 0);
+    result.bytes = picked.reduce((sum, p) => sum + p.size, 0);
     this.logger.debug(`bulk ${collection}/${func.name}: ${picked.length} tasks, ${result.succeeded} ok, in ${elapsedSeconds.toFixed(3)} s`);
     return result;
+  }
+
+  /** One call of the handler on the batch, under the func's timeout. */
+  private async callHandler(func: RegisteredFunc, batch: BulkTask[], collection: string, log: LogBuffer): Promise<{ outcome: BatchOutcome; elapsedSeconds: number }> {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new TaskTimeout(func.timeoutMs)), func.timeoutMs);
+    const t0 = performance.now();
+    let outcome: BatchOutcome;
+    try {
+      const returned = await Promise.race([
+        (func.run as BulkHandlerFn)(batch, { collection, func: func.name, signal: controller.signal, logger: log }),
+        new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true })),
+      ]);
+      outcome = returned instanceof Map ? { ok: returned } : { error: notAMap(func, returned), trace: '' };
+    } catch (err) {
+      outcome = failure(err);
+    } finally {
+      clearTimeout(timer);
+    }
+    return { outcome, elapsedSeconds: (performance.now() - t0) / 1000 };
   }
 }

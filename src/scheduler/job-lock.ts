@@ -39,7 +39,9 @@ export async function runExclusive<T>(
     try {
       return await work(session, Date.now() + deadlineMs);
     } finally {
-      await session.query('SELECT pg_advisory_unlock($1, $2)', [JOB_LOCK_CLASS, key]).catch((e: Error) => (broken = e));
+      // Every lock of this session: the job's, and any task lock a failed batch left behind (the
+      // session goes back to the pool, where a leftover lock would hide a dead task forever).
+      await session.query('SELECT pg_advisory_unlock_all()').catch((e: Error) => (broken = e));
     }
   } finally {
     // A session whose unlock failed may still hold the lock: destroy it rather than pool it.

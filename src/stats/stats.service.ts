@@ -7,9 +7,9 @@ import { CollectionsService } from '../collections/collections.service.js';
 import { AppConfig } from '../config/app-config.js';
 import { PG_POOL } from '../database/database.module.js';
 import { JobKey, runExclusive, shuffled } from '../scheduler/job-lock.js';
-import { pgQueryable } from '../tasks/sql/queryable.js';
+import { inTransaction, pgQueryable } from '../tasks/sql/queryable.js';
 import { TaskRegistry } from '../tasks/task-registry.js';
-import { SAVE_STATS, STATS_COUNTS, STATS_OLDEST_PENDING, STATS_REASONS, STATS_RECENT } from './sql/stats.sql.js';
+import { SAVE_STATS, SEQSCAN_OFF, STATS_COUNTS, STATS_OLDEST_PENDING, STATS_REASONS, STATS_RECENT } from './sql/stats.sql.js';
 
 export interface FuncStats {
   counts: Record<string, number>;
@@ -30,11 +30,14 @@ export interface CollectionStats {
   /** Seconds to finish `remaining` at the rate of the last 5 minutes; null when nothing finished. */
   etaSeconds: number | null;
   oldestPendingSeconds: number | null;
+  /** Broken reasons over every broken task; error messages over each func's latest 1,000 errors. */
   topReasons: { status: string; reason: string; count: number }[];
   funcs: Record<string, FuncStats>;
 }
 
 const UNFINISHED = ['pending', 'queued', 'started', 'deferred', 'error'];
+/** Error messages are counted over each func's latest this many errors (broken reasons: all). */
+const ERRORS_SAMPLED = 1000;
 
 /** save_stats: per collection, computed by the scheduler and saved; the API serves the saved row. */
 @Injectable()
@@ -83,14 +86,23 @@ export class StatsService {
   async compute(collection: string): Promise<CollectionStats> {
     const q = pgQueryable(this.pool);
     const funcs = this.registry.all();
-    const names = funcs.map((f) => f.name);
-    const [counts, recent, oldest] = await Promise.all([
-      q.rows<{ func: string; status: string; n: string; outdated: string; bytes: string }>(STATS_COUNTS, [collection, names, funcs.map((f) => f.version)]),
-      q.rows<{ func: string; m1: string; m5: string; m60: string; p50: number | null; p95: number | null }>(STATS_RECENT, [collection]),
-      q.rows<{ seconds: number | null }>(STATS_OLDEST_PENDING, [collection, names]),
-    ]);
+    const counts = await inTransaction(this.pool, async (client) => {
+      // A collection holding a large share of the table tempts the planner into a (parallel) scan
+      // of the whole table; the index-only scan reads this collection's entries and nothing else.
+      await client.query(SEQSCAN_OFF);
+      return pgQueryable(client).rows<{ func: string; status: string; n: string; outdated: string; bytes: string }>(STATS_COUNTS, [
+        collection,
+        funcs.map((f) => f.name),
+        funcs.map((f) => f.version),
+      ]);
+    });
+    // The funcs that have tasks here: the other statements read one index range per func.
     const seenFuncs = [...new Set(counts.map((c) => c.func))];
-    const reasons = await q.rows<{ status: string; reason: string; n: string }>(STATS_REASONS, [collection, seenFuncs]);
+    const [recent, oldest, reasons] = await Promise.all([
+      q.rows<{ func: string; m1: string; m5: string; m60: string; p50: number | null; p95: number | null }>(STATS_RECENT, [collection, seenFuncs]),
+      q.rows<{ seconds: number | null }>(STATS_OLDEST_PENDING, [collection, seenFuncs]),
+      q.rows<{ status: string; reason: string; n: string }>(STATS_REASONS, [collection, seenFuncs, ERRORS_SAMPLED]),
+    ]);
 
     const byFunc: Record<string, FuncStats> = {};
     const func = (name: string) =>

@@ -79,7 +79,8 @@ export class TaskClaimer {
     const candidates: LockedRow[] = [];
     const notRunnable: NotRunnable[] = [];
     for (const row of rows) {
-      if (row.status === TaskStatus.Started) continue;
+      // Running, or failed and waiting for its retry tier: a late or duplicate delivery must not start it.
+      if (row.status === TaskStatus.Started || row.status === TaskStatus.Error) continue;
       if (this.registry.isCompleted(row)) {
         completed.push(row.id);
         continue;

@@ -12,10 +12,13 @@ import { TaskStatus } from './task-status.js';
 })
 // (priority DESC, id): TypeORM cannot say DESC, so the migration owns this index.
 @Index('task_queued_idx', { synchronize: false })
+@Index('task_queued_func_idx', ['func'], { where: `status = 'queued'` })
 // (collection, func, version, status) INCLUDE (size_bytes): TypeORM cannot say INCLUDE.
 @Index('task_version_idx', { synchronize: false })
-@Index('task_finished_idx', ['collection', 'func', 'dateFinished'], { where: `date_finished IS NOT NULL` })
-@Index('task_failed_idx', ['collection', 'func', 'failCount', 'dateModified'], { where: `status IN ('error', 'broken')` })
+// (collection, func, date_finished) INCLUDE (date_started, status) and (collection, func, fail_count,
+// date_modified) INCLUDE (status, broken_reason): TypeORM cannot say INCLUDE.
+@Index('task_finished_idx', { synchronize: false })
+@Index('task_failed_idx', { synchronize: false })
 export class TaskEntity {
   @PrimaryGeneratedColumn('identity', { type: 'bigint', generatedIdentity: 'BY DEFAULT' })
   id: string;

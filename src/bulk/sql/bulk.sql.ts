@@ -1,72 +1,156 @@
 import type { Statement } from '../../tasks/sql/queryable.js';
 
 /**
- * Candidates of one bulk func in one collection: not completed at the current version ($3),
- * oldest first, at most $4, locked SKIP LOCKED. `ready` says whether every parent is completed
- * (parents' current versions come as $5 funcs / $6 versions; unknown funcs count as current).
- * Two index ranges: task_active_idx for the waiting statuses, task_version_idx for outdated rows.
+ * Starts one batch of one bulk func in one collection, in one statement on the bulk runner's
+ * session (so the tasks' advisory locks are that session's):
+ * - candidates: not completed at the current version ($3), oldest first, at most $4, locked SKIP
+ *   LOCKED. One LIMITed range per waiting status (each walked in date_modified order on
+ *   task_active_idx: a backlog of 100,000 costs $4 index entries, not 100,000) and one for
+ *   outdated rows (task_version_idx; an operator's cancel stays). `ready`: every parent
+ *   completed (parents' current versions as $5 funcs / $6 versions; unknown funcs count as current).
+ * - candidates that are not ready become `deferred`;
+ * - the ready ones are taken in order while their size_bytes + $7 each add up to at most $8 (the
+ *   first always), advisory-locked, and marked started: attempt + 1 fences them like a worker's
+ *   claim; $9 names the runner.
+ * Rows: `run` (id, attempt, args, size), `deferred` (id), and one `order` row whose `ids` are the
+ * started ids in date_modified order, and whose `selected` is the number of candidates read.
+ * Rows are updated through `id = ANY (ARRAY(…))`, by primary key: no join of batch-sized sets.
  */
-export const SELECT_BULK_CANDIDATES: Statement = {
-  name: 'laterz_bulk_candidates',
+export const START_BULK_BATCH: Statement = {
+  name: 'laterz_bulk_start',
   text: `
-    SELECT t.id::text AS id, t.args, t.size_bytes::bigint AS size_bytes, t.attempt,
-           NOT EXISTS (
-             SELECT 1 FROM task_dependency d
-               JOIN task p ON p.id = d.prev_id
-               LEFT JOIN unnest($5::text[], $6::int[]) AS f(func, version) ON f.func = p.func
-              WHERE d.next_id = t.id
-                AND NOT (p.status IN ('success', 'broken') AND (f.version IS NULL OR p.version = f.version))
-           ) AS ready
-      FROM task t
-     WHERE t.id IN (
-             (SELECT id FROM task WHERE collection = $1 AND func = $2
-                 AND status IN ('pending', 'queued', 'deferred', 'error')
-               ORDER BY date_modified LIMIT $4)
-             UNION ALL
-             (SELECT id FROM task WHERE collection = $1 AND func = $2
-                 AND version < $3 AND status IN ('success', 'broken')
-               LIMIT $4))
-       AND t.status <> 'started'
-     ORDER BY t.date_modified
-     LIMIT $4
-       FOR UPDATE OF t SKIP LOCKED`,
+    WITH cand AS MATERIALIZED (
+           SELECT t.id, t.date_modified, t.size_bytes,
+                  NOT EXISTS (
+                    SELECT 1 FROM task_dependency d
+                      JOIN task p ON p.id = d.prev_id
+                      LEFT JOIN unnest($5::text[], $6::int[]) AS f(func, version) ON f.func = p.func
+                     WHERE d.next_id = t.id
+                       AND NOT (p.status IN ('success', 'broken') AND (f.version IS NULL OR p.version = f.version))
+                  ) AS ready
+             FROM task t
+            WHERE t.id = ANY (ARRAY(
+                    (SELECT id FROM task WHERE collection = $1 AND func = $2 AND status = 'pending' ORDER BY date_modified LIMIT $4)
+                    UNION ALL
+                    (SELECT id FROM task WHERE collection = $1 AND func = $2 AND status = 'deferred' ORDER BY date_modified LIMIT $4)
+                    UNION ALL
+                    (SELECT id FROM task WHERE collection = $1 AND func = $2 AND status = 'error' ORDER BY date_modified LIMIT $4)
+                    UNION ALL
+                    (SELECT id FROM task WHERE collection = $1 AND func = $2 AND status = 'queued' ORDER BY date_modified LIMIT $4)
+                    UNION ALL
+                    (SELECT id FROM task WHERE collection = $1 AND func = $2
+                        AND version < $3 AND status IN ('success', 'broken') AND broken_reason <> 'cancelled'
+                      LIMIT $4)))
+              AND t.status <> 'started'
+            ORDER BY t.date_modified, t.id
+            LIMIT $4
+              FOR UPDATE OF t SKIP LOCKED
+         ),
+         sized AS (
+           SELECT id, date_modified,
+                  sum(size_bytes + $7) OVER w AS running, row_number() OVER w AS n
+             FROM cand WHERE ready
+           WINDOW w AS (ORDER BY date_modified, id ROWS UNBOUNDED PRECEDING)
+         ),
+         locked AS MATERIALIZED (
+           SELECT id, n FROM sized WHERE CASE WHEN running <= $8 OR n = 1 THEN pg_try_advisory_lock(id) ELSE false END
+         ),
+         waiting AS (
+           UPDATE task SET status = 'deferred', date_modified = now()
+            WHERE id = ANY (ARRAY(SELECT id FROM cand WHERE NOT ready))
+           RETURNING id
+         ),
+         started AS (
+           UPDATE task SET status = 'started', attempt = attempt + 1, worker = $9, date_started = now(),
+                  date_modified = now(), date_finished = NULL
+            WHERE id = ANY (ARRAY(SELECT id FROM locked))
+           RETURNING id, attempt, args, size_bytes
+         )
+    SELECT 'run' AS kind, id::text AS id, attempt, args, size_bytes::bigint AS size_bytes, NULL::text[] AS ids, NULL::int AS selected FROM started
+    UNION ALL
+    SELECT 'deferred', id::text, NULL, NULL, NULL, NULL, NULL FROM waiting
+    UNION ALL
+    SELECT 'order', NULL, NULL, NULL, NULL,
+           (SELECT array_agg(id::text ORDER BY n) FROM locked), (SELECT count(*)::int FROM cand)`,
 };
 
-export interface BulkCandidateRow {
-  id: string;
+export interface BulkStartRow {
+  kind: 'run' | 'deferred' | 'order';
+  id: string | null;
+  attempt: number | null;
   args: unknown;
-  size_bytes: string;
-  attempt: number;
-  ready: boolean;
+  size_bytes: string | null;
+  ids: string[] | null;
+  selected: number | null;
 }
 
-/** Candidates whose parents are not all completed wait. */
-export const MARK_BULK_DEFERRED: Statement = {
-  name: 'laterz_bulk_deferred',
-  text: `UPDATE task SET status = 'deferred', date_modified = now() WHERE id = ANY($1::bigint[])`,
-};
-
-/** The batch starts: attempt + 1 fences it like a worker's claim; $2 names the runner. */
-export const MARK_BULK_STARTED: Statement = {
-  name: 'laterz_bulk_started',
+/**
+ * Finishes a batch in one statement on the bulk runner's session, as the engine's
+ * FINISH_IF_STARTED_AND_UNLOCK does (attempt-guarded, advisory locks released,
+ * attempt rows for failures with the last $9 kept, children reset and returned for publishing;
+ * $10: bulk funcs, whose children go back to pending), and also spreads the batch's elapsed time
+ * over its tasks: date_started = date_finished - $4 seconds. Per task: $1 id, $2 attempt, $3
+ * status, $4 seconds; per batch: $5 the failures' error, $6 the log, $7 the func's version, $8
+ * (when not empty) the attempt rows' error (a stack). Bulk rows carry no result.
+ * Each row is found by primary key from its array position (fixed-width arrays: O(1) each), so no
+ * plan can join the batch to itself: a join of the id array with the rows, planned with a guessed
+ * size, ran as a nested loop quadratic in the batch. Rows lock in array order (the caller sorts).
+ */
+export const FINISH_BULK_IF_STARTED: Statement = {
+  name: 'laterz_bulk_finish',
   text: `
-    UPDATE task SET status = 'started', attempt = attempt + 1, worker = $2, date_started = now(),
-           date_modified = now(), date_finished = NULL
-     WHERE id = ANY($1::bigint[])
-    RETURNING id::text AS id, attempt`,
+    WITH fin AS (
+           UPDATE task t
+              SET status = ($3::task_status[])[i],
+                  result = NULL,
+                  error = CASE WHEN ($3::task_status[])[i] = 'success' THEN '' ELSE $5 END,
+                  broken_reason = CASE WHEN ($3::task_status[])[i] = 'broken' THEN 'bulk_item_failed' ELSE '' END,
+                  log = $6, version = $7,
+                  fail_count = t.fail_count + CASE WHEN ($3::task_status[])[i] IN ('error', 'broken') THEN 1 ELSE 0 END,
+                  date_started = now() - make_interval(secs => ($4::float8[])[i]),
+                  date_finished = now(), date_modified = now()
+             FROM generate_subscripts($1::bigint[], 1) AS i
+            WHERE t.id = ($1::bigint[])[i] AND t.attempt = ($2::int[])[i] AND t.status = 'started'
+           RETURNING t.id, t.status, t.attempt, t.worker, t.date_started, t.broken_reason, t.error
+         ),
+         att AS (
+           INSERT INTO task_attempt (task_id, attempt, status, broken_reason, error, worker, date_started)
+           SELECT id, attempt, status, broken_reason, COALESCE(NULLIF($8, ''), error), worker, date_started
+             FROM fin WHERE status IN ('error', 'broken')
+         ),
+         pruned AS (
+           DELETE FROM task_attempt a USING fin
+            WHERE a.task_id = fin.id AND fin.status IN ('error', 'broken') AND a.attempt <= fin.attempt - $9::int
+         ),
+         -- After fin (its InitPlan runs first): the rows are row-locked by then, so the dispatcher
+         -- cannot take a task for dead between its unlock and the commit.
+         unlocked AS (
+           SELECT pg_advisory_unlock(x.id) AS ok FROM unnest($1::bigint[]) AS x(id) WHERE (SELECT count(*) FROM fin) >= 0
+         ),
+         kids AS (
+           SELECT n.id FROM task n
+            WHERE n.id IN (SELECT d.next_id FROM task_dependency d JOIN fin ON d.prev_id = fin.id
+                            WHERE fin.status IN ('success', 'broken'))
+              AND n.status <> 'started'
+            ORDER BY n.id FOR UPDATE SKIP LOCKED
+         ),
+         queued AS (
+           UPDATE task n
+              SET status = CASE WHEN n.func = ANY ($10::text[]) THEN 'pending'::task_status ELSE 'queued'::task_status END,
+                  error = '', broken_reason = '', log = '', date_modified = now()
+             FROM kids WHERE n.id = kids.id
+           RETURNING n.id, n.collection, n.func, n.status
+         )
+    SELECT 'done' AS kind, id::text AS id, NULL AS collection, NULL AS func FROM fin
+    UNION ALL
+    SELECT 'next', id::text, collection, func FROM queued WHERE status = 'queued'
+    UNION ALL
+    SELECT 'unlocked', count(*)::text, NULL, NULL FROM unlocked WHERE ok`,
 };
 
-/** Spreads the batch's elapsed time over its tasks by size: date_started = date_finished - share. */
-export const SPREAD_BULK_DURATIONS: Statement = {
-  name: 'laterz_bulk_spread',
-  text: `
-    UPDATE task t SET date_started = t.date_finished - make_interval(secs => v.secs)
-      FROM unnest($1::bigint[], $2::float8[]) AS v(id, secs)
-     WHERE t.id = v.id AND t.date_finished IS NOT NULL`,
-};
-
-/** The bulk runner's advisory locks, on its job session, so a killed scheduler's tasks are found dead. */
-export const LOCK_BULK_TASKS: Statement = {
-  name: 'laterz_bulk_lock',
-  text: `SELECT x::text AS id FROM unnest($1::bigint[]) AS x WHERE pg_try_advisory_lock(x)`,
-};
+export interface BulkFinishRow {
+  kind: 'done' | 'next' | 'unlocked';
+  id: string;
+  collection: string | null;
+  func: string | null;
+}

@@ -108,10 +108,11 @@ export const RESET_LOST_QUEUED: Statement = {
 };
 
 /**
- * Dead tasks of a whole tick: `started` for longer than $3 seconds, in the collections $1 and
- * funcs $2, while no session of this database holds their advisory lock (the worker process is
- * gone). They become broken/task_killed, with an attempt row; the retry tiers take them later.
- * Under the row lock the status is tested again, so a task that just finished is left alone.
+ * Dead tasks of the pairs whose probe found some: `started` for longer than $3 seconds, in the
+ * collections $1 and funcs $2, while no session of this database holds their advisory lock (the
+ * worker process is gone). They become broken/task_killed, with an attempt row; the retry tiers
+ * take them later. Under the row lock the status is tested again, so a task that just finished is
+ * left alone.
  */
 export const KILL_DEAD_STARTED: Statement = {
   name: 'laterz_dispatch_kill_dead',
@@ -147,16 +148,27 @@ export const KILL_DEAD_STARTED: Statement = {
 
 /**
  * What each (collection, func) pair has to do this tick, in one statement: a few index probes per
- * pair (EXISTS stops at the first entry), so an idle pair costs no round trip of its own.
+ * pair (EXISTS stops at the first entry, and a plain index scan marks the dead entries it passes,
+ * which a bitmap scan would read again at every tick), so an idle pair costs no round trip.
  * $1 collections, $2 their sync flags; $3 funcs, $4 their versions, $5 resync seconds (NULL: none),
  * $6 bulk flags; $7 minimum age of pending/deferred, seconds; $8 tier minutes, $9 tier fail
- * limits; $10 look for lost queued rows (AMQP), $11 their grace, seconds. `tier` is the first
- * tier with work (1-based) or NULL. Bulk funcs are never queued: only their tiers are probed.
+ * limits; $10 look for lost queued rows (AMQP), $11 their grace, seconds; $12 age of a dead
+ * started task, seconds (no session holds its advisory lock). `tier` is the first tier with work
+ * (1-based) or NULL. Bulk funcs are never queued: only their dead tasks and tiers are probed.
  */
 export const DISPATCH_PROBE: Statement = {
   name: 'laterz_dispatch_probe',
   text: `
+    WITH held AS MATERIALIZED (
+           SELECT (l.classid::bigint << 32) | l.objid::bigint AS id
+             FROM pg_locks l
+            WHERE l.locktype = 'advisory' AND l.objsubid = 1
+              AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+         )
     SELECT c.name AS collection, f.func,
+           EXISTS (
+             SELECT 1 FROM task t WHERE t.collection = c.name AND t.func = f.func AND t.status = 'started'
+                AND t.date_modified < now() - make_interval(secs => $12) AND t.id NOT IN (SELECT id FROM held)) AS dead,
            CASE WHEN f.bulk THEN false ELSE EXISTS (
              SELECT 1 FROM task t WHERE t.collection = c.name AND t.func = f.func AND t.status = 'pending'
                 AND t.date_modified < now() - make_interval(secs => $7) AND (t.run_after IS NULL OR t.run_after <= now())) END AS pending,
@@ -165,13 +177,13 @@ export const DISPATCH_PROBE: Statement = {
                 AND t.date_modified < now() - make_interval(secs => $7)) END AS deferred,
            CASE WHEN f.bulk THEN false ELSE EXISTS (
              SELECT 1 FROM task t WHERE t.collection = c.name AND t.func = f.func AND t.version < f.version
-                AND t.status IN ('success', 'broken')) END AS outdated,
+                AND t.status IN ('success', 'broken') AND t.broken_reason <> 'cancelled') END AS outdated,
            CASE WHEN f.bulk OR NOT c.sync OR f.resync IS NULL THEN false ELSE EXISTS (
              SELECT 1 FROM task t WHERE t.collection = c.name AND t.func = f.func
                 AND t.date_finished < now() - make_interval(secs => f.resync) AND t.status = 'success') END AS resync,
            (SELECT min(r.i) FROM unnest($8::int[], $9::int[]) WITH ORDINALITY AS r(mins, lim, i)
              WHERE EXISTS (SELECT 1 FROM task t WHERE t.collection = c.name AND t.func = f.func
-                              AND t.status IN ('error', 'broken') AND t.fail_count < r.lim
+                              AND t.status IN ('error', 'broken') AND t.broken_reason <> 'cancelled' AND t.fail_count < r.lim
                               AND t.date_modified < now() - make_interval(mins => r.mins)))::int AS tier,
            CASE WHEN f.bulk OR NOT $10::boolean THEN false ELSE EXISTS (
              SELECT 1 FROM task t WHERE t.collection = c.name AND t.func = f.func AND t.status = 'queued'
@@ -183,6 +195,7 @@ export const DISPATCH_PROBE: Statement = {
 export interface ProbeRow {
   collection: string;
   func: string;
+  dead: boolean;
   pending: boolean;
   deferred: boolean;
   outdated: boolean;

@@ -3,21 +3,29 @@ import type { Statement } from '../../tasks/sql/queryable.js';
 /**
  * Counts by func x status, outdated counts (finished below the func's current version: $2 funcs,
  * $3 versions) and bytes, from task_version_idx (collection, func, version, status) INCLUDE
- * (size_bytes) alone: an index-only scan.
+ * (size_bytes) alone: an index-only scan, grouped in index order first (a few dozen groups) and
+ * only then compared with the current versions, so no row pays for a join.
  */
 export const STATS_COUNTS: Statement = {
   name: 'laterz_stats_counts',
   text: `
-    SELECT t.func, t.status::text AS status, count(*)::bigint AS n,
-           count(*) FILTER (WHERE t.version < f.version AND t.status IN ('success', 'broken'))::bigint AS outdated,
-           COALESCE(sum(t.size_bytes), 0)::bigint AS bytes
-      FROM task t
-      LEFT JOIN unnest($2::text[], $3::int[]) AS f(func, version) ON f.func = t.func
-     WHERE t.collection = $1
-     GROUP BY t.func, t.status`,
+    SELECT g.func, g.status::text AS status, sum(g.n)::bigint AS n,
+           COALESCE(sum(g.n) FILTER (WHERE g.version < f.version AND g.status IN ('success', 'broken')), 0)::bigint AS outdated,
+           sum(g.bytes)::bigint AS bytes
+      FROM (SELECT func, version, status, count(*) AS n, COALESCE(sum(size_bytes), 0) AS bytes
+              FROM task WHERE collection = $1
+             GROUP BY func, version, status) g
+      LEFT JOIN unnest($2::text[], $3::int[]) AS f(func, version) ON f.func = g.func
+     GROUP BY g.func, g.status`,
 };
 
-/** Finished over the last 60 minutes (task_finished_idx): throughput windows and duration percentiles. */
+/** Run before STATS_COUNTS, in its transaction. */
+export const SEQSCAN_OFF = 'SET LOCAL enable_seqscan = off';
+
+/**
+ * Finished over the last 60 minutes, per func of $2 (task_finished_idx alone: one range per func,
+ * date_started included): throughput windows and duration percentiles.
+ */
 export const STATS_RECENT: Statement = {
   name: 'laterz_stats_recent',
   text: `
@@ -28,21 +36,33 @@ export const STATS_RECENT: Statement = {
            percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM date_finished - date_started)) AS p50,
            percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM date_finished - date_started)) AS p95
       FROM task
-     WHERE collection = $1 AND date_finished > now() - interval '60 minutes' AND date_started IS NOT NULL
+     WHERE collection = $1 AND func = ANY($2::text[]) AND date_finished > now() - interval '60 minutes'
+       AND date_started IS NOT NULL
      GROUP BY func`,
 };
 
-/** The commonest reasons of broken tasks and messages of failed ones (task_active_idx ranges). */
+/**
+ * The commonest failures: broken reasons counted exactly from task_failed_idx alone (it carries
+ * status and broken_reason), error messages over each func's latest $3 errors (task_active_idx
+ * backwards; a message is on the heap, and a backlog of errors is no reason to read them all).
+ */
 export const STATS_REASONS: Statement = {
   name: 'laterz_stats_reasons',
   text: `
-    SELECT status::text AS status,
-           CASE WHEN status = 'broken' THEN broken_reason ELSE left(error, 120) END AS reason,
-           count(*)::bigint AS n
-      FROM task
-     WHERE collection = $1 AND func = ANY($2::text[]) AND status IN ('error', 'broken')
-     GROUP BY 1, 2
-     ORDER BY 3 DESC
+    SELECT status, reason, n FROM (
+      SELECT 'broken' AS status, broken_reason::text AS reason, count(*)::bigint AS n
+        FROM task
+       WHERE collection = $1 AND func = ANY ($2::text[]) AND status IN ('error', 'broken') AND status = 'broken'
+       GROUP BY broken_reason
+      UNION ALL
+      SELECT 'error', reason, count(*)::bigint
+        FROM unnest($2::text[]) AS f(func)
+       CROSS JOIN LATERAL (SELECT left(error, 120) AS reason FROM task
+                            WHERE collection = $1 AND func = f.func AND status = 'error'
+                            ORDER BY date_modified DESC LIMIT $3) e
+       GROUP BY reason
+    ) r
+     ORDER BY n DESC, status, reason
      LIMIT 10`,
 };
 
