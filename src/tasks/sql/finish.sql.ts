@@ -7,8 +7,10 @@ import type { Statement } from './queryable.js';
  * to the broker in the same transaction; a child locked elsewhere (being claimed) is skipped and
  * its claim, waiting FOR SHARE on this parent, sees it finished.
  */
-const finishSql = (head: string, tail: string) => `
-    WITH ${head}v AS (
+export const FINISH_IF_STARTED: Statement = {
+  name: 'laterz_finish_if_started',
+  text: `
+    WITH v AS (
            SELECT * FROM unnest($1::bigint[], $2::int[], $3::task_status[], $4::jsonb[], $5::text[], $6::text[],
                                 $7::text[], $8::int[], $9::text[])
                     AS v(id, attempt, status, result, error, reason, log, version, trace)
@@ -56,25 +58,11 @@ const finishSql = (head: string, tail: string) => `
          )
     SELECT 'done' AS kind, id::text AS id, NULL AS collection, NULL AS func FROM fin
     UNION ALL
-    SELECT 'next', id::text, collection, func FROM queued WHERE status = 'queued'${tail}`;
-
-export const FINISH_IF_STARTED: Statement = { name: 'laterz_finish_if_started', text: finishSql('', '') };
-
-/**
- * The same, run on the worker's session, which also releases the tasks' advisory locks. Rows stay
- * locked until the commit, so the dispatcher (FOR UPDATE SKIP LOCKED) cannot take one for dead
- * in between.
- */
-export const FINISH_IF_STARTED_AND_UNLOCK: Statement = {
-  name: 'laterz_finish_unlock',
-  text: finishSql(
-    `unlocked AS (SELECT pg_advisory_unlock(id) AS ok FROM unnest($1::bigint[]) AS x(id)),\n         `,
-    `\n    UNION ALL\n    SELECT 'unlocked', count(*)::text, NULL, NULL FROM unlocked WHERE ok`,
-  ),
+    SELECT 'next', id::text, collection, func FROM queued WHERE status = 'queued'`,
 };
 
 export interface FinishRow {
-  kind: 'done' | 'next' | 'unlocked';
+  kind: 'done' | 'next';
   id: string;
   collection: string | null;
   func: string | null;
