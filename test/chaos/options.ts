@@ -1,0 +1,173 @@
+import { parseArgs } from 'node:util';
+
+export type Transport = 'postgres' | 'amqp';
+
+/** Sizes and timings of one mode (full or --quick). */
+export interface Sizes {
+  mode: 'full' | 'quick';
+  /** Tasks seeded per scenario run. */
+  tasks: number;
+  /** Run time of a normal task, drawn uniformly from [minMs, maxMs]. */
+  minMs: number;
+  maxMs: number;
+  /** Worker processes. */
+  workers: number;
+  /** WORKER_CONCURRENCY and WORKER_BATCH_SIZE of each worker process. */
+  concurrency: number;
+  batchSize: number;
+  /** The tasks are seeded in waves spread over this many seconds, so that faults hit a steady flow. */
+  seedSeconds: number;
+  /** Faults stop after this many seconds from the first seed (or earlier once everything is final). */
+  faultSeconds: number;
+  /** Scenario 1: one worker SIGKILLed this often. */
+  killEveryMs: number;
+  /** Scenario 4: one worker connection terminated this often. */
+  terminateEveryMs: number;
+  /** Scenario 3: how long the PostgreSQL server stays down. */
+  pgDownMs: number;
+  /** Scenario 2: how long RabbitMQ stays down after the graceful stop. */
+  amqpDownMs: number;
+  /** SHUTDOWN_GRACE_SECONDS of the workers (scenario 7 hands back what runs longer). */
+  graceSeconds: number;
+  /** DEAD_TASK_AFTER_SECONDS. */
+  deadAfterSeconds: number;
+  /** Timeout of the func whose tasks hang (scenario 6). */
+  hangTimeoutMs: number;
+  /**
+   * Tasks of scenario 6: each exiting poison task takes a worker process down once per attempt,
+   * and the restart costs seconds, so that scenario's load is smaller to keep its time bounded.
+   */
+  poisonTasks: number;
+  /** Share of the load that is each kind of poison (scenario 6). */
+  poisonShare: number;
+  /** Share of the load that runs longer than the grace period (scenario 7), to be handed back. */
+  longShare: number;
+}
+
+/** Everything must be final this long after the last fault (issue 8). */
+export const SETTLE_LIMIT_MS = 5 * 60_000;
+/** RETRY_TIERS of the chaos runs: a failed or killed task is retried at once, five tries in all. */
+export const RETRY_TIERS = '0:5';
+export const ALLOWED_ATTEMPTS = 5;
+/** Scenario 6: the others' throughput must stay at least this share of the fault-free run's. */
+export const MIN_THROUGHPUT_RATIO = 0.8;
+
+export const FULL: Sizes = {
+  mode: 'full',
+  tasks: 20_000,
+  minMs: 10,
+  maxMs: 200,
+  workers: 4,
+  concurrency: 32,
+  batchSize: 32,
+  seedSeconds: 40,
+  faultSeconds: 60,
+  killEveryMs: 2000,
+  terminateEveryMs: 5000,
+  pgDownMs: 5000,
+  amqpDownMs: 5000,
+  graceSeconds: 5,
+  deadAfterSeconds: 3,
+  hangTimeoutMs: 2000,
+  poisonTasks: 5000,
+  poisonShare: 0.01,
+  longShare: 0.01,
+};
+
+export const QUICK: Sizes = {
+  mode: 'quick',
+  tasks: 1500,
+  minMs: 5,
+  maxMs: 50,
+  workers: 3,
+  concurrency: 16,
+  batchSize: 16,
+  seedSeconds: 10,
+  faultSeconds: 16,
+  killEveryMs: 2000,
+  terminateEveryMs: 2500,
+  pgDownMs: 3000,
+  amqpDownMs: 3000,
+  graceSeconds: 2,
+  deadAfterSeconds: 3,
+  hangTimeoutMs: 1000,
+  poisonTasks: 1000,
+  poisonShare: 0.01,
+  longShare: 0.02,
+};
+
+export interface ChaosOptions {
+  sizes: Sizes;
+  transport: Transport;
+  /** Scenario numbers to run, in order (0 is the fault-free reference run). */
+  scenarios: number[];
+  amqpUrl?: string;
+  /** Keep the temporary folder (server data, process logs, execution logs) and the databases. */
+  keep: boolean;
+  verbose: boolean;
+  outFile: string;
+}
+
+export const SCENARIO_NUMBERS = [0, 1, 2, 3, 4, 5, 6, 7] as const;
+
+export const USAGE = `usage: npm run test:chaos [-- options]
+  --quick                    scaled-down sizes (CI); default: the full suite (20,000 tasks per scenario)
+  --transport postgres|amqp  the queue (default postgres); amqp needs AMQP_URL and runs scenario 2
+  --scenario N               run only scenario N (repeat or comma-separate); 0 is the fault-free
+                             reference run, added automatically for scenario 6
+  --keep                     keep the temporary folder (logs, server data) and the databases
+  --verbose                  progress lines while a scenario runs
+  --out FILE                 where the JSON goes (default bench-results/chaos.json)
+scenarios: 1 worker SIGKILL, 2 RabbitMQ restarts, 3 PostgreSQL restart, 4 pg_terminate_backend,
+           5 three scheduler replicas, 6 poison tasks, 7 rolling SIGTERM`;
+
+/** Parses the command line; throws an Error whose message is meant for the user. */
+export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): ChaosOptions | 'help' {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean', default: false },
+      transport: { type: 'string', default: 'postgres' },
+      scenario: { type: 'string', multiple: true },
+      keep: { type: 'boolean', default: false },
+      verbose: { type: 'boolean', default: false },
+      out: { type: 'string', default: 'bench-results/chaos.json' },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) return 'help';
+  const transport = values.transport;
+  if (transport !== 'postgres' && transport !== 'amqp') throw new Error(`--transport must be postgres or amqp, got ${JSON.stringify(transport)}`);
+  if (transport === 'amqp' && !env.AMQP_URL) throw new Error('--transport amqp needs AMQP_URL (e.g. amqp://guest:guest@127.0.0.1:5672)');
+  if (transport === 'amqp' && !isLocal(env.AMQP_URL!)) throw new Error('AMQP_URL must point at 127.0.0.1 or localhost: scenario 2 restarts that broker');
+  let scenarios: number[] = [...SCENARIO_NUMBERS];
+  if (values.scenario && values.scenario.length > 0) {
+    scenarios = values.scenario
+      .flatMap((s) => s.split(','))
+      .map((s) => {
+        const n = Number(s.trim());
+        if (!SCENARIO_NUMBERS.includes(n as (typeof SCENARIO_NUMBERS)[number])) throw new Error(`--scenario must be 0-7, got ${JSON.stringify(s)}`);
+        return n;
+      });
+    if (scenarios.includes(6) && !scenarios.includes(0)) scenarios.unshift(0);
+    scenarios = [...new Set(scenarios)].sort((a, b) => a - b);
+  }
+  return {
+    sizes: values.quick ? QUICK : FULL,
+    transport,
+    scenarios,
+    amqpUrl: transport === 'amqp' ? env.AMQP_URL : undefined,
+    keep: values.keep,
+    verbose: values.verbose,
+    outFile: values.out,
+  };
+}
+
+function isLocal(url: string): boolean {
+  try {
+    const host = new URL(url).hostname;
+    return host === '127.0.0.1' || host === 'localhost';
+  } catch {
+    return false;
+  }
+}
