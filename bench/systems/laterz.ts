@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { Pool, PoolClient } from 'pg';
+import { Pool } from 'pg';
 import amqplib from 'amqplib';
 import { Broker, brokerQueueName, PublishPriority, TaskRef } from '../../src/broker/broker.js';
 import { bootstrap, Running } from '../../src/bootstrap.js';
@@ -8,6 +8,7 @@ import { AppConfig } from '../../src/config/app-config.js';
 import { EnvSchema } from '../../src/config/env.schema.js';
 import { runMigrations } from '../../src/database/migrate.js';
 import { argsHash, canonicalJson } from '../../src/tasks/canonical-json.js';
+import { inTransaction } from '../../src/tasks/sql/queryable.js';
 import { TasksService } from '../../src/tasks/tasks.service.js';
 import { BENCH_FUNCS, BenchHandlersModule } from '../bench-handlers.js';
 import { wallMs } from '../lib/clock.js';
@@ -78,7 +79,7 @@ export class LaterzClient implements SystemClient {
    * `analyze`: ANALYZE in that transaction (it counts its own inserts), so the planner sees them from the commit on.
    */
   async insert(func: string, from: number, to: number, status: 'queued' | 'pending', options: SeedOptions = {}): Promise<TaskRef[]> {
-    const refs = await this.inTransaction(async (c) => {
+    const refs = await inTransaction(this.db, async (c) => {
       const { rows } = await c.query<TaskRef>(INSERT_QUEUED, [func, from, to, status]);
       if (options.analyze) await c.query('ANALYZE task');
       return rows;
@@ -89,7 +90,7 @@ export class LaterzClient implements SystemClient {
 
   /** Queues every pending task of `func` in one transaction; returns their refs (to publish). */
   async release(func: string, options: SeedOptions = {}): Promise<TaskRef[]> {
-    return this.inTransaction(async (c) => {
+    return inTransaction(this.db, async (c) => {
       const { rows } = await c.query<TaskRef>(
         `UPDATE task SET status = 'queued', date_modified = now() WHERE func = $1 AND status = 'pending' RETURNING id::text AS "taskId", collection, func`,
         [func],
@@ -163,20 +164,6 @@ export class LaterzClient implements SystemClient {
     }
   }
 
-  private async inTransaction<T>(work: (c: PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.db.connect();
-    try {
-      await client.query('BEGIN');
-      const result = await work(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
-  }
 }
 
 /** laterz itself: migrations from dist/, `bench/worker-main.ts` processes, an api-role app in the bench. */

@@ -38,15 +38,8 @@ export abstract class FilterFields {
   errorContains?: string;
 }
 
-/** Body of `POST /api/tasks/retry`. */
-export class RetryByFilterBody extends FilterFields {
-  @ApiPropertyOptional({ description: 'Statuses to retry (default: error, broken)', enum: RETRYABLE_STATUSES, isArray: true })
-  @Optional()
-  @IsArray()
-  @ArrayMaxSize(RETRYABLE_STATUSES.length)
-  @IsIn(RETRYABLE_STATUSES, { each: true, message: `status must be a list of ${RETRYABLE_STATUSES.join(', ')}` })
-  status?: TaskStatus[];
-
+/** The filter fields of a body, with the task's age. */
+class AgedFilterFields extends FilterFields {
   @ApiPropertyOptional({ description: 'Last modified before this time (ISO 8601)', example: '2026-01-31T00:00:00Z' })
   @Optional()
   @IsIsoDateTime()
@@ -58,6 +51,16 @@ export class RetryByFilterBody extends FilterFields {
   @Min(0)
   @Max(TEN_YEARS_SECONDS)
   olderThanSeconds?: number;
+}
+
+/** Body of `POST /api/tasks/retry`. */
+export class RetryByFilterBody extends AgedFilterFields {
+  @ApiPropertyOptional({ description: 'Statuses to retry (default: error, broken)', enum: RETRYABLE_STATUSES, isArray: true })
+  @Optional()
+  @IsArray()
+  @ArrayMaxSize(RETRYABLE_STATUSES.length)
+  @IsIn(RETRYABLE_STATUSES, { each: true, message: `status must be a list of ${RETRYABLE_STATUSES.join(', ')}` })
+  status?: TaskStatus[];
 
   @ApiPropertyOptional({ description: 'Only count what would be retried', default: false })
   @Optional()
@@ -71,25 +74,13 @@ export class RetryByFilterBody extends FilterFields {
 }
 
 /** Body of `POST /api/tasks/cancel`. */
-export class CancelByFilterBody extends FilterFields {
+export class CancelByFilterBody extends AgedFilterFields {
   @ApiPropertyOptional({ description: 'Statuses to cancel (default: every unfinished one)', enum: CANCELLABLE_STATUSES, isArray: true })
   @Optional()
   @IsArray()
   @ArrayMaxSize(CANCELLABLE_STATUSES.length)
   @IsIn(CANCELLABLE_STATUSES, { each: true, message: `status must be a list of ${CANCELLABLE_STATUSES.join(', ')}` })
   status?: TaskStatus[];
-
-  @ApiPropertyOptional({ description: 'Last modified before this time (ISO 8601)', example: '2026-01-31T00:00:00Z' })
-  @Optional()
-  @IsIsoDateTime()
-  modifiedBefore?: string;
-
-  @ApiPropertyOptional({ description: 'Last modified at least this many seconds ago (by the database clock)', example: 3600 })
-  @Optional()
-  @IsInt({ message: 'olderThanSeconds must be a whole number of seconds' })
-  @Min(0)
-  @Max(TEN_YEARS_SECONDS)
-  olderThanSeconds?: number;
 
   @ApiPropertyOptional({ description: 'Only count what would be cancelled', default: false })
   @Optional()
