@@ -1,5 +1,3 @@
-import type { LockedRow } from '../tasks/sql/claim.sql.js';
-import type { Queryable } from '../tasks/sql/queryable.js';
 import type { TaskId } from '../tasks/task-status.js';
 
 /** What travels on a queue: the task's address, nothing else (args and results stay in the row). */
@@ -28,11 +26,11 @@ export interface DeliveryBatch {
   /** The delivered refs (AMQP). */
   refs: TaskRef[];
   /**
-   * PostgreSQL transport: takes up to `limit` queued rows inside the claim's own transaction
-   * (FOR UPDATE SKIP LOCKED: the row locks are the delivery), returning them in the claim's row
-   * shape; `refs` is then empty.
+   * PostgreSQL transport: the queued rows are the delivery. The claim takes up to `limit` of them
+   * itself (FOR UPDATE SKIP LOCKED: the row locks are the delivery), of the listed funcs only when
+   * `funcs` is not empty; `refs` is then empty.
    */
-  pull?: (q: Queryable, limit: number) => Promise<LockedRow[]>;
+  pull?: { funcs: readonly string[]; limit: number };
 }
 
 /**

@@ -11,8 +11,7 @@ import {
   QueueSpec,
   TaskRef,
 } from './broker.js';
-import { DEQUEUE_ANY, DEQUEUE_FUNCS, QUEUED_COUNT } from './sql/dequeue.sql.js';
-import type { LockedRow } from '../tasks/sql/claim.sql.js';
+import { QUEUED_COUNT } from './sql/dequeue.sql.js';
 
 export interface PostgresBrokerOptions {
   url: string;
@@ -103,13 +102,9 @@ export class PostgresBroker extends Broker {
     await listener?.end().catch(() => undefined);
   }
 
-  /** Hands the handler a pull that dequeues inside its claim transaction; returns how many it took. */
+  /** Hands the handler a pull (the claim takes queued rows itself); returns how many it took. */
   private dequeueOnce(limit: number, funcs: string[], onBatch: BatchHandler): Promise<number> {
-    return onBatch({
-      refs: [],
-      pull: (q, max) =>
-        q.rows<LockedRow>(funcs.length > 0 ? DEQUEUE_FUNCS : DEQUEUE_ANY, funcs.length > 0 ? [Math.min(limit, max), funcs] : [Math.min(limit, max)]),
-    });
+    return onBatch({ refs: [], pull: { funcs, limit } });
   }
 
   private waitForWork(): Promise<void> {

@@ -12,6 +12,7 @@ import {
   QUEUE_BY_ID,
   QUEUE_CHILDREN,
 } from './sql/claim.sql.js';
+import { CLAIM_DELIVERED, CLAIM_QUEUED, CLAIM_QUEUED_FUNCS, ClaimRow } from './sql/claim-runnable.sql.js';
 import type { Queryable } from './sql/queryable.js';
 import { TaskRegistry } from './task-registry.js';
 import { BrokenReason, TaskStatus } from './task-status.js';
@@ -44,6 +45,7 @@ interface NotRunnable {
 @Injectable()
 export class TaskClaimer {
   readonly worker = `${hostname()}:${process.pid}`;
+  private funcs?: { names: string[]; versions: number[] };
 
   constructor(
     private readonly registry: TaskRegistry,
@@ -52,26 +54,62 @@ export class TaskClaimer {
   ) {}
 
   /**
-   * Claims a delivered batch (or pulls up to `limit` queued rows, PostgreSQL transport) in one
-   * transaction on the worker session. Returns the tasks now started here and how many were taken.
+   * Claims a delivered batch (or takes up to `limit` queued rows, PostgreSQL transport). The fast
+   * path starts every plainly runnable row in one statement on the worker session; the rest (a
+   * parent not completed or in error, an unknown func, a completed row) go through one transaction
+   * that defers, breaks or re-queues them. `isRunning` tells which tasks run here (their advisory
+   * locks are kept when a failed claim releases the ones it may have taken).
    */
-  async claim(batch: DeliveryBatch, limit: number): Promise<{ started: ClaimedTask[]; taken: number }> {
-    const attempted: string[] = [];
-    let result: { started: ClaimedTask[]; toPublish: TaskRef[]; taken: number };
+  async claim(batch: DeliveryBatch, limit: number, isRunning: (id: string) => boolean = () => false): Promise<{ started: ClaimedTask[]; taken: number }> {
+    const { names, versions } = this.funcVersions();
+    let rows: ClaimRow[];
     try {
-      result = await this.session.transaction(async (q) => {
-        const rows = batch.pull
-          ? await batch.pull(q, limit)
-          : await q.rows<LockedRow>(LOCK_DELIVERED, [[...new Set(batch.refs.map((r) => r.taskId))]]);
-        return { ...(await this.claimIn(q, rows, attempted)), taken: batch.pull ? rows.length : batch.refs.length };
-      });
+      rows = batch.pull
+        ? batch.pull.funcs.length > 0
+          ? await this.session.rows<ClaimRow>(CLAIM_QUEUED_FUNCS, [limit, this.worker, names, versions, [...batch.pull.funcs]])
+          : await this.session.rows<ClaimRow>(CLAIM_QUEUED, [limit, this.worker, names, versions])
+        : await this.session.rows<ClaimRow>(CLAIM_DELIVERED, [[...new Set(batch.refs.map((r) => r.taskId))], this.worker, names, versions]);
+    } catch (err) {
+      // Session advisory locks survive a failed statement: drop any it took.
+      await this.session.releaseStray(isRunning).catch(() => undefined);
+      throw err;
+    }
+    const started: ClaimedTask[] = [];
+    const rest: string[] = [];
+    for (const row of rows) {
+      if (row.started_attempt !== null) started.push(this.claimed(row, row.started_attempt, depsOf(row.parents ?? [])));
+      else if (row.status !== TaskStatus.Started && row.status !== TaskStatus.Error) rest.push(row.id);
+    }
+    if (rest.length > 0) started.push(...(await this.claimSlow(rest)));
+    return { started, taken: batch.pull ? rows.length : batch.refs.length };
+  }
+
+  /** The transactional claim of rows the fast path left: defers, breaks or re-queues, starts what it can. */
+  private async claimSlow(ids: string[]): Promise<ClaimedTask[]> {
+    const attempted: string[] = [];
+    let result: { started: ClaimedTask[]; toPublish: TaskRef[] };
+    try {
+      result = await this.session.transaction(async (q) => this.claimIn(q, await q.rows<LockedRow>(LOCK_DELIVERED, [ids]), attempted));
     } catch (err) {
       // Session advisory locks survive a rollback: drop the ones this claim may have taken.
       await this.session.unlock(attempted).catch(() => undefined);
       throw err;
     }
     if (result.toPublish.length > 0) void this.broker.publish(result.toPublish, PublishPriority.Next);
-    return { started: result.started, taken: result.taken };
+    return result.started;
+  }
+
+  private claimed(row: LockedRow | ClaimRow, attempt: number, deps: Record<string, unknown>): ClaimedTask {
+    return { id: row.id, collection: row.collection, func: row.func, args: row.args, attempt, sizeBytes: Number(row.size_bytes), deps };
+  }
+
+  /** Registered funcs and their versions, as the claim statement's parameters (fixed after boot). */
+  private funcVersions(): { names: string[]; versions: number[] } {
+    if (!this.funcs || this.funcs.names.length !== this.registry.all().length) {
+      const all = this.registry.all();
+      this.funcs = { names: all.map((f) => f.name), versions: all.map((f) => f.version) };
+    }
+    return this.funcs;
   }
 
   private async claimIn(q: Queryable, rows: LockedRow[], attempted: string[]): Promise<{ started: ClaimedTask[]; toPublish: TaskRef[] }> {
@@ -119,10 +157,7 @@ export class TaskClaimer {
         for (const p of waiting) parentsToQueue.add(p.id);
         continue;
       }
-      // No prototype: a dependency named `__proto__` is a key like any other.
-      const deps: Record<string, unknown> = Object.create(null);
-      for (const p of ps) deps[p.name] = p.status === TaskStatus.Success ? p.result : new DependencyBroken(p.name, p.broken_reason, p.error);
-      runnable.push({ ...c, deps });
+      runnable.push({ ...c, deps: depsOf(ps.map((p) => ({ name: p.name, status: p.status, result: p.result, error: p.error, reason: p.broken_reason }))) });
     }
 
     // Status and advisory lock in one statement: the dispatcher never sees a `started` row without its lock.
@@ -149,16 +184,16 @@ export class TaskClaimer {
     if (childrenToReset.length > 0) toPublish.push(...(await q.rows<TaskRef & { status: string }>(QUEUE_CHILDREN, [childrenToReset, bulk])));
 
     return {
-      started: startable.map((r) => ({
-        id: r.id,
-        collection: r.collection,
-        func: r.func,
-        args: r.args,
-        attempt: attempts.get(r.id)!,
-        sizeBytes: Number(r.size_bytes),
-        deps: r.deps,
-      })),
+      started: startable.map((r) => this.claimed(r, attempts.get(r.id)!, r.deps)),
       toPublish: toPublish.filter((r) => r.status === TaskStatus.Queued).map(({ collection, taskId, func }) => ({ collection, taskId, func })),
     };
   }
+}
+
+/** The handler's `deps`: each parent's result, or a DependencyBroken value for a broken parent. */
+function depsOf(parents: { name: string; status: string; result: unknown; error: string; reason: string }[]): Record<string, unknown> {
+  // No prototype: a dependency named `__proto__` is a key like any other.
+  const deps: Record<string, unknown> = Object.create(null);
+  for (const p of parents) deps[p.name] = p.status === TaskStatus.Success ? p.result : new DependencyBroken(p.name, p.reason, p.error);
+  return deps;
 }

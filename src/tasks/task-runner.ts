@@ -50,11 +50,11 @@ export class TaskRunner extends EventEmitter {
     // AMQP deliveries wait here for a free slot (prefetch bounds them); a PostgreSQL pull takes only
     // as many rows as there are free slots.
     const free = await this.slots.wait();
-    const reserved = batch.pull ? Math.min(free, this.config.worker.batchSize) : batch.refs.length;
+    const reserved = batch.pull ? Math.min(free, this.config.worker.batchSize, batch.pull.limit) : batch.refs.length;
     this.slots.take(reserved);
     let claimed: { started: ClaimedTask[]; taken: number };
     try {
-      claimed = await this.claimer.claim(batch, reserved);
+      claimed = await this.claimer.claim(batch, reserved, (id) => this.running.has(id));
     } catch (err) {
       this.slots.release(reserved);
       throw err;

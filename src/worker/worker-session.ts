@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { Client } from 'pg';
-import { UNLOCK_RUNNING } from '../tasks/sql/claim.sql.js';
+import { HELD_TASK_LOCKS, UNLOCK_RUNNING } from '../tasks/sql/claim.sql.js';
 import type { Queryable, Statement } from '../tasks/sql/queryable.js';
 
 /**
@@ -58,6 +58,16 @@ export class WorkerSession implements Queryable {
     await this.rows(UNLOCK_RUNNING, [ids]);
   }
 
+  /**
+   * Releases every task lock this session holds for a task not running here: after a failed
+   * claim statement, whose locks survive it, whichever of its rows it had locked.
+   */
+  async releaseStray(isRunning: (id: string) => boolean): Promise<void> {
+    if (!this.client) return;
+    const held = await this.rows<{ id: string }>(HELD_TASK_LOCKS, []);
+    await this.unlock(held.map((h) => h.id).filter((id) => !isRunning(id)));
+  }
+
   /** The backend pid of the session (tests and the chaos suite use it). */
   async pid(): Promise<number> {
     return (await this.serial((c) => c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid'))).rows[0].pid;
@@ -90,7 +100,7 @@ export class WorkerSession implements Queryable {
     const client = new Client({
       connectionString: this.url,
       application_name: 'laterz-worker-session',
-      options: `-c search_path=${this.schema} -c enable_sort=off`,
+      options: `-c search_path=${this.schema} -c enable_sort=off -c jit=off`,
     });
     const lost = (reason: string) => {
       if (this.client !== client) return;

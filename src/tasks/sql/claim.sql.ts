@@ -121,6 +121,15 @@ export const QUEUE_CHILDREN: Statement = {
     RETURNING t.id::text AS "taskId", t.collection, t.func, t.status::text AS status`,
 };
 
+/** The task-id advisory locks this session holds (single bigint keys: classid is the high half, objid the low). */
+export const HELD_TASK_LOCKS: Statement = {
+  name: 'laterz_held_task_locks',
+  text: `
+    SELECT ((classid::bigint << 32) | objid::bigint)::text AS id
+      FROM pg_locks
+     WHERE locktype = 'advisory' AND objsubid = 1 AND pid = pg_backend_pid() AND granted`,
+};
+
 /** Releases session advisory locks of running tasks (on the session that holds them). */
 export const UNLOCK_RUNNING: Statement = {
   name: 'laterz_unlock_running',

@@ -15,11 +15,14 @@ export const FINISH_IF_STARTED: Statement = {
                                 $7::text[], $8::int[], $9::text[])
                     AS v(id, attempt, status, result, error, reason, log, version, trace)
          ),
-         -- The row locks, in id order, carrying v's values: joined to v again in the UPDATE, the
-         -- generic plan of this prepared statement turned into a nested loop (quadratic in the batch).
+         -- The row locks, in id order, carrying v's values. Each row is looked up by primary key in
+         -- a LATERAL subquery: as a plain join the planner read every row of the status = 'started'
+         -- index (dead entries of finished tasks included) into a hash, 130 us per finished task on
+         -- a 20,000-task drain; joined to v again in the UPDATE, the generic plan went quadratic.
          mine AS (
-           SELECT v.* FROM v JOIN task t ON t.id = v.id AND t.attempt = v.attempt AND t.status = 'started'
-            ORDER BY v.id FOR UPDATE OF t
+           SELECT v.* FROM (SELECT * FROM v ORDER BY v.id) v,
+                  LATERAL (SELECT 1 FROM task t WHERE t.id = v.id AND t.attempt = v.attempt AND t.status = 'started'
+                             FOR UPDATE OF t) l
          ),
          fin AS (
            UPDATE task t
@@ -29,7 +32,7 @@ export const FINISH_IF_STARTED: Statement = {
                   date_finished = CASE WHEN m.status IN ('pending', 'queued') THEN NULL ELSE now() END,
                   date_modified = now()
              FROM mine m
-            WHERE t.id = m.id
+            WHERE t.id = m.id AND t.id = ANY($1::bigint[])
            RETURNING t.id, t.status, t.attempt, t.worker, t.date_started, m.reason, m.trace
          ),
          att AS (

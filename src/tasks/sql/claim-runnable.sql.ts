@@ -1,0 +1,99 @@
+import type { Statement } from './queryable.js';
+
+/**
+ * The claim's fast path, in one statement on the worker session: lock the picked rows (SKIP
+ * LOCKED), read the parents of those that have any FOR SHARE (a parent whose finish is committing
+ * at this moment is seen finished), and start every row that is plainly runnable — its func is
+ * registered here ($3 names, $4 versions), it is neither running, failed nor completed, and every
+ * parent is completed at its func's version — taking its session advisory lock in the same
+ * statement. Every picked row comes back; `started_attempt` is set on the started ones, and
+ * `parents` holds their parents' outcomes. A row left unstarted (a parent in error or not
+ * completed, an unknown func, a completed row) goes through the transactional claim, which
+ * defers, breaks or re-queues as the seed does. $2 is the worker's name.
+ */
+const claimRunnable = (name: string, pick: string): Statement => ({
+  name,
+  text: `
+    WITH picked AS MATERIALIZED (
+           SELECT t.id, t.collection, t.func, t.args, t.status, t.version, t.attempt, t.size_bytes,
+                  EXISTS (SELECT 1 FROM task_dependency d WHERE d.next_id = t.id) AS has_prev
+             FROM task t
+            ${pick}
+              FOR UPDATE OF t SKIP LOCKED
+         ),
+         funcs AS (SELECT * FROM unnest($3::text[], $4::int[]) AS f(func, version)),
+         parents AS MATERIALIZED (
+           SELECT d.next_id, d.name, p.func, p.status, p.version, p.result, p.error, p.broken_reason
+             FROM task_dependency d
+             JOIN task p ON p.id = d.prev_id
+            WHERE d.next_id = ANY ((SELECT array_agg(id) FROM picked WHERE has_prev)::bigint[])
+            ORDER BY p.id
+              FOR SHARE OF p
+         ),
+         blocked AS (
+           SELECT DISTINCT pa.next_id FROM parents pa LEFT JOIN funcs f ON f.func = pa.func
+            WHERE NOT (pa.status IN ('success', 'broken') AND (f.version IS NULL OR pa.version = f.version))
+         ),
+         runnable AS MATERIALIZED (
+           SELECT p.id FROM picked p JOIN funcs f ON f.func = p.func
+            WHERE p.status NOT IN ('started', 'error')
+              AND NOT (p.status IN ('success', 'broken') AND p.version = f.version)
+              AND NOT (p.has_prev AND p.id IN (SELECT next_id FROM blocked))
+         ),
+         -- The lock function sees only the runnable ids (materialized): in the UPDATE's own WHERE
+         -- the planner could evaluate it on every row a scan visits.
+         locked AS MATERIALIZED (SELECT id FROM runnable WHERE pg_try_advisory_lock(id)),
+         started AS (
+           UPDATE task
+              SET status = 'started', attempt = attempt + 1, worker = $2,
+                  date_started = now(), date_modified = now(), date_finished = NULL
+            WHERE id = ANY ((SELECT array_agg(id) FROM locked)::bigint[])
+           RETURNING id, attempt
+         )
+    SELECT p.id::text AS id, p.collection, p.func, p.args, p.status::text AS status, p.version, p.attempt,
+           p.size_bytes::bigint AS size_bytes, p.has_prev, s.attempt AS started_attempt,
+           CASE WHEN s.id IS NOT NULL AND p.has_prev THEN
+             (SELECT json_agg(json_build_object('name', pa.name, 'status', pa.status, 'result', pa.result,
+                                                'error', pa.error, 'reason', pa.broken_reason))
+                FROM parents pa WHERE pa.next_id = p.id)
+           END AS parents
+      FROM picked p LEFT JOIN started s ON s.id = p.id`,
+});
+
+/** PostgreSQL transport: the next queued rows, highest priority first then oldest (task_queued_idx). */
+export const CLAIM_QUEUED: Statement = claimRunnable(
+  'laterz_claim_queued',
+  `WHERE t.status = 'queued'
+            ORDER BY t.priority DESC, t.id
+            LIMIT $1`,
+);
+
+/** The same for a worker that serves only some funcs (WORKER_QUEUES): $5 lists them. */
+export const CLAIM_QUEUED_FUNCS: Statement = claimRunnable(
+  'laterz_claim_queued_funcs',
+  `WHERE t.status = 'queued' AND t.func = ANY($5::text[])
+            ORDER BY t.priority DESC, t.id
+            LIMIT $1`,
+);
+
+/** AMQP: the delivered ids ($1), in id order. */
+export const CLAIM_DELIVERED: Statement = claimRunnable(
+  'laterz_claim_delivered',
+  `WHERE t.id = ANY($1::bigint[])
+            ORDER BY t.id`,
+);
+
+export interface ClaimRow {
+  id: string;
+  collection: string;
+  func: string;
+  args: unknown;
+  status: string;
+  version: number;
+  attempt: number;
+  size_bytes: string;
+  has_prev: boolean;
+  /** Set when this statement started the row: the new attempt, its fencing token. */
+  started_attempt: number | null;
+  parents: { name: string; status: string; result: unknown; error: string; reason: string }[] | null;
+}
