@@ -9,6 +9,7 @@ import {
   FIND_CYCLE,
   FIND_PARENTS,
   FIND_TASKS_BY_IDENTITY,
+  GET_OR_CREATE_TASKS,
   INSERT_TASKS,
   RESET_EXISTING,
   TaskIdentityRow,
@@ -208,7 +209,72 @@ export class EnqueueWriter {
       }
     }
 
-    const resetKeys = new Set(resets.map((r) => r.key));
+    return this.result(requests, unique, byKey, created, new Set(resets.map((r) => r.key)));
+  }
+
+  /**
+   * The coalesced enqueue's fast path: calls without dependencies, retry or deleteExtraDeps into
+   * known collections, written outside any transaction (each row stands alone) in one statement,
+   * plus one more for a row another caller committed meanwhile and one for pending rows the call
+   * queues. Returns undefined when a request needs the transactional write().
+   */
+  async writeSimple(q: Queryable, requests: PreparedEnqueue[]): Promise<WriteResult | undefined> {
+    if (requests.some((r) => r.deps.length > 0 || r.retry || r.deleteExtraDeps || !this.knownCollections.has(r.collection))) return undefined;
+    const unique = this.merge(requests);
+    const byKey = new Map<string, TaskIdentityRow>();
+    const created = new Set<string>();
+    const rows = await q.rows<TaskIdentityRow & { created: boolean }>(GET_OR_CREATE_TASKS, [
+      unique.map((r) => r.collection),
+      unique.map((r) => r.func),
+      unique.map((r) => r.args),
+      unique.map((r) => r.hash),
+      unique.map((r) => (r.queueNow ? TaskStatus.Queued : TaskStatus.Pending)),
+      unique.map((r) => r.version),
+      unique.map((r) => r.priority),
+      unique.map((r) => r.runAfter),
+      unique.map((r) => r.sizeBytes),
+      unique.map((_, i) => i),
+    ]);
+    for (const row of rows) {
+      byKey.set(unique[row.ord!].key, row);
+      if (row.created) created.add(row.id);
+    }
+    const missing = unique.filter((r) => !byKey.has(r.key));
+    if (missing.length > 0) {
+      const found = await q.rows<TaskIdentityRow>(FIND_TASKS_BY_IDENTITY, [
+        missing.map((r) => r.collection),
+        missing.map((r) => r.func),
+        missing.map((r) => r.hash),
+        missing.map((_, i) => i),
+      ]);
+      for (const row of found) byKey.set(missing[row.ord!].key, row);
+      if (found.length < missing.length) throw new Error(`enqueue could not create or find ${missing.length - found.length} task(s)`);
+    }
+    const resets = unique.filter((r) => r.queueNow && !created.has(byKey.get(r.key)!.id) && byKey.get(r.key)!.status === TaskStatus.Pending);
+    if (resets.length > 0) {
+      const updated = await q.rows<{ id: string; status: string }>(RESET_EXISTING, [
+        resets.map((r) => byKey.get(r.key)!.id),
+        resets.map(() => false),
+        resets.map((r) => !r.bulk),
+      ]);
+      const statusById = new Map(updated.map((u) => [u.id, u.status]));
+      for (const r of resets) {
+        const row = byKey.get(r.key)!;
+        const status = statusById.get(row.id);
+        if (status) byKey.set(r.key, { ...row, status });
+      }
+    }
+    return this.result(requests, unique, byKey, created, new Set(resets.map((r) => r.key)));
+  }
+
+  /** Handles in request order, and the rows this write made `queued` (to publish after the commit). */
+  private result(
+    requests: PreparedEnqueue[],
+    unique: PreparedEnqueue[],
+    byKey: Map<string, TaskIdentityRow>,
+    created: Set<string>,
+    resetKeys: Set<string>,
+  ): WriteResult {
     const toPublish: TaskRef[] = [];
     const publishedIds = new Set<string>();
     for (const r of unique) {

@@ -132,7 +132,9 @@ export class TasksService {
 
   private async flushCoalesced(items: PreparedEnqueue[]): Promise<(TaskHandle | Error)[]> {
     try {
-      const result = await inTransaction(this.pool, (client) => this.writer.write(pgQueryable(client), items));
+      const result =
+        (await this.writer.writeSimple(pgQueryable(this.pool), items)) ??
+        (await inTransaction(this.pool, (client) => this.writer.write(pgQueryable(client), items)));
       await this.publish(result);
       return result.handles;
     } catch (err) {

@@ -23,6 +23,33 @@ export const INSERT_TASKS: Statement = {
     RETURNING id::text AS id, collection, func, status::text AS status, args_hash`,
 };
 
+/**
+ * get-or-create in one statement, for calls without dependencies (the coalesced enqueue's common
+ * case): the new rows, then the existing ones as the statement's snapshot saw them. A row another
+ * caller committed meanwhile is in neither half (ON CONFLICT skipped it); the caller finds it after.
+ */
+export const GET_OR_CREATE_TASKS: Statement = {
+  name: 'laterz_get_or_create_tasks',
+  text: `
+    WITH k AS (
+           SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::bytea[], $5::task_status[], $6::int[], $7::smallint[],
+                                $8::timestamptz[], $9::bigint[], $10::int[])
+                    AS k(collection, func, args, args_hash, status, version, priority, run_after, size_bytes, ord)
+         ),
+         ins AS (
+           INSERT INTO task (collection, func, args, args_hash, status, version, priority, run_after, size_bytes)
+           SELECT k.collection, k.func, k.args, k.args_hash, k.status, k.version, k.priority, k.run_after, k.size_bytes
+             FROM k ORDER BY k.collection, k.func, k.args_hash
+               ON CONFLICT (collection, func, args_hash) DO NOTHING
+           RETURNING id, collection, func, status, args_hash
+         )
+    SELECT true AS created, ins.id::text AS id, ins.collection, ins.func, ins.status::text AS status, k.ord
+      FROM ins JOIN k ON k.collection = ins.collection AND k.func = ins.func AND k.args_hash = ins.args_hash
+    UNION ALL
+    SELECT false, t.id::text, t.collection, t.func, t.status::text, k.ord
+      FROM k JOIN task t ON t.collection = k.collection AND t.func = k.func AND t.args_hash = k.args_hash`,
+};
+
 export interface TaskIdentityRow {
   id: string;
   collection: string;
