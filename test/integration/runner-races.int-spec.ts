@@ -216,6 +216,20 @@ describe('runner races: two apps on one database', () => {
     await Promise.all(won.map((t) => app2.get(TaskFinisher).finish(t, successOutcome('done', 1024), '')));
   });
 
+  it('after a failed claim statement, releases the task locks it may have taken and keeps those of running tasks', async () => {
+    // A claim statement that fails (a deadlock, a timeout) keeps the session advisory locks it took:
+    // the claimer then drops every task lock of its session but those of tasks running there.
+    const session = app1.get(WorkerSession);
+    const handles = await app1.get(TasksService).enqueueMany([0, 1, 2].map((i) => ({ func: 'race.claim', args: { stray: i }, queueNow: false })));
+    const [running, strayA, strayB] = handles.map((h) => h.id);
+    await session.rows({ name: 'test_lock_three', text: 'SELECT pg_advisory_lock(x) FROM unnest($1::bigint[]) AS x' }, [[running, strayA, strayB]]);
+    const pid = await session.pid();
+    expect([...(await advisoryLocks(app1, [running, strayA, strayB])).values()]).toEqual([pid, pid, pid]);
+    await session.releaseStray((id) => id === running);
+    expect([...(await advisoryLocks(app1, [running, strayA, strayB])).entries()]).toEqual([[running, pid]]);
+    await session.unlock([running]);
+  });
+
   it("a stale worker's finish changes nothing", async () => {
     const tasks = app1.get(TasksService);
     const finisher = app1.get(TaskFinisher);
