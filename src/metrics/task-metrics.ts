@@ -18,6 +18,7 @@ export class TaskMetrics {
   private readonly logger = new Logger(TaskMetrics.name);
   readonly registry = new Registry();
   private readonly startedAt = new WeakMap<ClaimedTask, bigint>();
+  private readonly byFuncStatus = new Map<string, { finished: Counter.Internal; duration: Histogram.Internal<'func' | 'status'> }>();
 
   private readonly finished = new Counter({
     name: 'laterz_tasks_finished_total',
@@ -87,11 +88,18 @@ export class TaskMetrics {
 
   /** A run ended and its outcome was written (`status` is the task's new status). */
   finishedTask(task: ClaimedTask, status: string): void {
-    this.finished.inc({ func: task.func, status });
+    // The labelled children are kept: finding one by its labels hashes them, on every task.
+    const key = `${task.func}\u0000${status}`;
+    let series = this.byFuncStatus.get(key);
+    if (!series) {
+      series = { finished: this.finished.labels(task.func, status), duration: this.duration.labels(task.func, status) };
+      this.byFuncStatus.set(key, series);
+    }
+    series.finished.inc();
     const start = this.startedAt.get(task);
     if (start === undefined) return;
     this.startedAt.delete(task);
-    this.duration.observe({ func: task.func, status }, Number(process.hrtime.bigint() - start) / 1e9);
+    series.duration.observe(Number(process.hrtime.bigint() - start) / 1e9);
   }
 
   /** A cron job run took `seconds` (the dispatcher, bulk and stats jobs call this). */

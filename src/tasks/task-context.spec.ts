@@ -80,7 +80,7 @@ describe('LogBuffer', () => {
 describe('RunContext', () => {
   const parent: TaskHandle = { id: '77', collection: 'c1', func: 'p', status: TaskStatus.Queued, created: true };
   const make = (deps: Record<string, unknown>, enqueued: unknown[] = []) =>
-    new RunContext('5', 'c1', 'f', 1, new AbortController().signal, new LogBuffer(1024), deps, async (func, args, options) => {
+    new RunContext('5', 'c1', 'f', 1, new AbortController(), new LogBuffer(1024), deps, async (func, args, options) => {
       enqueued.push({ func, args, options });
       return { ...parent, func };
     });

@@ -107,11 +107,16 @@ export class RunContext implements TaskContext {
     readonly collection: string,
     readonly func: string,
     readonly attempt: number,
-    readonly signal: AbortSignal,
+    private readonly abort: { readonly signal: AbortSignal },
     readonly logger: LogBuffer,
     private readonly deps: Readonly<Record<string, unknown>>,
     private readonly enqueueFn: (func: string, args: unknown, options: EnqueueOptions) => Promise<TaskHandle>,
   ) {}
+
+  /** Made on first use: most handlers never look at it. */
+  get signal(): AbortSignal {
+    return this.abort.signal;
+  }
 
   async requireDependency<T = unknown>(
     name: string,

@@ -55,7 +55,7 @@ export function successOutcome(value: unknown, maxBytes: number): Outcome {
 }
 
 /** Maps what a run threw (or why it was aborted) to the task's next state. */
-export function failureOutcome(err: unknown, signal: AbortSignal): Outcome {
+export function failureOutcome(err: unknown, signal: Pick<AbortSignal, 'aborted' | 'reason'>): Outcome {
   const reason: unknown = signal.aborted ? signal.reason : undefined;
   if (reason instanceof TaskAbandoned) return { kind: 'abandon', why: reason.message };
   if (reason instanceof TaskTimeout) return final(TaskStatus.Broken, BrokenReason.Timeout, reason.message);

@@ -4,6 +4,7 @@ import type { DeliveryBatch } from '../broker/broker.js';
 import { AppConfig } from '../config/app-config.js';
 import { WorkerSlots } from '../worker/worker-slots.js';
 import { ClaimedTask, TaskClaimer } from './task-claimer.js';
+import { RunAbort } from './run-abort.js';
 import { LogBuffer, RunContext } from './task-context.js';
 import { TaskFinisher } from './task-finisher.js';
 import type { BulkHandlerFn, TaskHandlerFn } from './task-handler.decorator.js';
@@ -14,8 +15,17 @@ import { TasksService } from './tasks.service.js';
 
 interface Running {
   task: ClaimedTask;
-  controller: AbortController;
+  abort: RunAbort;
   done: Promise<void>;
+  /** The timeout timer this run shares with the runs of its batch that have the same timeout. */
+  timeout: SharedTimer;
+}
+
+interface SharedTimer {
+  handle?: NodeJS.Timeout;
+  runs: Running[];
+  /** Runs of `runs` not ended yet: the last one to end clears the timer. */
+  left: number;
 }
 
 /**
@@ -60,7 +70,7 @@ export class TaskRunner extends EventEmitter {
       throw err;
     }
     this.slots.release(reserved - claimed.started.length);
-    for (const task of claimed.started) this.start(task);
+    this.startBatch(claimed.started);
     this.claimedTotal += claimed.started.length;
     const max = this.config.worker.maxTasks;
     if (max > 0 && this.claimedTotal >= max && !this.stopping) this.emit('limit', this.claimedTotal);
@@ -70,13 +80,13 @@ export class TaskRunner extends EventEmitter {
   /** Aborts a running attempt (operator cancel); false if it does not run here. */
   cancel(taskId: string): boolean {
     const run = this.running.get(taskId);
-    run?.controller.abort(new TaskCancelled());
+    run?.abort.abort(new TaskCancelled());
     return run !== undefined;
   }
 
   /** The session that held our advisory locks is gone: every running task is no longer ours. */
   abandonAll(why: string): void {
-    for (const run of this.running.values()) run.controller.abort(new TaskAbandoned(why));
+    for (const run of this.running.values()) run.abort.abort(new TaskAbandoned(why));
   }
 
   /** Stops taking batches; waits up to `graceMs` for running tasks, then hands the rest back. */
@@ -88,41 +98,57 @@ export class TaskRunner extends EventEmitter {
     await Promise.race([all, new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
     clearTimeout(timer);
     const left = [...this.running.values()];
-    for (const run of left) run.controller.abort(new TaskAbandoned('shutdown'));
+    for (const run of left) run.abort.abort(new TaskAbandoned('shutdown'));
     const handedBack = await this.finisher.handBack(left.map((r) => r.task));
     await Promise.all(left.map((r) => r.done));
     return { finished: before - left.length, handedBack };
   }
 
-  private start(task: ClaimedTask): void {
-    const controller = new AbortController();
-    const run: Running = { task, controller, done: Promise.resolve() };
+  /**
+   * Starts a claimed batch. Runs of one batch with one timeout share one timer (a timer per task
+   * was a visible share of a no-op task's cost); it aborts those of them still running.
+   */
+  private startBatch(tasks: ClaimedTask[]): void {
+    const timers = new Map<number, SharedTimer>();
+    for (const task of tasks) {
+      const ms = this.registry.get(task.func)!.timeoutMs;
+      let timer = timers.get(ms);
+      if (!timer) timers.set(ms, (timer = { runs: [], left: 0 }));
+      timer.left++;
+      timer.runs.push(this.start(task, timer));
+    }
+    for (const [ms, timer] of timers) {
+      timer.handle = setTimeout(() => {
+        for (const run of timer.runs) if (this.running.get(run.task.id) === run) run.abort.abort(new TaskTimeout(ms));
+      }, ms);
+    }
+  }
+
+  private start(task: ClaimedTask, timeout: SharedTimer): Running {
+    const run: Running = { task, abort: new RunAbort(), done: Promise.resolve(), timeout };
     this.running.set(task.id, run);
-    run.done = this.execute(task, controller)
+    run.done = this.execute(run)
       .catch((err: Error) => this.logger.error(`task ${task.id} (${task.func}): finish failed: ${err.message}`))
       .finally(() => {
         this.running.delete(task.id);
+        if (--run.timeout.left === 0) clearTimeout(run.timeout.handle);
         this.slots.release(1);
       });
+    return run;
   }
 
-  private async execute(task: ClaimedTask, controller: AbortController): Promise<void> {
+  private async execute({ task, abort }: Running): Promise<void> {
     const func = this.registry.get(task.func)!;
     const log = new LogBuffer(this.config.limits.logBytes, (level, message) =>
       this.logger.debug(`task ${task.id} ${task.func} [${level}] ${message}`),
     );
-    const timer = setTimeout(() => controller.abort(new TaskTimeout(func.timeoutMs)), func.timeoutMs);
     let outcome;
     try {
-      const ctx = new RunContext(task.id, task.collection, task.func, task.attempt, controller.signal, log, task.deps, (f, a, o) =>
-        this.tasks.enqueue(f, a, o),
-      );
-      const value = await raceAbort(this.call(func, task, ctx), controller.signal);
+      const ctx = new RunContext(task.id, task.collection, task.func, task.attempt, abort, log, task.deps, (f, a, o) => this.tasks.enqueue(f, a, o));
+      const value = await abort.race(this.call(func, task, ctx));
       outcome = successOutcome(value, this.config.limits.resultBytes);
     } catch (err) {
-      outcome = failureOutcome(err, controller.signal);
-    } finally {
-      clearTimeout(timer);
+      outcome = failureOutcome(err, abort);
     }
     await this.finisher.finish(task, outcome, log.text());
   }
@@ -137,22 +163,4 @@ export class TaskRunner extends EventEmitter {
     if (results.get(task.id) !== true) throw new TaskBroken('bulk_item_failed', 'the bulk handler did not report this task as done');
     return null;
   }
-}
-
-function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
 }

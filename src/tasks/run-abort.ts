@@ -1,0 +1,37 @@
+/**
+ * How one run is stopped (timeout, cancel, shutdown, a lost session). Its AbortController is made
+ * only when the handler first reads the signal (most never do), and the run's race is rejected
+ * directly instead of through a listener on the signal: both were a visible share of a no-op
+ * task's cost in the runner.
+ */
+export class RunAbort {
+  aborted = false;
+  reason: unknown;
+  private controller?: AbortController;
+  private rejectRace?: (reason: unknown) => void;
+
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.aborted) this.controller.abort(this.reason);
+    }
+    return this.controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    this.controller?.abort(reason);
+    this.rejectRace?.(reason);
+  }
+
+  /** `work`, or a rejection with the abort's reason as soon as the run is aborted. */
+  race<T>(work: Promise<T>): Promise<T> {
+    if (this.aborted) return Promise.reject(this.reason);
+    return new Promise<T>((resolve, reject) => {
+      this.rejectRace = reject;
+      work.then(resolve, reject);
+    });
+  }
+}
