@@ -12,6 +12,7 @@ import {
   DROP_EDGE_AND_REQUEUE_IF_STARTED,
   FINISH_IF_STARTED,
   FinishRow,
+  finishRows,
   HAND_BACK_IF_STARTED,
 } from './sql/finish.sql.js';
 import { QUEUE_PENDING_SLICE } from './sql/retry.sql.js';
@@ -81,15 +82,7 @@ export class TaskFinisher {
     // halved the drain rate: each waited for the other); the locks are released on the session after.
     const rows = await this.withDeadlockRetry(() =>
       pgQueryable(this.pool).rows<FinishRow>(FINISH_IF_STARTED, [
-        items.map((i) => i.task.id),
-        items.map((i) => i.task.attempt),
-        items.map((i) => i.outcome.status),
-        items.map((i) => i.outcome.result),
-        items.map((i) => i.outcome.error),
-        items.map((i) => i.outcome.reason),
-        items.map((i) => i.log),
-        items.map((i) => i.version),
-        items.map((i) => i.outcome.trace),
+        finishRows(items.map((i) => ({ ...i.outcome, id: i.task.id, attempt: i.task.attempt, log: i.log, version: i.version }))),
         this.config.limits.attemptsKept,
         this.registry.bulkFuncs(),
       ]),

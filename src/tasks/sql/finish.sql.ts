@@ -3,7 +3,7 @@ import type { Statement } from './queryable.js';
 /**
  * Finish a batch in one statement. Each row changes only if it is still `started` by the same
  * attempt (a stale worker, one declared dead meanwhile, changes nothing). Failures leave a
- * task_attempt row (the last $10 kept per task). Children of completed tasks are reset and handed
+ * task_attempt row (the last $2 kept per task). Children of completed tasks are reset and handed
  * to the broker in the same transaction; a child locked elsewhere (being claimed) is skipped and
  * its claim, waiting FOR SHARE on this parent, sees it finished.
  */
@@ -11,9 +11,12 @@ export const FINISH_IF_STARTED: Statement = {
   name: 'laterz_finish_if_started',
   text: `
     WITH v AS (
-           SELECT * FROM unnest($1::bigint[], $2::int[], $3::task_status[], $4::jsonb[], $5::text[], $6::text[],
-                                $7::text[], $8::int[], $9::text[])
-                    AS v(id, attempt, status, result, error, reason, log, version, trace)
+           -- $1: one JSON array of [id, attempt, status, result (JSON text), error, reason, log,
+           -- version, trace] per task. JSON.stringify is native; pg's escaping of nine text arrays
+           -- element by element was a seventh of a no-op task's cost in the worker.
+           SELECT (e->>0)::bigint AS id, (e->>1)::int AS attempt, (e->>2)::task_status AS status, (e->>3)::jsonb AS result,
+                  e->>4 AS error, e->>5 AS reason, e->>6 AS log, (e->>7)::int AS version, e->>8 AS trace
+             FROM json_array_elements($1::json) AS e
          ),
          -- The row locks, in id order, carrying v's values. Each row is looked up by primary key in
          -- a LATERAL subquery: as a plain join the planner read every row of the status = 'started'
@@ -32,7 +35,7 @@ export const FINISH_IF_STARTED: Statement = {
                   date_finished = CASE WHEN m.status IN ('pending', 'queued') THEN NULL ELSE now() END,
                   date_modified = now()
              FROM mine m
-            WHERE t.id = m.id AND t.id = ANY($1::bigint[])
+            WHERE t.id = m.id AND t.id = ANY ((SELECT array_agg(id) FROM mine)::bigint[])
            RETURNING t.id, t.status, t.attempt, t.worker, t.date_started, m.reason, m.trace
          ),
          att AS (
@@ -43,7 +46,7 @@ export const FINISH_IF_STARTED: Statement = {
          ),
          pruned AS (
            DELETE FROM task_attempt a USING fin
-            WHERE a.task_id = fin.id AND fin.status IN ('error', 'broken') AND a.attempt <= fin.attempt - $10::int
+            WHERE a.task_id = fin.id AND fin.status IN ('error', 'broken') AND a.attempt <= fin.attempt - $2::int
          ),
          kids AS (
            SELECT n.id FROM task n
@@ -54,7 +57,7 @@ export const FINISH_IF_STARTED: Statement = {
          ),
          queued AS (
            UPDATE task n
-              SET status = CASE WHEN n.func = ANY($11::text[]) THEN 'pending'::task_status ELSE 'queued'::task_status END,
+              SET status = CASE WHEN n.func = ANY($3::text[]) THEN 'pending'::task_status ELSE 'queued'::task_status END,
                   error = '', broken_reason = '', log = '', date_modified = now()
              FROM kids WHERE n.id = kids.id
            RETURNING n.id, n.collection, n.func, n.status
@@ -63,6 +66,13 @@ export const FINISH_IF_STARTED: Statement = {
     UNION ALL
     SELECT 'next', id::text, collection, func FROM queued WHERE status = 'queued'`,
 };
+
+/** FINISH_IF_STARTED's $1: the outcomes as one JSON array of positional rows. */
+export function finishRows(
+  outcomes: { id: string; attempt: number; status: string; result: string | null; error: string; reason: string; log: string; version: number; trace: string }[],
+): string {
+  return JSON.stringify(outcomes.map((o) => [o.id, o.attempt, o.status, o.result, o.error, o.reason, o.log, o.version, o.trace]));
+}
 
 export interface FinishRow {
   kind: 'done' | 'next';
