@@ -455,27 +455,34 @@ class AmqpConsumer implements Consumer {
     delivery.ref = { ...parsed.message, func: spec.func };
     this.held.add(delivery);
     this.pending.push(delivery);
-    if (this.pending.length >= this.options.batchSize) {
+    // While a batch is being claimed, deliveries wait and go together as the next one (see flush).
+    if (this.inFlight.size > 0 || this.flushQueued) return;
+    // Deliveries read from the socket together arrive in one turn of the event loop.
+    this.flushQueued = true;
+    setImmediate(() => {
+      this.flushQueued = false;
       this.flush();
-    } else if (!this.flushQueued) {
-      // Deliveries read from the socket together arrive in one turn of the event loop.
-      this.flushQueued = true;
-      setImmediate(() => {
-        this.flushQueued = false;
-        this.flush();
-      });
-    }
+    });
   }
 
+  /**
+   * Hands over what has arrived, one batch at a time. Claims run one after another on the
+   * worker's session anyway; a batch per socket read made them tiny under load (median 3 of 200
+   * deliveries with a 5 ms claim, so one claim transaction per three tasks). Waiting for the
+   * claim in flight lets the deliveries of that time go together, like a group commit.
+   */
   private flush(): void {
-    const batch = this.pending;
-    this.pending = [];
+    if (this.inFlight.size > 0) return;
+    const batch = this.pending.splice(0, this.options.batchSize);
     if (batch.length === 0) return;
     if (this.stopping) {
       this.settle(batch, 'requeue');
       return;
     }
-    const run = this.handle(batch).finally(() => this.inFlight.delete(run));
+    const run = this.handle(batch).finally(() => {
+      this.inFlight.delete(run);
+      this.flush();
+    });
     this.inFlight.add(run);
   }
 
