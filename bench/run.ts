@@ -31,10 +31,7 @@ async function main(options: BenchOptions): Promise<number> {
   const server = await describeServer(options.serverUrl);
   const env = await environment(server);
   const laterz = new Laterz({ transport: options.transport, amqpUrl: options.amqpUrl, worker: options.worker });
-  const ctx: ScenarioContext = { options, laterz, peers: (use) => (options.peers ? peersFor(use) : []) };
-  if (options.peers && options.transport === 'amqp') {
-    console.error('note: the raw amqplib baseline of DESIGN.md is not implemented yet; the peers are the PostgreSQL-based ones');
-  }
+  const ctx: ScenarioContext = { options, laterz, peers: (use) => (options.peers ? peersFor(use, options) : []) };
 
   const results: BenchResult[] = [];
   const failed: string[] = [];

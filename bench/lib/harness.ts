@@ -32,6 +32,7 @@ export async function withSession<C extends SystemClient, T>(
     let workers: WorkerProcess[] = [];
     try {
       workers = await startWorkers(system.workers(db.url, workerCount), options.verbose);
+      system.observe?.(client, workers);
       // A worker that dies mid-measurement fails it at once instead of at the drain's timeout.
       return await Promise.race([measure({ db, client, workers }), ...workers.map((w) => w.died)]);
     } catch (err) {

@@ -5,6 +5,8 @@ export type WorkerMessage =
   | { type: 'ready' }
   /** A latency task started: `t0` was taken just before its enqueue call, `at` when its handler began. */
   | { type: 'started'; t0: number; at: number }
+  /** Raw amqplib workers: jobs of a kind acked since the last report (they have no database to count in). */
+  | { type: 'finished'; kind: 'noop' | 'latency'; count: number }
   | { type: 'memory'; rss: number; heapUsed: number; heapTotal: number; external: number };
 
 /** Bench → worker process. `gc`: collect garbage first (workers run with --expose-gc). */

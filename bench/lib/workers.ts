@@ -11,6 +11,7 @@ export interface WorkerSpec {
 }
 
 export type MemoryReport = Extract<WorkerMessage, { type: 'memory' }>;
+type FinishedReport = Extract<WorkerMessage, { type: 'finished' }>;
 
 const READY_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 15_000;
@@ -20,6 +21,7 @@ const OUTPUT_LINES_KEPT = 40;
 export class WorkerProcess {
   private readonly output: string[] = [];
   private readonly startedListeners: ((t0: number, at: number) => void)[] = [];
+  private readonly finishedListeners: ((kind: FinishedReport['kind'], count: number) => void)[] = [];
   private memoryWaiters: ((m: MemoryReport) => void)[] = [];
   private exited = false;
   private stopping = false;
@@ -49,6 +51,7 @@ export class WorkerProcess {
     this.died.catch(() => undefined);
     child.on('message', (m: WorkerMessage) => {
       if (m.type === 'started') for (const l of this.startedListeners) l(m.t0, m.at);
+      else if (m.type === 'finished') for (const l of this.finishedListeners) l(m.kind, m.count);
       else if (m.type === 'memory') {
         const waiters = this.memoryWaiters;
         this.memoryWaiters = [];
@@ -91,6 +94,10 @@ export class WorkerProcess {
 
   onStarted(listener: (t0: number, at: number) => void): void {
     this.startedListeners.push(listener);
+  }
+
+  onFinished(listener: (kind: FinishedReport['kind'], count: number) => void): void {
+    this.finishedListeners.push(listener);
   }
 
   /** The worker's process.memoryUsage(), after a full garbage collection when `gc`. */

@@ -1,4 +1,5 @@
 import { answerBenchRequests, tellBench } from '../lib/ipc.js';
+import { startAmqplibWorker } from './amqplib.js';
 import { GraphileTuning, startGraphileWorker } from './graphile-worker.js';
 import type { PeerWorkerEnv } from './peer-worker.js';
 import { PgBossTuning, startPgBossWorker } from './pg-boss.js';
@@ -11,7 +12,9 @@ try {
   const stop =
     env.BENCH_PEER === 'pg-boss'
       ? await startPgBossWorker(env.BENCH_PEER_URL, tuning as PgBossTuning)
-      : await startGraphileWorker(env.BENCH_PEER_URL, tuning as GraphileTuning);
+      : env.BENCH_PEER === 'amqplib'
+        ? await startAmqplibWorker(env.BENCH_PEER_URL, tuning as Parameters<typeof startAmqplibWorker>[1])
+        : await startGraphileWorker(env.BENCH_PEER_URL, tuning as GraphileTuning);
   process.once('SIGTERM', () => {
     stop().then(
       () => process.exit(0),

@@ -1,3 +1,5 @@
+import type { BenchOptions } from '../lib/options.js';
+import { AmqplibSystem } from './amqplib.js';
 import { GraphileWorkerSystem } from './graphile-worker.js';
 import { PgBossSystem } from './pg-boss.js';
 import type { QueueSystem } from './system.js';
@@ -10,8 +12,13 @@ import type { QueueSystem } from './system.js';
  * 28-53k/s (50 with 1000 among the best), and without batched completion
  * (completeJobBatchDelay -1) only ~8k/s. For latency graphile-worker also runs without its local
  * queue, the setting the issue measured to give the better p99.
+ *
+ * On the AMQP transport, drain and latency compare with raw amqplib on the same broker instead
+ * (DESIGN.md: laterz ÷ the raw baseline); enqueue writes the database on both transports, so it
+ * keeps the PostgreSQL peers.
  */
-export function peersFor(use: 'drain' | 'enqueue' | 'latency'): QueueSystem[] {
+export function peersFor(use: 'drain' | 'enqueue' | 'latency', options: Pick<BenchOptions, 'transport' | 'amqpUrl' | 'worker'>): QueueSystem[] {
+  if (options.transport === 'amqp' && use !== 'enqueue') return [new AmqplibSystem(options.amqpUrl, { prefetch: options.worker.batchSize })];
   const pgBoss = new PgBossSystem({ batchSize: 500, localConcurrency: 2, poolSize: 10 });
   const graphile = new GraphileWorkerSystem({ concurrency: 50, localQueueSize: 1000, completeJobBatchDelay: 0, poolSize: 12 });
   if (use !== 'latency') return [pgBoss, graphile];

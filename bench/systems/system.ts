@@ -1,4 +1,4 @@
-import type { WorkerSpec } from '../lib/workers.js';
+import type { WorkerProcess, WorkerSpec } from '../lib/workers.js';
 
 /** The two kinds of job every system runs: a no-op, and one that reports when it started. */
 export type JobKind = 'noop' | 'latency';
@@ -29,6 +29,8 @@ export interface QueueSystem<C extends SystemClient = SystemClient> {
   workers(url: string, count: number): WorkerSpec[];
   /** A client in the bench process (enqueue, seed, observe). */
   open(url: string): Promise<C>;
+  /** Listens to its started worker processes (raw amqplib: they report their acks, having no database). */
+  observe?(client: C, workers: WorkerProcess[]): void;
   /** Removes what the run left outside its database (laterz on AMQP: its queues). */
   dispose?(url: string): Promise<void>;
 }

@@ -51,6 +51,8 @@ export class AmqpBroker extends Broker {
   private readonly topology: AmqpTopology;
   private readonly manager: AmqpConnectionManager;
   private readonly publisher: ChannelWrapper;
+  /** The wrapper's current confirm channel, set up (queues declared); publishes go straight to it. */
+  private publishChannel?: ConfirmChannel;
   private readonly consumers = new Set<AmqpConsumer>();
   /** Queue declarations in progress: concurrent publishes to a new queue share one. */
   private readonly declaring = new Map<string, Promise<void>>();
@@ -116,19 +118,13 @@ export class AmqpBroker extends Broker {
   async publish(refs: readonly TaskRef[], priority: PublishPriority = PublishPriority.Enqueue): Promise<number> {
     if (refs.length === 0 || this.closed) return 0;
     if (this.downTooLong()) return 0;
-    const startedAt = Date.now();
+    const deadline = Date.now() + this.options.publishTimeoutMs;
     try {
       const routed = this.route(refs);
       if (routed.length === 0) return 0;
       await withDeadline(this.ensureDeclared(routed.map((r) => r.spec)), this.options.publishTimeoutMs, 'declaring queues');
-      const timeout = Math.max(1, startedAt + this.options.publishTimeoutMs - Date.now());
-      const sends = routed.map(({ queue, ref }) => {
-        const messageId = (this.publishSeq++).toString(36);
-        const options = { persistent: true, mandatory: true, priority, contentType: 'application/json', messageId, timeout };
-        return this.publisher.sendToQueue(queue, encodeTaskMessage(ref), options).then(() => !this.returned.delete(messageId));
-      });
-      const results = await Promise.allSettled(sends);
-      const confirmed = results.filter((r) => r.status === 'fulfilled' && r.value).length;
+      const channel = this.publishChannel ?? (await withDeadline(this.nextPublishChannel(), remainingMs(deadline), 'waiting for the publish channel'));
+      const confirmed = await this.sendConfirmed(channel, routed, priority, deadline);
       if (confirmed < refs.length && this.connected) {
         this.logger.warn(`published ${confirmed} of ${refs.length} refs; the dispatcher re-queues the rest`);
       }
@@ -212,8 +208,69 @@ export class AmqpBroker extends Broker {
     return !this.connected && Date.now() - this.downSince >= this.options.publishTimeoutMs;
   }
 
-  private route(refs: readonly TaskRef[]): { spec: QueueSpec; queue: string; ref: TaskRef }[] {
-    const routed: { spec: QueueSpec; queue: string; ref: TaskRef }[] = [];
+  /**
+   * Publishes on the confirm channel itself rather than through the wrapper's buffer, which holds a
+   * timer and a promise per message and finds each confirm by a linear search: 2.5-3.7x the CPU of
+   * plain amqplib for 10,000 refs, on a machine RabbitMQ and the database share. One deadline
+   * bounds the whole call; refs unconfirmed by then (channel lost, connection blocked) count as
+   * not published and stay `queued` for the dispatcher.
+   */
+  private sendConfirmed(channel: ConfirmChannel, routed: readonly Routed[], priority: PublishPriority, deadline: number): Promise<number> {
+    return new Promise<number>((resolve) => {
+      let sent = 0;
+      let settled = 0;
+      let confirmed = 0;
+      let allSent = false;
+      let done = false;
+      const finish = () => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        resolve(confirmed);
+      };
+      const timer = setTimeout(finish, remainingMs(deadline));
+      const settledAll = () => allSent && settled === sent;
+      const send = (from: number) => {
+        for (let i = from; i < routed.length && !done; i++) {
+          const { queue, ref } = routed[i];
+          const messageId = (this.publishSeq++).toString(36);
+          const options = { persistent: true, mandatory: true, priority, contentType: 'application/json', messageId };
+          let room: boolean;
+          try {
+            room = channel.sendToQueue(queue, encodeTaskMessage(ref), options, (err: unknown) => {
+              settled++;
+              // A mandatory publish RabbitMQ could not route comes back (`return`) before its confirm.
+              if (!err && !this.returned.delete(messageId)) confirmed++;
+              if (settledAll()) finish();
+            });
+          } catch {
+            // The channel closed under the loop: the rest are not published.
+            break;
+          }
+          sent++;
+          if (!room && i + 1 < routed.length) {
+            channel.once('drain', () => send(i + 1));
+            return;
+          }
+        }
+        allSent = true;
+        if (settledAll()) finish();
+      };
+      send(0);
+    });
+  }
+
+  /** The publish channel once the wrapper has (re)opened and set it up. */
+  private async nextPublishChannel(): Promise<ConfirmChannel> {
+    for (;;) {
+      await this.publisher.waitForConnect();
+      if (this.publishChannel) return this.publishChannel;
+      await new Promise<void>((resolve) => this.publisher.once('connect', () => resolve()));
+    }
+  }
+
+  private route(refs: readonly TaskRef[]): Routed[] {
+    const routed: Routed[] = [];
     for (const ref of refs) {
       try {
         const invalid = invalidTaskMessage(ref);
@@ -261,9 +318,13 @@ export class AmqpBroker extends Broker {
   private async setupPublisher(channel: ConfirmChannel): Promise<void> {
     this.watchChannel(channel, 'publish', () => this.closed);
     channel.on('return', (message: Message) => this.onReturned(message));
+    channel.once('close', () => {
+      if (this.publishChannel === channel) this.publishChannel = undefined;
+    });
     try {
       await this.declareOn(channel, this.topology.declaredSpecs());
       this.setupError = undefined;
+      this.publishChannel = channel;
     } catch (err) {
       this.setupError = this.describe(err);
       throw err;
@@ -355,6 +416,12 @@ export class AmqpBroker extends Broker {
   }
 }
 
+interface Routed {
+  spec: QueueSpec;
+  queue: string;
+  ref: TaskRef;
+}
+
 interface ConsumerHost {
   manager: AmqpConnectionManager;
   topology: AmqpTopology;
@@ -387,7 +454,8 @@ class AmqpConsumer implements Consumer {
   private pending: Delivery[] = [];
   private flushQueued = false;
   private readonly held = new Set<Delivery>();
-  private readonly inFlight = new Set<Promise<void>>();
+  /** Batches being handed over, with the channel generation their deliveries came on. */
+  private readonly inFlight = new Map<Promise<void>, number>();
   private readonly wakers = new Set<() => void>();
   private stopping?: Promise<void>;
 
@@ -455,28 +523,44 @@ class AmqpConsumer implements Consumer {
     delivery.ref = { ...parsed.message, func: spec.func };
     this.held.add(delivery);
     this.pending.push(delivery);
-    if (this.pending.length >= this.options.batchSize) {
+    // While a batch is being claimed, deliveries wait and go together as the next one (see flush).
+    if (this.claiming() || this.flushQueued) return;
+    // Deliveries read from the socket together arrive in one turn of the event loop.
+    this.flushQueued = true;
+    setImmediate(() => {
+      this.flushQueued = false;
       this.flush();
-    } else if (!this.flushQueued) {
-      // Deliveries read from the socket together arrive in one turn of the event loop.
-      this.flushQueued = true;
-      setImmediate(() => {
-        this.flushQueued = false;
-        this.flush();
-      });
-    }
+    });
   }
 
+  /**
+   * Hands over what has arrived, one batch at a time. Claims run one after another on the
+   * worker's session anyway; a batch per socket read made them tiny under load (median 3 of 200
+   * deliveries with a 5 ms claim, so one claim transaction per three tasks). Waiting for the
+   * claim in flight lets the deliveries of that time go together, like a group commit.
+   */
   private flush(): void {
-    const batch = this.pending;
-    this.pending = [];
+    if (this.claiming()) return;
+    const batch = this.pending.splice(0, this.options.batchSize);
     if (batch.length === 0) return;
     if (this.stopping) {
       this.settle(batch, 'requeue');
       return;
     }
-    const run = this.handle(batch).finally(() => this.inFlight.delete(run));
-    this.inFlight.add(run);
+    const run = this.handle(batch).finally(() => {
+      this.inFlight.delete(run);
+      this.flush();
+    });
+    this.inFlight.set(run, this.generation);
+  }
+
+  /**
+   * Whether a batch of the current channel is being handed over. One of a closed channel does
+   * not hold back the redeliveries of its messages on the next (its acks are dropped anyway).
+   */
+  private claiming(): boolean {
+    for (const generation of this.inFlight.values()) if (generation === this.generation) return true;
+    return false;
   }
 
   private async handle(batch: Delivery[]): Promise<void> {
@@ -493,22 +577,45 @@ class AmqpConsumer implements Consumer {
 
   private settle(deliveries: readonly Delivery[], outcome: Outcome): void {
     let dropped = 0;
+    const live: Delivery[] = [];
     for (const delivery of deliveries) {
       this.held.delete(delivery);
-      const channel = this.channel;
-      if (!channel || delivery.generation !== this.generation) {
-        dropped++;
-        continue;
-      }
+      if (this.channel && delivery.generation === this.generation) live.push(delivery);
+      else dropped++;
+    }
+    const channel = this.channel;
+    if (channel && live.length > 0) {
       try {
-        if (outcome === 'ack') channel.ack(delivery.message);
-        else channel.nack(delivery.message, false, true);
+        const upTo = this.coveredBy(live);
+        if (upTo && outcome === 'ack') channel.ack(upTo.message, true);
+        else if (upTo) channel.nack(upTo.message, true, true);
+        else {
+          for (const delivery of live) {
+            if (outcome === 'ack') channel.ack(delivery.message);
+            else channel.nack(delivery.message, false, true);
+          }
+        }
       } catch {
         // The channel is closing: its deliveries are as good as returned.
-        dropped++;
+        dropped += live.length;
       }
     }
     if (dropped > 0) this.host.logger.log(`dropped ${dropped} ${outcome}s for deliveries of a closed channel; RabbitMQ redelivers them`);
+  }
+
+  /**
+   * The delivery whose tag settles all of `live` in one frame (`multiple`), or undefined when that
+   * would also settle a delivery held elsewhere. One ack per batch instead of one per message
+   * takes that much work off RabbitMQ, which shares the machine with the database.
+   */
+  private coveredBy(live: readonly Delivery[]): Delivery | undefined {
+    let last = live[0];
+    for (const delivery of live) if (delivery.message.fields.deliveryTag > last.message.fields.deliveryTag) last = delivery;
+    const tag = last.message.fields.deliveryTag;
+    for (const other of this.held) {
+      if (other.generation === this.generation && other.message.fields.deliveryTag <= tag) return undefined;
+    }
+    return last;
   }
 
   private pause(ms: number): Promise<void> {
@@ -530,7 +637,7 @@ class AmqpConsumer implements Consumer {
     this.pending = [];
     this.settle(pending, 'requeue');
     for (const wake of [...this.wakers]) wake();
-    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight.keys()]);
     await this.wrapper.close().catch(() => undefined);
     this.host.stopped(this);
   }
@@ -565,6 +672,10 @@ export function redactSecrets(text: string, url: string): string {
   let masked = text;
   for (const secret of new Set([password, decoded])) masked = masked.split(secret).join('***');
   return masked;
+}
+
+function remainingMs(deadline: number): number {
+  return Math.max(1, deadline - Date.now());
 }
 
 function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {

@@ -329,6 +329,52 @@ suite('AmqpBroker against RabbitMQ', () => {
     }
   });
 
+  it('hands the deliveries that arrive during a claim over together as the next batch', async () => {
+    const broker = new AmqpBroker(brokerOptions());
+    const held = gate();
+    try {
+      const spec: QueueSpec = { func: 'grouped', queue: 'alpha' };
+      broker.registerQueues([spec]);
+      const sizes: number[] = [];
+      const consumer = await broker.consume({ queues: [spec], batchSize: 50 }, async ({ refs: batch }) => {
+        sizes.push(batch.length);
+        if (sizes.length === 1) await held.wait;
+        return batch.length;
+      });
+      expect(await broker.publish(refs('grouped', 1, 1))).toBe(1);
+      await waitFor('the first batch', () => sizes.length === 1);
+      expect(await broker.publish(refs('grouped', 2, 30))).toBe(30);
+      await waitFor('30 more deliveries held', async () => (await broker.depth(spec)).unacked === 31);
+      expect(sizes).toEqual([1]);
+
+      const mark = logs.length;
+      held.open();
+      await waitFor('the second batch', () => sizes.length === 2);
+      expect(sizes).toEqual([1, 30]);
+      await waitFor('RabbitMQ to have every ack', async () => {
+        const counts = await queueCounts(`${prefix}.alpha.grouped`);
+        return counts?.ready === 0 && counts.unacked === 0;
+      });
+      await consumer.stop();
+      expect(logsSince(mark, /406|PRECONDITION|closed/)).toEqual([]);
+    } finally {
+      held.open();
+      await broker.close();
+    }
+  });
+
+  it('publishes a batch larger than the socket buffer in one call, every ref confirmed', async () => {
+    const broker = new AmqpBroker(brokerOptions({ publishTimeoutMs: 30_000 }));
+    try {
+      const spec: QueueSpec = { func: 'large', queue: 'alpha' };
+      broker.registerQueues([spec]);
+      expect(await broker.publish(refs('large', 1, 20_000))).toBe(20_000);
+      expect(await broker.depth(spec)).toEqual({ name: `${prefix}.alpha.large`, ready: 20_000, unacked: 0 });
+    } finally {
+      await broker.close();
+    }
+  });
+
   it('stop waits for the batch being handed over', async () => {
     const broker = new AmqpBroker(brokerOptions());
     const held = gate();

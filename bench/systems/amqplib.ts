@@ -1,0 +1,191 @@
+import { once } from 'node:events';
+import amqplib, { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
+import { AmqpTopology } from '../../src/broker/amqp-topology.js';
+import { PublishPriority } from '../../src/broker/broker.js';
+import { wallMs } from '../lib/clock.js';
+import { reportStarted, tellBench } from '../lib/ipc.js';
+import type { WorkerProcess, WorkerSpec } from '../lib/workers.js';
+import { amqpPrefix } from './laterz.js';
+import { peerWorkerSpecs } from './peer-worker.js';
+import type { JobKind, JobPayload, QueueSystem, SystemClient } from './system.js';
+
+export interface AmqplibTuning {
+  /** Channel prefetch of each worker process: laterz's WORKER_BATCH_SIZE. */
+  prefetch: number;
+}
+
+const KINDS: JobKind[] = ['noop', 'latency'];
+
+/** The queues laterz declares, with the same arguments (classic, x-max-priority). */
+function topology(prefix: string): AmqpTopology {
+  return new AmqpTopology({ prefix, queueType: 'classic', deliveryLimit: 0 });
+}
+
+/** One queue per kind, named like laterz's queues but under a prefix of the run's own database. */
+function queueName(url: string, kind: JobKind): string {
+  return topology(`${amqpPrefix(url)}-raw`).queueName({ func: kind, queue: 'bench' });
+}
+
+function connect(amqpUrl: string): Promise<ChannelModel> {
+  // As laterz connects: small messages, no Nagle.
+  return amqplib.connect(amqpUrl, { noDelay: true });
+}
+
+/**
+ * The raw RabbitMQ baseline: what laterz's AMQP transport costs over amqplib alone on the same
+ * broker. Persistent messages with publisher confirms, manual acks, prefetch = laterz's batch
+ * size (global on the channel, as laterz sets it on classic queues), the same queue arguments and
+ * the same worker-process count; no database. A job is finished when its worker acked it; the
+ * workers report their acks to the bench over IPC, which is how the client knows.
+ */
+export class AmqplibSystem implements QueueSystem<AmqplibClient> {
+  readonly name = 'raw amqplib';
+
+  constructor(
+    private readonly amqpUrl: string,
+    private readonly tuning: AmqplibTuning,
+  ) {}
+
+  get settings(): Record<string, unknown> {
+    return { ...this.tuning, persistent: true, confirms: true, ack: 'manual, each message', queue: 'classic, x-max-priority' };
+  }
+
+  async install(url: string): Promise<void> {
+    const connection = await connect(this.amqpUrl);
+    try {
+      const channel = await connection.createChannel();
+      for (const kind of KINDS) await channel.assertQueue(queueName(url, kind), topology('raw').queueOptions());
+      await channel.close();
+    } finally {
+      await connection.close();
+    }
+  }
+
+  workers(url: string, count: number): WorkerSpec[] {
+    const queues: Record<JobKind, string> = { noop: queueName(url, 'noop'), latency: queueName(url, 'latency') };
+    return peerWorkerSpecs(
+      this.name,
+      { BENCH_PEER: 'amqplib', BENCH_PEER_URL: this.amqpUrl, BENCH_PEER_TUNING: JSON.stringify({ ...this.tuning, queues }) },
+      count,
+    );
+  }
+
+  async open(url: string): Promise<AmqplibClient> {
+    const connection = await connect(this.amqpUrl);
+    const channel = await connection.createConfirmChannel();
+    return new AmqplibClient(connection, channel, { noop: queueName(url, 'noop'), latency: queueName(url, 'latency') });
+  }
+
+  observe(client: AmqplibClient, workers: WorkerProcess[]): void {
+    for (const worker of workers) worker.onFinished((kind, count) => client.finished(kind, count));
+  }
+
+  async dispose(url: string): Promise<void> {
+    const connection = await connect(this.amqpUrl);
+    try {
+      const channel = await connection.createChannel();
+      for (const kind of KINDS) await channel.deleteQueue(queueName(url, kind));
+      await channel.close();
+    } finally {
+      await connection.close();
+    }
+  }
+}
+
+export class AmqplibClient implements SystemClient {
+  private readonly published: Record<JobKind, number> = { noop: 0, latency: 0 };
+  private readonly acked: Record<JobKind, number> = { noop: 0, latency: 0 };
+
+  constructor(
+    private readonly connection: ChannelModel,
+    private readonly channel: ConfirmChannel,
+    private readonly queues: Record<JobKind, string>,
+  ) {}
+
+  finished(kind: JobKind, count: number): void {
+    this.acked[kind] += count;
+  }
+
+  /** Publishes all, as fast as the socket takes them, then waits for every confirm. Not timed: nothing to write first. */
+  async seedNoop(n: number): Promise<number> {
+    const visible = wallMs();
+    for (let i = 1; i <= n; i++) {
+      if (!this.send('noop', { i })) await once(this.channel, 'drain');
+    }
+    await this.channel.waitForConfirms();
+    this.published.noop += n;
+    return visible;
+  }
+
+  /** One message, resolved by its confirm (laterz's enqueue resolves at its commit). */
+  async enqueue(kind: JobKind, payload: JobPayload): Promise<void> {
+    await new Promise<void>((resolve, reject) => this.send(kind, payload, (err) => (err ? reject(err) : resolve())));
+    this.published[kind]++;
+  }
+
+  async busy(): Promise<boolean> {
+    return KINDS.some((k) => this.acked[k] < this.published[k]);
+  }
+
+  async count(): Promise<number> {
+    return this.published.noop + this.published.latency;
+  }
+
+  async succeeded(kind: JobKind): Promise<number> {
+    return this.acked[kind];
+  }
+
+  async close(): Promise<void> {
+    await this.channel.close().catch(() => undefined);
+    await this.connection.close();
+  }
+
+  private send(kind: JobKind, payload: JobPayload, confirmed?: (err: unknown) => void): boolean {
+    const options = { persistent: true, mandatory: true, priority: PublishPriority.Enqueue, contentType: 'application/json' };
+    return this.channel.sendToQueue(this.queues[kind], Buffer.from(JSON.stringify(payload)), options, confirmed);
+  }
+}
+
+/**
+ * In a peer worker process: consumes both queues on one channel, parses each body (laterz does),
+ * reports latency jobs' start, acks each message; the acks are counted to the bench once per turn
+ * of the event loop. Returns the stop.
+ */
+export async function startAmqplibWorker(amqpUrl: string, tuning: AmqplibTuning & { queues: Record<JobKind, string> }): Promise<() => Promise<void>> {
+  const connection = await connect(amqpUrl);
+  const channel: Channel = await connection.createChannel();
+  await channel.prefetch(tuning.prefetch, true);
+  const acked: Record<JobKind, number> = { noop: 0, latency: 0 };
+  let reportQueued = false;
+  const report = () => {
+    reportQueued = false;
+    for (const kind of KINDS) {
+      if (acked[kind] > 0) tellBench({ type: 'finished', kind, count: acked[kind] });
+      acked[kind] = 0;
+    }
+  };
+  const tags: string[] = [];
+  for (const kind of KINDS) {
+    const { consumerTag } = await channel.consume(
+      tuning.queues[kind],
+      (message: ConsumeMessage | null) => {
+        if (!message) return;
+        const job = JSON.parse(message.content.toString('utf8')) as JobPayload;
+        if (kind === 'latency') reportStarted(job.t0!);
+        channel.ack(message);
+        acked[kind]++;
+        if (!reportQueued) {
+          reportQueued = true;
+          setImmediate(report);
+        }
+      },
+      { noAck: false },
+    );
+    tags.push(consumerTag);
+  }
+  return async () => {
+    for (const tag of tags) await channel.cancel(tag);
+    await channel.close();
+    await connection.close();
+  };
+}
