@@ -155,10 +155,10 @@ export class EnvSchema {
 
   /**
    * Rows one dispatcher tick may change in all (queued, killed, sent back to pending), shared
-   * evenly by the funcs with work; what is left over waits for the next tick. Default 400.
+   * evenly by the funcs with work; what is left over waits for the next tick. Default 300.
    */
   @Transform(toInt) @Min(1) @Max(10000000) @IsInt()
-  DISPATCH_TICK_MAX_ROWS = 400;
+  DISPATCH_TICK_MAX_ROWS = 300;
 
   /** A func's queue holding at least this many messages is not topped up. Default 200. */
   @Transform(toInt) @Min(0) @Max(10000000) @IsInt()

@@ -75,6 +75,10 @@ interface Tick {
  * tick's length follows the rows it changes, not the pairs it visits: the budget bounds it. Dead
  * tasks get a quarter (killing them sooner makes nothing run sooner: the retry tiers wait minutes);
  * the rest is shared evenly by the funcs with work, so one func's backlog cannot starve the others.
+ * The default, 300, keeps a refill tick at 1M near 50 ms even on a cold scheduler. It cannot feed
+ * busy workers by itself (two no-op workers drain ~15,000 tasks/s: 10 s of that would be a 7 s
+ * tick) and need not: enqueue publishes, a finish publishes the next tasks and tops up 20 per pair
+ * every 250 ms; a tick restarts the pairs nobody feeds, a few dozen tasks each.
  */
 class TickBudget {
   private left: number;
