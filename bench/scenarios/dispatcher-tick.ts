@@ -34,12 +34,16 @@ import {
   VERSION,
 } from './task-table.js';
 
-/** Every statement a tick can run, with the default settings' values, on one (collection, func). */
+/**
+ * Every statement a tick can run, with the default settings' values, on one (collection, func):
+ * the limits a refill tick of this table gives them (DISPATCH_TICK_MAX_ROWS 300: a quarter for the
+ * dead, the rest over the 7 funcs with work).
+ */
 function dispatcherStatements(): Explained[] {
-  const [c, f, limit] = ['bench-c1', 'bench.f1', 1000];
+  const [c, f, limit, deadLimit] = ['bench-c1', 'bench.f1', Math.ceil((300 - 75) / 7), 75];
   const funcs = [...FUNCS.map((name) => ({ name, bulk: false })), { name: BULK_FUNC, bulk: true }];
   return [
-    { label: 'dead started tasks of the tick (kill)', statement: KILL_DEAD_STARTED, values: [COLLECTIONS, funcs.map((x) => x.name), 60, limit] },
+    { label: 'dead started tasks of the tick (kill)', statement: KILL_DEAD_STARTED, values: [COLLECTIONS, funcs.map((x) => x.name), 60, deadLimit] },
     {
       label: 'probe of every (collection, func) pair',
       statement: DISPATCH_PROBE,
@@ -60,7 +64,7 @@ function dispatcherStatements(): Explained[] {
     },
     { label: 'queue depth (PostgreSQL transport)', statement: { name: QUEUED_COUNT.name, text: QUEUED_COUNT.text }, values: [f] },
     { label: 'pending, newest first', statement: QUEUE_PENDING_NEWEST, values: [c, f, limit, 60] },
-    { label: 'pending backlog > 3 batches?', statement: PENDING_BEYOND, values: [c, f, 3 * limit] },
+    { label: 'pending backlog > 3 batches?', statement: PENDING_BEYOND, values: [c, f, 3 * 1000] },
     { label: 'pending, oldest first', statement: QUEUE_PENDING_OLDEST, values: [c, f, limit, 60] },
     { label: 'deferred, oldest first', statement: QUEUE_DEFERRED_OLDEST, values: [c, f, limit, 60] },
     { label: 'outdated versions', statement: QUEUE_OUTDATED, values: [c, f, limit, VERSION] },
