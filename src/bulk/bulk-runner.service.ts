@@ -41,6 +41,13 @@ export interface BulkReport {
 
 const TRACE_BYTES = 2048;
 
+/** A batch whose handler has run: its counts, and the write of its outcomes, not begun yet. */
+interface RanBatch {
+  result: BulkBatchResult;
+  /** Writes the outcomes (on the pool), then releases the tasks' locks (on the session) and publishes their next tasks. */
+  finish: () => Promise<void>;
+}
+
 /** What a batch came to: the handler's per-task map, or one error for every task. */
 type BatchOutcome = { ok: Map<string, boolean> } | { error: string; trace: string };
 
@@ -107,6 +114,9 @@ export class BulkRunnerService {
    * Batches of one func in one collection until a batch comes back short, runs nothing (all its
    * candidates wait on parents, or are held) or fails as a whole (the next run retries it: looping
    * on a failing handler until the deadline would only hammer what it calls), or the deadline.
+   * Each batch's finish, on a pool connection, runs beside the next batch's start and handler on
+   * the session (the two statements took equal shares of a batch's time, one after the other);
+   * one finish is in flight at a time.
    */
   private async runFunc(
     session: PoolClient,
@@ -116,15 +126,29 @@ export class BulkRunnerService {
     beforeRun: () => Promise<void>,
     report: BulkReport,
   ): Promise<void> {
-    while (Date.now() < deadline) {
-      const r = await this.runBatch(session, collection, func, beforeRun);
-      if (r.ran > 0) report.batches++;
-      report.ran += r.ran;
-      report.succeeded += r.succeeded;
-      report.broken += r.broken;
-      report.errored += r.errored;
-      report.deferred += r.deferred;
-      if (r.selected < this.config.bulk.maxTasks || r.ran === 0 || r.errored > 0) return;
+    let finishing: Promise<void> = Promise.resolve();
+    try {
+      while (Date.now() < deadline) {
+        const batch = await this.startAndRun(session, collection, func, beforeRun);
+        try {
+          await finishing;
+        } finally {
+          // Begun even when the previous finish failed: this batch's outcomes are known.
+          finishing = batch.finish();
+          // Awaited below; this only keeps a failure before then from being an unhandled rejection.
+          finishing.catch(() => undefined);
+        }
+        const r = batch.result;
+        if (r.ran > 0) report.batches++;
+        report.ran += r.ran;
+        report.succeeded += r.succeeded;
+        report.broken += r.broken;
+        report.errored += r.errored;
+        report.deferred += r.deferred;
+        if (r.selected < this.config.bulk.maxTasks || r.ran === 0 || r.errored > 0) return;
+      }
+    } finally {
+      await finishing;
     }
   }
 
@@ -133,6 +157,13 @@ export class BulkRunnerService {
    * locks while they run). `beforeRun` is called once there is something to run.
    */
   async runBatch(session: PoolClient, collection: string, func: RegisteredFunc, beforeRun: () => Promise<void> = async () => undefined): Promise<BulkBatchResult> {
+    const batch = await this.startAndRun(session, collection, func, beforeRun);
+    await batch.finish();
+    return batch.result;
+  }
+
+  /** Starts a batch on `session` and runs its handler; the finish is left to the caller. */
+  private async startAndRun(session: PoolClient, collection: string, func: RegisteredFunc, beforeRun: () => Promise<void>): Promise<RanBatch> {
     const limits = this.config.bulk;
     const all = this.registry.all();
     const rows = await pgQueryable(session).rows<BulkStartRow>(START_BULK_BATCH, [
@@ -155,7 +186,7 @@ export class BulkRunnerService {
     });
     const deferred = rows.filter((r) => r.kind === 'deferred').length;
     const result: BulkBatchResult = { selected: order?.selected ?? 0, ran: picked.length, succeeded: 0, broken: 0, errored: 0, deferred, bytes: 0 };
-    if (picked.length === 0) return result;
+    if (picked.length === 0) return { result, finish: async () => undefined };
 
     const log = new LogBuffer(this.config.limits.logBytes, (level, message) => this.logger.debug(`bulk ${func.name} [${level}] ${message}`));
     const batch: BulkTask[] = picked.map((p) => ({ id: p.id, collection, func: func.name, args: p.args, sizeBytes: p.size }));
@@ -172,37 +203,42 @@ export class BulkRunnerService {
     // Each task's share of the elapsed time follows its size (evenly when no task has any).
     const totalBytes = picked.reduce((sum, p) => sum + p.bytes, 0);
     const seconds = picked.map((p) => elapsedSeconds * (totalBytes > 0 ? p.bytes / totalBytes : 1 / picked.length));
-    // In id order: the finish locks the rows in the order of its arrays.
-    const byId = picked.map((_, i) => i).sort((a, b) => (BigInt(picked[a].id) < BigInt(picked[b].id) ? -1 : 1));
-    let finished: BulkFinishRow[];
-    try {
-      finished = await pgQueryable(session).rows<BulkFinishRow>(FINISH_BULK_IF_STARTED, [
-        byId.map((i) => picked[i].id),
-        byId.map((i) => picked[i].attempt),
-        byId.map((i) => statuses[i]),
-        byId.map((i) => seconds[i]),
-        failedWith,
-        log.text(),
-        func.version,
-        'trace' in outcome ? outcome.trace : '',
-        this.config.limits.attemptsKept,
-        this.registry.bulkFuncs(),
-      ]);
-    } catch (err) {
-      // The tasks stay started: released, the dispatcher finds them dead and the tiers retry them.
-      await session.query({ ...UNLOCK_RUNNING, values: [picked.map((p) => p.id)] }).catch(() => undefined);
-      throw err;
-    }
-    const next: TaskRef[] = finished.filter((r) => r.kind === 'next').map((r) => ({ taskId: r.id, collection: r.collection!, func: r.func! }));
-    if (next.length > 0) await this.broker.publish(next, PublishPriority.Next);
-    for (const s of statuses) {
-      if (s === TaskStatus.Success) result.succeeded++;
-      else if (s === TaskStatus.Broken) result.broken++;
+    for (const st of statuses) {
+      if (st === TaskStatus.Success) result.succeeded++;
+      else if (st === TaskStatus.Broken) result.broken++;
       else result.errored++;
     }
     result.bytes = picked.reduce((sum, p) => sum + p.size, 0);
     this.logger.debug(`bulk ${collection}/${func.name}: ${picked.length} tasks, ${result.succeeded} ok, in ${elapsedSeconds.toFixed(3)} s`);
-    return result;
+
+    // In id order: the finish locks the rows in the order of its arrays.
+    const byId = picked.map((_, i) => i).sort((a, b) => (BigInt(picked[a].id) < BigInt(picked[b].id) ? -1 : 1));
+    const ids = byId.map((i) => picked[i].id);
+    const finish = async () => {
+      let finished: BulkFinishRow[];
+      try {
+        finished = await pgQueryable(this.pool).rows<BulkFinishRow>(FINISH_BULK_IF_STARTED, [
+          ids,
+          byId.map((i) => picked[i].attempt),
+          byId.map((i) => statuses[i]),
+          byId.map((i) => seconds[i]),
+          failedWith,
+          log.text(),
+          func.version,
+          'trace' in outcome ? outcome.trace : '',
+          this.config.limits.attemptsKept,
+          this.registry.bulkFuncs(),
+        ]);
+      } finally {
+        // After the commit: the rows are finished by then, so the dispatcher cannot take one for
+        // dead. After a failure the tasks stay started: released, the dispatcher finds them dead
+        // and the tiers retry them.
+        await session.query({ ...UNLOCK_RUNNING, values: [ids] }).catch((err: Error) => this.logger.warn(`bulk unlock failed: ${err.message}`));
+      }
+      const next: TaskRef[] = finished.filter((r) => r.kind === 'next').map((r) => ({ taskId: r.id, collection: r.collection!, func: r.func! }));
+      if (next.length > 0) await this.broker.publish(next, PublishPriority.Next);
+    };
+    return { result, finish };
   }
 
   /** One call of the handler on the batch, under the func's timeout. */

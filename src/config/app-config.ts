@@ -43,6 +43,7 @@ export class AppConfig {
   };
   readonly dispatch: {
     readonly queueLimit: number;
+    readonly tickMaxRows: number;
     readonly minQueueSize: number;
     readonly maxQueueSize: number;
     readonly queuedGraceSeconds: number;
@@ -103,6 +104,7 @@ export class AppConfig {
     };
     this.dispatch = {
       queueLimit: env.DISPATCH_QUEUE_LIMIT,
+      tickMaxRows: env.DISPATCH_TICK_MAX_ROWS,
       minQueueSize: env.DISPATCH_MIN_QUEUE_SIZE,
       maxQueueSize: env.DISPATCH_MAX_QUEUE_SIZE,
       queuedGraceSeconds: env.DISPATCH_QUEUED_GRACE_SECONDS,

@@ -153,6 +153,13 @@ export class EnvSchema {
   @Transform(toInt) @Min(1) @Max(100000) @IsInt()
   DISPATCH_QUEUE_LIMIT = 1000;
 
+  /**
+   * Rows one dispatcher tick may change in all (queued, killed, sent back to pending), shared
+   * evenly by the funcs with work; what is left over waits for the next tick. Default 300.
+   */
+  @Transform(toInt) @Min(1) @Max(10000000) @IsInt()
+  DISPATCH_TICK_MAX_ROWS = 300;
+
   /** A func's queue holding at least this many messages is not topped up. Default 200. */
   @Transform(toInt) @Min(0) @Max(10000000) @IsInt()
   DISPATCH_MIN_QUEUE_SIZE = 200;

@@ -36,6 +36,8 @@ export interface DispatchReport {
   bulkRetried: number;
   pairsVisited: number;
   pairsSkippedFullQueue: number;
+  /** Pairs with work left for a later tick: the tick's row budget (DISPATCH_TICK_MAX_ROWS) was spent. */
+  pairsOverBudget: number;
   errors: number;
 }
 
@@ -49,6 +51,7 @@ export function emptyDispatchReport(): DispatchReport {
     bulkRetried: 0,
     pairsVisited: 0,
     pairsSkippedFullQueue: 0,
+    pairsOverBudget: 0,
     errors: 0,
   };
 }
@@ -56,15 +59,62 @@ export function emptyDispatchReport(): DispatchReport {
 /** The probe's answer for one pair; a pair the probe did not return has nothing to do. */
 type PairWork = Omit<ProbeRow, 'collection' | 'func'>;
 
-/** Queue depth per func, read once per tick and counted up by what the tick queues itself. */
-type Depths = Map<string, number>;
+/** What one tick carries from pair to pair. */
+interface Tick {
+  /** Queue depth per func, read once per tick and counted up by what the tick queues itself. */
+  depths: Map<string, number>;
+  budget: TickBudget;
+  /** Queued by the tick's committed statements, published once at its end (one round trip, not one per batch). */
+  outbox: TaskRef[];
+}
+
+/**
+ * The rows a tick may still change. A changed row costs about 40 µs at 1M rows (measured on the
+ * bench table: the rows a batch takes lie on as many pages, and each page's first change after a
+ * checkpoint writes a full-page image, about 14 kB of WAL a row, whatever the table size), so the
+ * tick's length follows the rows it changes, not the pairs it visits: the budget bounds it. Dead
+ * tasks get a quarter (killing them sooner makes nothing run sooner: the retry tiers wait minutes);
+ * the rest is shared evenly by the funcs with work, so one func's backlog cannot starve the others.
+ * The default, 300, keeps a refill tick at 1M near 50 ms even on a cold scheduler. It cannot feed
+ * busy workers by itself (two no-op workers drain ~15,000 tasks/s: 10 s of that would be a 7 s
+ * tick) and need not: enqueue publishes, a finish publishes the next tasks and tops up 20 per pair
+ * every 250 ms; a tick restarts the pairs nobody feeds, a few dozen tasks each.
+ */
+class TickBudget {
+  private left: number;
+  private share = 0;
+  private readonly used = new Map<string, number>();
+
+  constructor(private readonly total: number) {
+    this.left = total;
+  }
+
+  forDead(cap: number): number {
+    return Math.min(cap, Math.ceil(this.total / 4), this.left);
+  }
+
+  /** After the dead-task scan: what is left, split over the funcs that have work. */
+  split(funcs: number): void {
+    this.share = Math.ceil(this.left / Math.max(1, funcs));
+  }
+
+  forFunc(func: string, cap: number): number {
+    return Math.max(0, Math.min(cap, this.left, this.share - (this.used.get(func) ?? 0)));
+  }
+
+  spend(n: number, func?: string): void {
+    this.left = Math.max(0, this.left - n);
+    if (func !== undefined) this.used.set(func, (this.used.get(func) ?? 0) + n);
+  }
+}
 
 /**
  * Keeps work flowing (snoop's run_dispatcher / dispatch_for): finds dead `started` tasks, then per
  * collection and func refills a shallow broker queue with one batch — pending, then deferred,
  * outdated, resync, failed by tiers. A tick is one probe of every pair (what each has to do), the
  * dead-task scan when the probe saw dead tasks, a depth read per func with work, and one LIMITed,
- * indexed batch per pair that has work: an idle tick costs the same on 1,000 rows as on 10,000,000.
+ * indexed batch per pair that has work: an idle tick costs the same on 1,000 rows as on 10,000,000,
+ * and a busy one changes at most DISPATCH_TICK_MAX_ROWS rows.
  */
 @Injectable()
 export class DispatcherService {
@@ -87,21 +137,26 @@ export class DispatcherService {
       const collections = shuffled((await this.collections.list()).filter((c) => c.process));
       if (collections.length === 0 || funcs.length === 0) return;
       const work = await this.probe(collections, funcs);
-      await this.killDead(work, report);
-      const depths: Depths = new Map();
-      for (const collection of collections) {
-        for (const func of shuffled(funcs)) {
-          if (Date.now() > deadline) return;
-          report.pairsVisited++;
-          const todo = work.get(pairKey(collection.name, func.name));
-          if (!todo) continue;
-          try {
-            await this.dispatchPair(collection, func, todo, depths, report);
-          } catch (err) {
-            report.errors++;
-            this.logger.error(`dispatch ${collection.name}/${func.name} failed: ${(err as Error).message}`);
+      const tick = this.newTick();
+      await this.killDead(work, tick.budget, report);
+      tick.budget.split(new Set([...work.entries()].filter(([, todo]) => hasQueueWork(todo)).map(([key]) => splitKey(key)[1])).size);
+      try {
+        for (const collection of collections) {
+          for (const func of shuffled(funcs)) {
+            if (Date.now() > deadline) return;
+            report.pairsVisited++;
+            const todo = work.get(pairKey(collection.name, func.name));
+            if (!todo) continue;
+            try {
+              await this.dispatchPair(collection, func, todo, tick, report);
+            } catch (err) {
+              report.errors++;
+              this.logger.error(`dispatch ${collection.name}/${func.name} failed: ${(err as Error).message}`);
+            }
           }
         }
+      } finally {
+        await this.publish(tick);
       }
     });
     return report;
@@ -114,16 +169,30 @@ export class DispatcherService {
   async dispatchFor(collection: CollectionEntity, func: RegisteredFunc, report: DispatchReport): Promise<void> {
     report.pairsVisited++;
     const work = await this.probe([collection], [func]);
-    await this.killDead(work, report);
+    const tick = this.newTick();
+    await this.killDead(work, tick.budget, report);
+    tick.budget.split(1);
     const todo = work.get(pairKey(collection.name, func.name));
-    if (todo) await this.dispatchPair(collection, func, todo, new Map(), report);
+    try {
+      if (todo) await this.dispatchPair(collection, func, todo, tick, report);
+    } finally {
+      await this.publish(tick);
+    }
+  }
+
+  private newTick(): Tick {
+    return { depths: new Map(), budget: new TickBudget(this.config.dispatch.tickMaxRows), outbox: [] };
+  }
+
+  private async publish(tick: Tick): Promise<void> {
+    if (tick.outbox.length > 0) await this.broker.publish(tick.outbox, PublishPriority.Dispatch);
   }
 
   /**
    * Dead started tasks of the pairs whose probe saw some become broken/task_killed; those pairs
    * then look at their retry tiers too (a tier of 0 minutes retries them in this very tick).
    */
-  private async killDead(work: Map<string, PairWork>, report: DispatchReport): Promise<void> {
+  private async killDead(work: Map<string, PairWork>, budget: TickBudget, report: DispatchReport): Promise<void> {
     const dead = [...work.entries()].filter(([, todo]) => todo.dead);
     if (dead.length === 0) return;
     const d = this.config.dispatch;
@@ -131,8 +200,9 @@ export class DispatcherService {
       [...new Set(dead.map(([key]) => splitKey(key)[0]))],
       [...new Set(dead.map(([key]) => splitKey(key)[1]))],
       d.deadAfterSeconds,
-      d.queueLimit,
+      budget.forDead(d.queueLimit),
     ]);
+    budget.spend(killed.length);
     report.killed += killed.length;
     if (killed.length === 0) return;
     for (const k of killed) {
@@ -162,16 +232,17 @@ export class DispatcherService {
     ]);
     const work = new Map<string, PairWork>();
     for (const { collection, func, ...todo } of rows) {
-      if (todo.dead || todo.pending || todo.deferred || todo.outdated || todo.resync || todo.tier !== null || todo.lost) work.set(pairKey(collection, func), todo);
+      if (todo.dead || hasQueueWork(todo)) work.set(pairKey(collection, func), todo);
     }
     return work;
   }
 
-  private async dispatchPair(collection: CollectionEntity, func: RegisteredFunc, todo: PairWork, depths: Depths, report: DispatchReport): Promise<void> {
+  private async dispatchPair(collection: CollectionEntity, func: RegisteredFunc, todo: PairWork, tick: Tick, report: DispatchReport): Promise<void> {
     const q = pgQueryable(this.pool);
     const d = this.config.dispatch;
-    if (func.bulk) return this.retryBulk(q, collection, func, todo, report);
-    if (!(todo.pending || todo.deferred || todo.outdated || todo.resync || todo.tier !== null || todo.lost)) return;
+    const { depths, budget } = tick;
+    if (func.bulk) return this.retryBulk(q, collection, func, todo, budget, report);
+    if (!hasQueueWork(todo)) return;
 
     let depth = depths.get(func.name);
     if (depth === undefined) {
@@ -180,6 +251,7 @@ export class DispatcherService {
         // The broker lost what the rows say is queued (a restart without persistence): run them again.
         const reset = await q.rows(RESET_LOST_QUEUED, [collection.name, func.name, d.queuedGraceSeconds]);
         report.lostQueuedReset += reset.length;
+        budget.spend(reset.length, func.name);
         if (reset.length > 0) {
           this.logger.warn(`${collection.name}/${func.name}: broker queue empty, ${reset.length} queued rows back to pending`);
           todo = { ...todo, pending: true };
@@ -189,8 +261,9 @@ export class DispatcherService {
     }
     depths.set(func.name, depth);
     const queue = async (statement: Statement, values: unknown[], branch: DispatchBranch) => {
-      const n = await this.queue(q, statement, values, branch, report);
+      const n = await this.queue(q, statement, values, branch, tick, report);
       depths.set(func.name, depths.get(func.name)! + n);
+      budget.spend(n, func.name);
       return n;
     };
     if (depth >= d.minQueueSize) {
@@ -200,8 +273,13 @@ export class DispatcherService {
     // No snoop-style "small backlog" skip of a shallow queue: queueing changes the rows, so nothing
     // is queued twice, and with one queue per func shared by all collections that skip starved a
     // collection's few tasks while another collection kept the func's queue non-empty.
-    const limit = Math.max(0, Math.min(d.queueLimit, d.maxQueueSize - depth));
-    if (limit === 0) return;
+    const room = Math.max(0, Math.min(d.queueLimit, d.maxQueueSize - depth));
+    if (room === 0) return;
+    const limit = budget.forFunc(func.name, room);
+    if (limit === 0) {
+      report.pairsOverBudget++;
+      return;
+    }
     const minAge = d.minAgeSeconds;
     const key = [collection.name, func.name, limit] as const;
 
@@ -209,9 +287,10 @@ export class DispatcherService {
       const newest = await queue(QUEUE_PENDING_NEWEST, [...key, minAge], 'pending');
       if (newest > 0) {
         // A large backlog: its oldest end is queued too, so old work is not starved by new.
+        const more = budget.forFunc(func.name, Math.min(room, d.maxQueueSize - depth - newest));
+        if (more <= 0) return;
         const [big] = await q.rows<{ beyond: boolean }>(PENDING_BEYOND, [collection.name, func.name, 3 * d.queueLimit]);
-        const room = Math.min(limit, d.maxQueueSize - depth - newest);
-        if (big.beyond && room > 0) await queue(QUEUE_PENDING_OLDEST, [collection.name, func.name, room, minAge], 'pending');
+        if (big.beyond) await queue(QUEUE_PENDING_OLDEST, [collection.name, func.name, more, minAge], 'pending');
         return;
       }
     }
@@ -229,10 +308,16 @@ export class DispatcherService {
    * Bulk funcs are never queued (the bulk runner takes their rows), but their failures follow the
    * same retry tiers, and a batch whose scheduler died is found dead like any started task.
    */
-  private async retryBulk(q: Queryable, collection: CollectionEntity, func: RegisteredFunc, todo: PairWork, report: DispatchReport): Promise<void> {
+  private async retryBulk(q: Queryable, collection: CollectionEntity, func: RegisteredFunc, todo: PairWork, budget: TickBudget, report: DispatchReport): Promise<void> {
     if (todo.tier === null) return;
+    const limit = budget.forFunc(func.name, this.config.dispatch.queueLimit);
+    if (limit === 0) {
+      report.pairsOverBudget++;
+      return;
+    }
     for (const tier of this.config.dispatch.retryTiers.slice(todo.tier - 1)) {
-      const reset = await q.rows(PEND_FAILED_TIER, [collection.name, func.name, this.config.dispatch.queueLimit, tier.minutes, tier.failLimit]);
+      const reset = await q.rows(PEND_FAILED_TIER, [collection.name, func.name, limit, tier.minutes, tier.failLimit]);
+      budget.spend(reset.length, func.name);
       if (reset.length > 0) {
         report.bulkRetried += reset.length;
         this.logger.log(`${collection.name}/${func.name}: ${reset.length} failed bulk tasks back to pending`);
@@ -241,15 +326,20 @@ export class DispatcherService {
     }
   }
 
-  /** Runs one queueing statement and publishes what it queued; returns how many. */
-  private async queue(q: Queryable, statement: Statement, values: unknown[], branch: DispatchBranch, report: DispatchReport): Promise<number> {
+  /** Runs one queueing statement; what it queued goes out with the tick's publish. Returns how many. */
+  private async queue(q: Queryable, statement: Statement, values: unknown[], branch: DispatchBranch, tick: Tick, report: DispatchReport): Promise<number> {
     const refs = await q.rows<TaskRef>(statement, values);
     if (refs.length === 0) return 0;
     report.queued[branch] += refs.length;
     this.logger.log(`${refs[0].collection}/${refs[0].func}: queued ${refs.length} ${branch} tasks`);
-    await this.broker.publish(refs, PublishPriority.Dispatch);
+    tick.outbox.push(...refs);
     return refs.length;
   }
+}
+
+/** Anything for the queueing branches (or, for a bulk func, its tiers): what the budget is shared by. */
+function hasQueueWork(todo: PairWork): boolean {
+  return todo.pending || todo.deferred || todo.outdated || todo.resync || todo.tier !== null || todo.lost;
 }
 
 function pairKey(collection: string, func: string): string {

@@ -331,6 +331,25 @@ describe('bulk runner', () => {
     expect(events).toEqual([]);
   });
 
+  it('runOnce runs batch after batch, each finish beside the next start: every task once, all success, no lock left', async () => {
+    const sorted = (list: string[]) => [...list].sort((x, y) => Number(x) - Number(y));
+    const ids = await insertDetailedTasks(app.db, many(4 * MAX_TASKS + 3, { func: 'b.index' }, (i) => ({ modifiedAgo: 100 - i })));
+    const report = await bulk.runOnce();
+    expect(report).toMatchObject({ skipped: false, batches: 5, ran: ids.length, succeeded: ids.length, errored: 0, errors: 0 });
+    const ran = calls.flatMap((c) => c.ids);
+    expect(sorted(ran)).toEqual(sorted(ids));
+    // Oldest first, batch after batch.
+    expect(calls.map((c) => c.ids)).toEqual([0, 1, 2, 3, 4].map((b) => ids.slice(b * MAX_TASKS, (b + 1) * MAX_TASKS)));
+    expect(await idsWithStatus(app.db, 'success')).toEqual(sorted(ids));
+    const { rows } = await app.db.query<{ attempts: number[] }>('SELECT array_agg(DISTINCT attempt) AS attempts FROM task WHERE id = ANY($1::bigint[])', [ids]);
+    expect(rows[0].attempts).toEqual([1]);
+    const { rows: locks } = await app.db.query(
+      `SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = 0 AND objsubid = 1 AND objid::bigint = ANY($1::bigint[])`,
+      [ids],
+    );
+    expect(locks).toEqual([]);
+  });
+
   it('runOnce stops a func after a failed batch, and after a batch of tasks that all wait, instead of looping', async () => {
     behaviour = 'throw';
     await insertDetailedTasks(app.db, many(12, { func: 'b.index' }, (i) => ({ modifiedAgo: 100 - i })));

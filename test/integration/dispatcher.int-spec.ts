@@ -349,6 +349,44 @@ describe('dispatcher: the branches of dispatchFor on factory rows', () => {
   });
 });
 
+describe('dispatcher: the tick budget (DISPATCH_TICK_MAX_ROWS)', () => {
+  const BUDGET = 12;
+  let app: TestApp;
+
+  beforeAll(async () => {
+    app = await startTestApp({ handlers: [DispatchHandlers], env: { ...ENV, DISPATCH_TICK_MAX_ROWS: String(BUDGET) } });
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  it('changes at most the budget per tick: a quarter for dead tasks, the rest shared by the funcs; later ticks do the rest', async () => {
+    const dead = await insertDetailedTasks(app.db, many(10, { func: 'd.work', status: 'started', attempt: 1, modifiedAgo: 120, worker: 'gone-host:1' }));
+    const work = await insertDetailedTasks(app.db, many(20, { func: 'd.work' }, (i) => ({ modifiedAgo: i + 1 })));
+    const versioned = await insertDetailedTasks(app.db, many(20, { func: 'd.versioned' }, (i) => ({ modifiedAgo: i + 1 })));
+    const changedBy = async (ids: string[], status: string) => (await idsWithStatus(app.db, status)).filter((id) => ids.includes(id)).length;
+
+    const first = await app.get(DispatcherService).runOnce();
+    // 3 dead (a quarter of 12); the 9 left split over d.work and d.versioned: 5 for the first visited, 4 for the other.
+    expect(first).toMatchObject({ killed: 3, errors: 0 });
+    expect(first.queued.pending).toBe(BUDGET - 3);
+    expect([await changedBy(work, 'queued'), await changedBy(versioned, 'queued')].sort()).toEqual([4, 5]);
+    expect(await changedBy(dead, 'broken')).toBe(3);
+
+    let ticks = 1;
+    while ((await changedBy(dead, 'started')) + (await changedBy([...work, ...versioned], 'pending')) > 0) {
+      await consumeQueued(app.db);
+      const report = await app.get(DispatcherService).runOnce();
+      expect(report.errors).toBe(0);
+      expect(report.killed + report.queued.pending).toBeLessThanOrEqual(BUDGET);
+      expect(report.killed + report.queued.pending).toBeGreaterThan(0);
+      ticks++;
+    }
+    expect(await changedBy(dead, 'broken')).toBe(10);
+    expect(ticks).toBeGreaterThanOrEqual(Math.ceil(50 / BUDGET));
+  });
+});
+
 describe('dispatcher: a worker process SIGKILLed mid-task', () => {
   let app: TestApp;
   const workers: ServiceProcess[] = [];

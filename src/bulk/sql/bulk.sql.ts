@@ -85,11 +85,13 @@ export interface BulkStartRow {
 }
 
 /**
- * Finishes a batch in one statement on the bulk runner's session, as the engine's
- * FINISH_IF_STARTED_AND_UNLOCK does (attempt-guarded, advisory locks released,
- * attempt rows for failures with the last $9 kept, children reset and returned for publishing;
- * $10: bulk funcs, whose children go back to pending), and also spreads the batch's elapsed time
- * over its tasks: date_started = date_finished - $4 seconds. Per task: $1 id, $2 attempt, $3
+ * Finishes a batch in one statement on a pool connection, beside the next batch's start on the
+ * runner's session, as the engine's FINISH_IF_STARTED does (attempt-guarded, attempt rows for
+ * failures with the last $9 kept, children reset and returned for publishing; $10: bulk funcs,
+ * whose children go back to pending); the session releases the advisory locks after the commit.
+ * It also spreads the batch's elapsed time over its tasks: date_started = date_finished - $4
+ * seconds (the engine's statement has no per-task start, and a third write of every row to add
+ * one would cost as much as this whole statement). Per task: $1 id, $2 attempt, $3
  * status, $4 seconds; per batch: $5 the failures' error, $6 the log, $7 the func's version, $8
  * (when not empty) the attempt rows' error (a stack). Bulk rows carry no result.
  * Each row is found by primary key from its array position (fixed-width arrays: O(1) each), so no
@@ -122,11 +124,6 @@ export const FINISH_BULK_IF_STARTED: Statement = {
            DELETE FROM task_attempt a USING fin
             WHERE a.task_id = fin.id AND fin.status IN ('error', 'broken') AND a.attempt <= fin.attempt - $9::int
          ),
-         -- After fin (its InitPlan runs first): the rows are row-locked by then, so the dispatcher
-         -- cannot take a task for dead between its unlock and the commit.
-         unlocked AS (
-           SELECT pg_advisory_unlock(x.id) AS ok FROM unnest($1::bigint[]) AS x(id) WHERE (SELECT count(*) FROM fin) >= 0
-         ),
          kids AS (
            SELECT n.id FROM task n
             WHERE n.id IN (SELECT d.next_id FROM task_dependency d JOIN fin ON d.prev_id = fin.id
@@ -143,13 +140,11 @@ export const FINISH_BULK_IF_STARTED: Statement = {
          )
     SELECT 'done' AS kind, id::text AS id, NULL AS collection, NULL AS func FROM fin
     UNION ALL
-    SELECT 'next', id::text, collection, func FROM queued WHERE status = 'queued'
-    UNION ALL
-    SELECT 'unlocked', count(*)::text, NULL, NULL FROM unlocked WHERE ok`,
+    SELECT 'next', id::text, collection, func FROM queued WHERE status = 'queued'`,
 };
 
 export interface BulkFinishRow {
-  kind: 'done' | 'next' | 'unlocked';
+  kind: 'done' | 'next';
   id: string;
   collection: string | null;
   func: string | null;

@@ -112,7 +112,9 @@ export const RESET_LOST_QUEUED: Statement = {
  * collections $1 and funcs $2, while no session of this database holds their advisory lock (the
  * worker process is gone). They become broken/task_killed, with an attempt row; the retry tiers
  * take them later. Under the row lock the status is tested again, so a task that just finished is
- * left alone.
+ * left alone. In no order: the scan stops at the $4th dead row instead of reading and sorting every
+ * started row of the pairs (their pages are scattered: 9 of this statement's 27 ms for 125 of 954
+ * dead rows at 1M), and the rest are found by the next ticks anyway.
  */
 export const KILL_DEAD_STARTED: Statement = {
   name: 'laterz_dispatch_kill_dead',
@@ -128,7 +130,6 @@ export const KILL_DEAD_STARTED: Statement = {
             WHERE collection = ANY($1::text[]) AND func = ANY($2::text[]) AND status = 'started'
               AND date_modified < now() - make_interval(secs => $3)
               AND id NOT IN (SELECT id FROM held)
-            ORDER BY date_modified
             LIMIT $4
               FOR UPDATE SKIP LOCKED
          ),
