@@ -22,13 +22,17 @@ const claimRunnable = (name: string, pick: string): Statement => ({
               FOR UPDATE OF t SKIP LOCKED
          ),
          funcs AS (SELECT * FROM unnest($3::text[], $4::int[]) AS f(func, version)),
-         parents AS MATERIALIZED (
-           SELECT d.next_id, d.name, p.func, p.status, p.version, p.result, p.error, p.broken_reason
-             FROM task_dependency d
-             JOIN task p ON p.id = d.prev_id
+         edges AS MATERIALIZED (
+           SELECT d.next_id, d.name, d.prev_id FROM task_dependency d
             WHERE d.next_id = ANY ((SELECT array_agg(id) FROM picked WHERE has_prev)::bigint[])
-            ORDER BY p.id
-              FOR SHARE OF p
+         ),
+         -- Each parent looked up by primary key, in id order (the lock order of every writer). An
+         -- ORDER BY over the join let the planner walk all of task_dependency_prev_idx instead.
+         parents AS MATERIALIZED (
+           SELECT e.next_id, e.name, p.func, p.status, p.version, p.result, p.error, p.broken_reason
+             FROM (SELECT * FROM edges ORDER BY prev_id) e,
+                  LATERAL (SELECT p.func, p.status, p.version, p.result, p.error, p.broken_reason
+                             FROM task p WHERE p.id = e.prev_id FOR SHARE OF p) p
          ),
          blocked AS (
            SELECT DISTINCT pa.next_id FROM parents pa LEFT JOIN funcs f ON f.func = pa.func
@@ -49,15 +53,21 @@ const claimRunnable = (name: string, pick: string): Statement => ({
                   date_started = now(), date_modified = now(), date_finished = NULL
             WHERE id = ANY ((SELECT array_agg(id) FROM locked)::bigint[])
            RETURNING id, attempt
+         ),
+         -- Looked up by key in one jsonb object each: a join of these CTEs (no index, estimates of
+         -- a generic plan) became a nested loop, quadratic in the batch.
+         attempts AS (SELECT jsonb_object_agg(id::text, attempt) AS m FROM started),
+         parent_outcomes AS (
+           SELECT jsonb_object_agg(next_id::text, list) AS m
+             FROM (SELECT next_id, jsonb_agg(jsonb_build_object('name', name, 'status', status, 'result', result,
+                                                                'error', error, 'reason', broken_reason)) AS list
+                     FROM parents GROUP BY next_id) g
          )
     SELECT p.id::text AS id, p.collection, p.func, p.args, p.status::text AS status, p.version, p.attempt,
-           p.size_bytes::bigint AS size_bytes, p.has_prev, s.attempt AS started_attempt,
-           CASE WHEN s.id IS NOT NULL AND p.has_prev THEN
-             (SELECT json_agg(json_build_object('name', pa.name, 'status', pa.status, 'result', pa.result,
-                                                'error', pa.error, 'reason', pa.broken_reason))
-                FROM parents pa WHERE pa.next_id = p.id)
-           END AS parents
-      FROM picked p LEFT JOIN started s ON s.id = p.id`,
+           p.size_bytes::bigint AS size_bytes, p.has_prev,
+           ((SELECT m FROM attempts) ->> p.id::text)::int AS started_attempt,
+           CASE WHEN p.has_prev THEN (SELECT m FROM parent_outcomes) -> p.id::text END AS parents
+      FROM picked p`,
 });
 
 /** PostgreSQL transport: the next queued rows, highest priority first then oldest (task_queued_idx). */
