@@ -129,12 +129,7 @@ export class EnqueueWriter {
     }
 
     const byKey = new Map<string, TaskIdentityRow>();
-    const found = await q.rows<TaskIdentityRow>(FIND_TASKS_BY_IDENTITY, [
-      unique.map((r) => r.collection),
-      unique.map((r) => r.func),
-      unique.map((r) => r.hash),
-      unique.map((_, i) => i),
-    ]);
+    const found = await q.rows<TaskIdentityRow>(FIND_TASKS_BY_IDENTITY, identityParams(unique));
     for (const row of found) byKey.set(unique[row.ord!].key, row);
 
     const existedBefore = new Set([...byKey.values()].map((r) => r.id));
@@ -143,18 +138,7 @@ export class EnqueueWriter {
     const created = new Set<string>();
     let missing = unique.filter((r) => !byKey.has(r.key));
     for (let round = 0; missing.length > 0 && round < 3; round++) {
-      const inserted = await q.rows<TaskIdentityRow>(INSERT_TASKS, [
-        missing.map((r) => r.collection),
-        missing.map((r) => r.func),
-        missing.map((r) => r.args),
-        missing.map((r) => r.hash),
-        missing.map((r) => (r.queueNow ? TaskStatus.Queued : TaskStatus.Pending)),
-        missing.map((r) => r.version),
-        missing.map((r) => r.priority),
-        missing.map((r) => r.runAfter),
-        missing.map((r) => r.sizeBytes),
-        missing.map((_, i) => i),
-      ]);
+      const inserted = await q.rows<TaskIdentityRow>(INSERT_TASKS, newTaskParams(missing));
       const keyOf = (row: TaskIdentityRow) => `${row.collection}\u0000${row.func}\u0000${row.args_hash!.toString('hex')}`;
       for (const row of inserted) {
         byKey.set(keyOf(row), row);
@@ -163,12 +147,7 @@ export class EnqueueWriter {
       missing = missing.filter((r) => !byKey.has(r.key));
       if (missing.length === 0) break;
       // Created by a concurrent caller that committed meanwhile: read them again.
-      const again = await q.rows<TaskIdentityRow>(FIND_TASKS_BY_IDENTITY, [
-        missing.map((r) => r.collection),
-        missing.map((r) => r.func),
-        missing.map((r) => r.hash),
-        missing.map((_, i) => i),
-      ]);
+      const again = await q.rows<TaskIdentityRow>(FIND_TASKS_BY_IDENTITY, identityParams(missing));
       for (const row of again) byKey.set(missing[row.ord!].key, row);
       missing = missing.filter((r) => !byKey.has(r.key));
     }
@@ -195,19 +174,7 @@ export class EnqueueWriter {
       if (created.has(row.id)) return false;
       return r.retry || rerun.has(row.id) || (r.queueNow && row.status === TaskStatus.Pending);
     });
-    if (resets.length > 0) {
-      const updated = await q.rows<{ id: string; status: string }>(RESET_EXISTING, [
-        resets.map((r) => byKey.get(r.key)!.id),
-        resets.map((r) => r.retry || rerun.has(byKey.get(r.key)!.id)),
-        resets.map((r) => !r.bulk && (r.queueNow || r.retry || rerun.has(byKey.get(r.key)!.id))),
-      ]);
-      const statusById = new Map(updated.map((u) => [u.id, u.status]));
-      for (const r of resets) {
-        const row = byKey.get(r.key)!;
-        const status = statusById.get(row.id);
-        if (status) byKey.set(r.key, { ...row, status });
-      }
-    }
+    await this.reset(q, resets, byKey, (r) => r.retry || rerun.has(byKey.get(r.key)!.id));
 
     return this.result(requests, unique, byKey, created, new Set(resets.map((r) => r.key)));
   }
@@ -223,48 +190,39 @@ export class EnqueueWriter {
     const unique = this.merge(requests);
     const byKey = new Map<string, TaskIdentityRow>();
     const created = new Set<string>();
-    const rows = await q.rows<TaskIdentityRow & { created: boolean }>(GET_OR_CREATE_TASKS, [
-      unique.map((r) => r.collection),
-      unique.map((r) => r.func),
-      unique.map((r) => r.args),
-      unique.map((r) => r.hash),
-      unique.map((r) => (r.queueNow ? TaskStatus.Queued : TaskStatus.Pending)),
-      unique.map((r) => r.version),
-      unique.map((r) => r.priority),
-      unique.map((r) => r.runAfter),
-      unique.map((r) => r.sizeBytes),
-      unique.map((_, i) => i),
-    ]);
+    const rows = await q.rows<TaskIdentityRow & { created: boolean }>(GET_OR_CREATE_TASKS, newTaskParams(unique));
     for (const row of rows) {
       byKey.set(unique[row.ord!].key, row);
       if (row.created) created.add(row.id);
     }
     const missing = unique.filter((r) => !byKey.has(r.key));
     if (missing.length > 0) {
-      const found = await q.rows<TaskIdentityRow>(FIND_TASKS_BY_IDENTITY, [
-        missing.map((r) => r.collection),
-        missing.map((r) => r.func),
-        missing.map((r) => r.hash),
-        missing.map((_, i) => i),
-      ]);
+      const found = await q.rows<TaskIdentityRow>(FIND_TASKS_BY_IDENTITY, identityParams(missing));
       for (const row of found) byKey.set(missing[row.ord!].key, row);
       if (found.length < missing.length) throw new Error(`enqueue could not create or find ${missing.length - found.length} task(s)`);
     }
     const resets = unique.filter((r) => r.queueNow && !created.has(byKey.get(r.key)!.id) && byKey.get(r.key)!.status === TaskStatus.Pending);
-    if (resets.length > 0) {
-      const updated = await q.rows<{ id: string; status: string }>(RESET_EXISTING, [
-        resets.map((r) => byKey.get(r.key)!.id),
-        resets.map(() => false),
-        resets.map((r) => !r.bulk),
-      ]);
-      const statusById = new Map(updated.map((u) => [u.id, u.status]));
-      for (const r of resets) {
-        const row = byKey.get(r.key)!;
-        const status = statusById.get(row.id);
-        if (status) byKey.set(r.key, { ...row, status });
-      }
-    }
+    await this.reset(q, resets, byKey, () => false);
     return this.result(requests, unique, byKey, created, new Set(resets.map((r) => r.key)));
+  }
+
+  /**
+   * Existing tasks the calls want to run: `rerun` ones (retry, a new edge) from a final state,
+   * queueNow ones from pending. Updates `byKey` with the status each now has.
+   */
+  private async reset(q: Queryable, resets: PreparedEnqueue[], byKey: Map<string, TaskIdentityRow>, rerun: (r: PreparedEnqueue) => boolean): Promise<void> {
+    if (resets.length === 0) return;
+    const updated = await q.rows<{ id: string; status: string }>(RESET_EXISTING, [
+      resets.map((r) => byKey.get(r.key)!.id),
+      resets.map((r) => rerun(r)),
+      resets.map((r) => !r.bulk && (r.queueNow || rerun(r))),
+    ]);
+    const statusById = new Map(updated.map((u) => [u.id, u.status]));
+    for (const r of resets) {
+      const row = byKey.get(r.key)!;
+      const status = statusById.get(row.id);
+      if (status) byKey.set(r.key, { ...row, status });
+    }
   }
 
   /** Handles in request order, and the rows this write made `queued` (to publish after the commit). */
@@ -341,4 +299,25 @@ export class EnqueueWriter {
     const [cycle] = await q.rows<{ prev: string; next: string }>(FIND_CYCLE, [edges.map((e) => e.prev), edges.map((e) => e.next)]);
     if (cycle) throw new DependencyCycle(cycle.prev, cycle.next);
   }
+}
+
+/** INSERT_TASKS' and GET_OR_CREATE_TASKS' parameters: the new rows, `ord` their index in `list`. */
+function newTaskParams(list: PreparedEnqueue[]): unknown[] {
+  return [
+    list.map((r) => r.collection),
+    list.map((r) => r.func),
+    list.map((r) => r.args),
+    list.map((r) => r.hash),
+    list.map((r) => (r.queueNow ? TaskStatus.Queued : TaskStatus.Pending)),
+    list.map((r) => r.version),
+    list.map((r) => r.priority),
+    list.map((r) => r.runAfter),
+    list.map((r) => r.sizeBytes),
+    list.map((_, i) => i),
+  ];
+}
+
+/** FIND_TASKS_BY_IDENTITY's parameters: the identities, `ord` their index in `list`. */
+function identityParams(list: PreparedEnqueue[]): unknown[] {
+  return [list.map((r) => r.collection), list.map((r) => r.func), list.map((r) => r.hash), list.map((_, i) => i)];
 }

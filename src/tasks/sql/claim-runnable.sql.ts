@@ -1,3 +1,4 @@
+import type { LockedRow } from './claim.sql.js';
 import type { Statement } from './queryable.js';
 
 /**
@@ -93,16 +94,8 @@ export const CLAIM_DELIVERED: Statement = claimRunnable(
             ORDER BY t.id`,
 );
 
-export interface ClaimRow {
-  id: string;
-  collection: string;
-  func: string;
-  args: unknown;
-  status: string;
-  version: number;
-  attempt: number;
-  size_bytes: string;
-  has_prev: boolean;
+/** A picked row (LOCK_DELIVERED's shape), and what the statement did with it. */
+export interface ClaimRow extends LockedRow {
   /** Set when this statement started the row: the new attempt, its fencing token. */
   started_attempt: number | null;
   parents: { name: string; status: string; result: unknown; error: string; reason: string }[] | null;
