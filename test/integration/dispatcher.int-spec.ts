@@ -419,7 +419,9 @@ describe('dispatcher: a worker process SIGKILLed mid-task', () => {
     waitFor(
       async () => {
         if (proc.hasExited()) throw new Error(`worker process exited early:\n${proc.stderr}\n${proc.stdout}`);
-        return (await taskLocks(app.db, [id])).get(id);
+        const holder = (await taskLocks(app.db, [id])).get(id);
+        // The claim takes the lock inside its statement, a moment before that statement commits.
+        return holder !== undefined && (await taskRow(app.db, id)).status === 'started' ? holder : undefined;
       },
       what,
       // A worker process boots the whole service: slow when the suite's files run alongside.
