@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { hostname } from 'node:os';
 import { Broker, DeliveryBatch, PublishPriority, TaskRef } from '../broker/broker.js';
 import { WorkerSession } from '../worker/worker-session.js';
@@ -45,6 +45,7 @@ interface NotRunnable {
 @Injectable()
 export class TaskClaimer {
   readonly worker = `${hostname()}:${process.pid}`;
+  private readonly logger = new Logger(TaskClaimer.name);
   private funcs?: { names: string[]; versions: number[] };
 
   constructor(
@@ -80,7 +81,15 @@ export class TaskClaimer {
       if (row.started_attempt !== null) started.push(this.claimed(row, row.started_attempt, depsOf(row.parents ?? [])));
       else if (row.status !== TaskStatus.Started && row.status !== TaskStatus.Error) rest.push(row.id);
     }
-    if (rest.length > 0) started.push(...(await this.claimSlow(rest)));
+    if (rest.length > 0) {
+      // The fast path's tasks are started and locked: they run whatever happens here. Rows this
+      // claim could not settle stay as they are, for a later delivery or the dispatcher.
+      try {
+        started.push(...(await this.claimSlow(rest)));
+      } catch (err) {
+        this.logger.warn(`claim of ${rest.length} task(s) waiting on parents or not runnable failed: ${(err as Error).message}`);
+      }
+    }
     return { started, taken: batch.pull ? rows.length : batch.refs.length };
   }
 
