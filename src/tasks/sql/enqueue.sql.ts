@@ -1,12 +1,17 @@
 import type { Statement } from './queryable.js';
 
-/** Existing tasks among the requested identities (get-or-create, first half). On task_identity_uq. */
+/** One identity's row, probed per identity on task_identity_uq (once the table has statistics). */
+const BY_IDENTITY = `
+      SELECT t.id, t.collection, t.func, t.status FROM task t
+       WHERE t.collection = k.collection AND t.func = k.func AND t.args_hash = k.args_hash`;
+
+/** Existing tasks among the requested identities (get-or-create, first half). */
 export const FIND_TASKS_BY_IDENTITY: Statement = {
   name: 'laterz_find_by_identity',
   text: `
     SELECT t.id::text AS id, t.collection, t.func, t.status::text AS status, k.ord
-      FROM unnest($1::text[], $2::text[], $3::bytea[], $4::int[]) AS k(collection, func, args_hash, ord)
-      JOIN task t ON t.collection = k.collection AND t.func = k.func AND t.args_hash = k.args_hash`,
+      FROM unnest($1::text[], $2::text[], $3::bytea[], $4::int[]) AS k(collection, func, args_hash, ord),
+           LATERAL (${BY_IDENTITY}) t`,
 };
 
 /** Creates the missing ones; a row a concurrent caller created first is skipped, then found again. */
@@ -42,12 +47,18 @@ export const GET_OR_CREATE_TASKS: Statement = {
              FROM k ORDER BY k.collection, k.func, k.args_hash
                ON CONFLICT (collection, func, args_hash) DO NOTHING
            RETURNING id, collection, func, status, args_hash
+         ),
+         created AS (
+           SELECT ins.id, ins.collection, ins.func, ins.status, k.ord
+             FROM ins JOIN k ON k.collection = ins.collection AND k.func = ins.func AND k.args_hash = ins.args_hash
          )
-    SELECT true AS created, ins.id::text AS id, ins.collection, ins.func, ins.status::text AS status, k.ord
-      FROM ins JOIN k ON k.collection = ins.collection AND k.func = ins.func AND k.args_hash = ins.args_hash
+    SELECT true AS created, id::text AS id, collection, func, status::text AS status, ord FROM created
     UNION ALL
+    -- Only the identities this statement did not create are looked up: a batch of new calls costs
+    -- no lookup at all, whatever plan a table without fresh statistics gets.
     SELECT false, t.id::text, t.collection, t.func, t.status::text, k.ord
-      FROM k JOIN task t ON t.collection = k.collection AND t.func = k.func AND t.args_hash = k.args_hash`,
+      FROM k, LATERAL (${BY_IDENTITY}) t
+     WHERE k.ord NOT IN (SELECT ord FROM created)`,
 };
 
 export interface TaskIdentityRow {
