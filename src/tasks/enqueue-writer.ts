@@ -10,7 +10,6 @@ import {
   FIND_PARENTS,
   FIND_TASKS_BY_IDENTITY,
   GET_OR_CREATE_TASKS,
-  INSERT_TASKS,
   RESET_EXISTING,
   TaskIdentityRow,
   UPSERT_EDGES,
@@ -128,30 +127,11 @@ export class EnqueueWriter {
       for (const c of newCollections) this.knownCollections.add(c);
     }
 
-    const byKey = new Map<string, TaskIdentityRow>();
-    const found = await q.rows<TaskIdentityRow>(FIND_TASKS_BY_IDENTITY, identityParams(unique));
-    for (const row of found) byKey.set(unique[row.ord!].key, row);
-
-    const existedBefore = new Set([...byKey.values()].map((r) => r.id));
-    await this.checkCycles(q, unique, byKey);
-
-    const created = new Set<string>();
-    let missing = unique.filter((r) => !byKey.has(r.key));
-    for (let round = 0; missing.length > 0 && round < 3; round++) {
-      const inserted = await q.rows<TaskIdentityRow>(INSERT_TASKS, newTaskParams(missing));
-      const keyOf = (row: TaskIdentityRow) => `${row.collection}\u0000${row.func}\u0000${row.args_hash!.toString('hex')}`;
-      for (const row of inserted) {
-        byKey.set(keyOf(row), row);
-        created.add(row.id);
-      }
-      missing = missing.filter((r) => !byKey.has(r.key));
-      if (missing.length === 0) break;
-      // Created by a concurrent caller that committed meanwhile: read them again.
-      const again = await q.rows<TaskIdentityRow>(FIND_TASKS_BY_IDENTITY, identityParams(missing));
-      for (const row of again) byKey.set(missing[row.ord!].key, row);
-      missing = missing.filter((r) => !byKey.has(r.key));
-    }
-    if (missing.length > 0) throw new Error(`enqueue could not create or find ${missing.length} task(s)`);
+    // Created first, inside the caller's transaction (a cycle found below rolls it back): finding
+    // the existing rows first cost a lookup per identity, slow on a table whose statistics lag.
+    const { byKey, created } = await this.getOrCreate(q, unique);
+    const existedBefore = new Set([...byKey.values()].map((r) => r.id).filter((id) => !created.has(id)));
+    await this.checkCycles(q, unique, new Map([...byKey].filter(([, row]) => existedBefore.has(row.id))));
 
     const rerun = new Set<string>();
     const edges = unique.flatMap((r) => r.deps.map((d) => ({ prev: d.prevId, next: byKey.get(r.key)!.id, name: d.name })));
@@ -188,10 +168,20 @@ export class EnqueueWriter {
   async writeSimple(q: Queryable, requests: PreparedEnqueue[]): Promise<WriteResult | undefined> {
     if (requests.some((r) => r.deps.length > 0 || r.retry || r.deleteExtraDeps || !this.knownCollections.has(r.collection))) return undefined;
     const unique = this.merge(requests);
+    const { byKey, created } = await this.getOrCreate(q, unique);
+    const resets = unique.filter((r) => r.queueNow && !created.has(byKey.get(r.key)!.id) && byKey.get(r.key)!.status === TaskStatus.Pending);
+    await this.reset(q, resets, byKey, () => false);
+    return this.result(requests, unique, byKey, created, new Set(resets.map((r) => r.key)));
+  }
+
+  /**
+   * get-or-create of the identities: one statement, plus one more for rows a concurrent caller
+   * committed meanwhile (ON CONFLICT skipped them, the statement's snapshot did not see them).
+   */
+  private async getOrCreate(q: Queryable, unique: PreparedEnqueue[]): Promise<{ byKey: Map<string, TaskIdentityRow>; created: Set<string> }> {
     const byKey = new Map<string, TaskIdentityRow>();
     const created = new Set<string>();
-    const rows = await q.rows<TaskIdentityRow & { created: boolean }>(GET_OR_CREATE_TASKS, newTaskParams(unique));
-    for (const row of rows) {
+    for (const row of await q.rows<TaskIdentityRow & { created: boolean }>(GET_OR_CREATE_TASKS, newTaskParams(unique))) {
       byKey.set(unique[row.ord!].key, row);
       if (row.created) created.add(row.id);
     }
@@ -201,9 +191,7 @@ export class EnqueueWriter {
       for (const row of found) byKey.set(missing[row.ord!].key, row);
       if (found.length < missing.length) throw new Error(`enqueue could not create or find ${missing.length - found.length} task(s)`);
     }
-    const resets = unique.filter((r) => r.queueNow && !created.has(byKey.get(r.key)!.id) && byKey.get(r.key)!.status === TaskStatus.Pending);
-    await this.reset(q, resets, byKey, () => false);
-    return this.result(requests, unique, byKey, created, new Set(resets.map((r) => r.key)));
+    return { byKey, created };
   }
 
   /**
@@ -301,7 +289,7 @@ export class EnqueueWriter {
   }
 }
 
-/** INSERT_TASKS' and GET_OR_CREATE_TASKS' parameters: the new rows, `ord` their index in `list`. */
+/** GET_OR_CREATE_TASKS' parameters: the rows to create, `ord` their index in `list`. */
 function newTaskParams(list: PreparedEnqueue[]): unknown[] {
   return [
     list.map((r) => r.collection),

@@ -14,24 +14,10 @@ export const FIND_TASKS_BY_IDENTITY: Statement = {
            LATERAL (${BY_IDENTITY}) t`,
 };
 
-/** Creates the missing ones; a row a concurrent caller created first is skipped, then found again. */
-export const INSERT_TASKS: Statement = {
-  name: 'laterz_insert_tasks',
-  text: `
-    INSERT INTO task (collection, func, args, args_hash, status, version, priority, run_after, size_bytes)
-    SELECT k.collection, k.func, k.args, k.args_hash, k.status, k.version, k.priority, k.run_after, k.size_bytes
-      FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::bytea[], $5::task_status[], $6::int[], $7::smallint[],
-                  $8::timestamptz[], $9::bigint[], $10::int[])
-           AS k(collection, func, args, args_hash, status, version, priority, run_after, size_bytes, ord)
-     ORDER BY k.collection, k.func, k.args_hash
-        ON CONFLICT (collection, func, args_hash) DO NOTHING
-    RETURNING id::text AS id, collection, func, status::text AS status, args_hash`,
-};
-
 /**
- * get-or-create in one statement, for calls without dependencies (the coalesced enqueue's common
- * case): the new rows, then the existing ones as the statement's snapshot saw them. A row another
- * caller committed meanwhile is in neither half (ON CONFLICT skipped it); the caller finds it after.
+ * get-or-create in one statement: the new rows, then the existing ones as the statement's snapshot
+ * saw them. A row another caller committed meanwhile is in neither half (ON CONFLICT skipped it);
+ * the caller finds it after.
  */
 export const GET_OR_CREATE_TASKS: Statement = {
   name: 'laterz_get_or_create_tasks',
