@@ -21,7 +21,7 @@ export class AdminPool implements OnApplicationShutdown {
       statement_timeout: config.admin.statementTimeoutMs,
       idle_in_transaction_session_timeout: config.admin.statementTimeoutMs * 2,
       application_name: 'laterz-admin',
-      options: `-c search_path=${config.dbSchema}`,
+      options: `-c search_path=${config.dbSchema} -c jit=off`,
     });
     this.pool.on('error', (err) => this.logger.warn(`idle admin connection failed: ${err.message}`));
   }

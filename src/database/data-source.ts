@@ -38,6 +38,8 @@ export function dataSourceOptions(config: AppConfig, url: string, poolSize = con
     logging: false,
     poolSize,
     applicationName: 'laterz',
-    extra: { options: `-c search_path=${config.dbSchema}`, max: poolSize },
+    // No JIT: every statement here is short, and compiling one took longer than running it (the
+    // stats job at 1M rows: 818-954 ms with JIT, 268 ms without).
+    extra: { options: `-c search_path=${config.dbSchema} -c jit=off`, max: poolSize },
   };
 }
