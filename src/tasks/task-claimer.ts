@@ -46,7 +46,6 @@ interface NotRunnable {
 export class TaskClaimer {
   readonly worker = `${hostname()}:${process.pid}`;
   private readonly logger = new Logger(TaskClaimer.name);
-  private funcs?: { names: string[]; versions: number[] };
 
   constructor(
     private readonly registry: TaskRegistry,
@@ -108,17 +107,14 @@ export class TaskClaimer {
     return result.started;
   }
 
-  private claimed(row: LockedRow | ClaimRow, attempt: number, deps: Record<string, unknown>): ClaimedTask {
+  private claimed(row: LockedRow, attempt: number, deps: Record<string, unknown>): ClaimedTask {
     return { id: row.id, collection: row.collection, func: row.func, args: row.args, attempt, sizeBytes: Number(row.size_bytes), deps };
   }
 
-  /** Registered funcs and their versions, as the claim statement's parameters (fixed after boot). */
+  /** Registered funcs and their versions, as the claim statement's parameters. */
   private funcVersions(): { names: string[]; versions: number[] } {
-    if (!this.funcs || this.funcs.names.length !== this.registry.all().length) {
-      const all = this.registry.all();
-      this.funcs = { names: all.map((f) => f.name), versions: all.map((f) => f.version) };
-    }
-    return this.funcs;
+    const all = this.registry.all();
+    return { names: all.map((f) => f.name), versions: all.map((f) => f.version) };
   }
 
   private async claimIn(q: Queryable, rows: LockedRow[], attempted: string[]): Promise<{ started: ClaimedTask[]; toPublish: TaskRef[] }> {
