@@ -31,24 +31,32 @@ export interface LaterzOptions {
 }
 
 /**
- * Rows written straight into `task` as `enqueue` would write them: canonical JSON args `{"i":N}`
+ * Rows written straight into `task` and `task_key` as `enqueue` would write them: canonical JSON args `{"i":N}`
  * and their sha256 as args_hash (checked against the engine's own functions after each seed).
  * RETURNING the refs the broker is then given.
  */
 const INSERT_QUEUED = `
-  INSERT INTO task (collection, func, args, args_hash, status, size_bytes)
-  SELECT 'default', $1, a.args::jsonb, sha256(convert_to(a.args, 'UTF8')), $4::task_status, octet_length(a.args)
-    FROM (SELECT format('{"i":%s}', g) AS args FROM generate_series($2::bigint, $3::bigint) g) a
-  RETURNING id::text AS "taskId", collection, func`;
+  WITH t AS (
+         INSERT INTO task (collection, func, args, args_hash, status, size_bytes)
+         SELECT 'default', $1, a.args::jsonb, sha256(convert_to(a.args, 'UTF8')), $4::task_status, octet_length(a.args)
+           FROM (SELECT format('{"i":%s}', g) AS args FROM generate_series($2::bigint, $3::bigint) g) a
+         RETURNING id, collection, func, args_hash
+       ),
+       k AS (INSERT INTO task_key (collection, func, args_hash, task_id) SELECT collection, func, args_hash, id FROM t)
+  SELECT id::text AS "taskId", collection, func FROM t`;
 
 /** History: finished tasks as a long-running installation keeps them (never deleted). */
 const INSERT_HISTORY = `
-  INSERT INTO task (collection, func, args, args_hash, status, size_bytes, attempt, result, worker,
-                    date_created, date_modified, date_started, date_finished)
-  SELECT 'default', $1, a.args::jsonb, sha256(convert_to(a.args, 'UTF8')), 'success', octet_length(a.args), 1, 'null'::jsonb,
-         'history:1', a.at, a.at, a.at, a.at
-    FROM (SELECT format('{"h":%s}', g) AS args, now() - make_interval(secs => $2::bigint - g) AS at
-            FROM generate_series(1, $2::bigint) g) a`;
+  WITH t AS (
+         INSERT INTO task (collection, func, args, args_hash, status, size_bytes, attempt, result, worker,
+                           date_created, date_modified, date_started, date_finished)
+         SELECT 'default', $1, a.args::jsonb, sha256(convert_to(a.args, 'UTF8')), 'success', octet_length(a.args), 1, 'null'::jsonb,
+                'history:1', a.at, a.at, a.at, a.at
+           FROM (SELECT format('{"h":%s}', g) AS args, now() - make_interval(secs => $2::bigint - g) AS at
+                   FROM generate_series(1, $2::bigint) g) a
+         RETURNING id, collection, func, args_hash
+       )
+  INSERT INTO task_key (collection, func, args_hash, task_id) SELECT collection, func, args_hash, id FROM t`;
 
 /** The laterz app in the bench process (ROLES=api: enqueue and publish, no worker) plus a pool of the bench's own. */
 export class LaterzClient implements SystemClient {
@@ -158,7 +166,7 @@ export class LaterzClient implements SystemClient {
 
   private async checkHash(func: string, i: number): Promise<void> {
     const hash = argsHash(canonicalJson({ i }));
-    const { rows } = await this.db.query(`SELECT 1 FROM task WHERE collection = 'default' AND func = $1 AND args_hash = $2`, [func, hash]);
+    const { rows } = await this.db.query(`SELECT 1 FROM task_key WHERE collection = 'default' AND func = $1 AND args_hash = $2`, [func, hash]);
     if (rows.length !== 1) {
       throw new Error('the bench seed no longer writes the args_hash enqueue computes: update INSERT_QUEUED in bench/systems/laterz.ts');
     }

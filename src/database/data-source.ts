@@ -6,11 +6,13 @@ import { CollectionStatsEntity } from '../collections/collection-stats.entity.js
 import { TaskAttemptEntity } from '../tasks/task-attempt.entity.js';
 import { TaskDependencyEntity } from '../tasks/task-dependency.entity.js';
 import { TaskEntity } from '../tasks/task.entity.js';
+import { TaskKeyEntity } from '../tasks/task-key.entity.js';
 import { MIGRATIONS } from '../../migrations/index.js';
 import { PIPELINE_ENTITIES } from '../pipeline/pipeline.entities.js';
 
 export const ENTITIES = [
   TaskEntity,
+  TaskKeyEntity,
   TaskDependencyEntity,
   TaskAttemptEntity,
   CollectionEntity,

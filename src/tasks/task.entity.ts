@@ -6,7 +6,6 @@ import { TaskStatus } from './task-status.js';
  * `sql/` exactly; each was checked with EXPLAIN on a table of a million rows.
  */
 @Entity({ name: 'task' })
-@Index('task_identity_uq', ['collection', 'func', 'argsHash'], { unique: true })
 @Index('task_active_idx', ['collection', 'func', 'status', 'dateModified'], {
   where: `status IN ('pending', 'queued', 'deferred', 'started', 'error', 'broken')`,
 })
@@ -32,7 +31,7 @@ export class TaskEntity {
   @Column({ type: 'jsonb' })
   args: unknown;
 
-  /** sha256 of the canonical JSON of args (keys sorted). */
+  /** sha256 of the canonical JSON of args (keys sorted); unique per (collection, func) through `task_key`. */
   @Column({ name: 'args_hash', type: 'bytea' })
   argsHash: Buffer;
 

@@ -90,10 +90,20 @@ export interface TaskSpec {
 }
 
 const SEED = `
-  INSERT INTO task (collection, func, args, args_hash, status, size_bytes)
-  SELECT 'default', v.func, v.args::jsonb, decode(v.hash, 'hex'), 'queued', octet_length(v.args)
-    FROM unnest($1::text[], $2::text[], $3::text[]) AS v(func, args, hash)
-      ON CONFLICT (collection, func, args_hash) DO NOTHING
+  WITH v AS (
+         SELECT 'default' AS collection, v.func, v.args, decode(v.hash, 'hex') AS args_hash,
+                nextval(pg_get_serial_sequence('task', 'id')) AS id
+           FROM unnest($1::text[], $2::text[], $3::text[]) AS v(func, args, hash)
+       ),
+       keyed AS (
+         INSERT INTO task_key (collection, func, args_hash, task_id)
+         SELECT collection, func, args_hash, id FROM v
+             ON CONFLICT DO NOTHING
+         RETURNING task_id
+       )
+  INSERT INTO task (id, collection, func, args, args_hash, status, size_bytes)
+  SELECT v.id, v.collection, v.func, v.args::jsonb, v.args_hash, 'queued', octet_length(v.args)
+    FROM v JOIN keyed ON keyed.task_id = v.id
   RETURNING id::text AS "taskId", collection, func`;
 
 /** Final: succeeded, or failed with no retry left (or cancelled). Anything else is still to happen. */

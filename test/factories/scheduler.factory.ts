@@ -54,9 +54,9 @@ export async function insertEdges(db: Pool, edges: { prev: string; next: string;
   ]);
 }
 
-/** Removes every task (edges and attempts go with them): each test starts from an empty table. */
+/** Removes every task (keys, edges and attempts go with them): each test starts from an empty table. */
 export async function clearTasks(db: Pool): Promise<void> {
-  await db.query('TRUNCATE task, task_dependency, task_attempt, collection_stats');
+  await db.query('TRUNCATE task, task_key, task_dependency, task_attempt, collection_stats');
 }
 
 /**

@@ -21,17 +21,22 @@ export interface TaskRow {
 export async function insertTasks(db: Pool, rows: TaskRow[]): Promise<string[]> {
   const args = rows.map((r) => JSON.stringify(r.args ?? { u: randomUUID() }));
   const { rows: out } = await db.query<{ id: string }>(
-    `INSERT INTO task (collection, func, args, args_hash, status, version, fail_count, attempt, size_bytes,
-                       date_modified, date_finished, date_started, worker)
-     SELECT c, f, a::jsonb, h, s::task_status, v, fc, at, sb,
-            now() - make_interval(secs => ma),
-            CASE WHEN fa IS NULL THEN NULL ELSE now() - make_interval(secs => fa) END,
-            CASE WHEN fa IS NULL THEN NULL ELSE now() - make_interval(secs => fa + 1) END,
-            w
-       FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::int[], $7::int[], $8::int[],
-                   $9::bigint[], $10::float8[], $11::float8[], $12::text[])
-            AS x(c, f, a, h, s, v, fc, at, sb, ma, fa, w)
-     RETURNING id::text AS id`,
+    `WITH t AS (
+       INSERT INTO task (collection, func, args, args_hash, status, version, fail_count, attempt, size_bytes,
+                         date_modified, date_finished, date_started, worker)
+       SELECT c, f, a::jsonb, h, s::task_status, v, fc, at, sb,
+              now() - make_interval(secs => ma),
+              CASE WHEN fa IS NULL THEN NULL ELSE now() - make_interval(secs => fa) END,
+              CASE WHEN fa IS NULL THEN NULL ELSE now() - make_interval(secs => fa + 1) END,
+              w
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::int[], $7::int[], $8::int[],
+                     $9::bigint[], $10::float8[], $11::float8[], $12::text[])
+              AS x(c, f, a, h, s, v, fc, at, sb, ma, fa, w)
+       RETURNING id, collection, func, args_hash
+     ),
+     -- Each row gets its identity key, as enqueue writes it (a second row of one identity fails, as it would).
+     k AS (INSERT INTO task_key (collection, func, args_hash, task_id) SELECT collection, func, args_hash, id FROM t)
+     SELECT t.id::text AS id FROM t ORDER BY t.id`,
     [
       rows.map((r) => r.collection ?? 'default'),
       rows.map((r) => r.func),

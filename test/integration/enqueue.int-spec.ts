@@ -84,6 +84,20 @@ describe('enqueue and retry', () => {
     expect(await settled(h.id)).toBe('success');
   });
 
+  it('keeps one identity key per task: made with the task, gone with it, so the call makes a new task after', async () => {
+    const h = await tasks.enqueue('e.echo', { v: 'keyed' }, { queueNow: false });
+    const keys = () => app.db.query<{ task_id: string }>(`SELECT task_id::text FROM task_key WHERE func = 'e.echo' AND task_id = $1`, [h.id]);
+    expect((await keys()).rows).toEqual([{ task_id: h.id }]);
+    // A purge deletes the row: its key goes with it (ON DELETE CASCADE), nothing is left to point nowhere.
+    await app.db.query('DELETE FROM task WHERE id = $1', [h.id]);
+    expect((await keys()).rows).toEqual([]);
+    const again = await tasks.enqueue('e.echo', { v: 'keyed' }, { queueNow: false });
+    expect(again.id).not.toBe(h.id);
+    expect(again.status).toBe(TaskStatus.Pending);
+    const { rows } = await app.db.query(`SELECT count(*)::int AS n FROM task_key k JOIN task t ON t.id = k.task_id WHERE t.args->>'v' = 'keyed'`);
+    expect(rows[0].n).toBe(1);
+  });
+
   it('retries by filter in one update and hands the first slice to the broker', async () => {
     const handles = await tasks.enqueueMany(Array.from({ length: 30 }, (_, i) => ({ func: 'e.fails', args: { v: i }, collection: 'retry-me' })));
     for (const h of handles) expect(await settled(h.id)).toBe('error');

@@ -1,9 +1,9 @@
 import type { Statement } from './queryable.js';
 
-/** One identity's row, probed per identity on task_identity_uq (once the table has statistics). */
+/** One identity's task, found through its key (task_key_pk), then the task by primary key. */
 const BY_IDENTITY = `
-      SELECT t.id, t.collection, t.func, t.status FROM task t
-       WHERE t.collection = k.collection AND t.func = k.func AND t.args_hash = k.args_hash`;
+      SELECT t.id, t.collection, t.func, t.status FROM task_key tk JOIN task t ON t.id = tk.task_id
+       WHERE tk.collection = k.collection AND tk.func = k.func AND tk.args_hash = k.args_hash`;
 
 /** Existing tasks among the requested identities (get-or-create, first half). */
 export const FIND_TASKS_BY_IDENTITY: Statement = {
@@ -15,9 +15,10 @@ export const FIND_TASKS_BY_IDENTITY: Statement = {
 };
 
 /**
- * get-or-create in one statement: the new rows, then the existing ones as the statement's snapshot
- * saw them. A row another caller committed meanwhile is in neither half (ON CONFLICT skipped it);
- * the caller finds it after.
+ * get-or-create in one statement: the keys are inserted first (ON CONFLICT skips an identity that
+ * has one), and only the identities that got a key get a task row, under the id the key took. The
+ * new rows come back, then the existing ones as the statement's snapshot saw them. A row another
+ * caller committed meanwhile is in neither half (ON CONFLICT skipped it); the caller finds it after.
  */
 export const GET_OR_CREATE_TASKS: Statement = {
   name: 'laterz_get_or_create_tasks',
@@ -27,16 +28,23 @@ export const GET_OR_CREATE_TASKS: Statement = {
                                 $8::timestamptz[], $9::bigint[], $10::int[])
                     AS k(collection, func, args, args_hash, status, version, priority, run_after, size_bytes, ord)
          ),
-         ins AS (
-           INSERT INTO task (collection, func, args, args_hash, status, version, priority, run_after, size_bytes)
-           SELECT k.collection, k.func, k.args, k.args_hash, k.status, k.version, k.priority, k.run_after, k.size_bytes
+         keyed AS (
+           INSERT INTO task_key (collection, func, args_hash, task_id)
+           SELECT k.collection, k.func, k.args_hash, nextval(pg_get_serial_sequence('task', 'id'))
              FROM k ORDER BY k.collection, k.func, k.args_hash
-               ON CONFLICT (collection, func, args_hash) DO NOTHING
-           RETURNING id, collection, func, status, args_hash
+               ON CONFLICT DO NOTHING
+           RETURNING collection, func, args_hash, task_id
          ),
          created AS (
-           SELECT ins.id, ins.collection, ins.func, ins.status, k.ord
-             FROM ins JOIN k ON k.collection = ins.collection AND k.func = ins.func AND k.args_hash = ins.args_hash
+           SELECT keyed.task_id AS id, k.*
+             FROM keyed JOIN k ON k.collection = keyed.collection AND k.func = keyed.func AND k.args_hash = keyed.args_hash
+         ),
+         -- Runs to completion although nothing reads it (a data-modifying CTE always does); the
+         -- keys' foreign key is checked at the end of the statement, when these rows exist.
+         ins AS (
+           INSERT INTO task (id, collection, func, args, args_hash, status, version, priority, run_after, size_bytes)
+           SELECT id, collection, func, args, args_hash, status, version, priority, run_after, size_bytes FROM created
+           RETURNING id
          )
     SELECT true AS created, id::text AS id, collection, func, status::text AS status, ord FROM created
     UNION ALL
