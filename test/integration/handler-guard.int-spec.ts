@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { TaskMetrics } from '../../src/metrics/task-metrics.js';
 import { TaskHandler } from '../../src/tasks/task-handler.decorator.js';
 import { TasksService } from '../../src/tasks/tasks.service.js';
 import { waitFor } from '../helpers/databases.js';
@@ -63,10 +64,12 @@ describe('handler guard: a handler cannot take its worker down (in-process worke
       const r = await row(id);
       return FINAL.includes(r.status) ? r : undefined;
     }, `task ${id} to finish`);
+  const exitsCounted = async () => Number(/^laterz_handler_escapes_total\{kind="exit"\} (\d+)$/m.exec(await app.get(TaskMetrics).scrape())?.[1] ?? 0);
 
   it.each(['g.exit-sync', 'g.exit-after-await'])('%s: process.exit(3) fails that task (a counted try) and the worker runs the next one', async (func) => {
     bystanderStarted = deferred();
     bystanderRelease = deferred();
+    const countedBefore = await exitsCounted();
     // A bystander runs in the same worker the whole time the poison task runs.
     const bystander = await tasks.enqueue('g.bystander', { beside: func });
     await bystanderStarted.promise;
@@ -75,6 +78,7 @@ describe('handler guard: a handler cannot take its worker down (in-process worke
     expect(done.status).toBe('error');
     expect(done.error).toBe('HandlerExitCalled: handler called process.exit(3)');
     expect(done.fail_count).toBe(1);
+    expect(await exitsCounted()).toBe(countedBefore + 1);
     const attempts = await app.db.query('SELECT attempt, error FROM task_attempt WHERE task_id = $1', [poison.id]);
     expect(attempts.rows).toHaveLength(1);
     expect(attempts.rows[0].attempt).toBe(1);
