@@ -76,7 +76,7 @@ describe('HandlerGuard', () => {
     const bystander = fakeRun('bystander');
     let release!: () => void;
     const other = g.run(bystander.run, () => new Promise<string>((resolve) => (release = () => resolve('done'))));
-    const thrown = g.run(poison.run, () => process.exit(3));
+    const thrown = g.run(poison.run, async () => process.exit(3));
     await expect(thrown).rejects.toBeInstanceOf(HandlerExitCalled);
     await expect(thrown).rejects.toThrow('handler called process.exit(3)');
     expect(poison.failures.map((e) => e.message)).toEqual(['handler called process.exit(3)']);
@@ -110,11 +110,30 @@ describe('HandlerGuard', () => {
     expect(exit).not.toHaveBeenCalled();
   });
 
+  it.each(['exit', 'full'] as const)('%s: catches process.exit one microtask into the handler, and in a helper it returns unawaited', async (mode) => {
+    const g = installed(mode);
+    const direct = fakeRun('direct');
+    const helper = async () => {
+      await nextTurn();
+      process.exit(9);
+    };
+    await expect(
+      g.run(direct.run, async () => {
+        await Promise.resolve();
+        process.exit(8);
+      }),
+    ).rejects.toThrow('handler called process.exit(8)');
+    const hop = fakeRun('hop');
+    // An async handler returning its helper's promise without `await`: linked by the time the helper resumes.
+    await expect(g.run(hop.run, async () => helper())).rejects.toThrow('handler called process.exit(9)');
+    expect(exit).not.toHaveBeenCalled();
+  });
+
   it('full: catches process.exit in a timer the handler set, failing its run', async () => {
     const g = installed('full');
     const poison = fakeRun('poison');
     // The timer's throw has nowhere to go but the process: swallow it here as the guard's listener does.
-    void g.run(poison.run, () => setTimeout(() => expect(() => process.exit(5)).toThrow(HandlerExitCalled), 1));
+    void g.run(poison.run, async () => void setTimeout(() => expect(() => process.exit(5)).toThrow(HandlerExitCalled), 1));
     await expect(poison.aborted).rejects.toThrow('handler called process.exit(5)');
     expect(exit).not.toHaveBeenCalled();
   });
@@ -124,7 +143,7 @@ describe('HandlerGuard', () => {
     const poison = fakeRun('poison');
     let fired!: () => void;
     const timerFired = new Promise<void>((resolve) => (fired = resolve));
-    await g.run(poison.run, () => {
+    await g.run(poison.run, async () => {
       setTimeout(() => {
         process.exit(6);
         fired();
@@ -141,7 +160,7 @@ describe('HandlerGuard', () => {
     let fired!: () => void;
     const timerFired = new Promise<void>((resolve) => (fired = resolve));
     // The handler returns at once; its timer (in its context) fires after the run has settled.
-    await g.run(poison.run, () => {
+    await g.run(poison.run, async () => {
       setTimeout(() => {
         process.exit(8);
         fired();

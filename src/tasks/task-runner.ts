@@ -175,9 +175,17 @@ export class TaskRunner extends EventEmitter {
     await this.finisher.finish(task, outcome, log.text());
   }
 
-  private async call(func: RegisteredFunc, task: ClaimedTask, ctx: RunContext): Promise<unknown> {
+  /**
+   * The handler's own return value or promise, not wrapped in an async function's: the guard's
+   * run frame awaits it directly (the async stack trace that finds the run follows `await`).
+   */
+  private call(func: RegisteredFunc, task: ClaimedTask, ctx: RunContext): unknown {
     if (!func.bulk) return (func.run as TaskHandlerFn)(task.args as never, task.deps, ctx);
-    // A bulk task delivered one by one (e.g. retried by hand): a batch of one.
+    return this.callBulk(func, task, ctx);
+  }
+
+  /** A bulk task delivered one by one (e.g. retried by hand): a batch of one. */
+  private async callBulk(func: RegisteredFunc, task: ClaimedTask, ctx: RunContext): Promise<null> {
     const results = await (func.run as BulkHandlerFn)(
       [{ id: task.id, collection: task.collection, func: task.func, args: task.args, sizeBytes: task.sizeBytes }],
       { collection: task.collection, func: task.func, signal: ctx.signal, logger: ctx.logger },

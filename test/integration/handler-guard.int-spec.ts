@@ -31,6 +31,13 @@ class GuardHandlers {
     process.exit(3);
   }
 
+  /** Exits one microtask in: before any later turn could link the chain in some other way. */
+  @TaskHandler('g.exit-next-microtask')
+  async exitNextMicrotask(): Promise<never> {
+    await Promise.resolve();
+    process.exit(3);
+  }
+
   @TaskHandler('g.bystander')
   async bystander(): Promise<string> {
     bystanderStarted.resolve();
@@ -66,7 +73,7 @@ describe('handler guard: a handler cannot take its worker down (in-process worke
     }, `task ${id} to finish`);
   const exitsCounted = async () => Number(/^laterz_handler_escapes_total\{kind="exit"\} (\d+)$/m.exec(await app.get(TaskMetrics).scrape())?.[1] ?? 0);
 
-  it.each(['g.exit-sync', 'g.exit-after-await'])('%s: process.exit(3) fails that task (a counted try) and the worker runs the next one', async (func) => {
+  it.each(['g.exit-sync', 'g.exit-after-await', 'g.exit-next-microtask'])('%s: process.exit(3) fails that task (a counted try) and the worker runs the next one', async (func) => {
     bystanderStarted = deferred();
     bystanderRelease = deferred();
     const countedBefore = await exitsCounted();
