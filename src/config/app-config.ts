@@ -27,6 +27,8 @@ export class AppConfig {
     readonly maxTasks: number;
     readonly pollMs: number;
   };
+  /** HANDLER_GUARD: what keeps a handler from ending its process (see the env schema). */
+  readonly handlerGuard: 'exit' | 'full' | 'off';
   readonly limits: {
     readonly resultBytes: number;
     readonly argsBytes: number;
@@ -89,6 +91,7 @@ export class AppConfig {
       maxTasks: env.WORKER_MAX_TASKS,
       pollMs: env.WORKER_POLL_MS,
     };
+    this.handlerGuard = env.HANDLER_GUARD;
     this.limits = {
       resultBytes: env.TASK_RESULT_MAX_BYTES,
       argsBytes: env.TASK_ARGS_MAX_BYTES,

@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { Broker, QueueDepth } from '../broker/broker.js';
 import type { ClaimedTask } from '../tasks/task-claimer.js';
+import { HandlerGuard } from '../tasks/handler-guard.js';
 import { TaskRegistry } from '../tasks/task-registry.js';
 
 /** Buckets of task and job durations, seconds: from 5 ms to 1 h. */
@@ -48,6 +49,13 @@ export class TaskMetrics {
     registers: [this.registry],
   });
 
+  private readonly handlerEscapes = new Counter({
+    name: 'laterz_handler_escapes_total',
+    help: 'Handler calls of process.exit, uncaught exceptions and unhandled rejections that the handler guard turned into a failed task',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
   private readonly jobDuration = new Histogram({
     name: 'laterz_job_duration_seconds',
     help: 'Run time of the cron jobs (dispatcher, bulk runner, stats)',
@@ -59,7 +67,9 @@ export class TaskMetrics {
   constructor(
     private readonly broker: Broker,
     private readonly tasks: TaskRegistry,
+    guard: HandlerGuard,
   ) {
+    guard.onEscape((kind) => this.handlerEscapes.inc({ kind }));
     const readDepths = () => this.readDepths();
     new Gauge({
       name: 'laterz_queue_depth',

@@ -28,7 +28,12 @@ export class RunAbort {
 
   /** `work`, or a rejection with the abort's reason as soon as the run is aborted. */
   race<T>(work: Promise<T>): Promise<T> {
-    if (this.aborted) return Promise.reject(this.reason);
+    if (this.aborted) {
+      // Aborted while the handler was being called (the guard failed it: process.exit): its own
+      // outcome no longer matters, and must not become an unhandled rejection.
+      work.catch(() => undefined);
+      return Promise.reject(this.reason);
+    }
     return new Promise<T>((resolve, reject) => {
       this.rejectRace = reject;
       work.then(resolve, reject);

@@ -23,6 +23,30 @@ export class TaskAbandoned extends Error {
   }
 }
 
+/**
+ * A handler called process.exit: the handler guard made the call throw this instead of ending
+ * the process, and the task fails (a failed try, retried like any error).
+ */
+export class HandlerExitCalled extends Error {
+  constructor(readonly code: string | number | null | undefined) {
+    super(`handler called process.exit(${code === undefined ? '' : typeof code === 'string' ? JSON.stringify(code) : String(code)})`);
+    this.name = 'HandlerExitCalled';
+  }
+}
+
+/**
+ * An error a handler's own callback threw outside its promise chain (a timer it set), or a
+ * rejection it left unhandled: the handler guard fails the task with it instead of the process.
+ */
+export class HandlerUncaught extends Error {
+  constructor(origin: NodeJS.UncaughtExceptionOrigin, cause: unknown) {
+    super(`${origin === 'unhandledRejection' ? 'unhandled rejection' : 'uncaught exception'} in the handler: ${describe(cause)}`, { cause });
+    this.name = 'HandlerUncaught';
+    // The trace worth keeping is where the handler threw, not where the guard caught it.
+    if (cause instanceof Error && cause.stack) this.stack = `${this.name}: ${this.message}\n${cause.stack}`;
+  }
+}
+
 export type Outcome =
   | { kind: 'final'; status: TaskStatus; result: string | null; error: string; reason: string; trace: string }
   | { kind: 'missing'; dependency: string; prevId: string }

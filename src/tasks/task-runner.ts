@@ -8,17 +8,34 @@ import { RunAbort } from './run-abort.js';
 import { LogBuffer, RunContext } from './task-context.js';
 import { TaskFinisher } from './task-finisher.js';
 import type { BulkHandlerFn, TaskHandlerFn } from './task-handler.decorator.js';
+import { GuardedRun, HandlerGuard } from './handler-guard.js';
 import { failureOutcome, successOutcome, TaskAbandoned, TaskCancelled, TaskTimeout } from './task-outcome.js';
 import { RegisteredFunc, TaskRegistry } from './task-registry.js';
 import { TaskBroken } from './tasks.errors.js';
 import { TasksService } from './tasks.service.js';
 
-interface Running {
-  task: ClaimedTask;
-  abort: RunAbort;
-  done: Promise<void>;
-  /** The timeout timer this run shares with the runs of its batch that have the same timeout. */
-  timeout: SharedTimer;
+/** One claimed task running here; the handler guard's handle on its run. */
+class Running implements GuardedRun {
+  readonly abort = new RunAbort();
+  done: Promise<void> = Promise.resolve();
+  /** The outcome is decided: failing the run changes nothing any more. */
+  settled = false;
+
+  constructor(
+    readonly task: ClaimedTask,
+    /** The timeout timer this run shares with the runs of its batch that have the same timeout. */
+    readonly timeout: SharedTimer,
+  ) {}
+
+  describe(): string {
+    return `task ${this.task.id} (${this.task.func})`;
+  }
+
+  fail(err: Error): boolean {
+    if (this.settled) return false;
+    this.abort.abort(err);
+    return true;
+  }
 }
 
 interface SharedTimer {
@@ -46,6 +63,7 @@ export class TaskRunner extends EventEmitter {
     private readonly tasks: TasksService,
     private readonly slots: WorkerSlots,
     private readonly config: AppConfig,
+    private readonly guard: HandlerGuard,
   ) {
     super();
   }
@@ -125,7 +143,7 @@ export class TaskRunner extends EventEmitter {
   }
 
   private start(task: ClaimedTask, timeout: SharedTimer): Running {
-    const run: Running = { task, abort: new RunAbort(), done: Promise.resolve(), timeout };
+    const run = new Running(task, timeout);
     this.running.set(task.id, run);
     run.done = this.execute(run)
       .catch((err: Error) => this.logger.error(`task ${task.id} (${task.func}): finish failed: ${err.message}`))
@@ -137,7 +155,8 @@ export class TaskRunner extends EventEmitter {
     return run;
   }
 
-  private async execute({ task, abort }: Running): Promise<void> {
+  private async execute(run: Running): Promise<void> {
+    const { task, abort } = run;
     const func = this.registry.get(task.func)!;
     const log = new LogBuffer(this.config.limits.logBytes, (level, message) =>
       this.logger.debug(`task ${task.id} ${task.func} [${level}] ${message}`),
@@ -145,17 +164,28 @@ export class TaskRunner extends EventEmitter {
     let outcome;
     try {
       const ctx = new RunContext(task.id, task.collection, task.func, task.attempt, abort, log, task.deps, (f, a, o) => this.tasks.enqueue(f, a, o));
-      const value = await abort.race(this.call(func, task, ctx));
+      // Under the guard: a process.exit, or an error thrown outside the handler's promise chain,
+      // fails this run instead of the process (and every task running beside it).
+      const value = await abort.race(this.guard.run(run, () => this.call(func, task, ctx)));
       outcome = successOutcome(value, this.config.limits.resultBytes);
     } catch (err) {
       outcome = failureOutcome(err, abort);
     }
+    run.settled = true;
     await this.finisher.finish(task, outcome, log.text());
   }
 
-  private async call(func: RegisteredFunc, task: ClaimedTask, ctx: RunContext): Promise<unknown> {
+  /**
+   * The handler's own return value or promise, not wrapped in an async function's: the guard's
+   * run frame awaits it directly (the async stack trace that finds the run follows `await`).
+   */
+  private call(func: RegisteredFunc, task: ClaimedTask, ctx: RunContext): unknown {
     if (!func.bulk) return (func.run as TaskHandlerFn)(task.args as never, task.deps, ctx);
-    // A bulk task delivered one by one (e.g. retried by hand): a batch of one.
+    return this.callBulk(func, task, ctx);
+  }
+
+  /** A bulk task delivered one by one (e.g. retried by hand): a batch of one. */
+  private async callBulk(func: RegisteredFunc, task: ClaimedTask, ctx: RunContext): Promise<null> {
     const results = await (func.run as BulkHandlerFn)(
       [{ id: task.id, collection: task.collection, func: task.func, args: task.args, sizeBytes: task.sizeBytes }],
       { collection: task.collection, func: task.func, signal: ctx.signal, logger: ctx.logger },

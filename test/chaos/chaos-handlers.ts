@@ -13,7 +13,10 @@ export const CHAOS_FUNCS = {
 } as const;
 export type ChaosFunc = (typeof CHAOS_FUNCS)[keyof typeof CHAOS_FUNCS];
 
-/** Exit code of a worker that a `chaos.poison.exit` task brought down (the harness tells it from a crash). */
+/**
+ * Exit code of a worker that a `chaos.poison.exit` task brought down (the harness tells it from a
+ * crash). With the worker's handler guard the call throws instead, and no worker goes down.
+ */
 export const POISON_EXIT_CODE = 86;
 
 /** What a successful `chaos.work` returns: which attempt wrote the result, from which process. */
@@ -49,8 +52,14 @@ export class ChaosHandlers implements OnApplicationShutdown {
 
   @TaskHandler(CHAOS_FUNCS.exit)
   exit(_args: unknown, _deps: unknown, ctx: TaskContext): never {
-    this.log.start(ctx);
-    process.exit(POISON_EXIT_CODE);
+    const x = this.log.start(ctx);
+    try {
+      process.exit(POISON_EXIT_CODE);
+    } finally {
+      // Reached only when the worker's handler guard made process.exit throw (the task fails, the
+      // process goes on); a real exit ends the process here, and its exit ends the execution.
+      this.log.end(x, 'exit-called');
+    }
   }
 
   @TaskHandler(CHAOS_FUNCS.throw)

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 
 /** How an execution ended, as its handler saw it. */
-export type ExecutionOutcome = 'ok' | 'aborted' | 'threw';
+export type ExecutionOutcome = 'ok' | 'aborted' | 'threw' | 'exit-called';
 
 /** One run of a handler, as recorded by the worker process that ran it. */
 export interface Execution {

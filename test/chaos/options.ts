@@ -34,8 +34,9 @@ export interface Sizes {
   /** Timeout of the func whose tasks hang (scenario 6). */
   hangTimeoutMs: number;
   /**
-   * Tasks of scenario 6: each exiting poison task takes a worker process down once per attempt,
-   * and the restart costs seconds, so that scenario's load is smaller to keep its time bounded.
+   * Tasks of scenario 6: sized when each exiting poison task took a worker process down once per
+   * attempt (a restart costs seconds); the handler guard ends that, and the size stays so that
+   * figures remain comparable.
    */
   poisonTasks: number;
   /** Share of the load that is each kind of poison (scenario 6). */

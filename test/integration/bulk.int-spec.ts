@@ -10,7 +10,7 @@ import { TaskRegistry } from '../../src/tasks/task-registry.js';
 import { clearTasks, holdTaskLocks, idsWithStatus, insertDetailedTasks, insertEdges, many, taskRow } from '../factories/scheduler.factory.js';
 import { startTestApp, TestApp } from '../helpers/test-app.js';
 
-type Behaviour = 'ok' | 'partial' | 'throw' | 'not-a-map' | 'slow';
+type Behaviour = 'ok' | 'partial' | 'throw' | 'not-a-map' | 'slow' | 'exit';
 
 /** Every call of a bulk handler, in order, with the ids it got. */
 const calls: { func: string; collection: string; ids: string[] }[] = [];
@@ -41,6 +41,9 @@ class BulkHandlers {
         throw new Error('the search index is down');
       case 'not-a-map':
         return { [batch[0].id]: true } as unknown as Map<string, boolean>;
+      case 'exit':
+        await Promise.resolve();
+        return process.exit(9);
       case 'slow':
         lockedDuringRun = await lockProbe(batch.map((t) => t.id));
         // Work that takes a measurable time, so its spread over the tasks can be checked.
@@ -219,6 +222,15 @@ describe('bulk runner', () => {
     behaviour = 'ok';
     expect(await batch()).toMatchObject({ ran: 3, succeeded: 3 });
     for (const id of ids) expect(await row(id)).toMatchObject({ status: 'success', attempt: 2, fail_count: 1, error: '' });
+  });
+
+  it('fails the batch, not the scheduler, when the handler calls process.exit (the handler guard)', async () => {
+    behaviour = 'exit';
+    const ids = await insertDetailedTasks(app.db, many(2, { func: 'b.index' }));
+    expect(await batch()).toMatchObject({ ran: 2, succeeded: 0, errored: 2 });
+    for (const id of ids) expect(await row(id)).toMatchObject({ status: 'error', fail_count: 1, error: 'HandlerExitCalled: handler called process.exit(9)' });
+    behaviour = 'ok';
+    expect(await batch()).toMatchObject({ ran: 2, succeeded: 2 });
   });
 
   it('fails the batch with an error naming the handler when it returns something other than a Map', async () => {
