@@ -10,7 +10,8 @@ import { UNLOCK_RUNNING } from '../tasks/sql/claim.sql.js';
 import { pgQueryable } from '../tasks/sql/queryable.js';
 import { BulkTask, LogBuffer } from '../tasks/task-context.js';
 import type { BulkHandlerFn } from '../tasks/task-handler.decorator.js';
-import { GuardedRun, HandlerGuard } from '../tasks/handler-guard.js';
+import { HandlerGuard } from '../tasks/handler-guard.js';
+import { GuardedAbort } from '../tasks/run-abort.js';
 import { TaskTimeout } from '../tasks/task-outcome.js';
 import { RegisteredFunc, TaskRegistry } from '../tasks/task-registry.js';
 import { TaskStatus } from '../tasks/task-status.js';
@@ -248,28 +249,19 @@ export class BulkRunnerService {
    * process.exit or an error escaping the handler's promise chain fails the batch, not the scheduler).
    */
   private async callHandler(func: RegisteredFunc, batch: BulkTask[], collection: string, log: LogBuffer): Promise<{ outcome: BatchOutcome; elapsedSeconds: number }> {
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new TaskTimeout(func.timeoutMs)), func.timeoutMs);
-    let settled = false;
-    const run: GuardedRun = {
-      describe: () => `bulk batch of ${batch.length} ${func.name} tasks (${batch[0].id}, …) of ${collection}`,
-      fail: (err) => {
-        if (!settled) controller.abort(err);
-        return !settled;
-      },
-    };
+    const abort = new GuardedAbort(() => `bulk batch of ${batch.length} ${func.name} tasks (${batch[0].id}, …) of ${collection}`);
+    const timer = setTimeout(() => abort.abort(new TaskTimeout(func.timeoutMs)), func.timeoutMs);
     const t0 = performance.now();
     let outcome: BatchOutcome;
     try {
-      const returned = await Promise.race([
-        this.guard.run(run, () => (func.run as BulkHandlerFn)(batch, { collection, func: func.name, signal: controller.signal, logger: log })),
-        new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true })),
-      ]);
+      const returned = await abort.race(
+        this.guard.run(abort, () => (func.run as BulkHandlerFn)(batch, { collection, func: func.name, signal: abort.signal, logger: log })),
+      );
       outcome = returned instanceof Map ? { ok: returned } : { error: notAMap(func, returned), trace: '' };
     } catch (err) {
       outcome = failure(err);
     } finally {
-      settled = true;
+      abort.settled = true;
       clearTimeout(timer);
     }
     return { outcome, elapsedSeconds: (performance.now() - t0) / 1000 };

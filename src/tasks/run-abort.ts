@@ -1,3 +1,5 @@
+import type { GuardedRun } from './handler-guard.js';
+
 /**
  * How one run is stopped (timeout, cancel, shutdown, a lost session). Its AbortController is made
  * only when the handler first reads the signal (most never do), and the run's race is rejected
@@ -38,5 +40,24 @@ export class RunAbort {
       this.rejectRace = reject;
       work.then(resolve, reject);
     });
+  }
+}
+
+/**
+ * A run the handler guard can fail (a process.exit, an error escaping the handler's promise
+ * chain): aborted with the guard's error, until its outcome is settled.
+ */
+export class GuardedAbort extends RunAbort implements GuardedRun {
+  /** The outcome is decided: failing the run changes nothing any more. */
+  settled = false;
+
+  constructor(readonly describe: () => string) {
+    super();
+  }
+
+  fail(err: Error): boolean {
+    if (this.settled) return false;
+    this.abort(err);
+    return true;
   }
 }

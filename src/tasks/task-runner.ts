@@ -4,37 +4,28 @@ import type { DeliveryBatch } from '../broker/broker.js';
 import { AppConfig } from '../config/app-config.js';
 import { WorkerSlots } from '../worker/worker-slots.js';
 import { ClaimedTask, TaskClaimer } from './task-claimer.js';
-import { RunAbort } from './run-abort.js';
+import { GuardedAbort } from './run-abort.js';
 import { LogBuffer, RunContext } from './task-context.js';
 import { TaskFinisher } from './task-finisher.js';
 import type { BulkHandlerFn, TaskHandlerFn } from './task-handler.decorator.js';
-import { GuardedRun, HandlerGuard } from './handler-guard.js';
+import { HandlerGuard } from './handler-guard.js';
 import { failureOutcome, successOutcome, TaskAbandoned, TaskCancelled, TaskTimeout } from './task-outcome.js';
 import { RegisteredFunc, TaskRegistry } from './task-registry.js';
 import { TaskBroken } from './tasks.errors.js';
 import { TasksService } from './tasks.service.js';
 
-/** One claimed task running here; the handler guard's handle on its run. */
-class Running implements GuardedRun {
-  readonly abort = new RunAbort();
+/** One claimed task running here. */
+class Running {
+  /** Timeout, cancel, shutdown, a lost session, and the handler guard stop the run through it. */
+  readonly abort: GuardedAbort;
   done: Promise<void> = Promise.resolve();
-  /** The outcome is decided: failing the run changes nothing any more. */
-  settled = false;
 
   constructor(
     readonly task: ClaimedTask,
     /** The timeout timer this run shares with the runs of its batch that have the same timeout. */
     readonly timeout: SharedTimer,
-  ) {}
-
-  describe(): string {
-    return `task ${this.task.id} (${this.task.func})`;
-  }
-
-  fail(err: Error): boolean {
-    if (this.settled) return false;
-    this.abort.abort(err);
-    return true;
+  ) {
+    this.abort = new GuardedAbort(() => `task ${task.id} (${task.func})`);
   }
 }
 
@@ -166,12 +157,12 @@ export class TaskRunner extends EventEmitter {
       const ctx = new RunContext(task.id, task.collection, task.func, task.attempt, abort, log, task.deps, (f, a, o) => this.tasks.enqueue(f, a, o));
       // Under the guard: a process.exit, or an error thrown outside the handler's promise chain,
       // fails this run instead of the process (and every task running beside it).
-      const value = await abort.race(this.guard.run(run, () => this.call(func, task, ctx)));
+      const value = await abort.race(this.guard.run(abort, () => this.call(func, task, ctx)));
       outcome = successOutcome(value, this.config.limits.resultBytes);
     } catch (err) {
       outcome = failureOutcome(err, abort);
     }
-    run.settled = true;
+    abort.settled = true;
     await this.finisher.finish(task, outcome, log.text());
   }
 
