@@ -92,7 +92,7 @@ export interface TaskSpec {
 const SEED = `
   WITH v AS (
          SELECT 'default' AS collection, v.func, v.args, decode(v.hash, 'hex') AS args_hash,
-                nextval(pg_get_serial_sequence('task', 'id')) AS id
+                nextval('task_id_seq'::regclass) AS id
            FROM unnest($1::text[], $2::text[], $3::text[]) AS v(func, args, hash)
        ),
        keyed AS (

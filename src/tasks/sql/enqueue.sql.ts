@@ -16,9 +16,10 @@ export const FIND_TASKS_BY_IDENTITY: Statement = {
 
 /**
  * get-or-create in one statement: the keys are inserted first (ON CONFLICT skips an identity that
- * has one), and only the identities that got a key get a task row, under the id the key took. The
- * new rows come back, then the existing ones as the statement's snapshot saw them. A row another
- * caller committed meanwhile is in neither half (ON CONFLICT skipped it); the caller finds it after.
+ * has one), and only the identities that got a key get a task row, under the id the key took from
+ * the identity column's own sequence (task_id_seq). The new rows come back, then the existing ones
+ * as the statement's snapshot saw them. A row another caller committed meanwhile is in neither half
+ * (ON CONFLICT skipped it); the caller finds it after.
  */
 export const GET_OR_CREATE_TASKS: Statement = {
   name: 'laterz_get_or_create_tasks',
@@ -30,7 +31,7 @@ export const GET_OR_CREATE_TASKS: Statement = {
          ),
          keyed AS (
            INSERT INTO task_key (collection, func, args_hash, task_id)
-           SELECT k.collection, k.func, k.args_hash, nextval(pg_get_serial_sequence('task', 'id'))
+           SELECT k.collection, k.func, k.args_hash, nextval('task_id_seq'::regclass)
              FROM k ORDER BY k.collection, k.func, k.args_hash
                ON CONFLICT DO NOTHING
            RETURNING collection, func, args_hash, task_id
@@ -44,7 +45,6 @@ export const GET_OR_CREATE_TASKS: Statement = {
          ins AS (
            INSERT INTO task (id, collection, func, args, args_hash, status, version, priority, run_after, size_bytes)
            SELECT id, collection, func, args, args_hash, status, version, priority, run_after, size_bytes FROM created
-           RETURNING id
          )
     SELECT true AS created, id::text AS id, collection, func, status::text AS status, ord FROM created
     UNION ALL
@@ -61,7 +61,6 @@ export interface TaskIdentityRow {
   func: string;
   status: string;
   ord?: number;
-  args_hash?: Buffer;
 }
 
 /** The parents named by dependsOn: they must exist and share the child's collection. */
