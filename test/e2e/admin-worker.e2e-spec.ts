@@ -5,7 +5,7 @@ import type { TaskContext } from '../../src/tasks/task-context.js';
 import { TaskHandler } from '../../src/tasks/task-handler.decorator.js';
 import { insertDetailedTasks } from '../factories/scheduler.factory.js';
 import { waitFor } from '../helpers/databases.js';
-import { ServiceProcess, startNode, stopIfRunning } from '../helpers/service-process.js';
+import { ServiceProcess, startWorkerProcess, stopIfRunning } from '../helpers/service-process.js';
 import { startTestApp, TestApp, TEST_TOKENS } from '../helpers/test-app.js';
 import { clients } from './admin-client.js';
 
@@ -121,14 +121,7 @@ describe('cancel reaches a worker in another process', () => {
   });
 
   it('aborts the attempt there through NOTIFY: the hanging handler gives up its lock', async () => {
-    worker = startNode('test/helpers/worker-process.mjs', {
-      DATABASE_URL: api.url,
-      ROLES: 'worker',
-      PORT: '0',
-      LOG_LEVEL: 'info',
-      LOG_FORMAT: 'json',
-      WORKER_POLL_MS: '100',
-    });
+    worker = startWorkerProcess(api.url, { LOG_LEVEL: 'info', WORKER_POLL_MS: '100' });
     const proc = worker;
     // k.hang never returns and ignores its signal: only the runner's abort ends the attempt.
     const [id] = await insertDetailedTasks(api.db, [{ func: 'k.hang', args: { n: 'cancel' }, status: 'queued' }]);

@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
+import { waitFor } from '../helpers/databases.js';
 
 export interface TaskRow {
   collection?: string;
@@ -58,4 +59,20 @@ export async function insertTasks(db: Pool, rows: TaskRow[]): Promise<string[]> 
 export async function statusesOf(db: Pool, ids: string[]): Promise<Record<string, string>> {
   const { rows } = await db.query<{ id: string; status: string }>('SELECT id::text AS id, status::text AS status FROM task WHERE id = ANY($1::bigint[])', [ids]);
   return Object.fromEntries(rows.map((r) => [r.id, r.status]));
+}
+
+/** Statuses a run leaves a task in (it stays there until something queues it again). */
+export const FINISHED_STATUSES = ['success', 'broken', 'error'];
+
+/** One task row, every column as pg returns it. */
+export async function taskRow(db: Pool, id: string) {
+  return (await db.query('SELECT * FROM task WHERE id = $1', [id])).rows[0];
+}
+
+/** The task's row once a run has left it in a finished status (polled, no sleeps). */
+export function finishedTask(db: Pool, id: string) {
+  return waitFor(async () => {
+    const r = await taskRow(db, id);
+    return FINISHED_STATUSES.includes(r.status) ? r : undefined;
+  }, `task ${id} to finish`);
 }

@@ -49,6 +49,22 @@ export function startNode(script: string, env: Record<string, string>): ServiceP
   };
 }
 
+/**
+ * A worker process of the built service (test/helpers/worker-process.mjs, with its test handlers)
+ * on `databaseUrl`: quiet JSON logs, a short idle poll; `env` adds or overrides variables.
+ */
+export function startWorkerProcess(databaseUrl: string, env: Record<string, string> = {}): ServiceProcess {
+  return startNode('test/helpers/worker-process.mjs', {
+    DATABASE_URL: databaseUrl,
+    ROLES: 'worker',
+    PORT: '0',
+    LOG_LEVEL: 'warn',
+    LOG_FORMAT: 'json',
+    WORKER_POLL_MS: '200',
+    ...env,
+  });
+}
+
 /** A TCP port that was free a moment ago. */
 export function freePort(): Promise<number> {
   return new Promise((res, rej) => {

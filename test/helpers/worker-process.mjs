@@ -1,33 +1,60 @@
-// A worker process for tests that kill one: the built service (dist/) with ROLES from the
-// environment, plus the handler `k.hang`, which never returns. Plain JS (no decorators), so the
-// handler is registered through TaskRegistry.register from a factory provider, which Nest runs
-// while it builds the module graph: before WorkerService starts consuming.
+// A worker process for tests that kill, cancel or poison one: the built service (dist/) with ROLES
+// (and HANDLER_GUARD) from the environment, plus the test handlers below. Plain JS (no
+// decorators), so the handlers are registered through TaskRegistry.register from a factory
+// provider, which Nest runs while it builds the module graph: before WorkerService starts consuming.
+// Each func is declared (never run) on the test's enqueueing side too.
 import 'reflect-metadata';
+import { setTimeout } from 'node:timers';
 import { Module } from '@nestjs/common';
 import { bootstrap } from '../../dist/src/bootstrap.js';
 import { TaskRegistry } from '../../dist/src/tasks/task-registry.js';
 import { TasksModule } from '../../dist/src/tasks/tasks.module.js';
 
-class HangHandlersModule {}
-Module({})(HangHandlersModule);
+/** Never settles: only the runner's abort (or the handler guard) ends these runs. */
+const forever = () => new Promise(() => undefined);
 
-const hangHandlers = {
-  module: HangHandlersModule,
+const HANDLERS = {
+  // Never returns and ignores its signal.
+  'k.hang': forever,
+  // Would end a process without the handler guard.
+  'gp.exit-sync': () => process.exit(86),
+  'gp.exit-timer': () => {
+    setTimeout(() => process.exit(87), 1);
+    return forever();
+  },
+  'gp.throw-timer': () => {
+    setTimeout(() => {
+      throw new TypeError('thrown in a timer the handler set');
+    }, 1);
+    return forever();
+  },
+  'gp.unhandled': async () => {
+    Promise.reject(new RangeError('a rejection the handler left unhandled'));
+    return forever();
+  },
+  'gp.ok': () => ({ pid: process.pid }),
+};
+
+class TestHandlersModule {}
+Module({})(TestHandlersModule);
+
+const testHandlers = {
+  module: TestHandlersModule,
   imports: [TasksModule],
   providers: [
     {
-      provide: 'HANG_HANDLERS',
+      provide: 'TEST_HANDLERS',
       inject: [TaskRegistry],
       useFactory: (registry) => {
-        registry.register({ name: 'k.hang' }, 'worker-process.hang', () => new Promise(() => undefined));
-        return 'k.hang';
+        for (const [name, run] of Object.entries(HANDLERS)) registry.register({ name }, `worker-process.${name}`, run);
+        return Object.keys(HANDLERS);
       },
     },
   ],
 };
 
-bootstrap(undefined, { imports: [hangHandlers] }).then(
-  () => console.log('worker-process: up'),
+bootstrap(undefined, { imports: [testHandlers] }).then(
+  () => console.log(`worker-process: up (pid ${process.pid})`),
   (err) => {
     console.error('worker-process failed to start:', err);
     process.exit(1);

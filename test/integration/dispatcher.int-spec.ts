@@ -9,7 +9,7 @@ import { TaskRegistry } from '../../src/tasks/task-registry.js';
 import { TasksService } from '../../src/tasks/tasks.service.js';
 import { clearTasks, holdTaskLocks, idsWithStatus, insertDetailedTasks, many, taskRow } from '../factories/scheduler.factory.js';
 import { waitFor } from '../helpers/databases.js';
-import { ServiceProcess, startNode, stopIfRunning } from '../helpers/service-process.js';
+import { ServiceProcess, startWorkerProcess, stopIfRunning } from '../helpers/service-process.js';
 import { startTestApp, TestApp } from '../helpers/test-app.js';
 
 /** Funcs the dispatcher visits; nothing runs them here (ROLES=scheduler: no worker). */
@@ -404,14 +404,7 @@ describe('dispatcher: a worker process SIGKILLed mid-task', () => {
   });
 
   const startWorker = () => {
-    const proc = startNode('test/helpers/worker-process.mjs', {
-      DATABASE_URL: app.url,
-      ROLES: 'worker',
-      PORT: '0',
-      LOG_LEVEL: 'warn',
-      LOG_FORMAT: 'json',
-      WORKER_POLL_MS: '200',
-    });
+    const proc = startWorkerProcess(app.url);
     workers.push(proc);
     return proc;
   };

@@ -5,6 +5,7 @@ import { TasksService } from '../../src/tasks/tasks.service.js';
 import { DependencyBroken, TaskBroken, TaskError } from '../../src/tasks/tasks.errors.js';
 import { startTestApp, TestApp } from '../helpers/test-app.js';
 import { waitFor } from '../helpers/databases.js';
+import { finishedTask, taskRow } from '../factories/task.factory.js';
 
 const calls: Record<string, number> = {};
 const seen: Record<string, unknown> = {};
@@ -78,12 +79,8 @@ describe('task engine (PostgreSQL transport)', () => {
     await app?.close();
   });
 
-  const row = async (id: string) => (await app.db.query('SELECT * FROM task WHERE id = $1', [id])).rows[0];
-  const final = (id: string) =>
-    waitFor(async () => {
-      const r = await row(id);
-      return ['success', 'broken', 'error'].includes(r.status) ? r : undefined;
-    }, `task ${id} to finish`);
+  const row = (id: string) => taskRow(app.db, id);
+  const final = (id: string) => finishedTask(app.db, id);
 
   it('passes a parent result to its child under the edge name', async () => {
     const a = await tasks.enqueue('t.double', { n: 20 });

@@ -3,7 +3,8 @@ import { TaskMetrics } from '../../src/metrics/task-metrics.js';
 import { TaskHandler } from '../../src/tasks/task-handler.decorator.js';
 import { TasksService } from '../../src/tasks/tasks.service.js';
 import { waitFor } from '../helpers/databases.js';
-import { ServiceProcess, startNode, stopIfRunning } from '../helpers/service-process.js';
+import { FINISHED_STATUSES, finishedTask, taskRow } from '../factories/task.factory.js';
+import { ServiceProcess, startWorkerProcess, stopIfRunning } from '../helpers/service-process.js';
 import { startTestApp, TestApp } from '../helpers/test-app.js';
 
 /** A promise with its resolve at hand. */
@@ -51,8 +52,6 @@ class GuardHandlers {
   }
 }
 
-const FINAL = ['success', 'broken', 'error'];
-
 describe('handler guard: a handler cannot take its worker down (in-process worker)', () => {
   let app: TestApp;
   let tasks: TasksService;
@@ -65,12 +64,8 @@ describe('handler guard: a handler cannot take its worker down (in-process worke
     await app?.close();
   });
 
-  const row = async (id: string) => (await app.db.query('SELECT * FROM task WHERE id = $1', [id])).rows[0];
-  const final = (id: string) =>
-    waitFor(async () => {
-      const r = await row(id);
-      return FINAL.includes(r.status) ? r : undefined;
-    }, `task ${id} to finish`);
+  const row = (id: string) => taskRow(app.db, id);
+  const final = (id: string) => finishedTask(app.db, id);
   const exitsCounted = async () => Number(/^laterz_handler_escapes_total\{kind="exit"\} (\d+)$/m.exec(await app.get(TaskMetrics).scrape())?.[1] ?? 0);
 
   it.each(['g.exit-sync', 'g.exit-after-await', 'g.exit-next-microtask'])('%s: process.exit(3) fails that task (a counted try) and the worker runs the next one', async (func) => {
@@ -149,21 +144,13 @@ describe('handler guard: a real worker process', () => {
   }, 60000);
 
   const startWorker = (guard: 'exit' | 'full') =>
-    (worker = startNode('test/helpers/guard-worker-process.mjs', {
-      DATABASE_URL: api.url,
-      ROLES: 'worker',
-      PORT: '0',
-      LOG_LEVEL: 'warn',
-      LOG_FORMAT: 'json',
-      WORKER_POLL_MS: '200',
-      HANDLER_GUARD: guard,
-    }));
+    (worker = startWorkerProcess(api.url, { HANDLER_GUARD: guard }));
 
   const final = (proc: ServiceProcess, id: string) =>
     waitFor(
       async () => {
         const { rows } = await api.db.query('SELECT status::text, error, fail_count, result FROM task WHERE id = $1', [id]);
-        if (FINAL.includes(rows[0].status)) return rows[0];
+        if (FINISHED_STATUSES.includes(rows[0].status)) return rows[0];
         if (proc.hasExited()) throw new Error(`worker process exited (${await proc.exited})`);
         return undefined;
       },

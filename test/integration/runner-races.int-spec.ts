@@ -12,7 +12,7 @@ import { TaskError } from '../../src/tasks/tasks.errors.js';
 import { TasksService } from '../../src/tasks/tasks.service.js';
 import { WorkerSession } from '../../src/worker/worker-session.js';
 import { createTestDatabase, waitFor } from '../helpers/databases.js';
-import { ServiceProcess, startNode, stopIfRunning } from '../helpers/service-process.js';
+import { ServiceProcess, startWorkerProcess, stopIfRunning } from '../helpers/service-process.js';
 import { startTestApp, TestApp } from '../helpers/test-app.js';
 
 /** Executions per task id, across every app of this file (they share this process). */
@@ -379,14 +379,7 @@ describe('runner races: a worker process killed mid-task', () => {
   }, 60000);
 
   it('releases its advisory lock at once on SIGKILL; the row stays started', async () => {
-    worker = startNode('test/helpers/worker-process.mjs', {
-      DATABASE_URL: api.url,
-      ROLES: 'worker',
-      PORT: '0',
-      LOG_LEVEL: 'warn',
-      LOG_FORMAT: 'json',
-      WORKER_POLL_MS: '200',
-    });
+    worker = startWorkerProcess(api.url);
     const t = await api.get(TasksService).enqueue('k.hang', { n: 1 });
     const proc = worker;
     const holder = await waitFor(
