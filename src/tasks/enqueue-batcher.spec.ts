@@ -123,4 +123,27 @@ describe('Coalescer', () => {
     await expect(a).rejects.toThrow('first batch fails');
     await expect(b).resolves.toBe(2);
   });
+
+  it('starts the next flush while the last one is still publishing; callers wait for their own after', async () => {
+    const publishing = deferred();
+    const batches: number[][] = [];
+    const c = new Coalescer(async (items: number[]) => {
+      batches.push(items);
+      return { results: items.map((n) => n * 10), after: items.includes(1) ? publishing.promise : undefined };
+    });
+    let firstSettled = false;
+    const first = c.add(1).then((v) => ((firstSettled = true), v));
+    await new Promise((resolve) => setImmediate(resolve));
+    // The first write is done and its publish is open: the second call is written and answered meanwhile.
+    await expect(c.add(2)).resolves.toBe(20);
+    expect(batches).toEqual([[1], [2]]);
+    expect(firstSettled).toBe(false);
+    publishing.resolve();
+    await expect(first).resolves.toBe(10);
+  });
+
+  it('answers the callers when their after work fails (publishing never fails a write)', async () => {
+    const c = new Coalescer(async (items: number[]) => ({ results: items, after: Promise.reject(new Error('confirm lost')) }));
+    await expect(c.add(3)).resolves.toBe(3);
+  });
 });

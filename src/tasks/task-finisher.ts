@@ -4,7 +4,7 @@ import { Broker, PublishPriority, TaskRef } from '../broker/broker.js';
 import { AppConfig } from '../config/app-config.js';
 import { PG_POOL } from '../database/database.module.js';
 import { WorkerSession } from '../worker/worker-session.js';
-import { Coalescer } from './enqueue-batcher.js';
+import { Coalescer, Flushed } from './enqueue-batcher.js';
 import type { ClaimedTask } from './task-claimer.js';
 import { FIND_CYCLE } from './sql/enqueue.sql.js';
 import {
@@ -77,7 +77,8 @@ export class TaskFinisher {
     return refs.length;
   }
 
-  private async flush(items: Finished[]): Promise<boolean[]> {
+  /** One statement for the finished batch; the next tasks it queued are published beside the next batch. */
+  private async flush(items: Finished[]): Promise<Flushed<boolean>> {
     // On the pool, alongside the claims that run on the worker session (one connection for both
     // halved the drain rate: each waited for the other); the locks are released on the session after.
     const rows = await this.withDeadlockRetry(() =>
@@ -94,9 +95,11 @@ export class TaskFinisher {
       if (row.kind === 'done') done.add(row.id);
       else if (row.kind === 'next') next.push({ taskId: row.id, collection: row.collection!, func: row.func! });
     }
-    if (next.length > 0) await this.broker.publish(next, PublishPriority.Next);
-    await this.topUp(items);
-    return items.map((i) => done.has(i.task.id));
+    const after = (async () => {
+      if (next.length > 0) await this.broker.publish(next, PublishPriority.Next);
+      await this.topUp(items);
+    })();
+    return { results: items.map((i) => done.has(i.task.id)), after };
   }
 
   /** Like snoop's queue_another_task: a few pending tasks of the funcs just finished, at most every 250 ms. */

@@ -3,7 +3,7 @@ import { Pool } from 'pg';
 import { EntityManager } from 'typeorm';
 import { Broker, PublishPriority, TaskRef } from '../broker/broker.js';
 import { PG_POOL } from '../database/database.module.js';
-import { Coalescer } from './enqueue-batcher.js';
+import { Coalescer, Flushed } from './enqueue-batcher.js';
 import { EnqueueOptions, EnqueueRequest, TaskHandle } from './enqueue-request.js';
 import { EnqueueWriter, PreparedEnqueue, WriteResult } from './enqueue-writer.js';
 import { PublishOnCommit } from './publish-on-commit.js';
@@ -130,27 +130,23 @@ export class TasksService {
     return { reset, queued };
   }
 
-  private async flushCoalesced(items: PreparedEnqueue[]): Promise<(TaskHandle | Error)[]> {
+  /** One write for the coalesced calls; publishing it runs beside the next write (see Coalescer). */
+  private async flushCoalesced(items: PreparedEnqueue[]): Promise<Flushed<TaskHandle>> {
     try {
       const result =
         (await this.writer.writeSimple(pgQueryable(this.pool), items)) ??
         (await inTransaction(this.pool, (client) => this.writer.write(pgQueryable(client), items)));
-      await this.publish(result);
-      return result.handles;
+      return { results: result.handles, after: this.publish(result) };
     } catch (err) {
       if (!(err instanceof LaterzError) || items.length === 1) throw err;
       // One caller's bad dependency must not fail the others: write each on its own.
-      return Promise.all(
-        items.map(async (item) => {
-          try {
-            const result = await inTransaction(this.pool, (client) => this.writer.write(pgQueryable(client), [item]));
-            await this.publish(result);
-            return result.handles[0];
-          } catch (e) {
-            return e as Error;
-          }
-        }),
+      const written = await Promise.all(
+        items.map((item) => inTransaction(this.pool, (client) => this.writer.write(pgQueryable(client), [item])).catch((e: unknown) => e as Error)),
       );
+      return {
+        results: written.map((w) => (w instanceof Error ? w : w.handles[0])),
+        after: Promise.all(written.map((w) => (w instanceof Error ? undefined : this.publish(w)))),
+      };
     }
   }
 
