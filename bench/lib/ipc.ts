@@ -22,8 +22,13 @@ export function reportStarted(t0: number): void {
   tellBench({ type: 'started', t0, at: wallMs() });
 }
 
-/** In a worker process: answers the bench's requests. */
+/**
+ * In a worker process: answers the bench's requests, and stops as on SIGTERM once the bench is
+ * gone (a bench that crashed must not leave workers consuming and holding connections, which
+ * would skew every later run on the machine).
+ */
 export function answerBenchRequests(): void {
+  process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
   process.on('message', (request: BenchRequest) => {
     if (request.type === 'memory') {
       if (request.gc) globalThis.gc?.();

@@ -43,7 +43,8 @@ scenarios: ${SCENARIO_NAMES.join(', ')} (all by default)
 options:
   --transport postgres|amqp  laterz's queue (amqp uses AMQP_URL, default amqp://guest:guest@127.0.0.1:5672)
   --peers                    also run pg-boss and graphile-worker (noop-drain, enqueue, latency);
-                             with --transport amqp, raw amqplib on the same broker (noop-drain, latency)
+                             with --transport amqp, raw amqplib on the same broker and the
+                             pg+amqplib floor (noop-drain, latency)
   --runs N                   measured runs per system, median reported (default 3; memory: 1)
   --quick                    smaller sizes, shorter durations
   --history                  noop-drain also on a table already holding 1,000,000 finished tasks

@@ -14,21 +14,45 @@ export interface AmqplibTuning {
   prefetch: number;
 }
 
-const KINDS: JobKind[] = ['noop', 'latency'];
+export const JOB_KINDS: JobKind[] = ['noop', 'latency'];
 
 /** The queues laterz declares, with the same arguments (classic, x-max-priority). */
 function topology(prefix: string): AmqpTopology {
   return new AmqpTopology({ prefix, queueType: 'classic', deliveryLimit: 0 });
 }
 
-/** One queue per kind, named like laterz's queues but under a prefix of the run's own database. */
-function queueName(url: string, kind: JobKind): string {
-  return topology(`${amqpPrefix(url)}-raw`).queueName({ func: kind, queue: 'bench' });
+/** One queue per kind, named like laterz's queues but under a prefix of the run's own database and of the system. */
+export function kindQueues(url: string, system: string): Record<JobKind, string> {
+  const name = (kind: JobKind) => topology(`${amqpPrefix(url)}-${system}`).queueName({ func: kind, queue: 'bench' });
+  return { noop: name('noop'), latency: name('latency') };
 }
 
-function connect(amqpUrl: string): Promise<ChannelModel> {
+export function connectAmqp(amqpUrl: string): Promise<ChannelModel> {
   // As laterz connects: small messages, no Nagle.
   return amqplib.connect(amqpUrl, { noDelay: true });
+}
+
+async function onChannel(amqpUrl: string, work: (channel: Channel) => Promise<unknown>): Promise<void> {
+  const connection = await connectAmqp(amqpUrl);
+  try {
+    const channel = await connection.createChannel();
+    await work(channel);
+    await channel.close();
+  } finally {
+    await connection.close();
+  }
+}
+
+export function declareQueues(amqpUrl: string, queues: Record<JobKind, string>): Promise<void> {
+  return onChannel(amqpUrl, async (channel) => {
+    for (const queue of Object.values(queues)) await channel.assertQueue(queue, topology('raw').queueOptions());
+  });
+}
+
+export function deleteQueues(amqpUrl: string, queues: Record<JobKind, string>): Promise<void> {
+  return onChannel(amqpUrl, async (channel) => {
+    for (const queue of Object.values(queues)) await channel.deleteQueue(queue);
+  });
 }
 
 /**
@@ -50,45 +74,30 @@ export class AmqplibSystem implements QueueSystem<AmqplibClient> {
     return { ...this.tuning, persistent: true, confirms: true, ack: 'manual, each message', queue: 'classic, x-max-priority' };
   }
 
-  async install(url: string): Promise<void> {
-    const connection = await connect(this.amqpUrl);
-    try {
-      const channel = await connection.createChannel();
-      for (const kind of KINDS) await channel.assertQueue(queueName(url, kind), topology('raw').queueOptions());
-      await channel.close();
-    } finally {
-      await connection.close();
-    }
+  install(url: string): Promise<void> {
+    return declareQueues(this.amqpUrl, kindQueues(url, 'raw'));
   }
 
   workers(url: string, count: number): WorkerSpec[] {
-    const queues: Record<JobKind, string> = { noop: queueName(url, 'noop'), latency: queueName(url, 'latency') };
     return peerWorkerSpecs(
       this.name,
-      { BENCH_PEER: 'amqplib', BENCH_PEER_URL: this.amqpUrl, BENCH_PEER_TUNING: JSON.stringify({ ...this.tuning, queues }) },
+      { BENCH_PEER: 'amqplib', BENCH_PEER_URL: this.amqpUrl, BENCH_PEER_TUNING: JSON.stringify({ ...this.tuning, queues: kindQueues(url, 'raw') }) },
       count,
     );
   }
 
   async open(url: string): Promise<AmqplibClient> {
-    const connection = await connect(this.amqpUrl);
+    const connection = await connectAmqp(this.amqpUrl);
     const channel = await connection.createConfirmChannel();
-    return new AmqplibClient(connection, channel, { noop: queueName(url, 'noop'), latency: queueName(url, 'latency') });
+    return new AmqplibClient(connection, channel, kindQueues(url, 'raw'));
   }
 
   observe(client: AmqplibClient, workers: WorkerProcess[]): void {
     for (const worker of workers) worker.onFinished((kind, count) => client.finished(kind, count));
   }
 
-  async dispose(url: string): Promise<void> {
-    const connection = await connect(this.amqpUrl);
-    try {
-      const channel = await connection.createChannel();
-      for (const kind of KINDS) await channel.deleteQueue(queueName(url, kind));
-      await channel.close();
-    } finally {
-      await connection.close();
-    }
+  dispose(url: string): Promise<void> {
+    return deleteQueues(this.amqpUrl, kindQueues(url, 'raw'));
   }
 }
 
@@ -124,7 +133,7 @@ export class AmqplibClient implements SystemClient {
   }
 
   async busy(): Promise<boolean> {
-    return KINDS.some((k) => this.acked[k] < this.published[k]);
+    return JOB_KINDS.some((k) => this.acked[k] < this.published[k]);
   }
 
   async count(): Promise<number> {
@@ -152,20 +161,20 @@ export class AmqplibClient implements SystemClient {
  * of the event loop. Returns the stop.
  */
 export async function startAmqplibWorker(amqpUrl: string, tuning: AmqplibTuning & { queues: Record<JobKind, string> }): Promise<() => Promise<void>> {
-  const connection = await connect(amqpUrl);
+  const connection = await connectAmqp(amqpUrl);
   const channel: Channel = await connection.createChannel();
   await channel.prefetch(tuning.prefetch, true);
   const acked: Record<JobKind, number> = { noop: 0, latency: 0 };
   let reportQueued = false;
   const report = () => {
     reportQueued = false;
-    for (const kind of KINDS) {
+    for (const kind of JOB_KINDS) {
       if (acked[kind] > 0) tellBench({ type: 'finished', kind, count: acked[kind] });
       acked[kind] = 0;
     }
   };
   const tags: string[] = [];
-  for (const kind of KINDS) {
+  for (const kind of JOB_KINDS) {
     const { consumerTag } = await channel.consume(
       tuning.queues[kind],
       (message: ConsumeMessage | null) => {

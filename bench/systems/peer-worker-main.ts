@@ -1,4 +1,5 @@
 import { answerBenchRequests, tellBench } from '../lib/ipc.js';
+import { startAmqpFloorWorker } from './amqp-floor.js';
 import { startAmqplibWorker } from './amqplib.js';
 import { GraphileTuning, startGraphileWorker } from './graphile-worker.js';
 import type { PeerWorkerEnv } from './peer-worker.js';
@@ -14,7 +15,9 @@ try {
       ? await startPgBossWorker(env.BENCH_PEER_URL, tuning as PgBossTuning)
       : env.BENCH_PEER === 'amqplib'
         ? await startAmqplibWorker(env.BENCH_PEER_URL, tuning as Parameters<typeof startAmqplibWorker>[1])
-        : await startGraphileWorker(env.BENCH_PEER_URL, tuning as GraphileTuning);
+        : env.BENCH_PEER === 'amqp-floor'
+          ? await startAmqpFloorWorker(env.BENCH_PEER_URL, tuning as Parameters<typeof startAmqpFloorWorker>[1])
+          : await startGraphileWorker(env.BENCH_PEER_URL, tuning as GraphileTuning);
   process.once('SIGTERM', () => {
     stop().then(
       () => process.exit(0),

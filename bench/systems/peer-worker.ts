@@ -5,8 +5,8 @@ const PEER_WORKER_SCRIPT = fileURLToPath(new URL('./peer-worker-main.js', import
 
 /** Which peer a peer worker process runs, on which database, with which settings (JSON). */
 export interface PeerWorkerEnv {
-  BENCH_PEER: 'pg-boss' | 'graphile-worker' | 'amqplib';
-  /** The database, or for amqplib the AMQP URL. */
+  BENCH_PEER: 'pg-boss' | 'graphile-worker' | 'amqplib' | 'amqp-floor';
+  /** The database, or for amqplib the AMQP URL (amqp-floor: the database; its AMQP URL is in the tuning). */
   BENCH_PEER_URL: string;
   BENCH_PEER_TUNING: string;
 }

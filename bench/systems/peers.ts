@@ -1,4 +1,5 @@
 import type { BenchOptions } from '../lib/options.js';
+import { AmqpFloorSystem } from './amqp-floor.js';
 import { AmqplibSystem } from './amqplib.js';
 import { GraphileWorkerSystem } from './graphile-worker.js';
 import { PgBossSystem } from './pg-boss.js';
@@ -14,11 +15,15 @@ import type { QueueSystem } from './system.js';
  * queue, the setting the issue measured to give the better p99.
  *
  * On the AMQP transport, drain and latency compare with raw amqplib on the same broker instead
- * (DESIGN.md: laterz ÷ the raw baseline); enqueue writes the database on both transports, so it
- * keeps the PostgreSQL peers.
+ * (DESIGN.md: laterz ÷ the raw baseline), and show the design's floor beside it (raw amqplib plus
+ * the row writes no implementation can skip); enqueue writes the database on both transports, so
+ * it keeps the PostgreSQL peers.
  */
 export function peersFor(use: 'drain' | 'enqueue' | 'latency', options: Pick<BenchOptions, 'transport' | 'amqpUrl' | 'worker'>): QueueSystem[] {
-  if (options.transport === 'amqp' && use !== 'enqueue') return [new AmqplibSystem(options.amqpUrl, { prefetch: options.worker.batchSize })];
+  if (options.transport === 'amqp' && use !== 'enqueue') {
+    const tuning = { prefetch: options.worker.batchSize };
+    return [new AmqplibSystem(options.amqpUrl, tuning), new AmqpFloorSystem(options.amqpUrl, tuning)];
+  }
   const pgBoss = new PgBossSystem({ batchSize: 500, localConcurrency: 2, poolSize: 10 });
   const graphile = new GraphileWorkerSystem({ concurrency: 50, localQueueSize: 1000, completeJobBatchDelay: 0, poolSize: 12 });
   if (use !== 'latency') return [pgBoss, graphile];

@@ -1,0 +1,231 @@
+import { once } from 'node:events';
+import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
+import { Client, Pool } from 'pg';
+import { PublishPriority } from '../../src/broker/broker.js';
+import { AppConfig } from '../../src/config/app-config.js';
+import { runMigrations } from '../../src/database/migrate.js';
+import { wallMs } from '../lib/clock.js';
+import { reportStarted, tellBench } from '../lib/ipc.js';
+import type { WorkerProcess, WorkerSpec } from '../lib/workers.js';
+import { AmqplibTuning, connectAmqp, declareQueues, deleteQueues, JOB_KINDS, kindQueues } from './amqplib.js';
+import { peerWorkerSpecs } from './peer-worker.js';
+import type { JobKind, JobPayload, QueueSystem, SystemClient } from './system.js';
+
+/** laterz's default schema: the floor writes laterz's own task table. */
+const SCHEMA = 'laterz';
+const FUNC: Record<JobKind, string> = { noop: 'floor.noop', latency: 'floor.latency' };
+
+/** The job's row, as enqueue writes it (without its identity key): $1 func, $2 the args of each row. */
+const INSERT_ROWS = `
+  INSERT INTO task (collection, func, args, args_hash, status, size_bytes)
+  SELECT 'default', $1, a::jsonb, sha256(convert_to(a, 'UTF8')), 'queued', octet_length(a) FROM unnest($2::text[]) a
+  RETURNING id::text AS id`;
+/** Started, with the attempt as the fencing token; the args come back (the message carries only the id). */
+const CLAIM = {
+  name: 'floor_claim',
+  text: `UPDATE task SET status = 'started', attempt = attempt + 1, worker = $2, date_started = now(), date_modified = now()
+          WHERE id = ANY($1::bigint[]) AND status = 'queued'
+         RETURNING id::text AS id, func, args`,
+};
+const FINISH = {
+  name: 'floor_finish',
+  text: `UPDATE task SET status = 'success', result = 'null', date_finished = now(), date_modified = now()
+          WHERE id = ANY($1::bigint[]) AND status = 'started'`,
+};
+
+function pgOptions(): string {
+  return `-c search_path=${SCHEMA} -c jit=off`;
+}
+
+/**
+ * The floor of laterz's AMQP design on this machine: the raw amqplib baseline (persistent
+ * messages, confirms, manual acks, prefetch, the same queue arguments and worker processes) plus
+ * the database writes no implementation of that design can skip. A job's row is committed before
+ * its message (which carries only the id) is published, is marked started, committed, before its
+ * handler runs (and only then acked), and is marked done after. Bare statements on laterz's own
+ * task table, one claim, one finish and one `multiple` ack per batch of deliveries, gathered as
+ * laterz's consumer gathers them; no identity keys, dependencies, advisory locks, attempts, logs or
+ * metrics. Neither laterz's code nor anything built on this schema and broker can beat it here.
+ */
+export class AmqpFloorSystem implements QueueSystem<AmqpFloorClient> {
+  readonly name = 'pg+amqplib floor';
+
+  constructor(
+    private readonly amqpUrl: string,
+    private readonly tuning: AmqplibTuning,
+  ) {}
+
+  get settings(): Record<string, unknown> {
+    return { ...this.tuning, persistent: true, confirms: true, ack: 'manual, one multiple ack per batch', statements: 'INSERT per enqueue call; claim and finish UPDATE per batch' };
+  }
+
+  async install(url: string): Promise<void> {
+    await runMigrations(AppConfig.fromEnv({ DATABASE_URL: url, PIPELINE_ENABLED: 'false' }), url);
+    await declareQueues(this.amqpUrl, kindQueues(url, 'floor'));
+  }
+
+  workers(url: string, count: number): WorkerSpec[] {
+    const tuning: FloorWorkerTuning = { ...this.tuning, queues: kindQueues(url, 'floor'), amqpUrl: this.amqpUrl };
+    return peerWorkerSpecs(this.name, { BENCH_PEER: 'amqp-floor', BENCH_PEER_URL: url, BENCH_PEER_TUNING: JSON.stringify(tuning) }, count);
+  }
+
+  async open(url: string): Promise<AmqpFloorClient> {
+    const connection = await connectAmqp(this.amqpUrl);
+    const channel = await connection.createConfirmChannel();
+    const pool = new Pool({ connectionString: url, max: 4, application_name: 'laterz-bench-floor', options: pgOptions() });
+    return new AmqpFloorClient(connection, channel, pool, kindQueues(url, 'floor'));
+  }
+
+  observe(client: AmqpFloorClient, workers: WorkerProcess[]): void {
+    for (const worker of workers) worker.onFinished((kind, count) => client.finished(kind, count));
+  }
+
+  dispose(url: string): Promise<void> {
+    return deleteQueues(this.amqpUrl, kindQueues(url, 'floor'));
+  }
+}
+
+export class AmqpFloorClient implements SystemClient {
+  private readonly published: Record<JobKind, number> = { noop: 0, latency: 0 };
+  private readonly done: Record<JobKind, number> = { noop: 0, latency: 0 };
+
+  constructor(
+    private readonly connection: ChannelModel,
+    private readonly channel: ConfirmChannel,
+    private readonly pool: Pool,
+    private readonly queues: Record<JobKind, string>,
+  ) {}
+
+  finished(kind: JobKind, count: number): void {
+    this.done[kind] += count;
+  }
+
+  /** The rows in one statement (committed: the drain's clock starts), then every message, then every confirm. */
+  async seedNoop(n: number): Promise<number> {
+    const args = Array.from({ length: n }, (_, k) => JSON.stringify({ i: k + 1 }));
+    const { rows } = await this.pool.query<{ id: string }>(INSERT_ROWS, [FUNC.noop, args]);
+    const visible = wallMs();
+    for (const row of rows) if (!this.send('noop', row.id)) await once(this.channel, 'drain');
+    await this.channel.waitForConfirms();
+    this.published.noop += n;
+    return visible;
+  }
+
+  /** The row (autocommit), then its message; resolved by the confirm, as laterz's enqueue is. */
+  async enqueue(kind: JobKind, payload: JobPayload): Promise<void> {
+    const { rows } = await this.pool.query<{ id: string }>(INSERT_ROWS, [FUNC[kind], [JSON.stringify(payload)]]);
+    await new Promise<void>((resolve, reject) => this.send(kind, rows[0].id, (err) => (err ? reject(err) : resolve())));
+    this.published[kind]++;
+  }
+
+  async busy(): Promise<boolean> {
+    return JOB_KINDS.some((k) => this.done[k] < this.published[k]);
+  }
+
+  async count(): Promise<number> {
+    return this.published.noop + this.published.latency;
+  }
+
+  async succeeded(kind: JobKind): Promise<number> {
+    return this.done[kind];
+  }
+
+  async close(): Promise<void> {
+    await this.channel.close().catch(() => undefined);
+    await this.connection.close();
+    await this.pool.end();
+  }
+
+  private send(kind: JobKind, id: string, confirmed?: (err: unknown) => void): boolean {
+    const options = { persistent: true, mandatory: true, priority: PublishPriority.Enqueue, contentType: 'application/json' };
+    return this.channel.sendToQueue(this.queues[kind], Buffer.from(JSON.stringify({ collection: 'default', taskId: id })), options, confirmed);
+  }
+}
+
+interface FloorWorkerTuning extends AmqplibTuning {
+  queues: Record<JobKind, string>;
+  amqpUrl: string;
+}
+
+interface Held {
+  kind: JobKind;
+  message: ConsumeMessage;
+}
+
+/**
+ * In a peer worker process: deliveries that arrive in one turn of the event loop, or while the
+ * claim before them runs, go as one batch: claim (on its own connection), ack up to the batch's
+ * last tag, run, finish (on a second connection, beside the next claim), report. Returns the stop.
+ */
+export async function startAmqpFloorWorker(url: string, tuning: FloorWorkerTuning): Promise<() => Promise<void>> {
+  const worker = `floor:${process.pid}`;
+  const claims = new Client({ connectionString: url, application_name: 'laterz-bench-floor', options: pgOptions() });
+  const finishes = new Client({ connectionString: url, application_name: 'laterz-bench-floor', options: pgOptions() });
+  await claims.connect();
+  await finishes.connect();
+  const connection = await connectAmqp(tuning.amqpUrl);
+  const channel: Channel = await connection.createChannel();
+  await channel.prefetch(tuning.prefetch, true);
+  let pending: Held[] = [];
+  let claiming = false;
+  let flushQueued = false;
+  const failed = (err: Error) => {
+    console.error(`floor worker: ${err.message}`);
+    process.exit(1);
+  };
+
+  const runBatch = async (batch: Held[]) => {
+    const ids = batch.map((h) => (JSON.parse(h.message.content.toString('utf8')) as { taskId: string }).taskId);
+    const { rows } = await claims.query<{ id: string; func: string; args: JobPayload }>({ ...CLAIM, values: [ids, worker] });
+    const last = batch.reduce((a, b) => (b.message.fields.deliveryTag > a.message.fields.deliveryTag ? b : a));
+    channel.ack(last.message, true);
+    for (const row of rows) if (row.func === FUNC.latency) reportStarted(row.args.t0!);
+    return rows;
+  };
+  const finish = async (rows: { id: string; func: string }[]) => {
+    await finishes.query({ ...FINISH, values: [rows.map((r) => r.id)] });
+    for (const kind of JOB_KINDS) {
+      const count = rows.filter((r) => r.func === FUNC[kind]).length;
+      if (count > 0) tellBench({ type: 'finished', kind, count });
+    }
+  };
+  const flush = () => {
+    if (claiming || pending.length === 0) return;
+    const batch = pending;
+    pending = [];
+    claiming = true;
+    runBatch(batch)
+      .then((rows) => {
+        claiming = false;
+        flush();
+        return finish(rows);
+      })
+      .catch(failed);
+  };
+
+  const tags: string[] = [];
+  for (const kind of JOB_KINDS) {
+    const { consumerTag } = await channel.consume(
+      tuning.queues[kind],
+      (message: ConsumeMessage | null) => {
+        if (!message) return;
+        pending.push({ kind, message });
+        if (claiming || flushQueued) return;
+        flushQueued = true;
+        setImmediate(() => {
+          flushQueued = false;
+          flush();
+        });
+      },
+      { noAck: false },
+    );
+    tags.push(consumerTag);
+  }
+  return async () => {
+    for (const tag of tags) await channel.cancel(tag);
+    await channel.close();
+    await connection.close();
+    await claims.end();
+    await finishes.end();
+  };
+}
