@@ -1,15 +1,14 @@
 import { once } from 'node:events';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { Client, Pool } from 'pg';
-import { PublishPriority } from '../../src/broker/broker.js';
 import { AppConfig } from '../../src/config/app-config.js';
 import { runMigrations } from '../../src/database/migrate.js';
 import { wallMs } from '../lib/clock.js';
 import { reportStarted, tellBench } from '../lib/ipc.js';
-import type { WorkerProcess, WorkerSpec } from '../lib/workers.js';
-import { AmqplibTuning, connectAmqp, declareQueues, deleteQueues, JOB_KINDS, kindQueues } from './amqplib.js';
+import type { WorkerSpec } from '../lib/workers.js';
+import { AmqplibClient, AmqplibSystem, connectAmqp, consumeKinds, JOB_KINDS, KindQueues, kindQueues } from './amqplib.js';
 import { peerWorkerSpecs } from './peer-worker.js';
-import type { JobKind, JobPayload, QueueSystem, SystemClient } from './system.js';
+import type { JobKind, JobPayload } from './system.js';
 
 /** laterz's default schema: the floor writes laterz's own task table. */
 const SCHEMA = 'laterz';
@@ -43,119 +42,91 @@ function pgOptions(): string {
  * the database writes no implementation of that design can skip. A job's row is committed before
  * its message (which carries only the id) is published, is marked started, committed, before its
  * handler runs (and only then acked), and is marked done after. Bare statements on laterz's own
- * task table, one claim, one finish and one `multiple` ack per batch of deliveries, gathered as
- * laterz's consumer gathers them; no identity keys, dependencies, advisory locks, attempts, logs or
+ * task table: one claim and one `multiple` ack per batch of deliveries, gathered as laterz's
+ * consumer gathers them, and one finish for the batches finished meanwhile; no identity keys, dependencies, advisory locks, attempts, logs or
  * metrics. Neither laterz's code nor anything built on this schema and broker can beat it here.
  */
-export class AmqpFloorSystem implements QueueSystem<AmqpFloorClient> {
-  readonly name = 'pg+amqplib floor';
+export class AmqpFloorSystem extends AmqplibSystem {
+  override readonly name = 'pg+amqplib floor';
+  protected override readonly label = 'floor';
 
-  constructor(
-    private readonly amqpUrl: string,
-    private readonly tuning: AmqplibTuning,
-  ) {}
-
-  get settings(): Record<string, unknown> {
-    return { ...this.tuning, persistent: true, confirms: true, ack: 'manual, one multiple ack per batch', statements: 'INSERT per enqueue call; claim and finish UPDATE per batch' };
+  override get settings(): Record<string, unknown> {
+    return { ...this.tuning, persistent: true, confirms: true, ack: 'manual, one multiple ack per batch', statements: 'INSERT per enqueue call; claim UPDATE per batch; finish UPDATE per batches finished meanwhile' };
   }
 
-  async install(url: string): Promise<void> {
+  override async install(url: string): Promise<void> {
     await runMigrations(AppConfig.fromEnv({ DATABASE_URL: url, PIPELINE_ENABLED: 'false' }), url);
-    await declareQueues(this.amqpUrl, kindQueues(url, 'floor'));
+    await super.install(url);
   }
 
-  workers(url: string, count: number): WorkerSpec[] {
-    const tuning: FloorWorkerTuning = { ...this.tuning, queues: kindQueues(url, 'floor'), amqpUrl: this.amqpUrl };
+  override workers(url: string, count: number): WorkerSpec[] {
+    const tuning: FloorWorkerTuning = { ...this.tuning, queues: kindQueues(url, this.label), amqpUrl: this.amqpUrl };
     return peerWorkerSpecs(this.name, { BENCH_PEER: 'amqp-floor', BENCH_PEER_URL: url, BENCH_PEER_TUNING: JSON.stringify(tuning) }, count);
   }
 
-  async open(url: string): Promise<AmqpFloorClient> {
+  override async open(url: string): Promise<AmqpFloorClient> {
     const connection = await connectAmqp(this.amqpUrl);
     const channel = await connection.createConfirmChannel();
     const pool = new Pool({ connectionString: url, max: 4, application_name: 'laterz-bench-floor', options: pgOptions() });
-    return new AmqpFloorClient(connection, channel, pool, kindQueues(url, 'floor'));
-  }
-
-  observe(client: AmqpFloorClient, workers: WorkerProcess[]): void {
-    for (const worker of workers) worker.onFinished((kind, count) => client.finished(kind, count));
-  }
-
-  dispose(url: string): Promise<void> {
-    return deleteQueues(this.amqpUrl, kindQueues(url, 'floor'));
+    return new AmqpFloorClient(connection, channel, kindQueues(url, this.label), pool);
   }
 }
 
-export class AmqpFloorClient implements SystemClient {
-  private readonly published: Record<JobKind, number> = { noop: 0, latency: 0 };
-  private readonly done: Record<JobKind, number> = { noop: 0, latency: 0 };
-
+/** The raw client, with each job's row written (committed) before its message, which names only the row. */
+export class AmqpFloorClient extends AmqplibClient {
   constructor(
-    private readonly connection: ChannelModel,
-    private readonly channel: ConfirmChannel,
+    connection: ChannelModel,
+    channel: ConfirmChannel,
+    queues: Record<JobKind, string>,
     private readonly pool: Pool,
-    private readonly queues: Record<JobKind, string>,
-  ) {}
-
-  finished(kind: JobKind, count: number): void {
-    this.done[kind] += count;
+  ) {
+    super(connection, channel, queues);
   }
 
   /** The rows in one statement (committed: the drain's clock starts), then every message, then every confirm. */
-  async seedNoop(n: number): Promise<number> {
+  override async seedNoop(n: number): Promise<number> {
     const args = Array.from({ length: n }, (_, k) => JSON.stringify({ i: k + 1 }));
     const { rows } = await this.pool.query<{ id: string }>(INSERT_ROWS, [FUNC.noop, args]);
     const visible = wallMs();
-    for (const row of rows) if (!this.send('noop', row.id)) await once(this.channel, 'drain');
+    for (const row of rows) if (!this.send('noop', message(row.id))) await once(this.channel, 'drain');
     await this.channel.waitForConfirms();
     this.published.noop += n;
     return visible;
   }
 
   /** The row (autocommit), then its message; resolved by the confirm, as laterz's enqueue is. */
-  async enqueue(kind: JobKind, payload: JobPayload): Promise<void> {
+  override async enqueue(kind: JobKind, payload: JobPayload): Promise<void> {
     const { rows } = await this.pool.query<{ id: string }>(INSERT_ROWS, [FUNC[kind], [JSON.stringify(payload)]]);
-    await new Promise<void>((resolve, reject) => this.send(kind, rows[0].id, (err) => (err ? reject(err) : resolve())));
+    await this.sendConfirmed(kind, message(rows[0].id));
     this.published[kind]++;
   }
 
-  async busy(): Promise<boolean> {
-    return JOB_KINDS.some((k) => this.done[k] < this.published[k]);
-  }
-
-  async count(): Promise<number> {
-    return this.published.noop + this.published.latency;
-  }
-
-  async succeeded(kind: JobKind): Promise<number> {
-    return this.done[kind];
-  }
-
-  async close(): Promise<void> {
-    await this.channel.close().catch(() => undefined);
-    await this.connection.close();
+  override async close(): Promise<void> {
+    await super.close();
     await this.pool.end();
-  }
-
-  private send(kind: JobKind, id: string, confirmed?: (err: unknown) => void): boolean {
-    const options = { persistent: true, mandatory: true, priority: PublishPriority.Enqueue, contentType: 'application/json' };
-    return this.channel.sendToQueue(this.queues[kind], Buffer.from(JSON.stringify({ collection: 'default', taskId: id })), options, confirmed);
   }
 }
 
-interface FloorWorkerTuning extends AmqplibTuning {
-  queues: Record<JobKind, string>;
+/** laterz's message shape: the task's collection and id, nothing else. */
+function message(taskId: string): { collection: string; taskId: string } {
+  return { collection: 'default', taskId };
+}
+
+interface FloorWorkerTuning extends KindQueues {
   amqpUrl: string;
 }
 
 interface Held {
   kind: JobKind;
   message: ConsumeMessage;
+  channel: Channel;
 }
 
 /**
  * In a peer worker process: deliveries that arrive in one turn of the event loop, or while the
  * claim before them runs, go as one batch: claim (on its own connection), ack up to the batch's
- * last tag, run, finish (on a second connection, beside the next claim), report. Returns the stop.
+ * last tag, run, finish (on a second connection, beside the next claim; the batches finished
+ * meanwhile together), report. Returns the stop.
  */
 export async function startAmqpFloorWorker(url: string, tuning: FloorWorkerTuning): Promise<() => Promise<void>> {
   const worker = `floor:${process.pid}`;
@@ -163,9 +134,6 @@ export async function startAmqpFloorWorker(url: string, tuning: FloorWorkerTunin
   const finishes = new Client({ connectionString: url, application_name: 'laterz-bench-floor', options: pgOptions() });
   await claims.connect();
   await finishes.connect();
-  const connection = await connectAmqp(tuning.amqpUrl);
-  const channel: Channel = await connection.createChannel();
-  await channel.prefetch(tuning.prefetch, true);
   let pending: Held[] = [];
   let claiming = false;
   let flushQueued = false;
@@ -178,16 +146,27 @@ export async function startAmqpFloorWorker(url: string, tuning: FloorWorkerTunin
     const ids = batch.map((h) => (JSON.parse(h.message.content.toString('utf8')) as { taskId: string }).taskId);
     const { rows } = await claims.query<{ id: string; func: string; args: JobPayload }>({ ...CLAIM, values: [ids, worker] });
     const last = batch.reduce((a, b) => (b.message.fields.deliveryTag > a.message.fields.deliveryTag ? b : a));
-    channel.ack(last.message, true);
+    last.channel.ack(last.message, true);
     for (const row of rows) if (row.func === FUNC.latency) reportStarted(row.args.t0!);
     return rows;
   };
+  // Finished rows wait while a finish runs and go together in the next one, as laterz's do.
+  let finished: { id: string; func: string }[] = [];
+  let finishing = false;
   const finish = async (rows: { id: string; func: string }[]) => {
-    await finishes.query({ ...FINISH, values: [rows.map((r) => r.id)] });
-    for (const kind of JOB_KINDS) {
-      const count = rows.filter((r) => r.func === FUNC[kind]).length;
-      if (count > 0) tellBench({ type: 'finished', kind, count });
+    finished.push(...rows);
+    if (finishing) return;
+    finishing = true;
+    while (finished.length > 0) {
+      const batch = finished;
+      finished = [];
+      await finishes.query({ ...FINISH, values: [batch.map((r) => r.id)] });
+      for (const kind of JOB_KINDS) {
+        const count = batch.filter((r) => r.func === FUNC[kind]).length;
+        if (count > 0) tellBench({ type: 'finished', kind, count });
+      }
     }
+    finishing = false;
   };
   const flush = () => {
     if (claiming || pending.length === 0) return;
@@ -203,28 +182,17 @@ export async function startAmqpFloorWorker(url: string, tuning: FloorWorkerTunin
       .catch(failed);
   };
 
-  const tags: string[] = [];
-  for (const kind of JOB_KINDS) {
-    const { consumerTag } = await channel.consume(
-      tuning.queues[kind],
-      (message: ConsumeMessage | null) => {
-        if (!message) return;
-        pending.push({ kind, message });
-        if (claiming || flushQueued) return;
-        flushQueued = true;
-        setImmediate(() => {
-          flushQueued = false;
-          flush();
-        });
-      },
-      { noAck: false },
-    );
-    tags.push(consumerTag);
-  }
+  const stop = await consumeKinds(tuning.amqpUrl, tuning, (kind, message, channel) => {
+    pending.push({ kind, message, channel });
+    if (claiming || flushQueued) return;
+    flushQueued = true;
+    setImmediate(() => {
+      flushQueued = false;
+      flush();
+    });
+  });
   return async () => {
-    for (const tag of tags) await channel.cancel(tag);
-    await channel.close();
-    await connection.close();
+    await stop();
     await claims.end();
     await finishes.end();
   };

@@ -63,11 +63,13 @@ export function deleteQueues(amqpUrl: string, queues: Record<JobKind, string>): 
  * workers report their acks to the bench over IPC, which is how the client knows.
  */
 export class AmqplibSystem implements QueueSystem<AmqplibClient> {
-  readonly name = 'raw amqplib';
+  readonly name: string = 'raw amqplib';
+  /** Part of its queue names. */
+  protected readonly label: string = 'raw';
 
   constructor(
-    private readonly amqpUrl: string,
-    private readonly tuning: AmqplibTuning,
+    protected readonly amqpUrl: string,
+    protected readonly tuning: AmqplibTuning,
   ) {}
 
   get settings(): Record<string, unknown> {
@@ -75,13 +77,13 @@ export class AmqplibSystem implements QueueSystem<AmqplibClient> {
   }
 
   install(url: string): Promise<void> {
-    return declareQueues(this.amqpUrl, kindQueues(url, 'raw'));
+    return declareQueues(this.amqpUrl, kindQueues(url, this.label));
   }
 
   workers(url: string, count: number): WorkerSpec[] {
     return peerWorkerSpecs(
       this.name,
-      { BENCH_PEER: 'amqplib', BENCH_PEER_URL: this.amqpUrl, BENCH_PEER_TUNING: JSON.stringify({ ...this.tuning, queues: kindQueues(url, 'raw') }) },
+      { BENCH_PEER: 'amqplib', BENCH_PEER_URL: this.amqpUrl, BENCH_PEER_TUNING: JSON.stringify({ ...this.tuning, queues: kindQueues(url, this.label) }) },
       count,
     );
   }
@@ -89,7 +91,7 @@ export class AmqplibSystem implements QueueSystem<AmqplibClient> {
   async open(url: string): Promise<AmqplibClient> {
     const connection = await connectAmqp(this.amqpUrl);
     const channel = await connection.createConfirmChannel();
-    return new AmqplibClient(connection, channel, kindQueues(url, 'raw'));
+    return new AmqplibClient(connection, channel, kindQueues(url, this.label));
   }
 
   observe(client: AmqplibClient, workers: WorkerProcess[]): void {
@@ -97,17 +99,17 @@ export class AmqplibSystem implements QueueSystem<AmqplibClient> {
   }
 
   dispose(url: string): Promise<void> {
-    return deleteQueues(this.amqpUrl, kindQueues(url, 'raw'));
+    return deleteQueues(this.amqpUrl, kindQueues(url, this.label));
   }
 }
 
 export class AmqplibClient implements SystemClient {
-  private readonly published: Record<JobKind, number> = { noop: 0, latency: 0 };
+  protected readonly published: Record<JobKind, number> = { noop: 0, latency: 0 };
   private readonly acked: Record<JobKind, number> = { noop: 0, latency: 0 };
 
   constructor(
     private readonly connection: ChannelModel,
-    private readonly channel: ConfirmChannel,
+    protected readonly channel: ConfirmChannel,
     private readonly queues: Record<JobKind, string>,
   ) {}
 
@@ -128,7 +130,7 @@ export class AmqplibClient implements SystemClient {
 
   /** One message, resolved by its confirm (laterz's enqueue resolves at its commit). */
   async enqueue(kind: JobKind, payload: JobPayload): Promise<void> {
-    await new Promise<void>((resolve, reject) => this.send(kind, payload, (err) => (err ? reject(err) : resolve())));
+    await this.sendConfirmed(kind, payload);
     this.published[kind]++;
   }
 
@@ -149,10 +151,42 @@ export class AmqplibClient implements SystemClient {
     await this.connection.close();
   }
 
-  private send(kind: JobKind, payload: JobPayload, confirmed?: (err: unknown) => void): boolean {
+  /** Publishes `body` as JSON, persistent, at laterz's enqueue priority. */
+  protected send(kind: JobKind, body: unknown, confirmed?: (err: unknown) => void): boolean {
     const options = { persistent: true, mandatory: true, priority: PublishPriority.Enqueue, contentType: 'application/json' };
-    return this.channel.sendToQueue(this.queues[kind], Buffer.from(JSON.stringify(payload)), options, confirmed);
+    return this.channel.sendToQueue(this.queues[kind], Buffer.from(JSON.stringify(body)), options, confirmed);
   }
+
+  /** Publishes one message and waits for its confirm. */
+  protected sendConfirmed(kind: JobKind, body: unknown): Promise<void> {
+    return new Promise<void>((resolve, reject) => this.send(kind, body, (err) => (err ? reject(err) : resolve())));
+  }
+}
+
+export type KindQueues = AmqplibTuning & { queues: Record<JobKind, string> };
+
+/**
+ * One channel consuming every kind's queue, manual acks, `prefetch` global on the channel (as
+ * laterz sets it on classic queues). Returns the stop.
+ */
+export async function consumeKinds(
+  amqpUrl: string,
+  tuning: KindQueues,
+  onMessage: (kind: JobKind, message: ConsumeMessage, channel: Channel) => void,
+): Promise<() => Promise<void>> {
+  const connection = await connectAmqp(amqpUrl);
+  const channel: Channel = await connection.createChannel();
+  await channel.prefetch(tuning.prefetch, true);
+  const tags: string[] = [];
+  for (const kind of JOB_KINDS) {
+    const { consumerTag } = await channel.consume(tuning.queues[kind], (message: ConsumeMessage | null) => message && onMessage(kind, message, channel), { noAck: false });
+    tags.push(consumerTag);
+  }
+  return async () => {
+    for (const tag of tags) await channel.cancel(tag);
+    await channel.close();
+    await connection.close();
+  };
 }
 
 /**
@@ -160,10 +194,7 @@ export class AmqplibClient implements SystemClient {
  * reports latency jobs' start, acks each message; the acks are counted to the bench once per turn
  * of the event loop. Returns the stop.
  */
-export async function startAmqplibWorker(amqpUrl: string, tuning: AmqplibTuning & { queues: Record<JobKind, string> }): Promise<() => Promise<void>> {
-  const connection = await connectAmqp(amqpUrl);
-  const channel: Channel = await connection.createChannel();
-  await channel.prefetch(tuning.prefetch, true);
+export async function startAmqplibWorker(amqpUrl: string, tuning: KindQueues): Promise<() => Promise<void>> {
   const acked: Record<JobKind, number> = { noop: 0, latency: 0 };
   let reportQueued = false;
   const report = () => {
@@ -173,28 +204,14 @@ export async function startAmqplibWorker(amqpUrl: string, tuning: AmqplibTuning 
       acked[kind] = 0;
     }
   };
-  const tags: string[] = [];
-  for (const kind of JOB_KINDS) {
-    const { consumerTag } = await channel.consume(
-      tuning.queues[kind],
-      (message: ConsumeMessage | null) => {
-        if (!message) return;
-        const job = JSON.parse(message.content.toString('utf8')) as JobPayload;
-        if (kind === 'latency') reportStarted(job.t0!);
-        channel.ack(message);
-        acked[kind]++;
-        if (!reportQueued) {
-          reportQueued = true;
-          setImmediate(report);
-        }
-      },
-      { noAck: false },
-    );
-    tags.push(consumerTag);
-  }
-  return async () => {
-    for (const tag of tags) await channel.cancel(tag);
-    await channel.close();
-    await connection.close();
-  };
+  return consumeKinds(amqpUrl, tuning, (kind, message, channel) => {
+    const job = JSON.parse(message.content.toString('utf8')) as JobPayload;
+    if (kind === 'latency') reportStarted(job.t0!);
+    channel.ack(message);
+    acked[kind]++;
+    if (!reportQueued) {
+      reportQueued = true;
+      setImmediate(report);
+    }
+  });
 }
