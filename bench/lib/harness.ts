@@ -1,6 +1,7 @@
 import type { QueueSystem, SystemClient } from '../systems/system.js';
 import { BenchDatabase, withDatabase } from './databases.js';
 import type { BenchOptions } from './options.js';
+import { untilQuiet } from './quiet.js';
 import { startWorkers, stopWorkers, WorkerProcess } from './workers.js';
 
 /** What one measurement gets: its own database with the system installed, workers, a client. */
@@ -17,7 +18,8 @@ export function progress(message: string): void {
 
 /**
  * Runs `measure` on a fresh database with `system` installed, `workerCount` worker processes
- * running and idle, and a client open; tears everything down (database included) afterwards.
+ * running and idle, a client open and the machine quiet; tears everything down (database
+ * included) afterwards.
  */
 export async function withSession<C extends SystemClient, T>(
   options: BenchOptions,
@@ -33,6 +35,8 @@ export async function withSession<C extends SystemClient, T>(
     try {
       workers = await startWorkers(system.workers(db.url, workerCount), options.verbose);
       system.observe?.(client, workers);
+      const settled = await untilQuiet();
+      if (!settled.quiet) progress(`machine still ${Math.round(settled.busy * 100)}% busy after ${settled.waitedMs / 1000} s; measuring anyway`);
       // A worker that dies mid-measurement fails it at once instead of at the drain's timeout.
       return await Promise.race([measure({ db, client, workers }), ...workers.map((w) => w.died)]);
     } catch (err) {

@@ -116,8 +116,8 @@ interface FloorWorkerTuning extends KindQueues {
   amqpUrl: string;
 }
 
+/** A delivery and the channel it came on (acked there). */
 interface Held {
-  kind: JobKind;
   message: ConsumeMessage;
   channel: Channel;
 }
@@ -182,8 +182,9 @@ export async function startAmqpFloorWorker(url: string, tuning: FloorWorkerTunin
       .catch(failed);
   };
 
-  const stop = await consumeKinds(tuning.amqpUrl, tuning, (kind, message, channel) => {
-    pending.push({ kind, message, channel });
+  // Which queue a delivery came from does not matter: the claimed row's func tells its kind.
+  const stop = await consumeKinds(tuning.amqpUrl, tuning, (_kind, message, channel) => {
+    pending.push({ message, channel });
     if (claiming || flushQueued) return;
     flushQueued = true;
     setImmediate(() => {
