@@ -3,6 +3,7 @@ import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqp
 import { Client, Pool } from 'pg';
 import { AppConfig } from '../../src/config/app-config.js';
 import { runMigrations } from '../../src/database/migrate.js';
+import { Coalescer } from '../../src/tasks/enqueue-batcher.js';
 import { wallMs } from '../lib/clock.js';
 import { reportStarted, tellBench } from '../lib/ipc.js';
 import type { WorkerSpec } from '../lib/workers.js';
@@ -43,7 +44,8 @@ function pgOptions(): string {
  * its message (which carries only the id) is published, is marked started, committed, before its
  * handler runs (and only then acked), and is marked done after. Bare statements on laterz's own
  * task table: one claim and one `multiple` ack per batch of deliveries, gathered as laterz's
- * consumer gathers them, and one finish for the batches finished meanwhile; no identity keys, dependencies, advisory locks, attempts, logs or
+ * consumer gathers them, and one finish for the batches finished meanwhile (both through the
+ * engine's Coalescer); no identity keys, dependencies, advisory locks, attempts, logs or
  * metrics. Neither laterz's code nor anything built on this schema and broker can beat it here.
  */
 export class AmqpFloorSystem extends AmqplibSystem {
@@ -122,11 +124,17 @@ interface Held {
   channel: Channel;
 }
 
+interface ClaimedRow {
+  id: string;
+  func: string;
+  args: JobPayload;
+}
+
 /**
- * In a peer worker process: deliveries that arrive in one turn of the event loop, or while the
- * claim before them runs, go as one batch: claim (on its own connection), ack up to the batch's
- * last tag, run, finish (on a second connection, beside the next claim; the batches finished
- * meanwhile together), report. Returns the stop.
+ * In a peer worker process: deliveries are gathered as laterz's consumer gathers them, by the
+ * engine's own Coalescer (one turn of the event loop, or while the claim before them runs): claim
+ * (on its own connection), ack up to the batch's last tag, run. Finishes coalesce the same way on a
+ * second connection, beside the next claim, and report to the bench. Returns the stop.
  */
 export async function startAmqpFloorWorker(url: string, tuning: FloorWorkerTuning): Promise<() => Promise<void>> {
   const worker = `floor:${process.pid}`;
@@ -134,63 +142,35 @@ export async function startAmqpFloorWorker(url: string, tuning: FloorWorkerTunin
   const finishes = new Client({ connectionString: url, application_name: 'laterz-bench-floor', options: pgOptions() });
   await claims.connect();
   await finishes.connect();
-  let pending: Held[] = [];
-  let claiming = false;
-  let flushQueued = false;
+
+  const claimer = new Coalescer<Held, ClaimedRow | undefined>(async (batch) => {
+    const ids = batch.map((h) => (JSON.parse(h.message.content.toString('utf8')) as { taskId: string }).taskId);
+    const { rows } = await claims.query<ClaimedRow>({ ...CLAIM, values: [ids, worker] });
+    const last = batch.reduce((a, b) => (b.message.fields.deliveryTag > a.message.fields.deliveryTag ? b : a));
+    last.channel.ack(last.message, true);
+    for (const row of rows) if (row.func === FUNC.latency) reportStarted(row.args.t0!);
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    return ids.map((id) => byId.get(id));
+  }, tuning.prefetch);
+  const finisher = new Coalescer<ClaimedRow, void>(async (rows) => {
+    await finishes.query({ ...FINISH, values: [rows.map((r) => r.id)] });
+    for (const kind of JOB_KINDS) {
+      const count = rows.filter((r) => r.func === FUNC[kind]).length;
+      if (count > 0) tellBench({ type: 'finished', kind, count });
+    }
+    return rows.map(() => undefined);
+  });
   const failed = (err: Error) => {
     console.error(`floor worker: ${err.message}`);
     process.exit(1);
   };
 
-  const runBatch = async (batch: Held[]) => {
-    const ids = batch.map((h) => (JSON.parse(h.message.content.toString('utf8')) as { taskId: string }).taskId);
-    const { rows } = await claims.query<{ id: string; func: string; args: JobPayload }>({ ...CLAIM, values: [ids, worker] });
-    const last = batch.reduce((a, b) => (b.message.fields.deliveryTag > a.message.fields.deliveryTag ? b : a));
-    last.channel.ack(last.message, true);
-    for (const row of rows) if (row.func === FUNC.latency) reportStarted(row.args.t0!);
-    return rows;
-  };
-  // Finished rows wait while a finish runs and go together in the next one, as laterz's do.
-  let finished: { id: string; func: string }[] = [];
-  let finishing = false;
-  const finish = async (rows: { id: string; func: string }[]) => {
-    finished.push(...rows);
-    if (finishing) return;
-    finishing = true;
-    while (finished.length > 0) {
-      const batch = finished;
-      finished = [];
-      await finishes.query({ ...FINISH, values: [batch.map((r) => r.id)] });
-      for (const kind of JOB_KINDS) {
-        const count = batch.filter((r) => r.func === FUNC[kind]).length;
-        if (count > 0) tellBench({ type: 'finished', kind, count });
-      }
-    }
-    finishing = false;
-  };
-  const flush = () => {
-    if (claiming || pending.length === 0) return;
-    const batch = pending;
-    pending = [];
-    claiming = true;
-    runBatch(batch)
-      .then((rows) => {
-        claiming = false;
-        flush();
-        return finish(rows);
-      })
-      .catch(failed);
-  };
-
   // Which queue a delivery came from does not matter: the claimed row's func tells its kind.
   const stop = await consumeKinds(tuning.amqpUrl, tuning, (_kind, message, channel) => {
-    pending.push({ message, channel });
-    if (claiming || flushQueued) return;
-    flushQueued = true;
-    setImmediate(() => {
-      flushQueued = false;
-      flush();
-    });
+    claimer
+      .add({ message, channel })
+      .then((row) => row && finisher.add(row))
+      .catch(failed);
   });
   return async () => {
     await stop();
