@@ -1,6 +1,8 @@
 import { ChildProcess, execFile, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
+import { Injectable, Type } from '@nestjs/common';
+import { TaskHandler } from '../../src/tasks/task-handler.decorator.js';
 
 /** Repository root (jest runs with it as the working directory). */
 export const ROOT = resolve(process.cwd());
@@ -63,6 +65,26 @@ export function startWorkerProcess(databaseUrl: string, env: Record<string, stri
     WORKER_POLL_MS: '200',
     ...env,
   });
+}
+
+/**
+ * A provider that declares the funcs `names` on the test's own side (enqueueing needs them
+ * registered) for tasks that only the worker process of startWorkerProcess runs: each handler
+ * here throws, so a task run on this side by mistake fails loudly.
+ */
+export function workerProcessFuncs(...names: string[]): Type {
+  @Injectable()
+  class WorkerProcessFuncs {}
+  names.forEach((name, i) => {
+    const descriptor: PropertyDescriptor = {
+      value: () => {
+        throw new Error(`${name} runs only in the worker process`);
+      },
+    };
+    TaskHandler(name)(WorkerProcessFuncs.prototype, `func${i}`, descriptor);
+    Object.defineProperty(WorkerProcessFuncs.prototype, `func${i}`, descriptor);
+  });
+  return WorkerProcessFuncs;
 }
 
 /** A TCP port that was free a moment ago. */

@@ -9,7 +9,7 @@ import { TaskRegistry } from '../../src/tasks/task-registry.js';
 import { TasksService } from '../../src/tasks/tasks.service.js';
 import { clearTasks, holdTaskLocks, idsWithStatus, insertDetailedTasks, many, taskRow } from '../factories/scheduler.factory.js';
 import { waitFor } from '../helpers/databases.js';
-import { ServiceProcess, startWorkerProcess, stopIfRunning } from '../helpers/service-process.js';
+import { ServiceProcess, startWorkerProcess, stopIfRunning, workerProcessFuncs } from '../helpers/service-process.js';
 import { startTestApp, TestApp } from '../helpers/test-app.js';
 
 /** Funcs the dispatcher visits; nothing runs them here (ROLES=scheduler: no worker). */
@@ -33,15 +33,6 @@ class DispatchHandlers {
   @TaskHandler('d.bulk', { bulk: true })
   bulk(batch: BulkTask[]) {
     return new Map(batch.map((t) => [t.id, true]));
-  }
-}
-
-/** Declares `k.hang` on the scheduler's side; test/helpers/worker-process.mjs runs it (and never returns). */
-@Injectable()
-class HangDeclaration {
-  @TaskHandler('k.hang')
-  hang() {
-    throw new Error('k.hang runs only in the worker process');
   }
 }
 
@@ -394,7 +385,7 @@ describe('dispatcher: a worker process SIGKILLed mid-task', () => {
   beforeAll(async () => {
     // Dead after 1 s without a lock; the only tier retries a killed task at once.
     app = await startTestApp({
-      handlers: [HangDeclaration],
+      handlers: [workerProcessFuncs('k.hang')],
       env: { ROLES: 'scheduler', DISPATCH_MIN_AGE_SECONDS: '0', DEAD_TASK_AFTER_SECONDS: '1', RETRY_TIERS: '0:3' },
     });
   });

@@ -4,7 +4,7 @@ import { TaskHandler } from '../../src/tasks/task-handler.decorator.js';
 import { TasksService } from '../../src/tasks/tasks.service.js';
 import { waitFor } from '../helpers/databases.js';
 import { FINISHED_STATUSES, finishedTask, taskRow } from '../factories/task.factory.js';
-import { ServiceProcess, startWorkerProcess, stopIfRunning } from '../helpers/service-process.js';
+import { ServiceProcess, startWorkerProcess, stopIfRunning, workerProcessFuncs } from '../helpers/service-process.js';
 import { startTestApp, TestApp } from '../helpers/test-app.js';
 
 /** A promise with its resolve at hand. */
@@ -98,42 +98,13 @@ describe('handler guard: a handler cannot take its worker down (in-process worke
   });
 });
 
-/** Declares the worker process's funcs on the enqueueing side (this side never runs them). */
-@Injectable()
-class GuardDeclarations {
-  @TaskHandler('gp.exit-sync')
-  exitSync() {
-    throw new Error('runs only in the worker process');
-  }
-
-  @TaskHandler('gp.exit-timer')
-  exitTimer() {
-    throw new Error('runs only in the worker process');
-  }
-
-  @TaskHandler('gp.throw-timer')
-  throwTimer() {
-    throw new Error('runs only in the worker process');
-  }
-
-  @TaskHandler('gp.unhandled')
-  unhandled() {
-    throw new Error('runs only in the worker process');
-  }
-
-  @TaskHandler('gp.ok')
-  ok() {
-    throw new Error('runs only in the worker process');
-  }
-}
-
 describe('handler guard: a real worker process', () => {
   let api: TestApp;
   let worker: ServiceProcess | undefined;
 
   beforeAll(async () => {
     // This side only enqueues (ROLES=api): the tasks run in the worker process.
-    api = await startTestApp({ handlers: [GuardDeclarations], env: { ROLES: 'api' } });
+    api = await startTestApp({ handlers: [workerProcessFuncs('gp.exit-sync', 'gp.exit-timer', 'gp.throw-timer', 'gp.unhandled', 'gp.ok')], env: { ROLES: 'api' } });
   }, 60000);
   afterEach(async () => {
     await stopIfRunning(worker, 'SIGTERM');

@@ -12,7 +12,7 @@ import { TaskError } from '../../src/tasks/tasks.errors.js';
 import { TasksService } from '../../src/tasks/tasks.service.js';
 import { WorkerSession } from '../../src/worker/worker-session.js';
 import { createTestDatabase, waitFor } from '../helpers/databases.js';
-import { ServiceProcess, startWorkerProcess, stopIfRunning } from '../helpers/service-process.js';
+import { ServiceProcess, startWorkerProcess, stopIfRunning, workerProcessFuncs } from '../helpers/service-process.js';
 import { startTestApp, TestApp } from '../helpers/test-app.js';
 
 /** Executions per task id, across every app of this file (they share this process). */
@@ -65,15 +65,6 @@ class VersionChild {
   run(args: { k: string }, deps: { parent: { v: number } }) {
     order.push(`child:${args.k}`);
     return { sawParentVersion: deps.parent.v };
-  }
-}
-
-/** Declares `k.hang` on the enqueueing side; the worker process runs it (and never returns). */
-@Injectable()
-class HangDeclaration {
-  @TaskHandler('k.hang')
-  hang() {
-    throw new Error('k.hang runs only in the worker process');
   }
 }
 
@@ -371,7 +362,7 @@ describe('runner races: a worker process killed mid-task', () => {
 
   beforeAll(async () => {
     // This side only enqueues (ROLES=api): the task must run in the worker process.
-    api = await startTestApp({ handlers: [HangDeclaration], env: { ROLES: 'api' } });
+    api = await startTestApp({ handlers: [workerProcessFuncs('k.hang')], env: { ROLES: 'api' } });
   }, 60000);
   afterAll(async () => {
     await stopIfRunning(worker);
