@@ -261,7 +261,6 @@ export class BulkRunnerService {
     } catch (err) {
       outcome = failure(err);
     } finally {
-      abort.settled = true;
       clearTimeout(timer);
     }
     return { outcome, elapsedSeconds: (performance.now() - t0) / 1000 };

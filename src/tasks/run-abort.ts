@@ -45,14 +45,18 @@ export class RunAbort {
 
 /**
  * A run the handler guard can fail (a process.exit, an error escaping the handler's promise
- * chain): aborted with the guard's error, until its outcome is settled.
+ * chain): aborted with the guard's error, until its race has settled.
  */
 export class GuardedAbort extends RunAbort implements GuardedRun {
-  /** The outcome is decided: failing the run changes nothing any more. */
-  settled = false;
+  /** The race has settled, so the outcome is decided: failing the run changes nothing any more. */
+  private settled = false;
 
   constructor(readonly describe: () => string) {
     super();
+  }
+
+  override race<T>(work: Promise<T>): Promise<T> {
+    return super.race(work).finally(() => (this.settled = true));
   }
 
   fail(err: Error): boolean {

@@ -162,7 +162,6 @@ export class TaskRunner extends EventEmitter {
     } catch (err) {
       outcome = failureOutcome(err, abort);
     }
-    abort.settled = true;
     await this.finisher.finish(task, outcome, log.text());
   }
 
