@@ -120,7 +120,9 @@ describe('task logs (in-process)', () => {
         logged.push(args);
       });
     });
-    afterAll(() => jest.restoreAllMocks());
+    afterAll(() => {
+      jest.restoreAllMocks();
+    });
 
     const runBatch = async () => {
       const session = await app.db.connect();
