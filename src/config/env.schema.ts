@@ -73,7 +73,10 @@ export class EnvSchema {
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   LOG_LEVEL = 'info';
 
-  /** json, pretty, or auto (pretty when stdout is a terminal). Default auto. */
+  /**
+   * json, pretty, or auto (pretty when stdout is a terminal and pino-pretty, a devDependency, is
+   * installed; json otherwise). pretty without pino-pretty stops the boot. Default auto.
+   */
   @IsIn(['auto', 'json', 'pretty'])
   LOG_FORMAT = 'auto';
 

@@ -24,11 +24,13 @@ const STRIPPED = /^(PORT|ROLES|DATABASE_URL|DATA_DIR|EMBEDDED_PG_PORT|DB_.*|LOG_
 /**
  * Starts `node <script>` (from the repository root unless `cwd` says otherwise) with only the
  * given laterz variables (plus PATH, HOME and the like from this process). A developer's own
- * `.env` in the repository is not read (ENV_FILE=/dev/null) unless `env` sets ENV_FILE.
+ * `.env` in the repository is not read (ENV_FILE=/dev/null) unless `env` sets ENV_FILE. `tty`:
+ * with a terminal as its stdout (through script(1); its output, stderr included, is in `stdout`).
  */
-export function startNode(script: string, env: Record<string, string>, options: { cwd?: string } = {}): ServiceProcess {
+export function startNode(script: string, env: Record<string, string>, options: { cwd?: string; tty?: boolean } = {}): ServiceProcess {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !STRIPPED.test(k)));
-  const child = spawn(process.execPath, [script], { cwd: options.cwd ?? ROOT, env: { ...base, ENV_FILE: '/dev/null', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const [command, argv] = options.tty ? ['script', ['-qfec', `${process.execPath} ${script}`, '/dev/null']] : [process.execPath, [script]];
+  const child = spawn(command, argv, { cwd: options.cwd ?? ROOT, env: { ...base, ENV_FILE: '/dev/null', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   let done = false;
