@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppConfig } from './app-config.js';
@@ -49,6 +49,17 @@ describe('parseEnvFile', () => {
       'line 7: the " quote opened here is never closed',
     ]);
     expect(problems.join('\n')).not.toContain('s3cret');
+  });
+});
+
+describe('.env.example', () => {
+  it('copied to .env, is read without a problem and validates (its values are the defaults)', () => {
+    const { values, problems } = parseEnvFile(readFileSync(join(process.cwd(), '.env.example'), 'utf8'));
+    expect(problems).toEqual([]);
+    expect(Object.keys(values).length).toBeGreaterThan(40);
+    // Every typed setting, without the raw variables each was made from.
+    const settings = (config: AppConfig) => ({ ...config, raw: undefined });
+    expect(settings(AppConfig.fromEnv(values))).toEqual(settings(AppConfig.fromEnv({})));
   });
 });
 
