@@ -1,12 +1,12 @@
 import { DynamicModule, INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
-import { Logger } from 'nestjs-pino';
 import { setupAdminHttp } from './admin/setup-http.js';
 import { AppModule } from './app.module.js';
 import { AppConfig } from './config/app-config.js';
 import { EmbeddedPostgresServer } from './database/embedded-postgres.js';
 import { runMigrations } from './database/migrate.js';
+import { AppLogger } from './logging/app-logger.js';
 
 export interface Running {
   app: INestApplication;
@@ -31,11 +31,11 @@ export async function bootstrap(
   try {
     await runMigrations(config, url);
     const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, url, options.imports), { bufferLogs: true, abortOnError: false });
-    app.useLogger(app.get(Logger));
+    app.useLogger(app.get(AppLogger));
     app.useBodyParser('json', { limit: '64kb' });
     if (config.has('api')) setupAdminHttp(app);
     await app.listen(config.port);
-    const logger = app.get(Logger);
+    const logger = app.get(AppLogger);
     logger.log(
       `laterz up on :${config.port} (roles ${[...config.roles].join(',')}, ` +
         `${config.databaseUrl ? 'external' : 'embedded'} PostgreSQL, ${config.amqp.url ? 'RabbitMQ' : 'PostgreSQL'} queue)`,

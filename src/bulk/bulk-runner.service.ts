@@ -8,7 +8,7 @@ import { PG_POOL } from '../database/database.module.js';
 import { JobKey, runExclusive, shuffled } from '../scheduler/job-lock.js';
 import { UNLOCK_RUNNING } from '../tasks/sql/claim.sql.js';
 import { pgQueryable } from '../tasks/sql/queryable.js';
-import { BulkTask, LogBuffer } from '../tasks/task-context.js';
+import { BulkTask, echoTo, LogBuffer } from '../tasks/task-context.js';
 import type { BulkHandlerFn } from '../tasks/task-handler.decorator.js';
 import { HandlerGuard } from '../tasks/handler-guard.js';
 import { GuardedAbort } from '../tasks/run-abort.js';
@@ -191,7 +191,7 @@ export class BulkRunnerService {
     const result: BulkBatchResult = { selected: order?.selected ?? 0, ran: picked.length, succeeded: 0, broken: 0, errored: 0, deferred, bytes: 0 };
     if (picked.length === 0) return { result, finish: async () => undefined };
 
-    const log = new LogBuffer(this.config.limits.logBytes, (level, message) => this.logger.debug(`bulk ${func.name} [${level}] ${message}`));
+    const log = new LogBuffer(this.config.limits.logBytes, echoTo(this.logger, { func: func.name, collection, tasks: picked.length }));
     const batch: BulkTask[] = picked.map((p) => ({ id: p.id, collection, func: func.name, args: p.args, sizeBytes: p.size }));
     const hooked = await beforeRun().then(
       () => undefined,
@@ -212,6 +212,14 @@ export class BulkRunnerService {
       else result.errored++;
     }
     result.bytes = picked.reduce((sum, p) => sum + p.size, 0);
+    const failed = result.broken + result.errored;
+    if (failed > 0) {
+      // One line per batch, never per task; ids and counts, never args.
+      this.logger.warn({
+        msg: `bulk batch of ${func.name} in ${collection}: ${failed} of ${picked.length} tasks failed: ${failedWith}`,
+        func: func.name, collection, tasks: picked.length, failed, firstId: picked[0].id, error: failedWith,
+      });
+    }
     this.logger.debug(`bulk ${collection}/${func.name}: ${picked.length} tasks, ${result.succeeded} ok, in ${elapsedSeconds.toFixed(3)} s`);
 
     // In id order: the finish locks the rows in the order of its arrays.

@@ -1,6 +1,7 @@
+import { withEnvFile } from './env-file.js';
 import { EnvSchema, Role, validateEnv } from './env.schema.js';
 
-/** Typed, validated settings; the only object that knows about process.env. */
+/** Typed, validated settings; the only object that knows about process.env (and the .env file). */
 export class AppConfig {
   readonly port: number;
   readonly roles: ReadonlySet<Role>;
@@ -141,8 +142,11 @@ export class AppConfig {
     };
   }
 
-  /** Reads and validates the process environment (throws EnvValidationError naming every bad variable). */
-  static fromEnv(env: Record<string, string | undefined> = process.env): AppConfig {
+  /**
+   * Validates `env`; without it, the process environment over the env file (`.env` in the working
+   * directory, or ENV_FILE). Throws EnvValidationError naming every bad variable or env-file line.
+   */
+  static fromEnv(env: Record<string, string | undefined> = withEnvFile(process.env)): AppConfig {
     return new AppConfig(validateEnv(env), env);
   }
 

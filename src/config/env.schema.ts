@@ -31,6 +31,14 @@ const toList = ({ value }: { value: unknown }) =>
  * Defaults and units are in the comments and in `.env.example`.
  */
 export class EnvSchema {
+  /**
+   * The env file read at boot, relative to the working directory. Default .env (no error if it is
+   * missing). Read from the process environment only: inside the file it means nothing. A variable
+   * set in the environment wins over the file's.
+   */
+  @IsString()
+  ENV_FILE = '.env';
+
   /** HTTP port for the API, health and metrics (0: any free port). Default 3000. */
   @Transform(toInt) @Min(0) @Max(65535) @IsInt()
   PORT = 3000;
@@ -65,7 +73,10 @@ export class EnvSchema {
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   LOG_LEVEL = 'info';
 
-  /** json, pretty, or auto (pretty when stdout is a terminal). Default auto. */
+  /**
+   * json, pretty, or auto (pretty when stdout is a terminal and pino-pretty, a devDependency, is
+   * installed; json otherwise). pretty without pino-pretty stops the boot. Default auto.
+   */
   @IsIn(['auto', 'json', 'pretty'])
   LOG_FORMAT = 'auto';
 

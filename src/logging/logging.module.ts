@@ -1,6 +1,8 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import { AppConfig } from '../config/app-config.js';
+import { AppLogger } from './app-logger.js';
+import { prettyInstalled, resolveLogFormat } from './log-format.js';
 
 /** Paths pino removes from every line: credentials and task arguments never reach a log. */
 export const REDACTED_PATHS = [
@@ -15,13 +17,19 @@ export const REDACTED_PATHS = [
   'amqpUrl',
 ];
 
-/** Structured JSON logs (human-readable on a terminal) through nestjs-pino. */
+/**
+ * Structured JSON logs (human-readable on a terminal with pino-pretty) through nestjs-pino;
+ * AppLogger is the application's logger. Throws PrettyLogsUnavailable for LOG_FORMAT=pretty
+ * without pino-pretty.
+ */
 @Module({})
 export class LoggingModule {
-  static forRoot(config: AppConfig, stdoutIsTty = process.stdout.isTTY === true): DynamicModule {
-    const pretty = config.logFormat === 'pretty' || (config.logFormat === 'auto' && stdoutIsTty);
+  static forRoot(config: AppConfig, stdoutIsTty = process.stdout.isTTY === true, hasPretty = prettyInstalled()): DynamicModule {
+    const pretty = resolveLogFormat(config.logFormat, stdoutIsTty, hasPretty) === 'pretty';
     return {
       module: LoggingModule,
+      providers: [AppLogger],
+      exports: [AppLogger],
       imports: [
         LoggerModule.forRoot({
           pinoHttp: {

@@ -1,5 +1,5 @@
 import type { TaskHandle } from './enqueue-request.js';
-import { LogBuffer, RunContext } from './task-context.js';
+import { echoTo, LogBuffer, RunContext } from './task-context.js';
 import { TaskStatus } from './task-status.js';
 import { DependencyBroken, ExtraDependency, MissingDependency } from './tasks.errors.js';
 
@@ -74,6 +74,28 @@ describe('LogBuffer', () => {
     for (let i = 0; i < 50; i++) log.debug('c'.repeat(20));
     expect(echoed).toHaveLength(52);
     expect(echoed.slice(0, 2)).toEqual(['info:a', 'error:b']);
+    expect(log.writes).toBe(52);
+  });
+
+  it('echoTo: each line at its own level (info as Nest log), with the fields beside the message', () => {
+    const calls: [string, unknown][] = [];
+    const logger = {
+      debug: (m: unknown) => calls.push(['debug', m]),
+      log: (m: unknown) => calls.push(['log', m]),
+      warn: (m: unknown) => calls.push(['warn', m]),
+      error: (m: unknown) => calls.push(['error', m]),
+    };
+    const log = new LogBuffer(1024, echoTo(logger, { taskId: '9', func: 'f' }));
+    log.debug('d');
+    log.info('i');
+    log.warn('w');
+    log.error('e');
+    expect(calls).toEqual([
+      ['debug', { msg: 'd', taskId: '9', func: 'f' }],
+      ['log', { msg: 'i', taskId: '9', func: 'f' }],
+      ['warn', { msg: 'w', taskId: '9', func: 'f' }],
+      ['error', { msg: 'e', taskId: '9', func: 'f' }],
+    ]);
   });
 });
 

@@ -50,15 +50,19 @@ export interface BulkContext {
   readonly logger: TaskLogger;
 }
 
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
 /** Captures log lines up to a byte cap, keeping the tail. */
 export class LogBuffer implements TaskLogger {
   private lines: string[] = [];
   private bytes = 0;
   private dropped = 0;
+  /** Lines written so far (dropped ones included): a writer of the log so far compares it with what it wrote. */
+  writes = 0;
 
   constructor(
     private readonly maxBytes: number,
-    private readonly echo?: (level: string, message: string) => void,
+    private readonly echo?: (level: LogLevel, message: string) => void,
   ) {}
 
   debug(message: string): void {
@@ -79,7 +83,8 @@ export class LogBuffer implements TaskLogger {
     return head + this.lines.join('\n');
   }
 
-  private write(level: string, message: string): void {
+  private write(level: LogLevel, message: string): void {
+    this.writes++;
     this.echo?.(level, message);
     let line = `${new Date().toISOString()} [${level}] ${message}`;
     if (Buffer.byteLength(line) > this.maxBytes) line = utf8Tail(line, this.maxBytes);
@@ -90,6 +95,26 @@ export class LogBuffer implements TaskLogger {
       this.dropped++;
     }
   }
+}
+
+/** The Nest logger calls a handler's log line goes to, by its level. */
+interface LevelledLogger {
+  debug(message: unknown): void;
+  log(message: unknown): void;
+  warn(message: unknown): void;
+  error(message: unknown): void;
+}
+
+/**
+ * An echo for a LogBuffer: each line also goes to the process log at its own level (`info` as
+ * info), with `fields` (the task id and func, never the args) beside the message.
+ */
+export function echoTo(logger: LevelledLogger, fields: Readonly<Record<string, unknown>>): (level: LogLevel, message: string) => void {
+  return (level, message) => {
+    const line = { msg: message, ...fields };
+    if (level === 'info') logger.log(line);
+    else logger[level](line);
+  };
 }
 
 /** The last `maxBytes` bytes of `text`, cut at a character boundary (never half a UTF-8 sequence). */

@@ -1,11 +1,13 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { Pool } from 'pg';
 import { Broker, PublishPriority, TaskRef } from '../broker/broker.js';
 import { AppConfig } from '../config/app-config.js';
 import { PG_POOL } from '../database/database.module.js';
 import { WorkerSession } from '../worker/worker-session.js';
 import { Coalescer, Flushed } from './enqueue-batcher.js';
+import { LiveTaskLogs } from './live-task-logs.js';
 import type { ClaimedTask } from './task-claimer.js';
+import type { LogBuffer } from './task-context.js';
 import { FIND_CYCLE } from './sql/enqueue.sql.js';
 import {
   ADD_EDGE_AND_REQUEUE_IF_STARTED,
@@ -15,6 +17,7 @@ import {
   finishRows,
   HAND_BACK_IF_STARTED,
 } from './sql/finish.sql.js';
+import { FLUSH_LOGS_IF_STARTED } from './sql/live-log.sql.js';
 import { QUEUE_PENDING_SLICE } from './sql/retry.sql.js';
 import { pgQueryable } from './sql/queryable.js';
 import { Outcome } from './task-outcome.js';
@@ -36,12 +39,17 @@ const TOP_UP_EVERY_MS = 250;
 
 /**
  * Finish (short transaction): writes outcomes of many tasks in one statement, guarded by status
- * and attempt; then releases the advisory locks and publishes the next tasks.
+ * and attempt; then releases the advisory locks and publishes the next tasks. While tasks run,
+ * writes their logs so far (throttled, batched, guarded the same way).
  */
 @Injectable()
-export class TaskFinisher {
+export class TaskFinisher implements OnModuleDestroy {
   private readonly logger = new Logger(TaskFinisher.name);
   private readonly coalescer = new Coalescer<Finished, boolean>((items) => this.flush(items), 500);
+  private readonly liveLogs = new LiveTaskLogs(
+    async (ids, attempts, logs) => (await pgQueryable(this.pool).rows<{ id: string }>(FLUSH_LOGS_IF_STARTED, [ids, attempts, logs])).map((r) => r.id),
+    (err) => this.logger.warn(`writing the logs of running tasks failed (each is written at its finish): ${err.message}`),
+  );
   private lastTopUp = 0;
 
   constructor(
@@ -52,8 +60,18 @@ export class TaskFinisher {
     private readonly config: AppConfig,
   ) {}
 
+  /** A running task's log has a new line: its row shows it within LIVE_LOG_FLUSH_MS. */
+  logWritten(task: ClaimedTask, log: LogBuffer): void {
+    this.liveLogs.wrote(task, log);
+  }
+
+  onModuleDestroy(): void {
+    this.liveLogs.stop();
+  }
+
   /** Records how a run ended; resolves true if the write landed (false: a stale attempt). */
   async finish(task: ClaimedTask, outcome: Outcome, log: string): Promise<boolean> {
+    this.liveLogs.forget([task.id]);
     const version = this.registry.version(task.func) ?? 0;
     switch (outcome.kind) {
       case 'final':
@@ -71,6 +89,7 @@ export class TaskFinisher {
   /** Shutdown: running tasks go back to the queue (only if still ours) and their locks are released. */
   async handBack(tasks: ClaimedTask[]): Promise<number> {
     if (tasks.length === 0) return 0;
+    this.liveLogs.forget(tasks.map((t) => t.id));
     const refs = await this.session.rows<TaskRef>(HAND_BACK_IF_STARTED, [tasks.map((t) => t.id), tasks.map((t) => t.attempt)]);
     await this.session.unlock(tasks.map((t) => t.id)).catch(() => undefined);
     if (refs.length > 0) await this.broker.publish(refs, PublishPriority.Next);

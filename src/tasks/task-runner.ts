@@ -5,12 +5,13 @@ import { AppConfig } from '../config/app-config.js';
 import { WorkerSlots } from '../worker/worker-slots.js';
 import { ClaimedTask, TaskClaimer } from './task-claimer.js';
 import { GuardedAbort } from './run-abort.js';
-import { LogBuffer, RunContext } from './task-context.js';
+import { echoTo, LogBuffer, RunContext } from './task-context.js';
 import { TaskFinisher } from './task-finisher.js';
 import type { BulkHandlerFn, TaskHandlerFn } from './task-handler.decorator.js';
 import { HandlerGuard } from './handler-guard.js';
 import { failureOutcome, successOutcome, TaskAbandoned, TaskCancelled, TaskTimeout } from './task-outcome.js';
 import { RegisteredFunc, TaskRegistry } from './task-registry.js';
+import { TaskStatus } from './task-status.js';
 import { TaskBroken } from './tasks.errors.js';
 import { TasksService } from './tasks.service.js';
 
@@ -149,9 +150,11 @@ export class TaskRunner extends EventEmitter {
   private async execute(run: Running): Promise<void> {
     const { task, abort } = run;
     const func = this.registry.get(task.func)!;
-    const log = new LogBuffer(this.config.limits.logBytes, (level, message) =>
-      this.logger.debug(`task ${task.id} ${task.func} [${level}] ${message}`),
-    );
+    const echo = echoTo(this.logger, { taskId: task.id, func: task.func, attempt: task.attempt });
+    const log = new LogBuffer(this.config.limits.logBytes, (level, message) => {
+      echo(level, message);
+      this.finisher.logWritten(task, log);
+    });
     let outcome;
     try {
       const ctx = new RunContext(task.id, task.collection, task.func, task.attempt, abort, log, task.deps, (f, a, o) => this.tasks.enqueue(f, a, o));
@@ -161,6 +164,11 @@ export class TaskRunner extends EventEmitter {
       outcome = successOutcome(value, this.config.limits.resultBytes);
     } catch (err) {
       outcome = failureOutcome(err, abort);
+    }
+    if (outcome.kind === 'final' && outcome.status !== TaskStatus.Success) {
+      // The task's error, never its args (a message of the handler's own may still quote them).
+      const { status, reason, error } = outcome;
+      this.logger.warn({ msg: `task ${task.id} (${task.func}) attempt ${task.attempt} failed: ${status}`, taskId: task.id, func: task.func, attempt: task.attempt, status, reason: reason || undefined, error });
     }
     await this.finisher.finish(task, outcome, log.text());
   }

@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { Injectable, Type } from '@nestjs/common';
 import { TaskHandler } from '../../src/tasks/task-handler.decorator.js';
+import { waitFor } from './databases.js';
 
 /** Repository root (jest runs with it as the working directory). */
 export const ROOT = resolve(process.cwd());
@@ -18,15 +19,18 @@ export interface ServiceProcess {
 }
 
 /** Environment variables of laterz and of the test run that a child must not inherit by accident. */
-const STRIPPED = /^(PORT|ROLES|DATABASE_URL|DATA_DIR|EMBEDDED_PG_PORT|DB_.*|LOG_.*|SHUTDOWN_.*|AMQP_.*|WORKER_.*|TASK_.*|LATERZ_.*)$/;
+const STRIPPED = /^(PORT|ROLES|DATABASE_URL|DATA_DIR|EMBEDDED_PG_PORT|DB_.*|LOG_.*|SHUTDOWN_.*|AMQP_.*|WORKER_.*|TASK_.*|LATERZ_.*|ENV_FILE)$/;
 
 /**
- * Starts `node <script>` from the repository root with only the given laterz variables
- * (plus PATH, HOME and the like from this process).
+ * Starts `node <script>` (from the repository root unless `cwd` says otherwise) with only the
+ * given laterz variables (plus PATH, HOME and the like from this process). A developer's own
+ * `.env` in the repository is not read (ENV_FILE=/dev/null) unless `env` sets ENV_FILE. `tty`:
+ * with a terminal as its stdout (through script(1); its output, stderr included, is in `stdout`).
  */
-export function startNode(script: string, env: Record<string, string>): ServiceProcess {
+export function startNode(script: string, env: Record<string, string>, options: { cwd?: string; tty?: boolean } = {}): ServiceProcess {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !STRIPPED.test(k)));
-  const child = spawn(process.execPath, [script], { cwd: ROOT, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const [command, argv] = options.tty ? ['script', ['-qfec', `${process.execPath} ${script}`, '/dev/null']] : [process.execPath, [script]];
+  const child = spawn(command, argv, { cwd: options.cwd ?? ROOT, env: { ...base, ENV_FILE: '/dev/null', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   let done = false;
@@ -85,6 +89,18 @@ export function workerProcessFuncs(...names: string[]): Type {
     Object.defineProperty(WorkerProcessFuncs.prototype, `func${i}`, descriptor);
   });
   return WorkerProcessFuncs;
+}
+
+/** Polls /health/ready on `port` until 200; fails with the process's output if it exits first. */
+export async function untilReady(proc: ServiceProcess, port: number, timeoutMs = 45000): Promise<void> {
+  await waitFor(
+    async () => proc.hasExited() || (await fetch(`http://127.0.0.1:${port}/health/ready`, { headers: { connection: 'close' } })).status === 200,
+    `/health/ready on :${port}`,
+    timeoutMs,
+  );
+  if (proc.hasExited()) {
+    throw new Error(`service exited (${await proc.exited}) before it was ready\n--- stderr\n${proc.stderr}\n--- stdout (tail)\n${proc.stdout.slice(-4000)}`);
+  }
 }
 
 /** A TCP port that was free a moment ago. */

@@ -33,6 +33,11 @@ const HANDLERS = {
     return forever();
   },
   'gp.ok': () => ({ pid: process.pid }),
+  // Says something, then fails: its warning and its ctx.logger line go to the process log.
+  'lg.fail': (_args, _deps, ctx) => {
+    ctx.logger.info('about to fail');
+    throw new Error('lg.fail failed on purpose');
+  },
 };
 
 class TestHandlersModule {}
