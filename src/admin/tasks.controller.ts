@@ -3,6 +3,7 @@ import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { principalName } from './admin-tokens.js';
 import type { Principal } from './admin-tokens.js';
 import { CurrentPrincipal } from './auth.guard.js';
+import { BodyOptional } from './body-policy.interceptor.js';
 import { EnqueueTaskBody } from './dto/enqueue-task.dto.js';
 import { ListTasksQuery } from './dto/list-tasks.dto.js';
 import { CancelByFilterBody, PurgeQuery, RetryByFilterBody } from './dto/task-filter.dto.js';
@@ -38,7 +39,10 @@ export class TasksController {
 
   @Post('retry')
   @HttpCode(HttpStatus.OK)
-  @ApiOperation({ summary: 'Retry tasks by filter (default statuses error, broken); dryRun only counts; at most ADMIN_MAX_ROWS_PER_CALL per call' })
+  @ApiOperation({
+    summary: 'Retry tasks by filter (default statuses error, broken); dryRun only counts; at most ADMIN_MAX_ROWS_PER_CALL per call',
+    description: 'The body is required: `{}` retries every failed task of every collection, on purpose; a request without a body is refused.',
+  })
   retryByFilter(@Body() body: RetryByFilterBody, @Query(NoParams) _query: unknown, @CurrentPrincipal() who: Principal) {
     return this.actions.retryByFilter(body, principalName(who));
   }
@@ -80,6 +84,7 @@ export class TasksController {
   @Post(':id/retry')
   @HttpCode(HttpStatus.OK)
   @ApiOperation({ summary: 'Retry one task (409 while it runs)' })
+  @BodyOptional(RetryOneBody)
   retry(@Param() params: TaskIdParams, @Body() body: RetryOneBody, @Query(NoParams) _query: unknown, @CurrentPrincipal() who: Principal) {
     return this.actions.retryOne(params.id, principalName(who), body.resetFailCount);
   }
@@ -87,7 +92,7 @@ export class TasksController {
   @Post(':id/cancel')
   @HttpCode(HttpStatus.OK)
   @ApiOperation({ summary: 'Cancel a task: broken / cancelled; a running attempt is aborted (409 if it has finished)' })
-  async cancel(@Param() params: TaskIdParams, @Body(NoParams) _body: unknown, @Query(NoParams) _query: unknown, @CurrentPrincipal() who: Principal) {
+  async cancel(@Param() params: TaskIdParams, @Query(NoParams) _query: unknown, @CurrentPrincipal() who: Principal) {
     const result = await this.actions.cancelOne(params.id, principalName(who));
     if (!result.cancelled) throw new ConflictException(`task ${params.id} has already finished (${result.previous}); there is nothing to cancel`);
     return { id: params.id, status: 'broken', brokenReason: 'cancelled', previous: result.previous };
