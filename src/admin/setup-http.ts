@@ -2,6 +2,7 @@ import { PayloadTooLargeException } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import helmet from 'helmet';
 import { AppConfig } from '../config/app-config.js';
 import { BodyPolicyInterceptor, JSON_MEDIA_TYPE } from './body-policy.interceptor.js';
 import { AdminExceptionFilter } from './http-exception.filter.js';
@@ -18,12 +19,24 @@ interface RawResponse {
 }
 
 /**
- * The HTTP server of every role, in the order a request meets it: a declared Content-Length over
- * 64 KB is refused (413) before anything reads the body, then JSON (only) is parsed. The app must
- * be created with `bodyParser: false`, so that no other parser (forms) runs. The api role adds
- * its own part (setupAdminHttp).
+ * The HTTP server of every role, in the order a request meets it: helmet's security headers on
+ * every response (errors and 404s too), a declared Content-Length over 64 KB refused (413) before
+ * anything reads the body, then JSON (only) parsed. The app must be created with
+ * `bodyParser: false`, so that no other parser (forms) runs. The api role adds its own part
+ * (setupAdminHttp).
  */
 export function setupHttp(app: NestExpressApplication, config: AppConfig): void {
+  app.disable('x-powered-by');
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        // helmet's default policy suits Swagger UI at /docs (its scripts are files of this origin;
+        // its inline styles and data: icons are allowed), but not upgrade-insecure-requests: on a
+        // plain-HTTP deployment it sends the browser to https:// for the page's own files.
+        directives: { upgradeInsecureRequests: null },
+      },
+    }),
+  );
   app.use((req: RawRequest, res: RawResponse, next: (err?: unknown) => void) => {
     const length = Number(req.headers['content-length']);
     if (!(Number.isFinite(length) && length > MAX_BODY_BYTES)) return next();

@@ -1,6 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import { AppConfig } from '../config/app-config.js';
+import { loggableUrl } from './loggable-url.js';
 
 /** Paths pino removes from every line: credentials and task arguments never reach a log. */
 export const REDACTED_PATHS = [
@@ -34,7 +35,7 @@ export class LoggingModule {
             customErrorMessage: (_req, res) => `request failed with status ${res.statusCode}`,
             serializers: {
               err: (err: Error) => ({ type: err?.name, message: err?.message }),
-              req: (req: { method: string; url: string; id: unknown }) => ({ id: req.id, method: req.method, url: req.url }),
+              req: (req: { method: string; url: string; id: unknown }) => ({ id: req.id, method: req.method, url: loggableUrl(req.url) }),
             },
           },
         }),
