@@ -1,14 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import { LaterzError, LaterzErrorCode } from '../tasks/tasks.errors.js';
-
-/** The one shape of every error the API answers. */
-export interface ErrorBody {
-  statusCode: number;
-  error: string;
-  message: string;
-  /** The request fields at fault, when known. */
-  fields?: string[];
-}
+import { ErrorBody } from './dto/error-body.dto.js';
 
 interface HttpResponse {
   status(code: number): HttpResponse;

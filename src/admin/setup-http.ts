@@ -1,11 +1,11 @@
 import { PayloadTooLargeException } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import helmet from 'helmet';
 import { AppConfig } from '../config/app-config.js';
 import { BodyPolicyInterceptor, JSON_MEDIA_TYPE } from './body-policy.interceptor.js';
 import { AdminExceptionFilter } from './http-exception.filter.js';
+import { setupOpenApi } from './openapi.js';
 import { AdminValidationPipe } from './validation.pipe.js';
 
 /** Largest request body, bytes. */
@@ -56,13 +56,5 @@ function setupAdminHttp(app: NestExpressApplication): void {
   app.useGlobalPipes(new AdminValidationPipe());
   app.useGlobalFilters(new AdminExceptionFilter());
   app.useGlobalInterceptors(new BodyPolicyInterceptor(app.get(Reflector)));
-  const document = SwaggerModule.createDocument(
-    app,
-    new DocumentBuilder()
-      .setTitle('laterz admin API')
-      .setDescription('Inspect, retry, cancel and watch tasks. Every route but /health/* and /docs needs `Authorization: Bearer <token>`; viewers read, operators also mutate.')
-      .addBearerAuth()
-      .build(),
-  );
-  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/json', yamlDocumentUrl: 'docs/yaml' });
+  setupOpenApi(app);
 }
