@@ -1,7 +1,7 @@
 import { DynamicModule, INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
-import { setupAdminHttp } from './admin/setup-http.js';
+import { setupHttp } from './admin/setup-http.js';
 import { AppModule } from './app.module.js';
 import { AppConfig } from './config/app-config.js';
 import { EmbeddedPostgresServer } from './database/embedded-postgres.js';
@@ -30,10 +30,14 @@ export async function bootstrap(
   const url = config.databaseUrl ?? (await embedded!.start());
   try {
     await runMigrations(config, url);
-    const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, url, options.imports), { bufferLogs: true, abortOnError: false });
+    const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, url, options.imports), {
+      bufferLogs: true,
+      abortOnError: false,
+      // setupHttp registers the one parser (JSON) after its size check; Nest's defaults would add forms.
+      bodyParser: false,
+    });
     app.useLogger(app.get(AppLogger));
-    app.useBodyParser('json', { limit: '64kb' });
-    if (config.has('api')) setupAdminHttp(app);
+    setupHttp(app, config);
     await app.listen(config.port);
     const logger = app.get(AppLogger);
     logger.log(

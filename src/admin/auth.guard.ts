@@ -25,7 +25,8 @@ interface AuthedRequest {
  * Deny by default: registered as a global guard, it runs before every route of the app. A route
  * answers without a token only if its controller is one of the public ones (health); every other
  * one needs `Authorization: Bearer <token>` (401), and anything but a read needs an operator
- * token (403). (/docs is served by Swagger outside Nest's router and is public by design.)
+ * token (403). Every answer of a guarded route says `Cache-Control: no-store`. (/docs is served
+ * by Swagger outside Nest's router and is public by design.)
  */
 @Injectable()
 export class AdminAuthGuard implements CanActivate {
@@ -41,6 +42,8 @@ export class AdminAuthGuard implements CanActivate {
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, [context.getHandler(), controller])) return true;
 
     const request = context.switchToHttp().getRequest<AuthedRequest>();
+    // What a token may read, no cache (a browser's, a proxy's) may keep; so are the refusals.
+    context.switchToHttp().getResponse<{ setHeader(name: string, value: string): void }>().setHeader('Cache-Control', 'no-store');
     const header = request.headers.authorization;
     const bearer = typeof header === 'string' ? /^Bearer +(\S+) *$/i.exec(header) : null;
     if (!bearer) throw new UnauthorizedException('a bearer token is required: Authorization: Bearer <token>');

@@ -1,14 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import { LaterzError, LaterzErrorCode } from '../tasks/tasks.errors.js';
-
-/** The one shape of every error the API answers. */
-export interface ErrorBody {
-  statusCode: number;
-  error: string;
-  message: string;
-  /** The request fields at fault, when known. */
-  fields?: string[];
-}
+import { ErrorBody } from './dto/error-body.dto.js';
 
 interface HttpResponse {
   status(code: number): HttpResponse;
@@ -24,6 +16,7 @@ const STATUS_TEXT: Record<number, string> = {
   404: 'Not Found',
   409: 'Conflict',
   413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 };
@@ -72,6 +65,8 @@ export class AdminExceptionFilter implements ExceptionFilter {
     if (code >= 500 && !(exception instanceof HttpException)) this.logger.error(`request failed (${code}): ${describe(exception)}`);
     if (response.headersSent) return;
     if (code === HttpStatus.UNAUTHORIZED) response.setHeader('WWW-Authenticate', 'Bearer realm="laterz"');
+    // A route's own @Header('Content-Type') (the text of /metrics) is already set: an error is JSON all the same.
+    response.setHeader('Content-Type', 'application/json; charset=utf-8');
     response.status(code).json(body);
   }
 

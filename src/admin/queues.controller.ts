@@ -1,17 +1,20 @@
 import { Controller, Get, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { QueuesResponse } from './dto/admin-responses.dto.js';
+import { ApiGuarded } from './openapi.js';
 import { TaskQueries } from './task-queries.service.js';
 import { NoParams } from './validation.pipe.js';
 
 @ApiTags('queues')
-@ApiBearerAuth()
+@ApiGuarded()
 @Controller('api/queues')
 export class QueuesController {
   constructor(private readonly queries: TaskQueries) {}
 
   @Get()
   @ApiOperation({ summary: 'Per func: broker queue ready/unacked and database counts by status' })
-  list(@Query(NoParams) _query: unknown) {
+  @ApiOkResponse({ type: QueuesResponse })
+  list(@Query(NoParams) _query: unknown): Promise<QueuesResponse> {
     return this.queries.queues();
   }
 }

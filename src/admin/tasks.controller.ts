@@ -1,8 +1,9 @@
 import { Body, ConflictException, Controller, Delete, Get, HttpCode, HttpStatus, Param, Post, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { principalName } from './admin-tokens.js';
 import type { Principal } from './admin-tokens.js';
 import { CurrentPrincipal } from './auth.guard.js';
+import { BodyOptional } from './body-policy.interceptor.js';
 import { EnqueueTaskBody } from './dto/enqueue-task.dto.js';
 import { ListTasksQuery } from './dto/list-tasks.dto.js';
 import { CancelByFilterBody, PurgeQuery, RetryByFilterBody } from './dto/task-filter.dto.js';
@@ -12,11 +13,21 @@ import { TaskActions } from './task-actions.service.js';
 import { TaskQueries } from './task-queries.service.js';
 import { NoParams, validationFailed } from './validation.pipe.js';
 import { RetryOneBody } from './dto/retry-one.dto.js';
+import { CancelByFilterResponse, DryRunResponse, PurgeResponse, RetryByFilterResponse } from './dto/filter-responses.dto.js';
+import {
+  CancelOneResponse,
+  TaskGraphResponse,
+  TaskHandleResponse,
+  TaskInspectionResponse,
+  TaskPageResponse,
+  TaskProgressResponse,
+} from './dto/task-responses.dto.js';
+import { ApiGuarded, ApiOkOneOf } from './openapi.js';
 
 const FILTER_FIELDS = ['collection', 'func', 'status', 'brokenReason', 'errorContains', 'modifiedBefore', 'olderThanSeconds'] as const;
 
 @ApiTags('tasks')
-@ApiBearerAuth()
+@ApiGuarded()
 @Controller('api/tasks')
 export class TasksController {
   constructor(
@@ -26,27 +37,34 @@ export class TasksController {
 
   @Get()
   @ApiOperation({ summary: 'List and search tasks (cursor pagination, at most 100 a page)' })
-  list(@Query() query: ListTasksQuery) {
+  @ApiOkResponse({ type: TaskPageResponse })
+  list(@Query() query: ListTasksQuery): Promise<TaskPageResponse> {
     return this.queries.list(query);
   }
 
   @Post()
   @ApiOperation({ summary: 'Enqueue a task (get-or-create: the same func and args in a collection is one task)' })
-  enqueue(@Body() body: EnqueueTaskBody, @Query(NoParams) _query: unknown, @CurrentPrincipal() who: Principal) {
+  @ApiCreatedResponse({ type: TaskHandleResponse, description: 'The task, created or found' })
+  enqueue(@Body() body: EnqueueTaskBody, @Query(NoParams) _query: unknown, @CurrentPrincipal() who: Principal): Promise<TaskHandleResponse> {
     return this.actions.enqueue(body, principalName(who));
   }
 
   @Post('retry')
   @HttpCode(HttpStatus.OK)
-  @ApiOperation({ summary: 'Retry tasks by filter (default statuses error, broken); dryRun only counts; at most ADMIN_MAX_ROWS_PER_CALL per call' })
-  retryByFilter(@Body() body: RetryByFilterBody, @Query(NoParams) _query: unknown, @CurrentPrincipal() who: Principal) {
+  @ApiOperation({
+    summary: 'Retry tasks by filter (default statuses error, broken); dryRun only counts; at most ADMIN_MAX_ROWS_PER_CALL per call',
+    description: 'The body is required: `{}` retries every failed task of every collection, on purpose; a request without a body is refused.',
+  })
+  @ApiOkOneOf('What the call retried, or (dryRun) what it would', RetryByFilterResponse, DryRunResponse)
+  retryByFilter(@Body() body: RetryByFilterBody, @Query(NoParams) _query: unknown, @CurrentPrincipal() who: Principal): Promise<RetryByFilterResponse | DryRunResponse> {
     return this.actions.retryByFilter(body, principalName(who));
   }
 
   @Post('cancel')
   @HttpCode(HttpStatus.OK)
   @ApiOperation({ summary: 'Cancel unfinished tasks by filter (at least one filter field); at most ADMIN_MAX_ROWS_PER_CALL per call' })
-  cancelByFilter(@Body() body: CancelByFilterBody, @Query(NoParams) _query: unknown, @CurrentPrincipal() who: Principal) {
+  @ApiOkOneOf('What the call cancelled, or (dryRun) what it would', CancelByFilterResponse, DryRunResponse)
+  cancelByFilter(@Body() body: CancelByFilterBody, @Query(NoParams) _query: unknown, @CurrentPrincipal() who: Principal): Promise<CancelByFilterResponse | DryRunResponse> {
     if (!FILTER_FIELDS.some((f) => body[f] != null)) {
       throw validationFailed([{ field: 'filter', message: `a cancel by filter needs at least one of ${FILTER_FIELDS.join(', ')}` }]);
     }
@@ -55,39 +73,46 @@ export class TasksController {
 
   @Delete()
   @ApiOperation({ summary: 'Purge tasks in error or broken older than a date, by filter; tasks others depend on are kept' })
-  purge(@Query() query: PurgeQuery, @CurrentPrincipal() who: Principal) {
+  @ApiOkOneOf('What the call deleted, or (dryRun) what it would', PurgeResponse, DryRunResponse)
+  purge(@Query() query: PurgeQuery, @CurrentPrincipal() who: Principal): Promise<PurgeResponse | DryRunResponse> {
     return this.actions.purge(query, principalName(who));
   }
 
   @Get(':id')
   @ApiOperation({ summary: 'Inspect a task: row, failed attempts, dependencies both ways, result, log' })
-  inspect(@Param() params: TaskIdParams, @Query(NoParams) _query: unknown) {
+  @ApiOkResponse({ type: TaskInspectionResponse })
+  inspect(@Param() params: TaskIdParams, @Query(NoParams) _query: unknown): Promise<TaskInspectionResponse> {
     return this.queries.inspect(params.id);
   }
 
   @Get(':id/graph')
   @ApiOperation({ summary: 'The DAG around a task, up to depth edges each way' })
-  graph(@Param() params: TaskIdParams, @Query() query: GraphQuery) {
+  @ApiOkResponse({ type: TaskGraphResponse })
+  graph(@Param() params: TaskIdParams, @Query() query: GraphQuery): Promise<TaskGraphResponse> {
     return this.queries.graph(params.id, query.depth);
   }
 
   @Get(':id/progress')
   @ApiOperation({ summary: 'Progress over the subtasks a task waits for (or its dependents): counts by status, durations, ETA' })
-  progress(@Param() params: TaskIdParams, @Query() query: ProgressQuery) {
+  @ApiOkResponse({ type: TaskProgressResponse })
+  progress(@Param() params: TaskIdParams, @Query() query: ProgressQuery): Promise<TaskProgressResponse> {
     return this.queries.progress(params.id, query.of);
   }
 
   @Post(':id/retry')
   @HttpCode(HttpStatus.OK)
   @ApiOperation({ summary: 'Retry one task (409 while it runs)' })
-  retry(@Param() params: TaskIdParams, @Body() body: RetryOneBody, @Query(NoParams) _query: unknown, @CurrentPrincipal() who: Principal) {
+  @BodyOptional(RetryOneBody)
+  @ApiOkResponse({ type: TaskHandleResponse, description: 'The task, queued again' })
+  retry(@Param() params: TaskIdParams, @Body() body: RetryOneBody, @Query(NoParams) _query: unknown, @CurrentPrincipal() who: Principal): Promise<TaskHandleResponse> {
     return this.actions.retryOne(params.id, principalName(who), body.resetFailCount);
   }
 
   @Post(':id/cancel')
   @HttpCode(HttpStatus.OK)
   @ApiOperation({ summary: 'Cancel a task: broken / cancelled; a running attempt is aborted (409 if it has finished)' })
-  async cancel(@Param() params: TaskIdParams, @Body(NoParams) _body: unknown, @Query(NoParams) _query: unknown, @CurrentPrincipal() who: Principal) {
+  @ApiOkResponse({ type: CancelOneResponse })
+  async cancel(@Param() params: TaskIdParams, @Query(NoParams) _query: unknown, @CurrentPrincipal() who: Principal): Promise<CancelOneResponse> {
     const result = await this.actions.cancelOne(params.id, principalName(who));
     if (!result.cancelled) throw new ConflictException(`task ${params.id} has already finished (${result.previous}); there is nothing to cancel`);
     return { id: params.id, status: 'broken', brokenReason: 'cancelled', previous: result.previous };

@@ -1,7 +1,8 @@
 import { Controller, Get } from '@nestjs/common';
-import { ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, HealthIndicatorFunction, TypeOrmHealthIndicator } from '@nestjs/terminus';
 import { BrokerHealth } from '../broker/broker-health.js';
+import { LiveResponse, ReadyResponse } from './health.dto.js';
 
 /** Liveness (the process answers) and readiness (the database and the broker answer). */
 @ApiTags('health')
@@ -14,12 +15,16 @@ export class HealthController {
   ) {}
 
   @Get('live')
-  live(): { status: 'ok' } {
+  @ApiOkResponse({ type: LiveResponse, description: 'The process answers' })
+  live(): LiveResponse {
     return { status: 'ok' };
   }
 
   @Get('ready')
-  @HealthCheck()
+  // Documented here: terminus's own documentation is left out when its optional require of @nestjs/swagger finds another copy (as under jest).
+  @HealthCheck({ swaggerDocumentation: false, noCache: true })
+  @ApiOkResponse({ type: ReadyResponse, description: 'Every check is up' })
+  @ApiServiceUnavailableResponse({ type: ReadyResponse, description: 'A check is down (or the process is shutting down)' })
   ready() {
     const checks: HealthIndicatorFunction[] = [
       () => this.db.pingCheck('database', { timeout: 3000 }),

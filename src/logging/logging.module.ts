@@ -3,6 +3,7 @@ import { LoggerModule } from 'nestjs-pino';
 import { AppConfig } from '../config/app-config.js';
 import { AppLogger } from './app-logger.js';
 import { prettyInstalled, resolveLogFormat } from './log-format.js';
+import { loggableUrl } from './loggable-url.js';
 
 /** Paths pino removes from every line: credentials and task arguments never reach a log. */
 export const REDACTED_PATHS = [
@@ -42,7 +43,7 @@ export class LoggingModule {
             customErrorMessage: (_req, res) => `request failed with status ${res.statusCode}`,
             serializers: {
               err: (err: Error) => ({ type: err?.name, message: err?.message }),
-              req: (req: { method: string; url: string; id: unknown }) => ({ id: req.id, method: req.method, url: req.url }),
+              req: (req: { method: string; url: string; id: unknown }) => ({ id: req.id, method: req.method, url: loggableUrl(req.url) }),
             },
           },
         }),

@@ -1,12 +1,14 @@
 import { Controller, Get, NotFoundException, Param, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiDefaultResponse, ApiOkResponse, ApiOperation, ApiTags, getSchemaPath } from '@nestjs/swagger';
 import { CollectionsService } from '../collections/collections.service.js';
-import { CollectionNameParam, FilesQuery, SearchQuery } from './pipeline.dto.js';
-import { SearchHit, SearchService, TreeEntry } from './search.service.js';
+import { CollectionNameParam, FilesQuery, FolderResponse, SearchQuery, SearchResponse } from './pipeline.dto.js';
+import { SearchService } from './search.service.js';
 
 /** Search and browse what the reference pipeline ingested. */
 @ApiTags('pipeline')
-@ApiBearerAuth()
+// As the admin API's routes: the bearer scheme, and its ErrorBody (named, not imported: the pipeline does not depend on src/admin).
+@ApiBearerAuth('bearer')
+@ApiDefaultResponse({ description: 'An error: 400 names the bad fields, 401/403 the token, 404 an unknown collection', schema: { $ref: getSchemaPath('ErrorBody') } })
 @Controller('api/collections/:name')
 export class PipelineController {
   constructor(
@@ -16,14 +18,18 @@ export class PipelineController {
 
   /** Ranked hits with their file paths and highlighted snippets. */
   @Get('search')
-  async find(@Param() { name }: CollectionNameParam, @Query() query: SearchQuery): Promise<{ hits: SearchHit[] }> {
+  @ApiOperation({ summary: 'Full-text search over what the pipeline ingested: ranked hits, their files and highlighted snippets' })
+  @ApiOkResponse({ type: SearchResponse })
+  async find(@Param() { name }: CollectionNameParam, @Query() query: SearchQuery): Promise<SearchResponse> {
     await this.mustExist(name);
     return { hits: await this.search.search(name, query.q, query.limit) };
   }
 
   /** One folder of the walked tree. */
   @Get('files')
-  async files(@Param() { name }: CollectionNameParam, @Query() query: FilesQuery): Promise<{ path: string; entries: TreeEntry[] }> {
+  @ApiOperation({ summary: 'One folder of the walked tree: its files (size, digest, type) and folders' })
+  @ApiOkResponse({ type: FolderResponse })
+  async files(@Param() { name }: CollectionNameParam, @Query() query: FilesQuery): Promise<FolderResponse> {
     await this.mustExist(name);
     return { path: query.path, entries: await this.search.list(name, query.path, query.limit) };
   }

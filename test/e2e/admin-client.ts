@@ -52,3 +52,25 @@ export async function snapshot(db: Pool): Promise<Record<string, string | number
            (SELECT coalesce(md5(string_agg(concat_ws('|', name, process, sync), ',' ORDER BY name)), '') FROM collection) AS collection_digest`);
   return rows[0];
 }
+
+export interface RegisteredRoute {
+  method: Method | 'head' | 'put' | 'options';
+  /** Express's pattern, e.g. `/api/tasks/:id/retry`. */
+  path: string;
+}
+
+/** Every route the app's Express router has registered (Nest's and Swagger's; wildcards left out). */
+export function registeredRoutes(app: TestApp): RegisteredRoute[] {
+  interface RouteLayer {
+    route?: { path: string; methods: Record<string, boolean> };
+  }
+  const router = (app.app.getHttpAdapter().getInstance() as { router: { stack: RouteLayer[] } }).router;
+  return router.stack
+    .filter((l) => l.route && !/[*{]/.test(l.route.path))
+    .flatMap((l) => Object.keys(l.route!.methods).map((method) => ({ method: method as RegisteredRoute['method'], path: l.route!.path })));
+}
+
+/** A concrete path for a route pattern (`:id` -> `id`, `:name` -> `name`, anything else -> x). */
+export function concretePath(path: string, values: { id?: string; name?: string } = {}): string {
+  return path.replace(/:id\b/g, values.id ?? '1').replace(/:name\b/g, values.name ?? 'default').replace(/:\w+/g, 'x');
+}

@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsBoolean, IsInt, Matches, Max, Min } from 'class-validator';
+import { JSON_VALUE_SCHEMA } from '../openapi.js';
 import { COLLECTION_NAME, FUNC_NAME, IsDependencyMap, IsIsoDateTime, IsJsonValue, Optional, raw } from './validators.js';
 
 /** Body of `POST /api/tasks`. */
@@ -9,7 +10,7 @@ export class EnqueueTaskBody {
   @Matches(FUNC_NAME, { message: 'func must be a func name: 1-200 letters, digits, _ . -' })
   func: string;
 
-  @ApiPropertyOptional({ description: 'JSON arguments (the task identity is collection + func + args)', example: { blob: 'abc' } })
+  @ApiPropertyOptional({ ...JSON_VALUE_SCHEMA, description: 'JSON arguments, any JSON value (the task identity is collection + func + args)', example: { blob: 'abc' } })
   @Optional()
   @Transform(raw)
   @IsJsonValue()
@@ -20,7 +21,12 @@ export class EnqueueTaskBody {
   @Matches(COLLECTION_NAME, { message: 'collection must be a collection name: 1-100 letters, digits, _ . -' })
   collection?: string;
 
-  @ApiPropertyOptional({ description: 'Named parents by task id: their results reach the handler under these names', example: { text: '41' } })
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: { type: 'string', description: 'Task id (decimal string)' },
+    description: 'Named parents by task id: their results reach the handler under these names',
+    example: { text: '41' },
+  })
   @Optional()
   @Transform(raw)
   @IsDependencyMap()

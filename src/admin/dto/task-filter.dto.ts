@@ -62,12 +62,12 @@ export class RetryByFilterBody extends AgedFilterFields {
   @IsIn(RETRYABLE_STATUSES, { each: true, message: `status must be a list of ${RETRYABLE_STATUSES.join(', ')}` })
   status?: TaskStatus[];
 
-  @ApiPropertyOptional({ description: 'Only count what would be retried', default: false })
+  @ApiPropertyOptional({ description: 'Only count what would be retried (default false)' })
   @Optional()
   @IsBoolean()
   dryRun?: boolean;
 
-  @ApiPropertyOptional({ description: 'Also reset fail_count to 0', default: false })
+  @ApiPropertyOptional({ description: 'Also reset fail_count to 0 (default false)' })
   @Optional()
   @IsBoolean()
   resetFailCount?: boolean;
@@ -82,7 +82,7 @@ export class CancelByFilterBody extends AgedFilterFields {
   @IsIn(CANCELLABLE_STATUSES, { each: true, message: `status must be a list of ${CANCELLABLE_STATUSES.join(', ')}` })
   status?: TaskStatus[];
 
-  @ApiPropertyOptional({ description: 'Only count what would be cancelled', default: false })
+  @ApiPropertyOptional({ description: 'Only count what would be cancelled (default false)' })
   @Optional()
   @IsBoolean()
   dryRun?: boolean;
