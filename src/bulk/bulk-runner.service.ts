@@ -115,8 +115,8 @@ export class BulkRunnerService {
 
   /**
    * Batches of one func in one collection until a batch comes back short, runs nothing (all its
-   * candidates wait on parents, or are held) or fails as a whole (the next run retries it: looping
-   * on a failing handler until the deadline would only hammer what it calls), or the deadline.
+   * candidates wait on parents, or are held) or fails as a whole (its tasks wait in `error` for the
+   * dispatcher's retry tiers, like any failed task), or the deadline.
    * Each batch's finish, on a pool connection, runs beside the next batch's start and handler on
    * the session (the two statements took equal shares of a batch's time, one after the other);
    * one finish is in flight at a time.
