@@ -57,7 +57,8 @@ export class TaskClaimer {
    * Claims a delivered batch (or takes up to `limit` queued rows, PostgreSQL transport). The fast
    * path starts every plainly runnable row in one statement on the worker session; the rest (a
    * parent not completed or in error, an unknown func, a completed row) go through one transaction
-   * that defers, breaks or re-queues them. `isRunning` tells which tasks run here (their advisory
+   * that defers, breaks or re-queues them; rows of a paused collection are neither (the statement
+   * hands the queued ones back to pending). `isRunning` tells which tasks run here (their advisory
    * locks are kept when a failed claim releases the ones it may have taken).
    */
   async claim(batch: DeliveryBatch, limit: number, isRunning: (id: string) => boolean = () => false): Promise<{ started: ClaimedTask[]; taken: number }> {
@@ -78,7 +79,7 @@ export class TaskClaimer {
     const rest: string[] = [];
     for (const row of rows) {
       if (row.started_attempt !== null) started.push(this.claimed(row, row.started_attempt, depsOf(row.parents ?? [])));
-      else if (row.status !== TaskStatus.Started && row.status !== TaskStatus.Error) rest.push(row.id);
+      else if (!row.paused && row.status !== TaskStatus.Started && row.status !== TaskStatus.Error) rest.push(row.id);
     }
     if (rest.length > 0) {
       // The fast path's tasks are started and locked: they run whatever happens here. Rows this
