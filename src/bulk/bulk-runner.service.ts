@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { hostname } from 'node:os';
 import { Pool, PoolClient } from 'pg';
-import { Broker, PublishPriority, TaskRef } from '../broker/broker.js';
+import { Broker, PublishPriority, PublishRef } from '../broker/broker.js';
 import { CollectionsService } from '../collections/collections.service.js';
 import { AppConfig } from '../config/app-config.js';
 import { PG_POOL } from '../database/database.module.js';
@@ -238,7 +238,9 @@ export class BulkRunnerService {
         // and the tiers retry them.
         await session.query({ ...UNLOCK_RUNNING, values: [ids] }).catch((err: Error) => this.logger.warn(`bulk unlock failed: ${err.message}`));
       }
-      const next: TaskRef[] = finished.filter((r) => r.kind === 'next').map((r) => ({ taskId: r.id, collection: r.collection!, func: r.func! }));
+      const next: PublishRef[] = finished
+        .filter((r) => r.kind === 'next')
+        .map((r) => ({ taskId: r.id, collection: r.collection!, func: r.func!, priority: r.priority! }));
       if (next.length > 0) await this.broker.publish(next, PublishPriority.Next);
     };
     return { result, finish };

@@ -137,11 +137,11 @@ export const FINISH_BULK_IF_STARTED: Statement = {
               SET status = CASE WHEN n.func = ANY ($10::text[]) THEN 'pending'::task_status ELSE 'queued'::task_status END,
                   error = '', broken_reason = '', log = '', date_modified = now()
              FROM kids WHERE n.id = kids.id
-           RETURNING n.id, n.collection, n.func, n.status
+           RETURNING n.id, n.collection, n.func, n.priority, n.status
          )
-    SELECT 'done' AS kind, id::text AS id, NULL AS collection, NULL AS func FROM fin
+    SELECT 'done' AS kind, id::text AS id, NULL AS collection, NULL AS func, NULL::smallint AS priority FROM fin
     UNION ALL
-    SELECT 'next', id::text, collection, func FROM queued WHERE status = 'queued'`,
+    SELECT 'next', id::text, collection, func, priority FROM queued WHERE status = 'queued'`,
 };
 
 export interface BulkFinishRow {
@@ -149,4 +149,6 @@ export interface BulkFinishRow {
   id: string;
   collection: string | null;
   func: string | null;
+  /** A next task's priority. */
+  priority: number | null;
 }
