@@ -1,5 +1,7 @@
 import amqplib from 'amqplib';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
 
 export type Transport = 'postgres' | 'amqp';
 
@@ -21,9 +23,15 @@ export function randomPrefix(label: string): string {
   return `${label}-${randomBytes(4).toString('hex')}`;
 }
 
-/** Deletes the named queues (`<prefix>.<queue>.<func>`) a test declared; a missing one is fine. */
-export async function deleteQueues(names: string[]): Promise<void> {
-  if (!process.env.AMQP_URL || names.length === 0) return;
+/**
+ * Deletes every queue whose name starts with `<prefix>.` (a worker process declares the queues of
+ * all the funcs it serves, not only the test's). Lists them with rabbitmqctl, as the broker tests do.
+ */
+export async function deleteQueues(prefix: string): Promise<void> {
+  if (!process.env.AMQP_URL) return;
+  const { stdout } = await promisify(execFile)('rabbitmqctl', ['list_queues', 'name', '--formatter', 'json', '-q'], { timeout: 120_000 });
+  const names = (JSON.parse(stdout) as { name: string }[]).map((q) => q.name).filter((name) => name.startsWith(`${prefix}.`));
+  if (names.length === 0) return;
   const connection = await amqplib.connect(process.env.AMQP_URL);
   try {
     const channel = await connection.createChannel();

@@ -41,7 +41,7 @@ describe.each(TRANSPORTS)('a paused collection (%s transport)', (transport) => {
   });
   afterAll(async () => {
     await app?.close();
-    if (transport === 'amqp') await deleteQueues([`${prefix}.default.pause.run`]);
+    if (transport === 'amqp') await deleteQueues(prefix);
   });
 
   const rows = async (ids: string[]) =>

@@ -73,7 +73,7 @@ describe.each(TRANSPORTS)('worker options (%s transport)', (transport) => {
   });
   afterAll(async () => {
     await producer?.close();
-    if (transport === 'amqp') await deleteQueues(['default.opt.prio', 'qa.opt.a', 'qb.opt.b', 'default.gp.ok'].map((q) => `${prefix}.${q}`));
+    if (transport === 'amqp') await deleteQueues(prefix);
   });
 
   it('runs higher priorities first: 8 tasks at priority 0 enqueued before 8 at 9, the 9s run first', async () => {
@@ -126,7 +126,7 @@ describe.each(TRANSPORTS)('WORKER_MAX_TASKS (%s transport)', (transport) => {
   afterAll(async () => {
     for (const proc of procs) await stopIfRunning(proc);
     await producer?.close();
-    if (transport === 'amqp') await deleteQueues([`${prefix}.default.gp.ok`]);
+    if (transport === 'amqp') await deleteQueues(prefix);
   });
 
   const workerEnv = (env: Record<string, string>) => ({
