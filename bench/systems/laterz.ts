@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'pg';
 import amqplib from 'amqplib';
-import { Broker, brokerQueueName, PublishPriority, TaskRef } from '../../src/broker/broker.js';
+import { Broker, brokerQueueName, PublishPriority, PublishRef } from '../../src/broker/broker.js';
 import { bootstrap, Running } from '../../src/bootstrap.js';
 import { AppConfig } from '../../src/config/app-config.js';
 import { EnvSchema } from '../../src/config/env.schema.js';
@@ -40,10 +40,10 @@ const INSERT_QUEUED = `
          INSERT INTO task (collection, func, args, args_hash, status, size_bytes)
          SELECT 'default', $1, a.args::jsonb, sha256(convert_to(a.args, 'UTF8')), $4::task_status, octet_length(a.args)
            FROM (SELECT format('{"i":%s}', g) AS args FROM generate_series($2::bigint, $3::bigint) g) a
-         RETURNING id, collection, func, args_hash
+         RETURNING id, collection, func, args_hash, priority
        ),
        k AS (INSERT INTO task_key (collection, func, args_hash, task_id) SELECT collection, func, args_hash, id FROM t)
-  SELECT id::text AS "taskId", collection, func FROM t`;
+  SELECT id::text AS "taskId", collection, func, priority FROM t`;
 
 /** History: finished tasks as a long-running installation keeps them (never deleted). */
 const INSERT_HISTORY = `
@@ -86,9 +86,9 @@ export class LaterzClient implements SystemClient {
    * Inserts tasks `func({i})` for i in [from, to] in one transaction; returns their refs.
    * `analyze`: ANALYZE in that transaction (it counts its own inserts), so the planner sees them from the commit on.
    */
-  async insert(func: string, from: number, to: number, status: 'queued' | 'pending', options: SeedOptions = {}): Promise<TaskRef[]> {
+  async insert(func: string, from: number, to: number, status: 'queued' | 'pending', options: SeedOptions = {}): Promise<PublishRef[]> {
     const refs = await inTransaction(this.db, async (c) => {
-      const { rows } = await c.query<TaskRef>(INSERT_QUEUED, [func, from, to, status]);
+      const { rows } = await c.query<PublishRef>(INSERT_QUEUED, [func, from, to, status]);
       if (options.analyze) await c.query('ANALYZE task');
       return rows;
     });
@@ -97,10 +97,10 @@ export class LaterzClient implements SystemClient {
   }
 
   /** Queues every pending task of `func` in one transaction; returns their refs (to publish). */
-  async release(func: string, options: SeedOptions = {}): Promise<TaskRef[]> {
+  async release(func: string, options: SeedOptions = {}): Promise<PublishRef[]> {
     return inTransaction(this.db, async (c) => {
-      const { rows } = await c.query<TaskRef>(
-        `UPDATE task SET status = 'queued', date_modified = now() WHERE func = $1 AND status = 'pending' RETURNING id::text AS "taskId", collection, func`,
+      const { rows } = await c.query<PublishRef>(
+        `UPDATE task SET status = 'queued', date_modified = now() WHERE func = $1 AND status = 'pending' RETURNING id::text AS "taskId", collection, func, priority`,
         [func],
       );
       if (options.analyze) await c.query('ANALYZE task');
@@ -117,7 +117,7 @@ export class LaterzClient implements SystemClient {
   }
 
   /** Hands refs to the broker (a NOTIFY on PostgreSQL, messages on AMQP) in slices. */
-  async publish(refs: TaskRef[]): Promise<void> {
+  async publish(refs: PublishRef[]): Promise<void> {
     for (let i = 0; i < refs.length; i += 10_000) await this.broker.publish(refs.slice(i, i + 10_000), PublishPriority.Enqueue);
   }
 

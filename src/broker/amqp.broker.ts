@@ -10,6 +10,7 @@ import {
   ConsumeOptions,
   Consumer,
   PublishPriority,
+  PublishRef,
   QueueDepth,
   QueueSpec,
   TaskRef,
@@ -115,16 +116,16 @@ export class AmqpBroker extends Broker {
     this.topology.learnGroups(specs);
   }
 
-  async publish(refs: readonly TaskRef[], priority: PublishPriority = PublishPriority.Enqueue): Promise<number> {
+  async publish(refs: readonly PublishRef[], source: PublishPriority = PublishPriority.Enqueue): Promise<number> {
     if (refs.length === 0 || this.closed) return 0;
     if (this.downTooLong()) return 0;
     const deadline = Date.now() + this.options.publishTimeoutMs;
     try {
-      const routed = this.route(refs);
+      const routed = this.route(refs, source);
       if (routed.length === 0) return 0;
       await withDeadline(this.ensureDeclared(routed.map((r) => r.spec)), this.options.publishTimeoutMs, 'declaring queues');
       const channel = this.publishChannel ?? (await withDeadline(this.nextPublishChannel(), remainingMs(deadline), 'waiting for the publish channel'));
-      const confirmed = await this.sendConfirmed(channel, routed, priority, deadline);
+      const confirmed = await this.sendConfirmed(channel, routed, deadline);
       if (confirmed < refs.length && this.connected) {
         this.logger.warn(`published ${confirmed} of ${refs.length} refs; the dispatcher re-queues the rest`);
       }
@@ -215,7 +216,7 @@ export class AmqpBroker extends Broker {
    * bounds the whole call; refs unconfirmed by then (channel lost, connection blocked) count as
    * not published and stay `queued` for the dispatcher.
    */
-  private sendConfirmed(channel: ConfirmChannel, routed: readonly Routed[], priority: PublishPriority, deadline: number): Promise<number> {
+  private sendConfirmed(channel: ConfirmChannel, routed: readonly Routed[], deadline: number): Promise<number> {
     return new Promise<number>((resolve) => {
       let sent = 0;
       let settled = 0;
@@ -232,7 +233,7 @@ export class AmqpBroker extends Broker {
       const settledAll = () => allSent && settled === sent;
       const send = (from: number) => {
         for (let i = from; i < routed.length && !done; i++) {
-          const { queue, ref } = routed[i];
+          const { queue, ref, priority } = routed[i];
           const messageId = (this.publishSeq++).toString(36);
           const options = { persistent: true, mandatory: true, priority, contentType: 'application/json', messageId };
           let room: boolean;
@@ -269,18 +270,19 @@ export class AmqpBroker extends Broker {
     }
   }
 
-  private route(refs: readonly TaskRef[]): Routed[] {
+  private route(refs: readonly PublishRef[], source: PublishPriority): Routed[] {
     const routed: Routed[] = [];
     for (const ref of refs) {
       try {
         const invalid = invalidTaskMessage(ref);
         if (invalid) throw new Error(invalid);
+        const priority = this.topology.messagePriority(ref.priority, source);
         if (!this.topology.hasGroup(ref.func) && !this.warnedDefaultGroup.has(ref.func)) {
           this.warnedDefaultGroup.add(ref.func);
           this.logger.warn(`func ${ref.func} has no registered queue group; publishing it to the default group`);
         }
         const spec = this.topology.specFor(ref.func);
-        routed.push({ spec, queue: this.topology.queueName(spec), ref });
+        routed.push({ spec, queue: this.topology.queueName(spec), ref, priority });
       } catch (err) {
         this.logger.warn(`not publishing task ${ref.collection}/${ref.taskId} (${ref.func}): ${this.describe(err)}`);
       }
@@ -420,6 +422,8 @@ interface Routed {
   spec: QueueSpec;
   queue: string;
   ref: TaskRef;
+  /** The message's priority (AmqpTopology.messagePriority). */
+  priority: number;
 }
 
 interface ConsumerHost {

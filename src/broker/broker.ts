@@ -8,13 +8,24 @@ export interface TaskRef {
   func: string;
 }
 
-/** Tasks queued by workers (the next tasks of a finished one) jump ahead of dispatcher batches. */
+/** A ref on its way to a queue, with the task's priority (0-9, higher first; the `priority` column). */
+export interface PublishRef extends TaskRef {
+  priority: number;
+}
+
+/**
+ * Who publishes. The task's priority orders a queue first, on both transports; within one task
+ * priority, on RabbitMQ's classic queues, tasks queued by workers (the next tasks of a finished
+ * one, `Next`) jump ahead of dispatcher batches and enqueues, which share a level.
+ */
 export enum PublishPriority {
   Dispatch = 0,
   Enqueue = 1,
   Next = 5,
 }
-export const MAX_PRIORITY = 9;
+
+/** Task priorities run from 0 to this, higher first. */
+export const MAX_TASK_PRIORITY = 9;
 
 /** A queue this process serves: its broker name is derived from the func's queue and name. */
 export interface QueueSpec {
@@ -83,7 +94,7 @@ export abstract class Broker {
    * Hands refs to the queues of their funcs. Never throws and never waits unboundedly: it returns
    * how many were handed over; the rest stay `queued` in the database for the dispatcher.
    */
-  abstract publish(refs: readonly TaskRef[], priority?: PublishPriority): Promise<number>;
+  abstract publish(refs: readonly PublishRef[], source?: PublishPriority): Promise<number>;
 
   /** Starts delivering batches of refs for the given queues to `onBatch`. */
   abstract consume(options: ConsumeOptions, onBatch: BatchHandler): Promise<Consumer>;

@@ -7,9 +7,9 @@ import {
   BrokerHealthState,
   ConsumeOptions,
   Consumer,
+  PublishRef,
   QueueDepth,
   QueueSpec,
-  TaskRef,
 } from './broker.js';
 import { QUEUED_COUNT } from './sql/dequeue.sql.js';
 
@@ -43,7 +43,8 @@ export class PostgresBroker extends Broker {
     this.channel = `${options.schema}_queued`;
   }
 
-  async publish(refs: readonly TaskRef[]): Promise<number> {
+  /** The rows are the queue (claimed by priority, then id): publishing only wakes the workers. */
+  async publish(refs: readonly PublishRef[]): Promise<number> {
     if (refs.length === 0) return 0;
     try {
       await this.pool.query('SELECT pg_notify($1, $2)', [this.channel, '']);

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { hostname } from 'node:os';
 import { Pool, PoolClient } from 'pg';
-import { Broker, PublishPriority, TaskRef } from '../broker/broker.js';
+import { Broker, PublishPriority, PublishRef } from '../broker/broker.js';
 import { CollectionsService } from '../collections/collections.service.js';
 import { AppConfig } from '../config/app-config.js';
 import { PG_POOL } from '../database/database.module.js';
@@ -115,8 +115,8 @@ export class BulkRunnerService {
 
   /**
    * Batches of one func in one collection until a batch comes back short, runs nothing (all its
-   * candidates wait on parents, or are held) or fails as a whole (the next run retries it: looping
-   * on a failing handler until the deadline would only hammer what it calls), or the deadline.
+   * candidates wait on parents, or are held) or fails as a whole (its tasks wait in `error` for the
+   * dispatcher's retry tiers, like any failed task), or the deadline.
    * Each batch's finish, on a pool connection, runs beside the next batch's start and handler on
    * the session (the two statements took equal shares of a batch's time, one after the other);
    * one finish is in flight at a time.
@@ -246,7 +246,9 @@ export class BulkRunnerService {
         // and the tiers retry them.
         await session.query({ ...UNLOCK_RUNNING, values: [ids] }).catch((err: Error) => this.logger.warn(`bulk unlock failed: ${err.message}`));
       }
-      const next: TaskRef[] = finished.filter((r) => r.kind === 'next').map((r) => ({ taskId: r.id, collection: r.collection!, func: r.func! }));
+      const next: PublishRef[] = finished
+        .filter((r) => r.kind === 'next')
+        .map((r) => ({ taskId: r.id, collection: r.collection!, func: r.func!, priority: r.priority! }));
       if (next.length > 0) await this.broker.publish(next, PublishPriority.Next);
     };
     return { result, finish };

@@ -1,7 +1,9 @@
-import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 
 /** A named set of tasks (a tenant, a dataset). */
 @Entity({ name: 'collection' })
+// The paused collections, which every claim reads.
+@Index('collection_paused_idx', ['name'], { where: 'NOT process' })
 export class CollectionEntity {
   @PrimaryColumn({ type: 'varchar', length: 100 })
   name: string;

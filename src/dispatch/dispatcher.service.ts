@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Pool } from 'pg';
-import { Broker, PublishPriority, TaskRef } from '../broker/broker.js';
+import { Broker, PublishPriority, PublishRef } from '../broker/broker.js';
 import { CollectionEntity } from '../collections/collection.entity.js';
 import { CollectionsService } from '../collections/collections.service.js';
 import { AppConfig } from '../config/app-config.js';
@@ -65,7 +65,7 @@ interface Tick {
   depths: Map<string, number>;
   budget: TickBudget;
   /** Queued by the tick's committed statements, published once at its end (one round trip, not one per batch). */
-  outbox: TaskRef[];
+  outbox: PublishRef[];
 }
 
 /**
@@ -328,7 +328,7 @@ export class DispatcherService {
 
   /** Runs one queueing statement; what it queued goes out with the tick's publish. Returns how many. */
   private async queue(q: Queryable, statement: Statement, values: unknown[], branch: DispatchBranch, tick: Tick, report: DispatchReport): Promise<number> {
-    const refs = await q.rows<TaskRef>(statement, values);
+    const refs = await q.rows<PublishRef>(statement, values);
     if (refs.length === 0) return 0;
     report.queued[branch] += refs.length;
     this.logger.log(`${refs[0].collection}/${refs[0].func}: queued ${refs.length} ${branch} tasks`);

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
-import type { TaskRef } from '../broker/broker.js';
+import type { PublishRef } from '../broker/broker.js';
 import { argsHash, canonicalJson } from './canonical-json.js';
 import { dependencyId, EnqueueRequest, TaskHandle } from './enqueue-request.js';
 import {
@@ -51,7 +51,7 @@ export interface PreparedEnqueue {
 export interface WriteResult {
   handles: TaskHandle[];
   /** Tasks now `queued`: publish them once the transaction has committed. */
-  toPublish: TaskRef[];
+  toPublish: PublishRef[];
 }
 
 /** get-or-create of tasks and their edges: a fixed number of statements per batch. */
@@ -221,14 +221,14 @@ export class EnqueueWriter {
     created: Set<string>,
     resetKeys: Set<string>,
   ): WriteResult {
-    const toPublish: TaskRef[] = [];
+    const toPublish: PublishRef[] = [];
     const publishedIds = new Set<string>();
     for (const r of unique) {
       const row = byKey.get(r.key)!;
       const fresh = created.has(row.id) || resetKeys.has(r.key);
       if (fresh && row.status === TaskStatus.Queued && !publishedIds.has(row.id)) {
         publishedIds.add(row.id);
-        toPublish.push({ collection: row.collection, taskId: row.id, func: row.func });
+        toPublish.push({ collection: row.collection, taskId: row.id, func: row.func, priority: row.priority });
       }
     }
     // Of several requests for one new task, the first is the one that created it.

@@ -1,6 +1,6 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { DataSource, EntitySubscriberInterface, QueryRunner, TransactionCommitEvent, TransactionRollbackEvent } from 'typeorm';
-import { Broker, PublishPriority, TaskRef } from '../broker/broker.js';
+import { Broker, PublishPriority, PublishRef } from '../broker/broker.js';
 
 /**
  * Transactional enqueue: refs written inside a caller's TypeORM transaction are published only
@@ -9,7 +9,7 @@ import { Broker, PublishPriority, TaskRef } from '../broker/broker.js';
 @Injectable()
 export class PublishOnCommit implements EntitySubscriberInterface, OnModuleInit {
   private readonly logger = new Logger(PublishOnCommit.name);
-  private readonly pending = new WeakMap<QueryRunner, TaskRef[]>();
+  private readonly pending = new WeakMap<QueryRunner, PublishRef[]>();
 
   constructor(
     private readonly dataSource: DataSource,
@@ -20,7 +20,7 @@ export class PublishOnCommit implements EntitySubscriberInterface, OnModuleInit 
     this.dataSource.subscribers.push(this);
   }
 
-  add(runner: QueryRunner, refs: TaskRef[]): void {
+  add(runner: QueryRunner, refs: PublishRef[]): void {
     if (refs.length === 0) return;
     const list = this.pending.get(runner) ?? [];
     list.push(...refs);

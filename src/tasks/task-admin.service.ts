@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Pool, PoolClient } from 'pg';
-import { Broker, PublishPriority, TaskRef } from '../broker/broker.js';
+import { Broker, PublishPriority, PublishRef } from '../broker/broker.js';
 import { AppConfig } from '../config/app-config.js';
 import { PG_POOL } from '../database/database.module.js';
 import {
@@ -85,7 +85,7 @@ export class TaskAdminService {
     const reset = groups.reduce((sum, g) => sum + g.n, 0);
     const runnable = groups.filter((g) => !this.registry.get(g.func)?.bulk);
     if (runnable.length === 0) return { reset, queued: 0 };
-    const refs = await pgQueryable(this.pool).rows<TaskRef>(QUEUE_PENDING_SLICE, [
+    const refs = await pgQueryable(this.pool).rows<PublishRef>(QUEUE_PENDING_SLICE, [
       runnable.map((g) => g.collection),
       runnable.map((g) => g.func),
       Math.max(1, Math.ceil(Math.min(limit, FIRST_SLICE) / runnable.length)),
@@ -146,7 +146,9 @@ export class TaskAdminService {
       await within?.(client, rows.filter((r) => r.kind === 'cancelled').length);
       return rows;
     });
-    const next: TaskRef[] = rows.filter((r) => r.kind === 'next').map((r) => ({ taskId: r.id, collection: r.collection!, func: r.func! }));
+    const next: PublishRef[] = rows
+      .filter((r) => r.kind === 'next')
+      .map((r) => ({ taskId: r.id, collection: r.collection!, func: r.func!, priority: r.priority! }));
     if (next.length > 0) await this.broker.publish(next, PublishPriority.Next);
     return { cancelled: rows.filter((r) => r.kind === 'cancelled') };
   }

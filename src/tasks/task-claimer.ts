@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { hostname } from 'node:os';
-import { Broker, DeliveryBatch, PublishPriority, TaskRef } from '../broker/broker.js';
+import { Broker, DeliveryBatch, PublishPriority, PublishRef } from '../broker/broker.js';
 import { WorkerSession } from '../worker/worker-session.js';
 import {
   LOCK_DELIVERED,
@@ -57,7 +57,8 @@ export class TaskClaimer {
    * Claims a delivered batch (or takes up to `limit` queued rows, PostgreSQL transport). The fast
    * path starts every plainly runnable row in one statement on the worker session; the rest (a
    * parent not completed or in error, an unknown func, a completed row) go through one transaction
-   * that defers, breaks or re-queues them. `isRunning` tells which tasks run here (their advisory
+   * that defers, breaks or re-queues them; rows of a paused collection are neither (the statement
+   * hands the queued ones back to pending). `isRunning` tells which tasks run here (their advisory
    * locks are kept when a failed claim releases the ones it may have taken).
    */
   async claim(batch: DeliveryBatch, limit: number, isRunning: (id: string) => boolean = () => false): Promise<{ started: ClaimedTask[]; taken: number }> {
@@ -78,7 +79,7 @@ export class TaskClaimer {
     const rest: string[] = [];
     for (const row of rows) {
       if (row.started_attempt !== null) started.push(this.claimed(row, row.started_attempt, depsOf(row.parents ?? [])));
-      else if (row.status !== TaskStatus.Started && row.status !== TaskStatus.Error) rest.push(row.id);
+      else if (!row.paused && row.status !== TaskStatus.Started && row.status !== TaskStatus.Error) rest.push(row.id);
     }
     if (rest.length > 0) {
       // The fast path's tasks are started and locked: they run whatever happens here. Rows this
@@ -95,7 +96,7 @@ export class TaskClaimer {
   /** The transactional claim of rows the fast path left: defers, breaks or re-queues, starts what it can. */
   private async claimSlow(ids: string[]): Promise<ClaimedTask[]> {
     const attempted: string[] = [];
-    let result: { started: ClaimedTask[]; toPublish: TaskRef[] };
+    let result: { started: ClaimedTask[]; toPublish: PublishRef[] };
     try {
       result = await this.session.transaction(async (q) => this.claimIn(q, await q.rows<LockedRow>(LOCK_DELIVERED, [ids]), attempted));
     } catch (err) {
@@ -117,7 +118,7 @@ export class TaskClaimer {
     return { names: all.map((f) => f.name), versions: all.map((f) => f.version) };
   }
 
-  private async claimIn(q: Queryable, rows: LockedRow[], attempted: string[]): Promise<{ started: ClaimedTask[]; toPublish: TaskRef[] }> {
+  private async claimIn(q: Queryable, rows: LockedRow[], attempted: string[]): Promise<{ started: ClaimedTask[]; toPublish: PublishRef[] }> {
     const completed: string[] = [];
     const candidates: LockedRow[] = [];
     const notRunnable: NotRunnable[] = [];
@@ -183,14 +184,14 @@ export class TaskClaimer {
         notRunnable.map((n) => n.version),
       ]);
     }
-    const toPublish: (TaskRef & { status: string })[] = [];
+    const toPublish: (PublishRef & { status: string })[] = [];
     const bulk = this.registry.bulkFuncs();
-    if (parentsToQueue.size > 0) toPublish.push(...(await q.rows<TaskRef & { status: string }>(QUEUE_BY_ID, [[...parentsToQueue], bulk])));
-    if (childrenToReset.length > 0) toPublish.push(...(await q.rows<TaskRef & { status: string }>(QUEUE_CHILDREN, [childrenToReset, bulk])));
+    if (parentsToQueue.size > 0) toPublish.push(...(await q.rows<PublishRef & { status: string }>(QUEUE_BY_ID, [[...parentsToQueue], bulk])));
+    if (childrenToReset.length > 0) toPublish.push(...(await q.rows<PublishRef & { status: string }>(QUEUE_CHILDREN, [childrenToReset, bulk])));
 
     return {
       started: startable.map((r) => this.claimed(r, attempts.get(r.id)!, r.deps)),
-      toPublish: toPublish.filter((r) => r.status === TaskStatus.Queued).map(({ collection, taskId, func }) => ({ collection, taskId, func })),
+      toPublish: toPublish.filter((r) => r.status === TaskStatus.Queued).map(({ collection, taskId, func, priority }) => ({ collection, taskId, func, priority })),
     };
   }
 }

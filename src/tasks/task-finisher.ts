@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { Pool } from 'pg';
-import { Broker, PublishPriority, TaskRef } from '../broker/broker.js';
+import { Broker, PublishPriority, PublishRef } from '../broker/broker.js';
 import { AppConfig } from '../config/app-config.js';
 import { PG_POOL } from '../database/database.module.js';
 import { WorkerSession } from '../worker/worker-session.js';
@@ -79,7 +79,7 @@ export class TaskFinisher implements OnModuleDestroy {
       case 'missing':
         return this.requireParent(task, outcome.dependency, outcome.prevId, log, version);
       case 'extra':
-        return this.requeue(task, () => this.session.rows<TaskRef>(DROP_EDGE_AND_REQUEUE_IF_STARTED, [task.id, task.attempt, outcome.dependency, log]));
+        return this.requeue(task, () => this.session.rows<PublishRef>(DROP_EDGE_AND_REQUEUE_IF_STARTED, [task.id, task.attempt, outcome.dependency, log]));
       case 'abandon':
         await this.session.unlock([task.id]).catch(() => undefined);
         return false;
@@ -90,7 +90,7 @@ export class TaskFinisher implements OnModuleDestroy {
   async handBack(tasks: ClaimedTask[]): Promise<number> {
     if (tasks.length === 0) return 0;
     this.liveLogs.forget(tasks.map((t) => t.id));
-    const refs = await this.session.rows<TaskRef>(HAND_BACK_IF_STARTED, [tasks.map((t) => t.id), tasks.map((t) => t.attempt)]);
+    const refs = await this.session.rows<PublishRef>(HAND_BACK_IF_STARTED, [tasks.map((t) => t.id), tasks.map((t) => t.attempt)]);
     await this.session.unlock(tasks.map((t) => t.id)).catch(() => undefined);
     if (refs.length > 0) await this.broker.publish(refs, PublishPriority.Next);
     return refs.length;
@@ -109,10 +109,10 @@ export class TaskFinisher implements OnModuleDestroy {
     );
     await this.session.unlock(items.map((i) => i.task.id)).catch((err: Error) => this.logger.warn(`advisory unlock failed: ${err.message}`));
     const done = new Set<string>();
-    const next: TaskRef[] = [];
+    const next: PublishRef[] = [];
     for (const row of rows) {
       if (row.kind === 'done') done.add(row.id);
-      else if (row.kind === 'next') next.push({ taskId: row.id, collection: row.collection!, func: row.func! });
+      else if (row.kind === 'next') next.push({ taskId: row.id, collection: row.collection!, func: row.func!, priority: row.priority! });
     }
     const after = (async () => {
       if (next.length > 0) await this.broker.publish(next, PublishPriority.Next);
@@ -134,7 +134,7 @@ export class TaskFinisher implements OnModuleDestroy {
     if (pairs.size === 0) return;
     const list = [...pairs.values()];
     try {
-      const refs = await pgQueryable(this.pool).rows<TaskRef>(QUEUE_PENDING_SLICE, [list.map((p) => p.collection), list.map((p) => p.func), TOP_UP_PER_FUNC]);
+      const refs = await pgQueryable(this.pool).rows<PublishRef>(QUEUE_PENDING_SLICE, [list.map((p) => p.collection), list.map((p) => p.func), TOP_UP_PER_FUNC]);
       if (refs.length > 0) await this.broker.publish(refs, PublishPriority.Dispatch);
     } catch (err) {
       this.logger.warn(`top-up failed: ${(err as Error).message}`);
@@ -147,10 +147,10 @@ export class TaskFinisher implements OnModuleDestroy {
       const error = `dependency "${dependency}" (task ${prevId}) depends on this task: that would close a cycle`;
       return this.coalescer.add({ task, log, version, outcome: { kind: 'final', status: TaskStatus.Broken, result: null, error, reason: 'dependency_cycle', trace: error } });
     }
-    return this.requeue(task, () => this.session.rows<TaskRef>(ADD_EDGE_AND_REQUEUE_IF_STARTED, [task.id, task.attempt, prevId, dependency, log]));
+    return this.requeue(task, () => this.session.rows<PublishRef>(ADD_EDGE_AND_REQUEUE_IF_STARTED, [task.id, task.attempt, prevId, dependency, log]));
   }
 
-  private async requeue(task: ClaimedTask, write: () => Promise<TaskRef[]>): Promise<boolean> {
+  private async requeue(task: ClaimedTask, write: () => Promise<PublishRef[]>): Promise<boolean> {
     try {
       const refs = await this.withDeadlockRetry(write);
       if (refs.length > 0) await this.broker.publish(refs, PublishPriority.Next);

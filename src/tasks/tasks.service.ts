@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Pool } from 'pg';
 import { EntityManager } from 'typeorm';
-import { Broker, PublishPriority, TaskRef } from '../broker/broker.js';
+import { Broker, PublishPriority, PublishRef } from '../broker/broker.js';
 import { PG_POOL } from '../database/database.module.js';
 import { Coalescer, Flushed } from './enqueue-batcher.js';
 import { EnqueueOptions, EnqueueRequest, TaskHandle } from './enqueue-request.js';
@@ -73,7 +73,7 @@ export class TasksService {
 
   /** Resets one task (anything but a running one) and queues it. */
   async retryTask(id: TaskId, options: { resetFailCount?: boolean } = {}): Promise<TaskHandle> {
-    const rows = await pgQueryable(this.pool).rows<{ id: string; collection: string; func: string; status: TaskStatus }>(
+    const rows = await pgQueryable(this.pool).rows<{ id: string; collection: string; func: string; priority: number; status: TaskStatus }>(
       RETRY_TASK_IF_NOT_STARTED,
       [id, this.registry.bulkFuncs(), options.resetFailCount ?? false],
     );
@@ -82,8 +82,8 @@ export class TasksService {
       if (!row) throw new TaskNotFound(id);
       throw new TaskRunning(id);
     }
-    const row = rows[0];
-    if (row.status === TaskStatus.Queued) await this.broker.publish([{ collection: row.collection, taskId: row.id, func: row.func }], PublishPriority.Enqueue);
+    const { priority, ...row } = rows[0];
+    if (row.status === TaskStatus.Queued) await this.broker.publish([{ collection: row.collection, taskId: row.id, func: row.func, priority }], PublishPriority.Enqueue);
     return { ...row, created: false };
   }
 
@@ -119,7 +119,7 @@ export class TasksService {
     const runnable = groups.filter((g) => !this.registry.get(g.func)?.bulk);
     let queued = 0;
     if (runnable.length > 0) {
-      const refs = await pgQueryable(this.pool).rows<TaskRef>(QUEUE_PENDING_SLICE, [
+      const refs = await pgQueryable(this.pool).rows<PublishRef>(QUEUE_PENDING_SLICE, [
         runnable.map((g) => g.collection),
         runnable.map((g) => g.func),
         Math.max(1, Math.ceil(slice / runnable.length)),

@@ -1,7 +1,7 @@
 import { Client, Pool } from 'pg';
 import { AppConfig } from '../../src/config/app-config.js';
 import { runMigrations } from '../../src/database/migrate.js';
-import type { TaskRef } from '../../src/broker/broker.js';
+import type { PublishRef } from '../../src/broker/broker.js';
 import { argsHash, canonicalJson } from '../../src/tasks/canonical-json.js';
 import type { Execution } from './execution-log.js';
 
@@ -104,7 +104,7 @@ const SEED = `
   INSERT INTO task (id, collection, func, args, args_hash, status, size_bytes)
   SELECT v.id, v.collection, v.func, v.args::jsonb, v.args_hash, 'queued', octet_length(v.args)
     FROM v JOIN keyed ON keyed.task_id = v.id
-  RETURNING id::text AS "taskId", collection, func`;
+  RETURNING id::text AS "taskId", collection, func, priority`;
 
 /** Final: succeeded, or failed with no retry left (or cancelled). Anything else is still to happen. */
 const FINAL = `(status = 'success' OR (status IN ('error', 'broken') AND (fail_count >= $1 OR broken_reason = 'cancelled')))`;
@@ -146,9 +146,9 @@ export class ChaosDb {
   }
 
   /** Inserts tasks as `enqueue` would write them (canonical args, their sha256), already queued; returns their refs. */
-  async seed(specs: TaskSpec[]): Promise<TaskRef[]> {
+  async seed(specs: TaskSpec[]): Promise<PublishRef[]> {
     const args = specs.map((s) => canonicalJson(s.args));
-    const { rows } = await this.pool.query<TaskRef>(SEED, [specs.map((s) => s.func), args, args.map((a) => argsHash(a).toString('hex'))]);
+    const { rows } = await this.pool.query<PublishRef>(SEED, [specs.map((s) => s.func), args, args.map((a) => argsHash(a).toString('hex'))]);
     return rows;
   }
 

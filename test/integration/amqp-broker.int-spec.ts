@@ -7,7 +7,7 @@ import { createServer } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { AmqpBroker, AmqpBrokerOptions } from '../../src/broker/amqp.broker.js';
-import { DeliveryBatch, PublishPriority, QueueSpec, TaskRef } from '../../src/broker/broker.js';
+import { DeliveryBatch, PublishPriority, PublishRef, QueueSpec, TaskRef } from '../../src/broker/broker.js';
 
 const AMQP_URL = process.env.AMQP_URL;
 if (!AMQP_URL) console.warn('skipping the AmqpBroker integration tests: AMQP_URL is unset');
@@ -21,8 +21,14 @@ function brokerOptions(overrides: Partial<AmqpBrokerOptions> = {}): AmqpBrokerOp
   return { url: AMQP_URL, prefix, queueType: 'classic', heartbeatSeconds: 5, publishTimeoutMs: 2000, deliveryLimit: 20, ...overrides };
 }
 
-function refs(func: string, from: number, count: number): TaskRef[] {
-  return Array.from({ length: count }, (_, i) => ({ collection: 'test', taskId: String(from + i), func }));
+/** Refs to publish: tasks `from`… of `func`, at task priority `priority`. */
+function refs(func: string, from: number, count: number, priority = 0): PublishRef[] {
+  return Array.from({ length: count }, (_, i) => ({ collection: 'test', taskId: String(from + i), func, priority }));
+}
+
+/** The same refs as a consumer receives them: the address only. */
+function delivered(func: string, from: number, count: number): TaskRef[] {
+  return refs(func, from, count).map(({ collection, taskId, func: f }) => ({ collection, taskId, func: f }));
 }
 
 async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
@@ -129,13 +135,49 @@ suite('AmqpBroker against RabbitMQ', () => {
       await waitFor('the acks', async () => (await broker.depth(spec)).unacked === 0);
       await consumer.stop();
 
-      const delivered = batches.flatMap((b) => b.refs);
-      expect(delivered.sort((a, b) => Number(a.taskId) - Number(b.taskId))).toEqual(refs('roundtrip', 1, 3));
+      const received = batches.flatMap((b) => b.refs);
+      expect(received.sort((a, b) => Number(a.taskId) - Number(b.taskId))).toEqual(delivered('roundtrip', 1, 3));
       expect(batches.every((b) => b.pull === undefined)).toBe(true);
       expect(await queueCounts(`${prefix}.alpha.roundtrip`)).toEqual({ ready: 0, unacked: 0 });
       expect(await broker.health()).toEqual({ up: true, transport: 'amqp' });
     } finally {
       held.open();
+      await broker.close();
+    }
+  });
+
+  it('delivers by task priority first: a dispatcher batch at priority 9 ahead of next tasks at 0, and those ahead of priority 0 batches', async () => {
+    const broker = new AmqpBroker(brokerOptions());
+    try {
+      const spec: QueueSpec = { func: 'task-priority', queue: 'alpha' };
+      broker.registerQueues([spec]);
+      expect(await broker.publish(refs('task-priority', 1, 4, 0), PublishPriority.Dispatch)).toBe(4);
+      expect(await broker.publish(refs('task-priority', 101, 4, 0), PublishPriority.Next)).toBe(4);
+      expect(await broker.publish(refs('task-priority', 201, 4, 9), PublishPriority.Dispatch)).toBe(4);
+      expect(await broker.publish(refs('task-priority', 301, 4, 3), PublishPriority.Enqueue)).toBe(4);
+
+      const order: string[] = [];
+      const consumer = await broker.consume({ queues: [spec], batchSize: 1 }, async ({ refs: batch }) => {
+        order.push(...batch.map((r) => r.taskId));
+        return batch.length;
+      });
+      await waitFor('16 deliveries', () => order.length === 16);
+      await consumer.stop();
+      const group = (from: number) => ['0', '1', '2', '3'].map((i) => String(from + Number(i)));
+      expect(order).toEqual([...group(201), ...group(301), ...group(101), ...group(1)]);
+    } finally {
+      await broker.close();
+    }
+  });
+
+  it('does not publish a ref whose task priority is outside 0-9, and says why', async () => {
+    const broker = new AmqpBroker(brokerOptions());
+    try {
+      broker.registerQueues([{ func: 'bad-priority', queue: 'alpha' }]);
+      const mark = logs.length;
+      expect(await broker.publish([...refs('bad-priority', 1, 1, 12), ...refs('bad-priority', 2, 1, 4)])).toBe(1);
+      expect(logsSince(mark, /not publishing task test\/1 \(bad-priority\): task priority must be a whole number 0-9, got 12/)).toHaveLength(1);
+    } finally {
       await broker.close();
     }
   });
@@ -178,19 +220,19 @@ suite('AmqpBroker against RabbitMQ', () => {
       expect(await broker.publish(refs('malformed', 8, 1))).toBe(1);
 
       const mark = logs.length;
-      const delivered: TaskRef[] = [];
+      const received: TaskRef[] = [];
       const consumer = await broker.consume({ queues: [spec], batchSize: 10 }, async ({ refs: batch }) => {
-        delivered.push(...batch);
+        received.push(...batch);
         return batch.length;
       });
-      await waitFor('the good message', () => delivered.length === 1);
+      await waitFor('the good message', () => received.length === 1);
       await waitFor('an empty queue', async () => {
         const depth = await broker.depth(spec);
         return depth.ready === 0 && depth.unacked === 0;
       });
       await consumer.stop();
 
-      expect(delivered).toEqual(refs('malformed', 8, 1));
+      expect(received).toEqual(delivered('malformed', 8, 1));
       expect(await queueCounts(queue)).toEqual({ ready: 0, unacked: 0 });
       const dropped = logsSince(mark, /malformed/);
       expect(dropped).toHaveLength(3);

@@ -95,7 +95,8 @@ describe('bulk runner', () => {
         COLLECTIONS: 'other,paused:noprocess',
         DISPATCH_MIN_AGE_SECONDS: '0',
         DEAD_TASK_AFTER_SECONDS: '60',
-        RETRY_TIERS: '1:3',
+        // Two tiers: a failure is retried after a minute, a second one after ten, a third never.
+        RETRY_TIERS: '1:2,10:3',
         // A run that loops when it should stop fails on its counts, long before the test's timeout.
         SYSTEM_TASK_DEADLINE_SECONDS: '10',
       },
@@ -127,6 +128,14 @@ describe('bulk runner', () => {
   const func = (name: string) => app.get(TaskRegistry).get(name)!;
   const batch = (collection = 'default', name = 'b.index') => bulk.runBatch(session, collection, func(name));
   const row = (id: string) => taskRow(app.db, id);
+  /** Moves the tasks' last change `minutes` back: time passing, without waiting for it. */
+  const age = (ids: string[], minutes: number) =>
+    app.db.query(`UPDATE task SET date_modified = now() - make_interval(mins => $2) WHERE id = ANY($1::bigint[])`, [ids, minutes]);
+  /** What the scheduler role does at each tick: a dispatcher run (the retry tiers), then a bulk run. */
+  const schedulerTick = async () => {
+    await app.get(DispatcherService).runOnce();
+    return bulk.runOnce();
+  };
 
   it('takes at most BULK_MAX_TASKS per batch, oldest first, and marks them success at the current version', async () => {
     const ids = await insertDetailedTasks(app.db, many(12, { func: 'b.index' }, (i) => ({ modifiedAgo: 100 - i })));
@@ -218,10 +227,37 @@ describe('bulk runner', () => {
       expect(r.error).toContain('the search index is down');
       expect(r.error).toContain('bulk.int-spec');
     }
-    // Not completed: the next batch takes them again (attempt 2).
+    // Failed, not completed: the retry tiers decide when it runs again, not the next batch.
     behaviour = 'ok';
-    expect(await batch()).toMatchObject({ ran: 3, succeeded: 3 });
+    expect(await batch()).toMatchObject({ selected: 0, ran: 0 });
+    await age(ids, 2);
+    expect(await schedulerTick()).toMatchObject({ ran: 3, succeeded: 3 });
     for (const id of ids) expect(await row(id)).toMatchObject({ status: 'success', attempt: 2, fail_count: 1, error: '' });
+  });
+
+  it('retries a failing batch by the retry tiers only: not before its wait, again after it, never past the last tier', async () => {
+    behaviour = 'throw';
+    const ids = await insertDetailedTasks(app.db, many(3, { func: 'b.index' }));
+    expect(await schedulerTick()).toMatchObject({ ran: 3, errored: 3 });
+    // Within the first tier's minute: however often the scheduler runs, the handler is not called.
+    for (let i = 0; i < 5; i++) expect(await schedulerTick()).toMatchObject({ ran: 0, errored: 0, errors: 0 });
+    expect(calls).toHaveLength(1);
+
+    await age(ids, 2);
+    expect(await schedulerTick()).toMatchObject({ ran: 3, errored: 3 });
+    expect(calls).toHaveLength(2);
+    // Two failures: the first tier (under 2) no longer applies, the second waits ten minutes.
+    await age(ids, 2);
+    expect(await schedulerTick()).toMatchObject({ ran: 0 });
+    await age(ids, 11);
+    expect(await schedulerTick()).toMatchObject({ ran: 3, errored: 3 });
+    expect(calls).toHaveLength(3);
+
+    // Three failures: past the last tier (under 3), however long it waits.
+    await age(ids, 60 * 24 * 365);
+    for (let i = 0; i < 3; i++) expect(await schedulerTick()).toMatchObject({ ran: 0 });
+    expect(calls).toHaveLength(3);
+    for (const id of ids) expect(await row(id)).toMatchObject({ status: 'error', fail_count: 3, attempt: 3, error: 'Error: the search index is down' });
   });
 
   it('fails the batch, not the scheduler, when the handler calls process.exit (the handler guard)', async () => {
@@ -230,7 +266,8 @@ describe('bulk runner', () => {
     expect(await batch()).toMatchObject({ ran: 2, succeeded: 0, errored: 2 });
     for (const id of ids) expect(await row(id)).toMatchObject({ status: 'error', fail_count: 1, error: 'HandlerExitCalled: handler called process.exit(9)' });
     behaviour = 'ok';
-    expect(await batch()).toMatchObject({ ran: 2, succeeded: 2 });
+    await age(ids, 2);
+    expect(await schedulerTick()).toMatchObject({ ran: 2, succeeded: 2 });
   });
 
   it('fails the batch with an error naming the handler when it returns something other than a Map', async () => {

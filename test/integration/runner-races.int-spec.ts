@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { Client } from 'pg';
-import { Broker, TaskRef } from '../../src/broker/broker.js';
+import { Broker, PublishRef, TaskRef } from '../../src/broker/broker.js';
 import type { TaskHandle } from '../../src/tasks/enqueue-request.js';
 import { ClaimedTask, TaskClaimer } from '../../src/tasks/task-claimer.js';
 import type { TaskContext } from '../../src/tasks/task-context.js';
@@ -118,7 +118,7 @@ describe('runner races: two apps on one database', () => {
       Array.from({ length: 200 }, (_, i) => ({ func: 'race.count', args: { i }, queueNow: false })),
     );
     const ids = handles.map((h) => h.id);
-    const refs: TaskRef[] = handles.map((h) => ({ collection: h.collection, func: h.func, taskId: h.id }));
+    const refs: PublishRef[] = handles.map((h) => ({ collection: h.collection, func: h.func, taskId: h.id, priority: 0 }));
     const runner1 = app1.get(TaskRunner);
     const runner2 = app2.get(TaskRunner);
 

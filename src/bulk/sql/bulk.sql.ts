@@ -6,8 +6,11 @@ import type { Statement } from '../../tasks/sql/queryable.js';
  * - candidates: not completed at the current version ($3), oldest first, at most $4, locked SKIP
  *   LOCKED. One LIMITed range per waiting status (each walked in date_modified order on
  *   task_active_idx: a backlog of 100,000 costs $4 index entries, not 100,000) and one for
- *   outdated rows (task_version_idx; an operator's cancel stays). `ready`: every parent
- *   completed (parents' current versions as $5 funcs / $6 versions; unknown funcs count as current).
+ *   outdated rows (task_version_idx; an operator's cancel stays). `error` rows are not taken: a
+ *   failed batch waits for the dispatcher's retry tiers (PEND_FAILED_TIER sends it back to
+ *   pending), like any failed task; taken here, it ran again at every run, whatever its fail count.
+ *   `ready`: every parent completed (parents' current versions as $5 funcs / $6 versions; unknown
+ *   funcs count as current).
  * - candidates that are not ready become `deferred`;
  * - the ready ones are taken in order while their size_bytes + $7 each add up to at most $8 (the
  *   first always), advisory-locked, and marked started: attempt + 1 fences them like a worker's
@@ -33,8 +36,6 @@ export const START_BULK_BATCH: Statement = {
                     (SELECT id FROM task WHERE collection = $1 AND func = $2 AND status = 'pending' ORDER BY date_modified LIMIT $4)
                     UNION ALL
                     (SELECT id FROM task WHERE collection = $1 AND func = $2 AND status = 'deferred' ORDER BY date_modified LIMIT $4)
-                    UNION ALL
-                    (SELECT id FROM task WHERE collection = $1 AND func = $2 AND status = 'error' ORDER BY date_modified LIMIT $4)
                     UNION ALL
                     (SELECT id FROM task WHERE collection = $1 AND func = $2 AND status = 'queued' ORDER BY date_modified LIMIT $4)
                     UNION ALL
@@ -136,11 +137,11 @@ export const FINISH_BULK_IF_STARTED: Statement = {
               SET status = CASE WHEN n.func = ANY ($10::text[]) THEN 'pending'::task_status ELSE 'queued'::task_status END,
                   error = '', broken_reason = '', log = '', date_modified = now()
              FROM kids WHERE n.id = kids.id
-           RETURNING n.id, n.collection, n.func, n.status
+           RETURNING n.id, n.collection, n.func, n.priority, n.status
          )
-    SELECT 'done' AS kind, id::text AS id, NULL AS collection, NULL AS func FROM fin
+    SELECT 'done' AS kind, id::text AS id, NULL AS collection, NULL AS func, NULL::smallint AS priority FROM fin
     UNION ALL
-    SELECT 'next', id::text, collection, func FROM queued WHERE status = 'queued'`,
+    SELECT 'next', id::text, collection, func, priority FROM queued WHERE status = 'queued'`,
 };
 
 export interface BulkFinishRow {
@@ -148,4 +149,6 @@ export interface BulkFinishRow {
   id: string;
   collection: string | null;
   func: string | null;
+  /** A next task's priority. */
+  priority: number | null;
 }

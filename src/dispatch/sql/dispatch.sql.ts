@@ -19,7 +19,7 @@ const queueWhere = (where: string, order: string, setExtra = '', to = 'queued') 
             ${order}
             LIMIT $3
               FOR UPDATE SKIP LOCKED))
-  RETURNING t.id::text AS "taskId", t.collection, t.func`;
+  RETURNING t.id::text AS "taskId", t.collection, t.func, t.priority`;
 
 /** Pending tasks, newest first (they finish the batches already begun). $4: minimum age, seconds. */
 export const QUEUE_PENDING_NEWEST: Statement = {

@@ -54,11 +54,11 @@ export function cancelStatement(where: string, first: number, skipLocked: boolea
               SET status = CASE WHEN n.func = ANY(${bulk}::text[]) THEN 'pending'::task_status ELSE 'queued'::task_status END,
                   date_modified = now()
              FROM kids WHERE n.id = kids.id
-           RETURNING n.id, n.collection, n.func, n.status
+           RETURNING n.id, n.collection, n.func, n.priority, n.status
          )
-    SELECT 'cancelled' AS kind, id::text AS id, was::text AS was, NULL AS collection, NULL AS func FROM cancelled
+    SELECT 'cancelled' AS kind, id::text AS id, was::text AS was, NULL AS collection, NULL AS func, NULL::smallint AS priority FROM cancelled
     UNION ALL
-    SELECT 'next', id::text, NULL, collection, func FROM queued WHERE status = 'queued'`;
+    SELECT 'next', id::text, NULL, collection, func, priority FROM queued WHERE status = 'queued'`;
 }
 
 export interface CancelRow {
@@ -67,6 +67,8 @@ export interface CancelRow {
   was: string | null;
   collection: string | null;
   func: string | null;
+  /** A next task's priority. */
+  priority: number | null;
 }
 
 /**

@@ -11,13 +11,20 @@ import type { Statement } from './queryable.js';
  * `parents` holds their parents' outcomes. A row left unstarted (a parent in error or not
  * completed, an unknown func, a completed row) goes through the transactional claim, which
  * defers, breaks or re-queues as the seed does. $2 is the worker's name.
+ * A row of a paused collection (`process = false`) is not started: `paused` is set on it, and a
+ * queued one is handed back to `pending`, unbroken, where the dispatcher finds it once the
+ * collection is resumed (left queued, the PostgreSQL transport's dequeue would walk past it at
+ * every claim, and on RabbitMQ its message is gone). The paused names are read once per claim
+ * through collection_paused_idx, which holds the paused collections only.
  */
 const claimRunnable = (name: string, pick: string): Statement => ({
   name,
   text: `
-    WITH picked AS MATERIALIZED (
+    WITH paused_names AS MATERIALIZED (SELECT name FROM collection WHERE NOT process),
+         picked AS MATERIALIZED (
            SELECT t.id, t.collection, t.func, t.args, t.status, t.version, t.attempt, t.size_bytes,
-                  EXISTS (SELECT 1 FROM task_dependency d WHERE d.next_id = t.id) AS has_prev
+                  EXISTS (SELECT 1 FROM task_dependency d WHERE d.next_id = t.id) AS has_prev,
+                  t.collection IN (SELECT name FROM paused_names) AS paused
              FROM task t
             ${pick}
               FOR UPDATE OF t SKIP LOCKED
@@ -25,7 +32,7 @@ const claimRunnable = (name: string, pick: string): Statement => ({
          funcs AS (SELECT * FROM unnest($3::text[], $4::int[]) AS f(func, version)),
          edges AS MATERIALIZED (
            SELECT d.next_id, d.name, d.prev_id FROM task_dependency d
-            WHERE d.next_id = ANY ((SELECT array_agg(id) FROM picked WHERE has_prev)::bigint[])
+            WHERE d.next_id = ANY ((SELECT array_agg(id) FROM picked WHERE has_prev AND NOT paused)::bigint[])
          ),
          -- Each parent looked up by primary key, in id order (the lock order of every writer). An
          -- ORDER BY over the join let the planner walk all of task_dependency_prev_idx instead.
@@ -41,7 +48,7 @@ const claimRunnable = (name: string, pick: string): Statement => ({
          ),
          runnable AS MATERIALIZED (
            SELECT p.id FROM picked p JOIN funcs f ON f.func = p.func
-            WHERE p.status NOT IN ('started', 'error')
+            WHERE NOT p.paused AND p.status NOT IN ('started', 'error')
               AND NOT (p.status IN ('success', 'broken') AND p.version = f.version)
               AND NOT (p.has_prev AND p.id IN (SELECT next_id FROM blocked))
          ),
@@ -55,6 +62,10 @@ const claimRunnable = (name: string, pick: string): Statement => ({
             WHERE id = ANY ((SELECT array_agg(id) FROM locked)::bigint[])
            RETURNING id, attempt
          ),
+         handed_back AS (
+           UPDATE task SET status = 'pending', date_modified = now()
+            WHERE id = ANY ((SELECT array_agg(id) FROM picked WHERE paused AND status = 'queued')::bigint[])
+         ),
          -- Looked up by key in one jsonb object each: a join of these CTEs (no index, estimates of
          -- a generic plan) became a nested loop, quadratic in the batch.
          attempts AS (SELECT jsonb_object_agg(id::text, attempt) AS m FROM started),
@@ -65,7 +76,7 @@ const claimRunnable = (name: string, pick: string): Statement => ({
                      FROM parents GROUP BY next_id) g
          )
     SELECT p.id::text AS id, p.collection, p.func, p.args, p.status::text AS status, p.version, p.attempt,
-           p.size_bytes::bigint AS size_bytes, p.has_prev,
+           p.size_bytes::bigint AS size_bytes, p.has_prev, p.paused,
            ((SELECT m FROM attempts) ->> p.id::text)::int AS started_attempt,
            CASE WHEN p.has_prev THEN (SELECT m FROM parent_outcomes) -> p.id::text END AS parents
       FROM picked p`,
@@ -96,6 +107,8 @@ export const CLAIM_DELIVERED: Statement = claimRunnable(
 
 /** A picked row (LOCK_DELIVERED's shape), and what the statement did with it. */
 export interface ClaimRow extends LockedRow {
+  /** Of a paused collection: not started, not for the transactional claim (handed back if it was queued). */
+  paused: boolean;
   /** Set when this statement started the row: the new attempt, its fencing token. */
   started_attempt: number | null;
   parents: { name: string; status: string; result: unknown; error: string; reason: string }[] | null;

@@ -103,7 +103,7 @@ export const QUEUE_BY_ID: Statement = {
       FROM (SELECT id FROM task WHERE id = ANY($1::bigint[]) AND status <> 'started'
              ORDER BY id FOR UPDATE SKIP LOCKED) s
      WHERE t.id = s.id
-    RETURNING t.id::text AS "taskId", t.collection, t.func, t.status::text AS status`,
+    RETURNING t.id::text AS "taskId", t.collection, t.func, t.priority, t.status::text AS status`,
 };
 
 /** Children of these tasks, handed to the broker (a completed task delivered again only queues them). */
@@ -118,7 +118,7 @@ export const QUEUE_CHILDREN: Statement = {
                AND status <> 'started'
              ORDER BY id FOR UPDATE SKIP LOCKED) s
      WHERE t.id = s.id
-    RETURNING t.id::text AS "taskId", t.collection, t.func, t.status::text AS status`,
+    RETURNING t.id::text AS "taskId", t.collection, t.func, t.priority, t.status::text AS status`,
 };
 
 /** The task-id advisory locks this session holds (single bigint keys: classid is the high half, objid the low). */

@@ -2,14 +2,14 @@ import type { Statement } from './queryable.js';
 
 /** One identity's task, found through its key (task_key_pk), then the task by primary key. */
 const BY_IDENTITY = `
-      SELECT t.id, t.collection, t.func, t.status FROM task_key tk JOIN task t ON t.id = tk.task_id
+      SELECT t.id, t.collection, t.func, t.status, t.priority FROM task_key tk JOIN task t ON t.id = tk.task_id
        WHERE tk.collection = k.collection AND tk.func = k.func AND tk.args_hash = k.args_hash`;
 
 /** Existing tasks among the requested identities (get-or-create, first half). */
 export const FIND_TASKS_BY_IDENTITY: Statement = {
   name: 'laterz_find_by_identity',
   text: `
-    SELECT t.id::text AS id, t.collection, t.func, t.status::text AS status, k.ord
+    SELECT t.id::text AS id, t.collection, t.func, t.status::text AS status, t.priority, k.ord
       FROM unnest($1::text[], $2::text[], $3::bytea[], $4::int[]) AS k(collection, func, args_hash, ord),
            LATERAL (${BY_IDENTITY}) t`,
 };
@@ -46,11 +46,11 @@ export const GET_OR_CREATE_TASKS: Statement = {
            INSERT INTO task (id, collection, func, args, args_hash, status, version, priority, run_after, size_bytes)
            SELECT id, collection, func, args, args_hash, status, version, priority, run_after, size_bytes FROM created
          )
-    SELECT true AS created, id::text AS id, collection, func, status::text AS status, ord FROM created
+    SELECT true AS created, id::text AS id, collection, func, status::text AS status, priority, ord FROM created
     UNION ALL
     -- Only the identities this statement did not create are looked up: a batch of new calls costs
     -- no lookup at all, whatever plan a table without fresh statistics gets.
-    SELECT false, t.id::text, t.collection, t.func, t.status::text, k.ord
+    SELECT false, t.id::text, t.collection, t.func, t.status::text, t.priority, k.ord
       FROM k, LATERAL (${BY_IDENTITY}) t
      WHERE k.ord NOT IN (SELECT ord FROM created)`,
 };
@@ -60,6 +60,8 @@ export interface TaskIdentityRow {
   collection: string;
   func: string;
   status: string;
+  /** The stored one: a call that finds an existing task does not change it. */
+  priority: number;
   ord?: number;
 }
 

@@ -63,11 +63,11 @@ export const FINISH_IF_STARTED: Statement = {
               SET status = CASE WHEN n.func = ANY($3::text[]) THEN 'pending'::task_status ELSE 'queued'::task_status END,
                   error = '', broken_reason = '', log = '', date_modified = now()
              FROM kids WHERE n.id = kids.id
-           RETURNING n.id, n.collection, n.func, n.status
+           RETURNING n.id, n.collection, n.func, n.priority, n.status
          )
-    SELECT 'done' AS kind, id::text AS id, NULL AS collection, NULL AS func FROM fin
+    SELECT 'done' AS kind, id::text AS id, NULL AS collection, NULL AS func, NULL::smallint AS priority FROM fin
     UNION ALL
-    SELECT 'next', id::text, collection, func FROM queued WHERE status = 'queued'`,
+    SELECT 'next', id::text, collection, func, priority FROM queued WHERE status = 'queued'`,
 };
 
 /** FINISH_IF_STARTED's $1: the outcomes as one JSON array of positional rows. */
@@ -82,6 +82,8 @@ export interface FinishRow {
   id: string;
   collection: string | null;
   func: string | null;
+  /** A next task's priority. */
+  priority: number | null;
 }
 
 /** Shutdown: tasks still running after the grace period go back to the queue, attempt-guarded. */
@@ -91,7 +93,7 @@ export const HAND_BACK_IF_STARTED: Statement = {
     UPDATE task t SET status = 'queued', date_modified = now(), worker = NULL
       FROM unnest($1::bigint[], $2::int[]) AS v(id, attempt)
      WHERE t.id = v.id AND t.attempt = v.attempt AND t.status = 'started'
-    RETURNING t.id::text AS "taskId", t.collection, t.func`,
+    RETURNING t.id::text AS "taskId", t.collection, t.func, t.priority`,
 };
 
 /** A handler asked for a dependency it lacks: add the edge and send the task round again. */
@@ -101,14 +103,14 @@ export const ADD_EDGE_AND_REQUEUE_IF_STARTED: Statement = {
     WITH mine AS (
            UPDATE task SET status = 'queued', log = $5, date_modified = now()
             WHERE id = $1 AND attempt = $2 AND status = 'started'
-           RETURNING id, collection, func
+           RETURNING id, collection, func, priority
          ),
          edge AS (
            INSERT INTO task_dependency (prev_id, next_id, name)
            SELECT $3::bigint, id, $4 FROM mine
                ON CONFLICT (next_id, name) DO UPDATE SET prev_id = EXCLUDED.prev_id
          )
-    SELECT id::text AS "taskId", collection, func FROM mine`,
+    SELECT id::text AS "taskId", collection, func, priority FROM mine`,
 };
 
 /** A handler dropped a dependency: remove the edge and send the task round again. */
@@ -118,10 +120,10 @@ export const DROP_EDGE_AND_REQUEUE_IF_STARTED: Statement = {
     WITH mine AS (
            UPDATE task SET status = 'queued', log = $4, date_modified = now()
             WHERE id = $1 AND attempt = $2 AND status = 'started'
-           RETURNING id, collection, func
+           RETURNING id, collection, func, priority
          ),
          dropped AS (
            DELETE FROM task_dependency d USING mine WHERE d.next_id = mine.id AND d.name = $3
          )
-    SELECT id::text AS "taskId", collection, func FROM mine`,
+    SELECT id::text AS "taskId", collection, func, priority FROM mine`,
 };

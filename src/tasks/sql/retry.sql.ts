@@ -9,7 +9,7 @@ export const RETRY_TASK_IF_NOT_STARTED: Statement = {
            error = '', broken_reason = '', log = '', date_modified = now(),
            fail_count = CASE WHEN $3::bool THEN 0 ELSE fail_count END
      WHERE id = $1 AND status <> 'started'
-    RETURNING id::text AS id, collection, func, status::text AS status`,
+    RETURNING id::text AS id, collection, func, priority, status::text AS status`,
 };
 
 export const TASK_STATUS_BY_ID: Statement = {
@@ -35,5 +35,5 @@ export const QUEUE_PENDING_SLICE: Statement = {
                  LIMIT $3
                    FOR UPDATE SKIP LOCKED) p) s
      WHERE t.id = s.id
-    RETURNING t.id::text AS "taskId", t.collection, t.func`,
+    RETURNING t.id::text AS "taskId", t.collection, t.func, t.priority`,
 };
