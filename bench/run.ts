@@ -30,7 +30,7 @@ const SCENARIOS: Record<ScenarioName, Scenario> = {
 async function main(options: BenchOptions): Promise<number> {
   const server = await describeServer(options.serverUrl);
   const env = await environment(server);
-  const laterz = new Laterz({ transport: options.transport, amqpUrl: options.amqpUrl, worker: options.worker });
+  const laterz = new Laterz({ transport: options.transport, amqpUrl: options.amqpUrl, settings: options.settings, worker: options.worker });
   const ctx: ScenarioContext = { options, laterz, peers: (use) => (options.peers ? peersFor(use, options) : []) };
 
   const results: BenchResult[] = [];

@@ -1,12 +1,28 @@
-import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
+import { scratchAmqpPrefix, scratchDatabaseName, scratchId, ScratchSettings } from '../../src/config/scratch-names.js';
 import { sleep } from './clock.js';
+import type { BenchOptions } from './options.js';
+
+/** A database and the schema of laterz's tables in it (the user's DB_SCHEMA). */
+export interface BenchTarget {
+  url: string;
+  schema: string;
+}
 
 /** A database of one run's own on the bench server; `drop` removes it (and ends its sessions). */
-export interface BenchDatabase {
+export interface BenchDatabase extends BenchTarget {
   name: string;
-  url: string;
   drop(): Promise<void>;
+}
+
+/**
+ * The AMQP prefix of one run's queues, `<AMQP_PREFIX>.bench-<the database's id>[-<system>]`: each
+ * run's database gets queues of its own (a stale message from another run would name a task id
+ * of this one), under the user's prefix and apart from the service's own queues.
+ */
+export function benchAmqpPrefix(settings: Pick<ScratchSettings, 'amqpPrefix'>, databaseUrl: string, system?: string): string {
+  const id = new URL(databaseUrl).pathname.split('_').pop()!;
+  return scratchAmqpPrefix(settings.amqpPrefix, 'bench', system ? `${id}-${system}` : id);
 }
 
 export function databaseUrl(serverUrl: string, database: string): string {
@@ -25,13 +41,15 @@ async function onServer<T>(serverUrl: string, work: (c: Client) => Promise<T>): 
   }
 }
 
-/** CREATE DATABASE with a fresh name made from `label` (letters, digits and _ only). */
-export async function createDatabase(serverUrl: string, label: string): Promise<BenchDatabase> {
-  const name = `bench_${label.replace(/[^a-z0-9]+/gi, '_').toLowerCase().slice(0, 40)}_${randomBytes(4).toString('hex')}`;
+/** CREATE DATABASE `laterz_bench_<label>_<id>` (label: letters, digits and _ only) on the bench server. */
+export async function createDatabase(options: Pick<BenchOptions, 'serverUrl' | 'settings'>, label: string): Promise<BenchDatabase> {
+  const serverUrl = options.serverUrl;
+  const name = scratchDatabaseName('bench', label.replace(/[^a-z0-9]+/gi, '_').slice(0, 40), scratchId(4));
   await onServer(serverUrl, (c) => c.query(`CREATE DATABASE ${name}`));
   return {
     name,
     url: databaseUrl(serverUrl, name),
+    schema: options.settings.dbSchema,
     drop: () =>
       onServer(serverUrl, async (c) => {
         // Pools closed a moment ago may still be saying goodbye; FORCE is for the ones that never do.
@@ -43,8 +61,8 @@ export async function createDatabase(serverUrl: string, label: string): Promise<
 }
 
 /** Runs `work` on a fresh database and drops it afterwards, whatever happens. */
-export async function withDatabase<T>(serverUrl: string, label: string, work: (db: BenchDatabase) => Promise<T>): Promise<T> {
-  const db = await createDatabase(serverUrl, label);
+export async function withDatabase<T>(options: Pick<BenchOptions, 'serverUrl' | 'settings'>, label: string, work: (db: BenchDatabase) => Promise<T>): Promise<T> {
+  const db = await createDatabase(options, label);
   try {
     return await work(db);
   } finally {

@@ -28,7 +28,7 @@ export async function withSession<C extends SystemClient, T>(
   workerCount: number,
   measure: (session: Session<C>) => Promise<T>,
 ): Promise<T> {
-  return withDatabase(options.serverUrl, `${label}_${system.name}`, async (db) => {
+  return withDatabase(options, `${label}_${system.name}`, async (db) => {
     await system.install(db.url);
     const client = await system.open(db.url);
     let workers: WorkerProcess[] = [];

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { ScratchSettings, scratchSettings } from '../../src/config/scratch-names.js';
 
 /** Scenarios this harness runs, in the order `npm run bench` runs them. */
 export const SCENARIO_NAMES = ['noop-drain', 'enqueue', 'latency', 'dag', 'memory', 'dispatcher-tick', 'stats', 'bulk', 'ingest'] as const;
@@ -33,6 +34,8 @@ export interface BenchOptions {
   /** PostgreSQL server: every run creates (and drops) a database of its own on it. */
   serverUrl: string;
   amqpUrl: string;
+  /** The user's AMQP_PREFIX (queues `<prefix>.bench-<id>…`) and DB_SCHEMA (the engine's schema in each run's database). */
+  settings: ScratchSettings;
   worker: WorkerTuning;
   verbose: boolean;
   outDir: string;
@@ -54,7 +57,9 @@ options:
   --concurrency N            laterz WORKER_CONCURRENCY per worker process (default 500)
   --batch-size N             laterz WORKER_BATCH_SIZE per worker process (default 200)
   --verbose                  show worker output and progress
-environment: DATABASE_URL (server, default postgres://postgres@127.0.0.1:5432/postgres), AMQP_URL`;
+environment: DATABASE_URL (server, default postgres://postgres@127.0.0.1:5432/postgres: each run creates
+  and drops a database laterz_bench_<scenario>_<system>_<id> on it), AMQP_URL, AMQP_PREFIX (queues
+  <prefix>.bench-<id>.*, deleted after each run), DB_SCHEMA (the engine's tables in each database)`;
 
 function positiveInt(value: string | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback;
@@ -90,6 +95,12 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     if (!(SCENARIO_NAMES as readonly string[]).includes(name)) throw new Error(`unknown scenario ${JSON.stringify(name)}; known: ${SCENARIO_NAMES.join(', ')}`);
   }
   const wanted = new Set(positionals);
+  let settings: ScratchSettings;
+  try {
+    settings = scratchSettings(env);
+  } catch (err) {
+    throw new Error(`the bench follows your settings, and one is invalid: ${(err as Error).message}`, { cause: err });
+  }
   return {
     scenarios: wanted.size === 0 ? [...SCENARIO_NAMES] : SCENARIO_NAMES.filter((s) => wanted.has(s)),
     transport: values.transport,
@@ -102,6 +113,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     large: values.large,
     serverUrl: env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres',
     amqpUrl: env.AMQP_URL || 'amqp://guest:guest@127.0.0.1:5672',
+    settings,
     worker: {
       concurrency: positiveInt(values.concurrency, '--concurrency', 500),
       batchSize: positiveInt(values['batch-size'], '--batch-size', 200),

@@ -1,7 +1,7 @@
 import { Client } from 'pg';
 import { BulkRunnerService } from '../../src/bulk/bulk-runner.service.js';
 import { FINISH_BULK_IF_STARTED, START_BULK_BATCH } from '../../src/bulk/sql/bulk.sql.js';
-import { withDatabase } from '../lib/databases.js';
+import { BenchTarget, withDatabase } from '../lib/databases.js';
 import { progress } from '../lib/harness.js';
 import { round } from '../lib/stats.js';
 import type { Scenario } from './scenario.js';
@@ -11,8 +11,8 @@ const BULK_COLLECTION = 'bench-bulk';
 /** Tasks per batch: of 300 (the default), 1000, 2000 and 5000 tried on the 1M table, 2000 drained fastest. */
 const MAX_TASKS = 2000;
 
-async function seedBulk(url: string, n: number): Promise<void> {
-  const c = new Client({ connectionString: url, options: '-c search_path=laterz' });
+async function seedBulk(db: BenchTarget, n: number): Promise<void> {
+  const c = new Client({ connectionString: db.url, options: `-c search_path=${db.schema}` });
   await c.connect();
   try {
     await c.query('ALTER TABLE task SET (autovacuum_enabled = false)');
@@ -55,13 +55,13 @@ export const bulk: Scenario = {
   async run({ options, laterz }) {
     const rows = tableRows(options);
     const n = options.quick ? 20_000 : 100_000;
-    return withDatabase(options.serverUrl, 'bulk', async (db) => {
+    return withDatabase(options, 'bulk', async (db) => {
       await laterz.install(db.url);
-      const seedSeconds = await seedTaskTable(db.url, rows);
-      await seedBulk(db.url, n);
-      const mix = await statusCounts(db.url);
+      const seedSeconds = await seedTaskTable(db, rows);
+      await seedBulk(db, n);
+      const mix = await statusCounts(db);
       const sample = await (async () => {
-        const c = new Client({ connectionString: db.url, options: '-c search_path=laterz' });
+        const c = new Client({ connectionString: db.url, options: `-c search_path=${db.schema}` });
         await c.connect();
         try {
           const { rows: r } = await c.query<{ id: string; attempt: number }>(
@@ -73,9 +73,9 @@ export const bulk: Scenario = {
           await c.end();
         }
       })();
-      const plans = await explainAll(db.url, options, `plans-bulk${options.large ? '-10m' : ''}.txt`, bulkStatements(sample.map((s) => s.id), sample.map((s) => s.attempt)));
+      const plans = await explainAll(db, options, `plans-bulk${options.large ? '-10m' : ''}.txt`, bulkStatements(sample.map((s) => s.id), sample.map((s) => s.attempt)));
 
-      const app = await startScheduler(db.url, { BULK_MAX_TASKS: String(MAX_TASKS), SYSTEM_TASK_DEADLINE_SECONDS: '600' });
+      const app = await startScheduler(db, { BULK_MAX_TASKS: String(MAX_TASKS), SYSTEM_TASK_DEADLINE_SECONDS: '600' });
       try {
         const runner = app.app.get(BulkRunnerService, { strict: false });
         let ran = 0;

@@ -100,14 +100,14 @@ export const dispatcherTick: Scenario = {
   description: 'DispatcherService.runOnce() on a table of 1M tasks (10M with --large)',
   async run({ options, laterz }) {
     const rows = tableRows(options);
-    return withDatabase(options.serverUrl, 'dispatcher_tick', async (db) => {
+    return withDatabase(options, 'dispatcher_tick', async (db) => {
       await laterz.install(db.url);
-      const seedSeconds = await seedTaskTable(db.url, rows);
-      const mix = await statusCounts(db.url);
-      const plans = await explainAll(db.url, options, `plans-dispatcher${options.large ? '-10m' : ''}.txt`, dispatcherStatements());
-      await vacuum(db.url);
+      const seedSeconds = await seedTaskTable(db, rows);
+      const mix = await statusCounts(db);
+      const plans = await explainAll(db, options, `plans-dispatcher${options.large ? '-10m' : ''}.txt`, dispatcherStatements());
+      await vacuum(db);
 
-      const app = await startScheduler(db.url);
+      const app = await startScheduler(db);
       try {
         const dispatcher = app.app.get(DispatcherService, { strict: false });
         const refill = await timedMs(() => dispatcher.runOnce());
@@ -129,7 +129,7 @@ export const dispatcherTick: Scenario = {
         const queued = Object.values(refill.result.queued).reduce((a, b) => a + b, 0);
         // With the queues filled: the statements a steady tick runs.
         const after = await explainAll(
-          db.url,
+          db,
           options,
           `plans-dispatcher-after-refill${options.large ? '-10m' : ''}.txt`,
           dispatcherStatements().filter((e) => [KILL_DEAD_STARTED, DISPATCH_PROBE, QUEUED_COUNT].some((s) => s.name === e.statement.name)),

@@ -3,9 +3,10 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import amqplib from 'amqplib';
 import { Client } from 'pg';
 import { wallMs, waitUntil } from '../lib/clock.js';
-import { withDatabase } from '../lib/databases.js';
+import { benchAmqpPrefix, withDatabase } from '../lib/databases.js';
 import { progress } from '../lib/harness.js';
 import type { BenchOptions } from '../lib/options.js';
 import { median, round } from '../lib/stats.js';
@@ -13,6 +14,7 @@ import type { Scenario } from './scenario.js';
 
 const WORDS = 'ledger invoice harbor customs manifest freight audit memo contract witness transfer account trust director revenue'.split(' ');
 const PER_FOLDER = 250;
+const OPERATOR_TOKEN = 'bench-operator-token-0123456789';
 
 /** `n` small text files, `PER_FOLDER` to a folder, each with a phrase of its own. */
 function writeTree(root: string, n: number): void {
@@ -35,6 +37,25 @@ function freePort(): Promise<number> {
   });
 }
 
+/** The broker queues the service declared (GET /api/queues), so that they can be deleted once it has stopped. */
+async function serviceQueues(port: number): Promise<string[]> {
+  const res = await fetch(`http://127.0.0.1:${port}/api/queues`, { headers: { authorization: `Bearer ${OPERATOR_TOKEN}` } });
+  if (!res.ok) throw new Error(`GET /api/queues answered ${res.status}`);
+  const body = (await res.json()) as { funcs: { brokerQueue: string | null }[] };
+  return body.funcs.map((f) => f.brokerQueue).filter((q): q is string => q !== null);
+}
+
+async function deleteQueues(amqpUrl: string, names: string[]): Promise<void> {
+  const connection = await amqplib.connect(amqpUrl);
+  try {
+    const channel = await connection.createChannel();
+    for (const name of names) await channel.deleteQueue(name);
+    await channel.close();
+  } finally {
+    await connection.close();
+  }
+}
+
 /** Peak resident set of a live process (VmHWM), MiB. */
 function peakRssMiB(pid: number): number {
   const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmHWM:'));
@@ -51,19 +72,23 @@ async function ingestOnce(options: BenchOptions, files: number): Promise<{ files
   const root = mkdtempSync(join(tmpdir(), 'laterz-ingest-'));
   writeTree(root, files);
   try {
-    return await withDatabase(options.serverUrl, 'ingest', async (db) => {
+    return await withDatabase(options, 'ingest', async (db) => {
       const port = await freePort();
+      const amqp = options.transport === 'amqp';
+      let queues: string[] = [];
       const t0 = wallMs();
       const child = spawn(process.execPath, ['dist/src/main.js'], {
         env: {
           ...process.env,
           DATABASE_URL: db.url,
+          DB_SCHEMA: db.schema,
           PORT: String(port),
           ROLES: 'api,worker,scheduler',
           COLLECTIONS: `ingest=${root}`,
           PIPELINE_ENABLED: 'true',
-          ADMIN_TOKENS: 'operator:bench-operator-token-0123456789',
-          AMQP_URL: options.transport === 'amqp' ? options.amqpUrl : '',
+          ADMIN_TOKENS: `operator:${OPERATOR_TOKEN}`,
+          AMQP_URL: amqp ? options.amqpUrl : '',
+          AMQP_PREFIX: amqp ? benchAmqpPrefix(options.settings, db.url) : '',
           BULK_INTERVAL_SECONDS: '1',
           DISPATCH_INTERVAL_SECONDS: '5',
           WORKER_CONCURRENCY: '200',
@@ -74,7 +99,7 @@ async function ingestOnce(options: BenchOptions, files: number): Promise<{ files
         stdio: ['ignore', 'ignore', 'inherit'],
       });
       const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      const pg = new Client({ connectionString: db.url, options: '-c search_path=laterz' });
+      const pg = new Client({ connectionString: db.url, options: `-c search_path=${db.schema}` });
       await pg.connect();
       try {
         await waitUntil(
@@ -98,11 +123,14 @@ async function ingestOnce(options: BenchOptions, files: number): Promise<{ files
         );
         const seconds = (wallMs() - t0) / 1000;
         const peak = peakRssMiB(child.pid!);
+        if (amqp) queues = await serviceQueues(port);
         return { filesPerSecond: files / seconds, peakRssMiB: peak, seconds };
       } finally {
         await pg.end().catch(() => undefined);
         child.kill('SIGTERM');
         await exited;
+        // RabbitMQ keeps durable queues after the database is gone.
+        if (queues.length > 0) await deleteQueues(options.amqpUrl, queues).catch((err: Error) => progress(`deleting the ingest's queues: ${err.message}`));
       }
     });
   } finally {

@@ -32,13 +32,13 @@ export const stats: Scenario = {
   description: 'StatsService.runOnce() (saveFor per collection) on a table of 1M tasks (10M with --large)',
   async run({ options, laterz }) {
     const rows = tableRows(options);
-    return withDatabase(options.serverUrl, 'stats', async (db) => {
+    return withDatabase(options, 'stats', async (db) => {
       await laterz.install(db.url);
-      const seedSeconds = await seedTaskTable(db.url, rows);
-      const mix = await statusCounts(db.url);
-      const plans = await explainAll(db.url, options, `plans-stats${options.large ? '-10m' : ''}.txt`, statsStatements());
+      const seedSeconds = await seedTaskTable(db, rows);
+      const mix = await statusCounts(db);
+      const plans = await explainAll(db, options, `plans-stats${options.large ? '-10m' : ''}.txt`, statsStatements());
 
-      const app = await startScheduler(db.url);
+      const app = await startScheduler(db);
       try {
         const service = app.app.get(StatsService, { strict: false });
         const run = await timedMs(() => service.runOnce());

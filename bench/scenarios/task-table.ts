@@ -9,6 +9,7 @@ import type { Statement } from '../../src/tasks/sql/queryable.js';
 import type { BulkTask } from '../../src/tasks/task-context.js';
 import { TaskHandler } from '../../src/tasks/task-handler.decorator.js';
 import { wallMs } from '../lib/clock.js';
+import type { BenchTarget } from '../lib/databases.js';
 import { progress } from '../lib/harness.js';
 import type { BenchOptions } from '../lib/options.js';
 
@@ -107,8 +108,8 @@ const INSERT_MIX = `
                     FROM (SELECT g, random() AS r, random() AS r2, random() AS r3, random() AS r4
                             FROM generate_series($1::bigint, $2::bigint) g) d) k) m`;
 
-async function withClient<T>(url: string, work: (c: Client) => Promise<T>): Promise<T> {
-  const client = new Client({ connectionString: url, application_name: 'laterz-bench', options: '-c search_path=laterz' });
+async function withClient<T>(db: BenchTarget, work: (c: Client) => Promise<T>): Promise<T> {
+  const client = new Client({ connectionString: db.url, application_name: 'laterz-bench', options: `-c search_path=${db.schema}` });
   await client.connect();
   try {
     return await work(client);
@@ -123,9 +124,9 @@ async function withClient<T>(url: string, work: (c: Client) => Promise<T>): Prom
  * naive seed slow), then VACUUM ANALYZE, as autovacuum would have left a long-lived table.
  * Returns how long it took, seconds.
  */
-export async function seedTaskTable(url: string, rows: number): Promise<number> {
+export async function seedTaskTable(db: BenchTarget, rows: number): Promise<number> {
   const t0 = wallMs();
-  await withClient(url, async (c) => {
+  await withClient(db, async (c) => {
     // No autovacuum while the table fills: an autoanalyze running next to the VACUUM below holds
     // back the horizon, and pages left not all-visible would turn index-only scans into heap reads.
     await c.query('ALTER TABLE task SET (autovacuum_enabled = false)');
@@ -164,21 +165,22 @@ export async function seedTaskTable(url: string, rows: number): Promise<number> 
 }
 
 /** Rows of the table by status (for the results' params). */
-export async function statusCounts(url: string): Promise<Record<string, number>> {
-  return withClient(url, async (c) => {
+export async function statusCounts(db: BenchTarget): Promise<Record<string, number>> {
+  return withClient(db, async (c) => {
     const { rows } = await c.query<{ status: string; n: string }>('SELECT status::text AS status, count(*) AS n FROM task GROUP BY 1 ORDER BY 1');
     return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
   });
 }
 
-export async function vacuum(url: string): Promise<void> {
-  await withClient(url, (c) => c.query('VACUUM task').then(() => undefined));
+export async function vacuum(db: BenchTarget): Promise<void> {
+  await withClient(db, (c) => c.query('VACUUM task').then(() => undefined));
 }
 
 /** The scheduler role in this process on the bench database; its timers never fire (the bench calls runOnce). */
-export async function startScheduler(url: string, env: Partial<Record<keyof EnvSchema, string>> = {}): Promise<Running> {
+export async function startScheduler(db: BenchTarget, env: Partial<Record<keyof EnvSchema, string>> = {}): Promise<Running> {
   const config = AppConfig.fromEnv({
-    DATABASE_URL: url,
+    DATABASE_URL: db.url,
+    DB_SCHEMA: db.schema,
     PORT: '0',
     ROLES: 'scheduler',
     LOG_LEVEL: 'warn',
@@ -246,10 +248,10 @@ function literal(c: Client, value: unknown): string {
  * rolled back (the writes leave nothing behind): the custom plan (what a named statement's first
  * runs get) and the generic one (what it may switch to after five), written to `bench-results/<file>`.
  */
-export async function explainAll(url: string, options: BenchOptions, file: string, statements: Explained[]): Promise<PlanSummary[]> {
+export async function explainAll(db: BenchTarget, options: BenchOptions, file: string, statements: Explained[]): Promise<PlanSummary[]> {
   const summaries: PlanSummary[] = [];
   const sections: string[] = [];
-  await withClient(url, async (c) => {
+  await withClient(db, async (c) => {
     const rows = (await c.query<{ n: string }>('SELECT count(*) AS n FROM task')).rows[0].n;
     sections.push(`# EXPLAIN (ANALYZE, BUFFERS) on a task table of ${Number(rows).toLocaleString('en-US')} rows, ${new Date().toISOString()}\n`);
     for (const { label, statement, values, setup } of statements) {

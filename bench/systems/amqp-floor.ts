@@ -11,8 +11,6 @@ import { AmqplibClient, AmqplibSystem, connectAmqp, consumeKinds, JOB_KINDS, Kin
 import { peerWorkerSpecs } from './peer-worker.js';
 import type { JobKind, JobPayload } from './system.js';
 
-/** laterz's default schema: the floor writes laterz's own task table. */
-const SCHEMA = 'laterz';
 const FUNC: Record<JobKind, string> = { noop: 'floor.noop', latency: 'floor.latency' };
 
 /** The job's row, as enqueue writes it (without its identity key): $1 func, $2 the args of each row. */
@@ -33,8 +31,9 @@ const FINISH = {
           WHERE id = ANY($1::bigint[]) AND status = 'started'`,
 };
 
-function pgOptions(): string {
-  return `-c search_path=${SCHEMA} -c jit=off`;
+/** The floor writes laterz's own task table, in the user's DB_SCHEMA. */
+function pgOptions(schema: string): string {
+  return `-c search_path=${schema} -c jit=off`;
 }
 
 /**
@@ -57,20 +56,20 @@ export class AmqpFloorSystem extends AmqplibSystem {
   }
 
   override async install(url: string): Promise<void> {
-    await runMigrations(AppConfig.fromEnv({ DATABASE_URL: url, PIPELINE_ENABLED: 'false' }), url);
+    await runMigrations(AppConfig.fromEnv({ DATABASE_URL: url, DB_SCHEMA: this.userSettings.dbSchema, PIPELINE_ENABLED: 'false' }), url);
     await super.install(url);
   }
 
   override workers(url: string, count: number): WorkerSpec[] {
-    const tuning: FloorWorkerTuning = { ...this.tuning, queues: kindQueues(url, this.label), amqpUrl: this.amqpUrl };
+    const tuning: FloorWorkerTuning = { ...this.tuning, queues: kindQueues(this.userSettings, url, this.label), amqpUrl: this.amqpUrl, schema: this.userSettings.dbSchema };
     return peerWorkerSpecs(this.name, { BENCH_PEER: 'amqp-floor', BENCH_PEER_URL: url, BENCH_PEER_TUNING: JSON.stringify(tuning) }, count);
   }
 
   override async open(url: string): Promise<AmqpFloorClient> {
     const connection = await connectAmqp(this.amqpUrl);
     const channel = await connection.createConfirmChannel();
-    const pool = new Pool({ connectionString: url, max: 4, application_name: 'laterz-bench-floor', options: pgOptions() });
-    return new AmqpFloorClient(connection, channel, kindQueues(url, this.label), pool);
+    const pool = new Pool({ connectionString: url, max: 4, application_name: 'laterz-bench-floor', options: pgOptions(this.userSettings.dbSchema) });
+    return new AmqpFloorClient(connection, channel, kindQueues(this.userSettings, url, this.label), pool);
   }
 }
 
@@ -116,6 +115,7 @@ function message(taskId: string): { collection: string; taskId: string } {
 
 interface FloorWorkerTuning extends KindQueues {
   amqpUrl: string;
+  schema: string;
 }
 
 /** A delivery and the channel it came on (acked there). */
@@ -138,8 +138,8 @@ interface ClaimedRow {
  */
 export async function startAmqpFloorWorker(url: string, tuning: FloorWorkerTuning): Promise<() => Promise<void>> {
   const worker = `floor:${process.pid}`;
-  const claims = new Client({ connectionString: url, application_name: 'laterz-bench-floor', options: pgOptions() });
-  const finishes = new Client({ connectionString: url, application_name: 'laterz-bench-floor', options: pgOptions() });
+  const claims = new Client({ connectionString: url, application_name: 'laterz-bench-floor', options: pgOptions(tuning.schema) });
+  const finishes = new Client({ connectionString: url, application_name: 'laterz-bench-floor', options: pgOptions(tuning.schema) });
   await claims.connect();
   await finishes.connect();
 

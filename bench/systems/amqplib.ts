@@ -2,10 +2,11 @@ import { once } from 'node:events';
 import amqplib, { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
 import { AmqpTopology } from '../../src/broker/amqp-topology.js';
 import { PublishPriority } from '../../src/broker/broker.js';
+import type { ScratchSettings } from '../../src/config/scratch-names.js';
 import { wallMs } from '../lib/clock.js';
+import { benchAmqpPrefix } from '../lib/databases.js';
 import { reportStarted, tellBench } from '../lib/ipc.js';
 import type { WorkerProcess, WorkerSpec } from '../lib/workers.js';
-import { amqpPrefix } from './laterz.js';
 import { peerWorkerSpecs } from './peer-worker.js';
 import type { JobKind, JobPayload, QueueSystem, SystemClient } from './system.js';
 
@@ -22,8 +23,8 @@ function topology(prefix: string): AmqpTopology {
 }
 
 /** One queue per kind, named like laterz's queues but under a prefix of the run's own database and of the system. */
-export function kindQueues(url: string, system: string): Record<JobKind, string> {
-  const name = (kind: JobKind) => topology(`${amqpPrefix(url)}-${system}`).queueName({ func: kind, queue: 'bench' });
+export function kindQueues(settings: ScratchSettings, url: string, system: string): Record<JobKind, string> {
+  const name = (kind: JobKind) => topology(benchAmqpPrefix(settings, url, system)).queueName({ func: kind, queue: 'bench' });
   return { noop: name('noop'), latency: name('latency') };
 }
 
@@ -70,6 +71,8 @@ export class AmqplibSystem implements QueueSystem<AmqplibClient> {
   constructor(
     protected readonly amqpUrl: string,
     protected readonly tuning: AmqplibTuning,
+    /** The user's AMQP_PREFIX (queue names) and DB_SCHEMA. */
+    protected readonly userSettings: ScratchSettings,
   ) {}
 
   get settings(): Record<string, unknown> {
@@ -77,13 +80,13 @@ export class AmqplibSystem implements QueueSystem<AmqplibClient> {
   }
 
   install(url: string): Promise<void> {
-    return declareQueues(this.amqpUrl, kindQueues(url, this.label));
+    return declareQueues(this.amqpUrl, kindQueues(this.userSettings, url, this.label));
   }
 
   workers(url: string, count: number): WorkerSpec[] {
     return peerWorkerSpecs(
       this.name,
-      { BENCH_PEER: 'amqplib', BENCH_PEER_URL: this.amqpUrl, BENCH_PEER_TUNING: JSON.stringify({ ...this.tuning, queues: kindQueues(url, this.label) }) },
+      { BENCH_PEER: 'amqplib', BENCH_PEER_URL: this.amqpUrl, BENCH_PEER_TUNING: JSON.stringify({ ...this.tuning, queues: kindQueues(this.userSettings, url, this.label) }) },
       count,
     );
   }
@@ -91,7 +94,7 @@ export class AmqplibSystem implements QueueSystem<AmqplibClient> {
   async open(url: string): Promise<AmqplibClient> {
     const connection = await connectAmqp(this.amqpUrl);
     const channel = await connection.createConfirmChannel();
-    return new AmqplibClient(connection, channel, kindQueues(url, this.label));
+    return new AmqplibClient(connection, channel, kindQueues(this.userSettings, url, this.label));
   }
 
   observe(client: AmqplibClient, workers: WorkerProcess[]): void {
@@ -99,7 +102,7 @@ export class AmqplibSystem implements QueueSystem<AmqplibClient> {
   }
 
   dispose(url: string): Promise<void> {
-    return deleteQueues(this.amqpUrl, kindQueues(url, this.label));
+    return deleteQueues(this.amqpUrl, kindQueues(this.userSettings, url, this.label));
   }
 }
 

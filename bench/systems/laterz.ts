@@ -6,12 +6,14 @@ import { Broker, brokerQueueName, PublishPriority, PublishRef } from '../../src/
 import { bootstrap, Running } from '../../src/bootstrap.js';
 import { AppConfig } from '../../src/config/app-config.js';
 import { EnvSchema } from '../../src/config/env.schema.js';
+import type { ScratchSettings } from '../../src/config/scratch-names.js';
 import { runMigrations } from '../../src/database/migrate.js';
 import { argsHash, canonicalJson } from '../../src/tasks/canonical-json.js';
 import { inTransaction } from '../../src/tasks/sql/queryable.js';
 import { TasksService } from '../../src/tasks/tasks.service.js';
 import { BENCH_FUNCS, BenchHandlersModule } from '../bench-handlers.js';
 import { wallMs } from '../lib/clock.js';
+import { benchAmqpPrefix } from '../lib/databases.js';
 import type { Transport, WorkerTuning } from '../lib/options.js';
 import type { WorkerSpec } from '../lib/workers.js';
 import type { JobKind, JobPayload, QueueSystem, SeedOptions, SystemClient } from './system.js';
@@ -25,6 +27,8 @@ const UNFINISHED = `status IN ('pending', 'queued', 'started', 'deferred') AND f
 export interface LaterzOptions {
   transport: Transport;
   amqpUrl: string;
+  /** The user's AMQP_PREFIX and DB_SCHEMA, which the bench's apps and workers follow. */
+  settings: ScratchSettings;
   worker: WorkerTuning;
   /** Extra settings for the worker processes (e.g. WORKER_POLL_MS). */
   workerEnv?: Record<string, string>;
@@ -221,30 +225,26 @@ export class Laterz implements QueueSystem<LaterzClient> {
     const connection = await amqplib.connect(this.options.amqpUrl);
     try {
       const channel = await connection.createChannel();
-      for (const func of Object.values(BENCH_FUNCS)) await channel.deleteQueue(brokerQueueName(amqpPrefix(url), { func, queue: 'default' }));
+      for (const func of Object.values(BENCH_FUNCS)) await channel.deleteQueue(brokerQueueName(benchAmqpPrefix(this.options.settings, url), { func, queue: 'default' }));
       await channel.close();
     } finally {
       await connection.close();
     }
   }
 
-  /** Settings shared by the bench's app and the workers: one database, one AMQP prefix per database. */
+  /** Settings shared by the bench's app and the workers: one database (the user's DB_SCHEMA), one AMQP prefix per database. */
   private appEnv(url: string): Record<string, string | undefined> {
     const amqp = this.options.transport === 'amqp';
     return {
       DATABASE_URL: url,
+      DB_SCHEMA: this.options.settings.dbSchema,
       PORT: '0',
       LOG_LEVEL: 'warn',
       LOG_FORMAT: 'json',
       AMQP_URL: amqp ? this.options.amqpUrl : undefined,
-      AMQP_PREFIX: amqp ? amqpPrefix(url) : undefined,
+      AMQP_PREFIX: amqp ? benchAmqpPrefix(this.options.settings, url) : undefined,
       // The engine alone: no reference pipeline (its boot-time walk would add tasks of its own).
       PIPELINE_ENABLED: 'false',
     };
   }
-}
-
-/** Each run's database gets queues of its own: a stale message from another run would name a task id of this one. */
-export function amqpPrefix(url: string): string {
-  return `laterz-${new URL(url).pathname.slice(1)}`;
 }

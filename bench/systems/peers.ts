@@ -19,10 +19,10 @@ import type { QueueSystem } from './system.js';
  * the row writes no implementation can skip); enqueue writes the database on both transports, so
  * it keeps the PostgreSQL peers.
  */
-export function peersFor(use: 'drain' | 'enqueue' | 'latency', options: Pick<BenchOptions, 'transport' | 'amqpUrl' | 'worker'>): QueueSystem[] {
+export function peersFor(use: 'drain' | 'enqueue' | 'latency', options: Pick<BenchOptions, 'transport' | 'amqpUrl' | 'settings' | 'worker'>): QueueSystem[] {
   if (options.transport === 'amqp' && use !== 'enqueue') {
     const tuning = { prefetch: options.worker.batchSize };
-    return [new AmqplibSystem(options.amqpUrl, tuning), new AmqpFloorSystem(options.amqpUrl, tuning)];
+    return [new AmqplibSystem(options.amqpUrl, tuning, options.settings), new AmqpFloorSystem(options.amqpUrl, tuning, options.settings)];
   }
   const pgBoss = new PgBossSystem({ batchSize: 500, localConcurrency: 2, poolSize: 10 });
   const graphile = new GraphileWorkerSystem({ concurrency: 50, localQueueSize: 1000, completeJobBatchDelay: 0, poolSize: 12 });

@@ -5,9 +5,6 @@ import type { PublishRef } from '../../src/broker/broker.js';
 import { argsHash, canonicalJson } from '../../src/tasks/canonical-json.js';
 import type { Execution } from './execution-log.js';
 
-/** Schema of the engine's tables in a chaos database (the default DB_SCHEMA). */
-export const ENGINE_SCHEMA = 'laterz';
-
 /**
  * The checker's tables, in a schema of their own beside the engine's. `transition` is filled by a
  * statement-level trigger on `task`: one row per committed change of a task's status or attempt,
@@ -15,7 +12,7 @@ export const ENGINE_SCHEMA = 'laterz';
  * (a second writer of a row waits for the first to commit before its trigger runs). `run` holds
  * the executions the worker processes recorded, loaded after the run.
  */
-const CHAOS_SCHEMA_SQL = `
+const chaosSchemaSql = (engineSchema: string) => `
   CREATE SCHEMA chaos;
   CREATE TABLE chaos.transition (
     seq bigserial PRIMARY KEY,
@@ -40,7 +37,7 @@ const CHAOS_SCHEMA_SQL = `
      WHERE o.status IS DISTINCT FROM n.status OR o.attempt IS DISTINCT FROM n.attempt;
     RETURN NULL;
   END $$;
-  CREATE TRIGGER chaos_transitions AFTER UPDATE ON ${ENGINE_SCHEMA}.task
+  CREATE TRIGGER chaos_transitions AFTER UPDATE ON ${engineSchema}.task
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION chaos.record_transitions();
   CREATE TABLE chaos.run (
@@ -120,29 +117,31 @@ export class ChaosDb {
   private constructor(
     readonly name: string,
     readonly url: string,
+    /** Schema of the engine's tables (the user's DB_SCHEMA). */
+    readonly schema: string,
     private readonly serverUrl: string,
     readonly pool: Pool,
   ) {}
 
-  /** (Re)creates the database, applies the engine's migrations, installs the checker's tables. */
-  static async create(serverUrl: string, name: string): Promise<ChaosDb> {
+  /** (Re)creates the database, applies the engine's migrations into `schema`, installs the checker's tables. */
+  static async create(serverUrl: string, name: string, schema: string): Promise<ChaosDb> {
     await onServer(serverUrl, async (c) => {
       await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       await c.query(`CREATE DATABASE ${name}`);
     });
     const url = databaseUrl(serverUrl, name);
-    await runMigrations(AppConfig.fromEnv({ DATABASE_URL: url }), url);
+    await runMigrations(AppConfig.fromEnv({ DATABASE_URL: url, DB_SCHEMA: schema }), url);
     const install = new Client({ connectionString: url });
     await install.connect();
     try {
-      await install.query(CHAOS_SCHEMA_SQL);
+      await install.query(chaosSchemaSql(schema));
     } finally {
       await install.end();
     }
-    const pool = new Pool({ connectionString: url, max: 3, application_name: 'chaos-harness', options: `-c search_path=${ENGINE_SCHEMA}` });
+    const pool = new Pool({ connectionString: url, max: 3, application_name: 'chaos-harness', options: `-c search_path=${schema}` });
     // Scenario 3 restarts the server under this pool: a dropped idle client is expected, not fatal.
     pool.on('error', () => undefined);
-    return new ChaosDb(name, url, serverUrl, pool);
+    return new ChaosDb(name, url, schema, serverUrl, pool);
   }
 
   /** Inserts tasks as `enqueue` would write them (canonical args, their sha256), already queued; returns their refs. */

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { ScratchSettings, scratchSettings } from '../../src/config/scratch-names.js';
 
 export type Transport = 'postgres' | 'amqp';
 
@@ -103,6 +104,12 @@ export interface ChaosOptions {
   /** Scenario numbers to run, in order (0 is the fault-free reference run). */
   scenarios: number[];
   amqpUrl?: string;
+  /** Scenario 2 may stop and kill the RabbitMQ at amqpUrl (--allow-broker-restart). */
+  allowBrokerRestart: boolean;
+  /** The user's AMQP_PREFIX (queues under `<prefix>.chaos-…`), DB_SCHEMA and EMBEDDED_PG_PORT (the private server's port). */
+  settings: ScratchSettings;
+  /** DATABASE_URL, which the suite does not use (it runs a PostgreSQL of its own): said at the start. */
+  databaseUrlUnused?: string;
   /** Keep the temporary folder (server data, process logs, execution logs) and the databases. */
   keep: boolean;
   verbose: boolean;
@@ -110,17 +117,24 @@ export interface ChaosOptions {
 }
 
 export const SCENARIO_NUMBERS = [0, 1, 2, 3, 4, 5, 6, 7] as const;
+/** The scenario that stops and kills the machine's RabbitMQ. */
+export const BROKER_RESTART_SCENARIO = 2;
 
 export const USAGE = `usage: npm run test:chaos [-- options]
   --quick                    scaled-down sizes (CI); default: the full suite (20,000 tasks per scenario)
   --transport postgres|amqp  the queue (default postgres); amqp needs AMQP_URL and runs scenario 2
+  --allow-broker-restart     let scenario 2 stop and SIGKILL the RabbitMQ at AMQP_URL (every other
+                             client of that broker loses its connections); without it, a run that
+                             includes scenario 2 on amqp refuses to start
   --scenario N               run only scenario N (repeat or comma-separate); 0 is the fault-free
                              reference run, added automatically for scenario 6
   --keep                     keep the temporary folder (logs, server data) and the databases
   --verbose                  progress lines while a scenario runs
   --out FILE                 where the JSON goes (default bench-results/chaos.json)
 scenarios: 1 worker SIGKILL, 2 RabbitMQ restarts, 3 PostgreSQL restart, 4 pg_terminate_backend,
-           5 three scheduler replicas, 6 poison tasks, 7 rolling SIGTERM`;
+           5 three scheduler replicas, 6 poison tasks, 7 rolling SIGTERM
+environment: AMQP_URL (127.0.0.1 only), AMQP_PREFIX (queues <prefix>.chaos-<n>-<id>.*), DB_SCHEMA,
+           EMBEDDED_PG_PORT (the suite's own PostgreSQL; default a free port); DATABASE_URL is not used`;
 
 /** Parses the command line; throws an Error whose message is meant for the user. */
 export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): ChaosOptions | 'help' {
@@ -130,6 +144,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): ChaosOptio
       quick: { type: 'boolean', default: false },
       transport: { type: 'string', default: 'postgres' },
       scenario: { type: 'string', multiple: true },
+      'allow-broker-restart': { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
       out: { type: 'string', default: 'bench-results/chaos.json' },
@@ -153,11 +168,29 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): ChaosOptio
     if (scenarios.includes(6) && !scenarios.includes(0)) scenarios.unshift(0);
     scenarios = [...new Set(scenarios)].sort((a, b) => a - b);
   }
+  const allowBrokerRestart = values['allow-broker-restart'];
+  if (transport === 'amqp' && scenarios.includes(BROKER_RESTART_SCENARIO) && !allowBrokerRestart) {
+    const host = new URL(env.AMQP_URL!).host;
+    throw new Error(
+      `scenario 2 (rabbitmq-restart) stops and kills the RabbitMQ at ${host}: rabbitmqctl stop_app, then SIGKILL of its ` +
+        `Erlang VM and rabbitmq-server -detached; every other client of that broker loses its connections. ` +
+        `Pass --allow-broker-restart to run it, or leave it out (--scenario ${SCENARIO_NUMBERS.filter((n) => n !== BROKER_RESTART_SCENARIO).join(',')}).`,
+    );
+  }
+  let settings: ScratchSettings;
+  try {
+    settings = scratchSettings(env);
+  } catch (err) {
+    throw new Error(`the suite follows your settings, and one is invalid: ${(err as Error).message}`, { cause: err });
+  }
   return {
     sizes: values.quick ? QUICK : FULL,
     transport,
     scenarios,
     amqpUrl: transport === 'amqp' ? env.AMQP_URL : undefined,
+    allowBrokerRestart,
+    settings,
+    databaseUrlUnused: env.DATABASE_URL || undefined,
     keep: values.keep,
     verbose: values.verbose,
     outFile: values.out,

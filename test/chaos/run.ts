@@ -1,6 +1,5 @@
 import 'reflect-metadata';
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { chmodSync, cpSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
@@ -12,14 +11,15 @@ import { Client } from 'pg';
 import { AmqpBroker } from '../../src/broker/amqp.broker.js';
 import { Broker, brokerQueueName, PublishPriority } from '../../src/broker/broker.js';
 import { PostgresBroker } from '../../src/broker/postgres.broker.js';
+import { scratchAmqpPrefix, scratchId } from '../../src/config/scratch-names.js';
 import { EmbeddedPostgresServer } from '../../src/database/embedded-postgres.js';
-import { ChaosDb, ENGINE_SCHEMA, TaskSpec } from './chaos-db.js';
+import { ChaosDb, TaskSpec } from './chaos-db.js';
 import { CHAOS_FUNCS } from './chaos-handlers.js';
 import { check, Fault, Figures } from './checker.js';
 import { checkerSelfTest } from './checker-self-test.js';
 import { Cluster, Role } from './cluster.js';
 import { readExecutions, wallMs } from './execution-log.js';
-import { ALLOWED_ATTEMPTS, ChaosOptions, parseOptions, RETRY_TIERS, SETTLE_LIMIT_MS, Sizes, USAGE } from './options.js';
+import { ALLOWED_ATTEMPTS, BROKER_RESTART_SCENARIO, ChaosOptions, parseOptions, RETRY_TIERS, SETTLE_LIMIT_MS, Sizes, USAGE } from './options.js';
 import { RabbitMq } from './rabbitmq.js';
 import { countFaults, formatChecks, formatTable, ScenarioResult, writeResults } from './report.js';
 import { baseChecks, CheckResult, FaultContext, LoadMix, Scenario, SCENARIOS } from './scenarios.js';
@@ -137,6 +137,7 @@ function childEnv(suite: Suite, db: ChaosDb, execDir: string, prefix: string, ro
     ROLES: role,
     // Schedulers name their connections apart, so scenario 4 can tell a worker's connections.
     DATABASE_URL: role === 'worker' ? db.url : `${db.url}?application_name=chaos-${label}`,
+    DB_SCHEMA: db.schema,
     PORT: '0',
     LOG_LEVEL: 'info',
     LOG_FORMAT: 'json',
@@ -182,7 +183,7 @@ async function runScenario(suite: Suite, scenario: Scenario, baseline?: Figures)
   const logDir = join(runDir, 'logs');
   mkdirSync(execDir, { recursive: true });
   mkdirSync(logDir, { recursive: true });
-  const prefix = `chaos${scenario.n}-${randomBytes(3).toString('hex')}`;
+  const prefix = scratchAmqpPrefix(options.settings.amqpPrefix, 'chaos', `${scenario.n}-${scratchId(3)}`);
   const result: ScenarioResult = {
     scenario: scenario.n,
     name: scenario.name,
@@ -198,13 +199,14 @@ async function runScenario(suite: Suite, scenario: Scenario, baseline?: Figures)
     durationSeconds: 0,
   };
   say(`\n== ${scenario.n} ${scenario.name} (${transport}, ${sizes.mode}): ${scenario.title}`);
+  if (scenario.n === BROKER_RESTART_SCENARIO) say(brokerRestartWarning(options));
 
-  const db = await ChaosDb.create(suite.serverUrl, `chaos_${scenario.n}_${transport}`);
+  const db = await ChaosDb.create(suite.serverUrl, `chaos_${scenario.n}_${transport}`, options.settings.dbSchema);
   const cluster = new Cluster({ script: suite.childScript, logDir, env: (role, label) => childEnv(suite, db, execDir, prefix, role, label), say });
   const queueSpecs = Object.values(CHAOS_FUNCS).map((func) => ({ func, queue: 'default' }));
   const broker: Broker = options.amqpUrl
     ? new AmqpBroker({ url: options.amqpUrl, prefix, queueType: 'classic', heartbeatSeconds: 5, publishTimeoutMs: 2000, deliveryLimit: 20 })
-    : new PostgresBroker(db.pool, { url: db.url, schema: ENGINE_SCHEMA, pollMs: 250 });
+    : new PostgresBroker(db.pool, { url: db.url, schema: db.schema, pollMs: 250 });
   broker.registerQueues(queueSpecs);
   const faults: Fault[] = [];
   const seededCount = scenario.tasks?.(sizes) ?? sizes.tasks;
@@ -344,6 +346,16 @@ function failedRun(scenario: Scenario, options: ChaosOptions, err: Error): Scena
   };
 }
 
+/** Said before anything starts and again when scenario 2 begins: it restarts a broker others may use. */
+function brokerRestartWarning(options: ChaosOptions): string {
+  const host = options.amqpUrl ? new URL(options.amqpUrl).host : 'AMQP_URL';
+  return (
+    `!! scenario 2 STOPS AND KILLS THE RABBITMQ AT ${host} (allowed by --allow-broker-restart): rabbitmqctl stop_app / start_app, ` +
+    `then SIGKILL of its Erlang VM and rabbitmq-server -detached. Every other client of that broker loses its connections ` +
+    `meanwhile; the suite always starts it again at the end.`
+  );
+}
+
 async function serverVersion(url: string): Promise<string> {
   const c = new Client({ connectionString: url, application_name: 'chaos-harness' });
   await c.connect();
@@ -393,11 +405,16 @@ async function main(): Promise<number> {
   const tmp = mkdtempSync(join(tmpdir(), 'laterz-chaos-'));
   chmodSync(tmp, 0o755);
   const pgLog = createWriteStream(join(tmp, 'postgres.log'));
-  const pg = new EmbeddedPostgresServer({ dataDir: tmp, port: await freePort(), onLog: (l) => pgLog.write(`${l}\n`) });
+  const pgPort = options.settings.embeddedPgPort ?? (await freePort());
+  const pg = new EmbeddedPostgresServer({ dataDir: tmp, port: pgPort, onLog: (l) => pgLog.write(`${l}\n`) });
+  const serverUrl = await pg.start().catch((err: Error) => {
+    const why = options.settings.embeddedPgPort ? ` on EMBEDDED_PG_PORT=${pgPort} (unset it for a free port)` : ` on port ${pgPort}`;
+    throw new Error(`the suite's own PostgreSQL did not start${why}: ${err.message}`, { cause: err });
+  });
   const suite: Suite = {
     options,
     pg,
-    serverUrl: await pg.start(),
+    serverUrl,
     rabbit: options.amqpUrl ? RabbitMq.fromUrl(options.amqpUrl) : undefined,
     tmp,
     childScript: snapshotBuild(tmp),
@@ -405,6 +422,12 @@ async function main(): Promise<number> {
     say,
   };
   say(`laterz chaos suite (${options.sizes.mode}, ${options.transport}): scenarios ${options.scenarios.join(', ')}; private PostgreSQL at ${new URL(suite.serverUrl).host}, files under ${tmp}`);
+  say(
+    `  databases chaos_<n>_${options.transport} (engine tables in schema ${options.settings.dbSchema}) on that server` +
+      (options.amqpUrl ? `; queues ${options.settings.amqpPrefix}.chaos-<n>-<id>.* on ${new URL(options.amqpUrl).host}, deleted after each scenario` : ''),
+  );
+  if (options.databaseUrlUnused) say(`  DATABASE_URL is not used: scenario 3 restarts the server and scenario 4 cuts its connections, so the suite runs a PostgreSQL of its own`);
+  if (options.transport === 'amqp' && options.scenarios.includes(BROKER_RESTART_SCENARIO)) say(brokerRestartWarning(options));
   const results: ScenarioResult[] = [];
   let pgVersion = '';
   try {

@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
+import { testDatabaseName } from './scratch.js';
 
 export function databaseUrl(serverUrl: string, database: string): string {
   const url = new URL(serverUrl);
@@ -7,12 +7,12 @@ export function databaseUrl(serverUrl: string, database: string): string {
   return url.toString();
 }
 
-/** A database of this test file's own, cloned from the migrated template. */
+/** A database of this test file's own (`laterz_test_<run>_<id>`), cloned from the migrated template. */
 export async function createTestDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
   const server = process.env.LATERZ_TEST_SERVER_URL;
   const template = process.env.LATERZ_TEST_TEMPLATE;
   if (!server || !template) throw new Error('run through jest: the global setup prepares the template database');
-  const name = `laterz_t_${randomBytes(6).toString('hex')}`;
+  const name = testDatabaseName();
   const admin = new Client({ connectionString: server });
   await admin.connect();
   try {

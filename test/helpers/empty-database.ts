@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { databaseUrl } from './databases.js';
+import { testDatabaseName } from './scratch.js';
 
 /** Runs `work` on a client of the test server's maintenance database. */
 async function onServer<T>(work: (admin: Client) => Promise<T>): Promise<T> {
@@ -15,9 +15,9 @@ async function onServer<T>(work: (admin: Client) => Promise<T>): Promise<T> {
   }
 }
 
-/** A brand-new database with nothing in it (not cloned from the migrated template). */
+/** A brand-new database with nothing in it (not cloned from the migrated template): `laterz_test_<run>_e<id>`. */
 export async function createEmptyDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
-  const name = `laterz_e_${randomBytes(6).toString('hex')}`;
+  const name = testDatabaseName('e');
   await onServer((admin) => admin.query(`CREATE DATABASE ${name}`));
   return {
     url: databaseUrl(process.env.LATERZ_TEST_SERVER_URL!, name),

@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { Injectable, Type } from '@nestjs/common';
 import { TaskHandler } from '../../src/tasks/task-handler.decorator.js';
 import { waitFor } from './databases.js';
+import { userSettings } from './scratch.js';
 
 /** Repository root (jest runs with it as the working directory). */
 export const ROOT = resolve(process.cwd());
@@ -57,11 +58,13 @@ export function startNode(script: string, env: Record<string, string>, options: 
 
 /**
  * A worker process of the built service (test/helpers/worker-process.mjs, with its test handlers)
- * on `databaseUrl`: quiet JSON logs, a short idle poll; `env` adds or overrides variables.
+ * on `databaseUrl` (a test database: the user's DB_SCHEMA): quiet JSON logs, a short idle poll;
+ * `env` adds or overrides variables.
  */
 export function startWorkerProcess(databaseUrl: string, env: Record<string, string> = {}): ServiceProcess {
   return startNode('test/helpers/worker-process.mjs', {
     DATABASE_URL: databaseUrl,
+    DB_SCHEMA: userSettings.dbSchema,
     ROLES: 'worker',
     PORT: '0',
     LOG_LEVEL: 'warn',

@@ -1,9 +1,12 @@
 import { Module, Provider, Type } from '@nestjs/common';
 import { Pool } from 'pg';
+import { AmqpTopology } from '../../src/broker/amqp-topology.js';
 import { bootstrap, Running } from '../../src/bootstrap.js';
 import { AppConfig } from '../../src/config/app-config.js';
 import { EnvSchema } from '../../src/config/env.schema.js';
+import { TaskRegistry } from '../../src/tasks/task-registry.js';
 import { createTestDatabase } from './databases.js';
+import { recordQueues, testAmqpPrefix, userSettings } from './scratch.js';
 
 /**
  * Tokens every test app accepts: with DATABASE_URL set, the api role refuses to start without
@@ -23,7 +26,9 @@ export interface TestApp extends Running {
 
 /**
  * The whole service on a fresh database of its own, with the given handler providers.
- * `database` reuses one (several apps on one database: workers racing).
+ * `database` reuses one (several apps on one database: workers racing). The engine's tables are in
+ * the user's DB_SCHEMA; on RabbitMQ, the app's queues are under `<AMQP_PREFIX>.test-<run>-<db id>`
+ * (unless `env` names a prefix), recorded for the global teardown to delete.
  */
 export async function startTestApp(options: {
   handlers?: Provider[];
@@ -35,6 +40,7 @@ export async function startTestApp(options: {
   class TestHandlersModule {}
   const config = AppConfig.fromEnv({
     DATABASE_URL: database.url,
+    DB_SCHEMA: userSettings.dbSchema,
     PORT: '0',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
     LOG_FORMAT: 'json',
@@ -47,10 +53,17 @@ export async function startTestApp(options: {
     // The reference pipeline (and its demo collection) only where a test asks for it.
     PIPELINE_ENABLED: 'false',
     AMQP_URL: process.env.TEST_AMQP === '1' ? process.env.AMQP_URL : undefined,
+    AMQP_PREFIX: testAmqpPrefix(database.url),
     ADMIN_TOKENS: `operator:${TEST_TOKENS.operator},viewer:${TEST_TOKENS.viewer}`,
     ...options.env,
   });
   const running = await bootstrap(config, { handleSignals: false, imports: [TestHandlersModule] });
+  if (config.amqp.url) {
+    const topology = new AmqpTopology(config.amqp);
+    const funcs = running.app.get(TaskRegistry, { strict: false }).all();
+    const deadLetter = topology.quorum ? [topology.deadLetterName] : [];
+    recordQueues([...funcs.map((f) => topology.queueName({ func: f.name, queue: f.queue })), ...deadLetter], deadLetter);
+  }
   const db = new Pool({ connectionString: database.url, max: 4, options: `-c search_path=${config.dbSchema}` });
   // An idle client killed by a fault-injection test must not crash the test process.
   db.on('error', () => undefined);

@@ -2,19 +2,19 @@ import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import amqplib from 'amqplib';
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { AmqpBroker, AmqpBrokerOptions } from '../../src/broker/amqp.broker.js';
 import { DeliveryBatch, PublishPriority, PublishRef, QueueSpec, TaskRef } from '../../src/broker/broker.js';
+import { testAmqpPrefix } from '../helpers/scratch.js';
 
 const AMQP_URL = process.env.AMQP_URL;
 if (!AMQP_URL) console.warn('skipping the AmqpBroker integration tests: AMQP_URL is unset');
 const suite = AMQP_URL ? describe : describe.skip;
 
-/** Every queue and exchange of this run starts with it; afterAll deletes them. */
-const prefix = `laterz-test-${randomBytes(4).toString('hex')}`;
+/** `<AMQP_PREFIX>.test-<run>-<id>`: every queue and exchange of this file starts with it; afterAll deletes them. */
+const prefix = testAmqpPrefix();
 const execFileAsync = promisify(execFile);
 
 function brokerOptions(overrides: Partial<AmqpBrokerOptions> = {}): AmqpBrokerOptions {

@@ -1,6 +1,5 @@
 import { Injectable } from '@nestjs/common';
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { DispatcherService } from '../../src/dispatch/dispatcher.service.js';
 import { TaskHandler } from '../../src/tasks/task-handler.decorator.js';
 import { TasksService } from '../../src/tasks/tasks.service.js';
@@ -49,7 +48,6 @@ describeAmqp('the whole service on the RabbitMQ transport', () => {
       handlers: [AmqpHandlers],
       env: {
         AMQP_URL,
-        AMQP_PREFIX: `lz-svc-${randomBytes(4).toString('hex')}`,
         AMQP_PUBLISH_TIMEOUT_MS: '1000',
         DISPATCH_QUEUED_GRACE_SECONDS: '1',
         DISPATCH_MIN_AGE_SECONDS: '0',

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { waitFor } from '../helpers/databases.js';
+import { userSettings } from '../helpers/scratch.js';
 import { freePort, pgrep, ServiceProcess, startNode, stopIfRunning } from '../helpers/service-process.js';
 
 /** The built service, as `npm run start:prod` runs it. */
@@ -59,7 +60,9 @@ describe('the built service as a process', () => {
     it('boots with no DATABASE_URL, stops on SIGINT/SIGTERM leaving no postgres behind, and finds its data again', async () => {
       const pgPort = await freePort();
       const port = await freePort();
-      const env = { DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(pgPort), PORT: String(port), LOG_FORMAT: 'json', LOG_LEVEL: 'info' };
+      // A server of its own on a free port (the suite's may be on EMBEDDED_PG_PORT), tables in the user's DB_SCHEMA.
+      const schema = userSettings.dbSchema;
+      const env = { DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(pgPort), PORT: String(port), DB_SCHEMA: schema, LOG_FORMAT: 'json', LOG_LEVEL: 'info' };
       const pgUrl = `postgres://laterz:laterz@127.0.0.1:${pgPort}/laterz`;
       const marker = `boot-test-${pgPort}`;
 
@@ -70,7 +73,7 @@ describe('the built service as a process', () => {
       const client = new Client({ connectionString: pgUrl });
       await client.connect();
       try {
-        await client.query('INSERT INTO laterz.collection (name) VALUES ($1)', [marker]);
+        await client.query(`INSERT INTO ${schema}.collection (name) VALUES ($1)`, [marker]);
       } finally {
         await client.end();
       }
@@ -85,9 +88,9 @@ describe('the built service as a process', () => {
       const again = new Client({ connectionString: pgUrl });
       await again.connect();
       try {
-        const { rows } = await again.query('SELECT name FROM laterz.collection WHERE name = $1', [marker]);
+        const { rows } = await again.query(`SELECT name FROM ${schema}.collection WHERE name = $1`, [marker]);
         expect(rows).toEqual([{ name: marker }]);
-        const { rows: migrations } = await again.query('SELECT count(*)::int AS n FROM laterz.migrations');
+        const { rows: migrations } = await again.query(`SELECT count(*)::int AS n FROM ${schema}.migrations`);
         expect(migrations[0].n).toBeGreaterThan(0);
       } finally {
         await again.end();

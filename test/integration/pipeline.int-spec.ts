@@ -1,7 +1,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import request from 'supertest';
 import { BulkRunnerService } from '../../src/bulk/bulk-runner.service.js';
 import { DispatcherService } from '../../src/dispatch/dispatcher.service.js';
@@ -51,7 +50,7 @@ describe.each(transports)('reference pipeline on the %s transport', (transport) 
         PIPELINE_ENABLED: 'true',
         COLLECTIONS: `${collection}=${root}:sync`,
         DISPATCH_MIN_AGE_SECONDS: '0',
-        ...(transport === 'amqp' ? { AMQP_URL: process.env.AMQP_URL, AMQP_PREFIX: `lz-pipe-${randomBytes(4).toString('hex')}` } : {}),
+        ...(transport === 'amqp' ? { AMQP_URL: process.env.AMQP_URL } : {}),
       },
     });
     await settle();

@@ -5,8 +5,11 @@ import { MIGRATION_LOCK, runMigrations } from '../../src/database/migrate.js';
 import { MIGRATIONS } from '../../migrations/index.js';
 import { createTestDatabase } from '../helpers/databases.js';
 import { createEmptyDatabase } from '../helpers/empty-database.js';
+import { userSettings } from '../helpers/scratch.js';
 
-const configFor = (url: string) => AppConfig.fromEnv({ DATABASE_URL: url });
+/** The test databases' engine tables are in the user's DB_SCHEMA (laterz by default). */
+const schema = userSettings.dbSchema;
+const configFor = (url: string) => AppConfig.fromEnv({ DATABASE_URL: url, DB_SCHEMA: schema });
 
 async function query<T>(url: string, sql: string): Promise<T[]> {
   const client = new Client({ connectionString: url });
@@ -25,7 +28,7 @@ describe('schema', () => {
       // TypeORM's schema builder lists what it would change; a migration generated now would be empty.
       expect(await schemaDiff(configFor(db.url), db.url)).toEqual([]);
       // And the check can fail: a schema that lost an index and a column shows both.
-      await query(db.url, 'DROP INDEX laterz.task_active_idx; ALTER TABLE laterz.collection DROP COLUMN sync');
+      await query(db.url, `DROP INDEX ${schema}.task_active_idx; ALTER TABLE ${schema}.collection DROP COLUMN sync`);
       const drift = (await schemaDiff(configFor(db.url), db.url)).join('\n');
       expect(drift).toContain('task_active_idx');
       expect(drift).toMatch(/ADD "sync"/);
@@ -42,7 +45,7 @@ describe('schema', () => {
       const names = MIGRATIONS.map((m) => m.name);
       // One of them applied everything under the advisory lock; the other found nothing left to do.
       expect([first, second].sort((a, b) => b.length - a.length)).toEqual([names, []]);
-      const applied = await query<{ name: string }>(db.url, 'SELECT name FROM laterz.migrations ORDER BY id');
+      const applied = await query<{ name: string }>(db.url, `SELECT name FROM ${schema}.migrations ORDER BY id`);
       expect(applied.map((r) => r.name)).toEqual(names);
       expect(await schemaDiff(config, db.url)).toEqual([]);
       // A later boot has nothing to apply either.

@@ -75,3 +75,17 @@ export const LIST_DIR: Statement = {
      ORDER BY f.kind, f.path
      LIMIT $3`,
 };
+
+/**
+ * A collection's tasks by func x status, with how many finished below the func's current version
+ * ($2 funcs, $3 versions): the demo's progress (task_version_idx; a few hundred rows).
+ */
+export const INGEST_COUNTS: Statement = {
+  name: 'laterz_pipeline_ingest_counts',
+  text: `
+    SELECT g.func, g.status::text AS status, sum(g.n)::int AS n,
+           COALESCE(sum(g.n) FILTER (WHERE g.version < f.version AND g.status IN ('success', 'broken')), 0)::int AS outdated
+      FROM (SELECT func, version, status, count(*) AS n FROM task WHERE collection = $1 GROUP BY func, version, status) g
+      LEFT JOIN unnest($2::text[], $3::int[]) AS f(func, version) ON f.func = g.func
+     GROUP BY g.func, g.status`,
+};
