@@ -1,6 +1,5 @@
 import amqplib from 'amqplib';
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 
 export type Transport = 'postgres' | 'amqp';
@@ -16,11 +15,6 @@ export function noteSkippedAmqp(what: string): void {
 /** The settings that pick a transport: RabbitMQ with a queue prefix of the test's own, or none. */
 export function transportEnv(transport: Transport, prefix: string): { AMQP_URL?: string; AMQP_PREFIX?: string } {
   return transport === 'amqp' ? { AMQP_URL: process.env.AMQP_URL, AMQP_PREFIX: prefix } : { AMQP_URL: undefined };
-}
-
-/** A random queue prefix, `<label>-<hex>`. */
-export function randomPrefix(label: string): string {
-  return `${label}-${randomBytes(4).toString('hex')}`;
 }
 
 /**

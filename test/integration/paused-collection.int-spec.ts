@@ -6,7 +6,8 @@ import { TaskHandler } from '../../src/tasks/task-handler.decorator.js';
 import { TasksService } from '../../src/tasks/tasks.service.js';
 import { waitFor } from '../helpers/databases.js';
 import { startTestApp, TestApp } from '../helpers/test-app.js';
-import { deleteQueues, noteSkippedAmqp, randomPrefix, TRANSPORTS, transportEnv } from '../helpers/transports.js';
+import { deleteQueues, noteSkippedAmqp, TRANSPORTS, transportEnv } from '../helpers/transports.js';
+import { testAmqpPrefix } from '../helpers/scratch.js';
 
 noteSkippedAmqp('paused collections');
 
@@ -23,7 +24,7 @@ class PauseHandlers {
 }
 
 describe.each(TRANSPORTS)('a paused collection (%s transport)', (transport) => {
-  const prefix = randomPrefix('lz-pause');
+  const prefix = testAmqpPrefix();
   let app: TestApp;
 
   beforeAll(async () => {

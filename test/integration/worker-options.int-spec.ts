@@ -6,7 +6,8 @@ import { TasksService } from '../../src/tasks/tasks.service.js';
 import { waitFor } from '../helpers/databases.js';
 import { ServiceProcess, startWorkerProcess, stopIfRunning, workerProcessFuncs } from '../helpers/service-process.js';
 import { startTestApp, TestApp } from '../helpers/test-app.js';
-import { deleteQueues, noteSkippedAmqp, randomPrefix, TRANSPORTS, transportEnv } from '../helpers/transports.js';
+import { deleteQueues, noteSkippedAmqp, TRANSPORTS, transportEnv } from '../helpers/transports.js';
+import { testAmqpPrefix } from '../helpers/scratch.js';
 
 noteSkippedAmqp('worker options');
 
@@ -46,7 +47,7 @@ function exitWithin(proc: ServiceProcess, ms: number): Promise<number | string> 
 }
 
 describe.each(TRANSPORTS)('worker options (%s transport)', (transport) => {
-  const prefix = randomPrefix('lz-wopt');
+  const prefix = testAmqpPrefix();
   /** Enqueues and publishes; runs no task (ROLES=api). */
   let producer: TestApp;
   let worker: TestApp | undefined;
@@ -116,7 +117,7 @@ describe.each(TRANSPORTS)('worker options (%s transport)', (transport) => {
 
 describe.each(TRANSPORTS)('WORKER_MAX_TASKS (%s transport)', (transport) => {
   const BATCH = 2;
-  const prefix = randomPrefix('lz-wmax');
+  const prefix = testAmqpPrefix();
   let producer: TestApp;
   const procs: ServiceProcess[] = [];
 
