@@ -1,7 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Transform } from 'class-transformer';
 import { IsBoolean, IsInt, Matches, Max, Min } from 'class-validator';
-import { COLLECTION_NAME, FUNC_NAME, IsDependencyMap, IsIsoDateTime, IsJsonValue, Optional, raw } from './validators.js';
+import { COLLECTION_NAME, FUNC_NAME, IsDependencyMap, IsIsoDateTime, IsJsonValue, OpaqueJson, Optional } from './validators.js';
 
 /** Body of `POST /api/tasks`. */
 export class EnqueueTaskBody {
@@ -11,7 +10,7 @@ export class EnqueueTaskBody {
 
   @ApiPropertyOptional({ description: 'JSON arguments (the task identity is collection + func + args)', example: { blob: 'abc' } })
   @Optional()
-  @Transform(raw)
+  @OpaqueJson()
   @IsJsonValue()
   args?: unknown;
 
@@ -22,7 +21,7 @@ export class EnqueueTaskBody {
 
   @ApiPropertyOptional({ description: 'Named parents by task id: their results reach the handler under these names', example: { text: '41' } })
   @Optional()
-  @Transform(raw)
+  @OpaqueJson()
   @IsDependencyMap()
   dependsOn?: Record<string, string>;
 
