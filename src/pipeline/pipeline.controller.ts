@@ -1,6 +1,5 @@
 import { Controller, Get, NotFoundException, Param, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
-import { CollectionsService } from '../collections/collections.service.js';
 import { CollectionNameParam, FilesQuery, SearchQuery } from './pipeline.dto.js';
 import { SearchHit, SearchService, TreeEntry } from './search.service.js';
 
@@ -9,10 +8,7 @@ import { SearchHit, SearchService, TreeEntry } from './search.service.js';
 @ApiBearerAuth()
 @Controller('api/collections/:name')
 export class PipelineController {
-  constructor(
-    private readonly search: SearchService,
-    private readonly collections: CollectionsService,
-  ) {}
+  constructor(private readonly search: SearchService) {}
 
   /** Ranked hits with their file paths and highlighted snippets. */
   @Get('search')
@@ -29,6 +25,6 @@ export class PipelineController {
   }
 
   private async mustExist(name: string): Promise<void> {
-    if (!(await this.collections.get(name))) throw new NotFoundException(`collection "${name}" does not exist`);
+    if (!(await this.search.collectionExists(name))) throw new NotFoundException(`collection "${name}" does not exist`);
   }
 }

@@ -2,16 +2,12 @@ import { Module } from '@nestjs/common';
 import { CollectionsModule } from '../collections/collections.module.js';
 import { TasksModule } from '../tasks/tasks.module.js';
 import { CollectionRoots } from './collection-roots.js';
-import { PipelineController } from './pipeline.controller.js';
 import { PipelineDemo } from './pipeline-demo.js';
 import { PipelineTasks } from './pipeline.tasks.js';
-import { SearchService } from './search.service.js';
 
-/** The reference pipeline: its task handlers, the demo collection, search and browse routes. */
+/** The reference pipeline: its task handlers and the demo collection. Its routes are PipelineApiModule's. */
 @Module({
   imports: [TasksModule, CollectionsModule],
-  controllers: [PipelineController],
-  providers: [CollectionRoots, PipelineTasks, SearchService, PipelineDemo],
-  exports: [SearchService],
+  providers: [CollectionRoots, PipelineTasks, PipelineDemo],
 })
 export class PipelineModule {}

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { TaskHandler } from '../../src/tasks/task-handler.decorator.js';
+import { TasksModule } from '../../src/tasks/tasks.module.js';
 import { TasksService } from '../../src/tasks/tasks.service.js';
 import { InvalidArgs } from '../../src/tasks/tasks.errors.js';
 import { clearTasks } from '../factories/scheduler.factory.js';
@@ -81,7 +82,8 @@ describe('reserved keys: kept in task args, refused as request fields', () => {
   });
 
   it('TasksService.enqueue stores args with such keys exactly, and refuses an object whose prototype is not a plain one', async () => {
-    const tasks = app.get(TasksService);
+    // The engine's own service (not the admin API's instance on the admin pool), as an app's code gets it.
+    const tasks = app.app.select(TasksModule).get(TasksService, { strict: true });
     for (const text of ARGS_TEXTS) {
       const handle = await tasks.enqueue('e2e.ok', JSON.parse(text), { queueNow: false, collection: 'programmatic' });
       const stored = await storedAs(handle.id, text);

@@ -75,3 +75,8 @@ export const LIST_DIR: Statement = {
      ORDER BY f.kind, f.path
      LIMIT $3`,
 };
+
+export const COLLECTION_EXISTS: Statement = {
+  name: 'laterz_pipeline_collection_exists',
+  text: `SELECT 1 FROM collection WHERE name = $1`,
+};
