@@ -7,6 +7,7 @@ import { BrokerModule } from './broker/broker.module.js';
 import { CollectionsModule } from './collections/collections.module.js';
 import { HealthModule } from './health/health.module.js';
 import { LoggingModule } from './logging/logging.module.js';
+import { PipelineApiModule } from './pipeline/pipeline-api.module.js';
 import { PipelineModule } from './pipeline/pipeline.module.js';
 import { SchedulerModule } from './scheduler/scheduler.module.js';
 import { StatsModule } from './stats/stats.module.js';
@@ -32,6 +33,7 @@ export class AppModule {
         ...(config.has('api') ? [AdminModule.forRoot(config)] : []),
         ...(config.has('scheduler') ? [SchedulerModule] : []),
         ...(config.pipelineEnabled ? [PipelineModule] : []),
+        ...(config.pipelineEnabled && config.has('api') ? [PipelineApiModule] : []),
         ...extra,
       ],
     };

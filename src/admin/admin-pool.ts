@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
 import { Pool } from 'pg';
 import { AppConfig } from '../config/app-config.js';
 import { DATABASE_URL } from '../database/database.module.js';
@@ -6,8 +6,11 @@ import { DATABASE_URL } from '../database/database.module.js';
 /**
  * The admin API's own small pool. Its sessions start with `statement_timeout` =
  * ADMIN_STATEMENT_TIMEOUT_MS, so every statement behind the API (its reads, and the engine's
- * enqueue/retry called on its behalf) is cut off instead of holding a connection the workers need.
- * AdminModule provides it under PG_POOL, so the providers of that module get it without knowing.
+ * enqueue/retry called on its behalf) is cut off instead of holding a connection the workers need;
+ * a request waits at most as long again for a free connection (then a 503, see the exception
+ * filter), so a flood of slow requests is refused instead of queueing without end.
+ * AdminModule provides it under PG_POOL, so the providers of that module get it without knowing;
+ * the pipeline's search routes take it from AdminPoolModule.
  */
 @Injectable()
 export class AdminPool implements OnApplicationShutdown {
@@ -19,6 +22,7 @@ export class AdminPool implements OnApplicationShutdown {
       connectionString: url,
       max: Math.max(2, Math.floor(config.dbPoolSize / 2)),
       statement_timeout: config.admin.statementTimeoutMs,
+      connectionTimeoutMillis: config.admin.statementTimeoutMs,
       idle_in_transaction_session_timeout: config.admin.statementTimeoutMs * 2,
       application_name: 'laterz-admin',
       options: `-c search_path=${config.dbSchema} -c jit=off`,
@@ -30,3 +34,7 @@ export class AdminPool implements OnApplicationShutdown {
     await this.pool.end().catch(() => undefined);
   }
 }
+
+/** One AdminPool per process, for every module that serves API routes. */
+@Module({ providers: [AdminPool], exports: [AdminPool] })
+export class AdminPoolModule {}

@@ -1,15 +1,19 @@
-import { DynamicModule, Module } from '@nestjs/common';
+import { DynamicModule, Inject, Module, OnModuleInit } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { AuditService } from '../audit/audit.service.js';
 import { AppConfig } from '../config/app-config.js';
-import { PG_POOL } from '../database/database.module.js';
+import { Broker } from '../broker/broker.js';
+import { ENGINE_BROKER } from '../broker/broker.module.js';
+import { PostgresBroker } from '../broker/postgres.broker.js';
+import { DATABASE_URL, PG_POOL } from '../database/database.module.js';
+import { TaskMetrics } from '../metrics/task-metrics.js';
 import { MetricsModule } from '../metrics/metrics.module.js';
 import { EnqueueWriter } from '../tasks/enqueue-writer.js';
 import { PublishOnCommit } from '../tasks/publish-on-commit.js';
 import { TaskAdminService } from '../tasks/task-admin.service.js';
 import { TasksModule } from '../tasks/tasks.module.js';
 import { TasksService } from '../tasks/tasks.service.js';
-import { AdminPool } from './admin-pool.js';
+import { AdminPool, AdminPoolModule } from './admin-pool.js';
 import { AdminTokens, resolveAdminTokens } from './admin-tokens.js';
 import { AuditController } from './audit.controller.js';
 import { AdminAuthGuard } from './auth.guard.js';
@@ -26,7 +30,16 @@ import { TasksController } from './tasks.controller.js';
  * (but the health probes) behind a bearer token.
  */
 @Module({})
-export class AdminModule {
+export class AdminModule implements OnModuleInit {
+  constructor(
+    private readonly metrics: TaskMetrics,
+    @Inject(Broker) private readonly broker: Broker,
+  ) {}
+
+  onModuleInit(): void {
+    this.metrics.readDepthsFrom(this.broker);
+  }
+
   /**
    * Resolves the tokens first (ADMIN_TOKENS, or the embedded mode's token file) and throws
    * AdminTokensMissing when there are none, before Nest builds anything.
@@ -35,15 +48,22 @@ export class AdminModule {
     const tokens = resolveAdminTokens(config);
     return {
       module: AdminModule,
-      imports: [TasksModule, MetricsModule],
+      imports: [TasksModule, MetricsModule, AdminPoolModule],
       controllers: [TasksController, QueuesController, CollectionsController, AuditController, MetricsController],
       providers: [
         { provide: AdminTokens, useValue: tokens },
         { provide: APP_GUARD, useClass: AdminAuthGuard },
-        AdminPool,
         // Here PG_POOL is the admin pool (statement_timeout on every session): the providers below
         // get it, including this module's own instances of the engine's enqueue/retry service.
         { provide: PG_POOL, inject: [AdminPool], useFactory: (admin: AdminPool) => admin.pool },
+        // And Broker is one on the admin pool when the transport is PostgreSQL (a publish is a
+        // NOTIFY, a queue depth a count): the engine's own otherwise (RabbitMQ takes no pool).
+        {
+          provide: Broker,
+          inject: [ENGINE_BROKER, AdminPool, AppConfig, DATABASE_URL],
+          useFactory: (engine: Broker, admin: AdminPool, config: AppConfig, url: string): Broker =>
+            engine.transport === 'postgres' ? new PostgresBroker(admin.pool, { url, schema: config.dbSchema, pollMs: config.worker.pollMs }) : engine,
+        },
         EnqueueWriter,
         PublishOnCommit,
         TasksService,

@@ -58,6 +58,10 @@ describe('AdminExceptionFilter', () => {
     expect(filter.toBody(pg('EPIPE'))).toMatchObject({ statusCode: 500 });
   });
 
+  it('answers 503 when no connection of the admin pool came free in time', () => {
+    expect(filter.toBody(new Error('timeout exceeded when trying to connect'))).toMatchObject({ statusCode: 503, message: expect.stringContaining('ADMIN_STATEMENT_TIMEOUT_MS') });
+  });
+
   it('replaces the messages of body-parser errors, which quote the body', () => {
     const syntax = Object.assign(new SyntaxError('Unexpected token in {"password": "hunter2"'), { status: 400 });
     expect(filter.toBody(new BadRequestException(syntax.message, { cause: syntax }))).toEqual({

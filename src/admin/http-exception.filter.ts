@@ -84,6 +84,10 @@ export class AdminExceptionFilter implements ExceptionFilter {
       if (pgCode.startsWith('22')) return bare(400, 'a value in the request is out of range or not valid for the database');
       if (pgCode.startsWith('08') || pgCode === '57P01' || pgCode === '53300') return bare(503, 'the database is unavailable; try again');
     }
+    // pg-pool's error when no connection came free within connectionTimeoutMillis (the AdminPool's).
+    if (exception instanceof Error && exception.message === 'timeout exceeded when trying to connect') {
+      return bare(503, 'every database connection of the API was busy for ADMIN_STATEMENT_TIMEOUT_MS; try again');
+    }
     return bare(500, 'internal error');
   }
 

@@ -28,28 +28,14 @@ import {
 import { filterToSql } from '../tasks/task-filter.js';
 import { TaskRegistry } from '../tasks/task-registry.js';
 import { TaskNotFound } from '../tasks/tasks.errors.js';
-import { ListTasksQuery, TASK_SORTS, TaskSort } from './dto/list-tasks.dto.js';
-import { validationFailed } from './validation.pipe.js';
+import { ListTasksQuery, TASK_SORTS } from './dto/list-tasks.dto.js';
+import { decodeTaskCursor, encodeTaskCursor, sortKeySql } from './task-cursor.js';
 
 /** Edges of each kind shown by inspect; the counts say when there are more. */
 const EDGES_SHOWN = 500;
 /** Nodes a graph answer holds at most. */
 const GRAPH_NODES_MAX = 500;
 const ERROR_CHARS_IN_LIST = 1000;
-
-interface Cursor {
-  s: TaskSort;
-  o: 'asc' | 'desc';
-  k: string;
-  id: string;
-}
-
-/** Formats of sort keys in a cursor, per column type: a forged cursor is refused before it reaches SQL. */
-const KEY_FORMAT: Record<string, RegExp> = {
-  bigint: /^\d{1,19}$/,
-  int: /^-?\d{1,10}$/,
-  timestamptz: /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2})?$/,
-};
 
 /** The API's read side: list, inspect, graph, progress, queues. Reads only; the admin pool bounds each statement. */
 @Injectable()
@@ -62,7 +48,6 @@ export class TaskQueries {
 
   /** A page of tasks, keyset-paginated on (sort column, id). */
   async list(q: ListTasksQuery) {
-    const sort = TASK_SORTS[q.sort];
     const { where, params } = filterToSql({
       collection: q.collection,
       func: q.func,
@@ -81,21 +66,24 @@ export class TaskQueries {
       )}::int[]) AS v(func, version) WHERE v.func = task.func AND v.version <> task.version))`;
       parts.push(q.outdated ? outdated : `NOT ${outdated}`);
     }
-    const cmp = q.order === 'asc' ? '>' : '<';
+    // Every column is qualified: the select list renames `id::text AS id`, and a bare `id` in
+    // ORDER BY would sort that text (9 after 10) while the keyset compares bigints.
+    const { column, type } = TASK_SORTS[q.sort];
     if (q.cursor !== undefined) {
-      const cursor = this.decodeCursor(q.cursor, q.sort, q.order);
-      parts.push(`(${sort.column}, id) ${cmp} (${param(cursor.k)}::${sort.type}, ${param(cursor.id)}::bigint)`);
+      const cursor = decodeTaskCursor(q.cursor, q.sort, q.order);
+      const cmp = q.order === 'asc' ? '>' : '<';
+      parts.push(`(task.${column}, task.id) ${cmp} (${param(cursor.k)}::${type}, ${param(cursor.id)}::bigint)`);
     }
     const dir = q.order === 'asc' ? 'ASC' : 'DESC';
     const sql = `
-      SELECT ${TASK_COLUMNS}, left(error, ${ERROR_CHARS_IN_LIST}) AS error, ${sort.column}::text AS sort_key
+      SELECT ${TASK_COLUMNS}, left(error, ${ERROR_CHARS_IN_LIST}) AS error, ${sortKeySql(q.sort)} AS sort_key
         FROM task WHERE ${parts.join(' AND ')}
-       ORDER BY ${sort.column} ${dir}, id ${dir}
+       ORDER BY task.${column} ${dir}, task.id ${dir}
        LIMIT ${param(q.limit + 1)}`;
     const { rows } = await this.pool.query<TaskRow & { sort_key: string }>(sql, values);
     const page = rows.slice(0, q.limit);
     const last = page[page.length - 1];
-    const nextCursor = rows.length > q.limit && last ? encodeCursor({ s: q.sort, o: q.order, k: last.sort_key, id: last.id }) : null;
+    const nextCursor = rows.length > q.limit && last ? encodeTaskCursor({ s: q.sort, o: q.order, k: last.sort_key, id: last.id }) : null;
     return { items: page.map((r) => this.summary(r)), nextCursor };
   }
 
@@ -271,25 +259,6 @@ export class TaskQueries {
     const current = this.registry.version(r.func);
     return (r.status === 'success' || r.status === 'broken') && current !== undefined && r.version !== current;
   }
-
-  private decodeCursor(text: string, sort: TaskSort, order: 'asc' | 'desc'): Cursor {
-    const bad = () => validationFailed([{ field: 'cursor', message: 'cursor must be the nextCursor of a previous page with the same sort and order' }]);
-    let cursor: Partial<Cursor>;
-    try {
-      cursor = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as Partial<Cursor>;
-    } catch {
-      throw bad();
-    }
-    if (typeof cursor !== 'object' || cursor === null || cursor.s !== sort || cursor.o !== order) throw bad();
-    if (typeof cursor.k !== 'string' || !KEY_FORMAT[TASK_SORTS[sort].type].test(cursor.k)) throw bad();
-    if (typeof cursor.id !== 'string' || !/^\d{1,19}$/.test(cursor.id) || BigInt(cursor.id) > 9223372036854775807n) throw bad();
-    if (TASK_SORTS[sort].type === 'bigint' && BigInt(cursor.k) > 9223372036854775807n) throw bad();
-    return cursor as Cursor;
-  }
-}
-
-function encodeCursor(cursor: Cursor): string {
-  return Buffer.from(JSON.stringify(cursor), 'utf8').toString('base64url');
 }
 
 function compareIds(a: string, b: string): number {

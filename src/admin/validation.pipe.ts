@@ -1,8 +1,15 @@
 import { ArgumentMetadata, BadRequestException, Injectable, PipeTransform, ValidationError, ValidationPipe } from '@nestjs/common';
-import { MAX_JSON_DEPTH } from './dto/validators.js';
+import { MAX_JSON_DEPTH, sealOpaqueJson } from './dto/validators.js';
 
-/** Keys class-transformer drops without a word; with forbidNonWhitelisted they must be refused, not ignored. */
-const FORBIDDEN_KEYS = ['__proto__', 'constructor', 'prototype'];
+/**
+ * Field names class-transformer skips without a word, so that the whitelist never sees them: the
+ * keys every object inherits (`__proto__`, `constructor`, `toString`, `hasOwnProperty`…) and any
+ * method or getter of the DTO class; plus `prototype`. As a field of a request they are unknown
+ * fields, refused like any other.
+ */
+function isReservedField(key: string, metatype: ArgumentMetadata['metatype']): boolean {
+  return key === 'prototype' || key in ((metatype?.prototype as object | undefined) ?? Object.prototype);
+}
 
 /** A 400 whose body names every bad field. */
 export function validationFailed(problems: { field: string; message: string }[]): BadRequestException {
@@ -36,8 +43,11 @@ function deeperThan(value: unknown, limit: number): boolean {
 /**
  * The API's ValidationPipe: whitelist + forbidNonWhitelisted + transform, errors naming each
  * field. Before class-transformer sees a body it refuses what would slip past or crash it:
- * `__proto__`-style keys (dropped silently otherwise) and nesting deep enough to overflow its
- * recursion (a 64 KB body can nest 30,000 levels).
+ * fields named `__proto__`, `toString`… (dropped silently otherwise) and nesting deep enough to
+ * overflow its recursion (a 64 KB body can nest 30,000 levels). Nothing below the top is deleted
+ * (Nest's own pipe strips `__proto__`, `constructor` and `prototype` keys at every depth): task args
+ * are user data, stored as sent, so opaque JSON fields are sealed from class-transformer
+ * (`@OpaqueJson()`), which skips those keys and crashes on an own `constructor` key.
  */
 @Injectable()
 export class AdminValidationPipe extends ValidationPipe {
@@ -60,15 +70,19 @@ export class AdminValidationPipe extends ValidationPipe {
         if (value === null || typeof value !== 'object' || Array.isArray(value)) {
           throw validationFailed([{ field: metadata.type, message: `the ${metadata.type} must be a JSON object` }]);
         }
-        const bad = FORBIDDEN_KEYS.find((k) => Object.prototype.hasOwnProperty.call(value, k));
-        if (bad) throw validationFailed([{ field: bad, message: `property ${bad} should not exist` }]);
+        const reserved = Object.keys(value).filter((k) => isReservedField(k, metadata.metatype));
+        if (reserved.length > 0) throw validationFailed(reserved.map((k) => ({ field: k, message: `property ${k} should not exist` })));
       }
       if (deeperThan(value, MAX_JSON_DEPTH + 1)) {
         throw validationFailed([{ field: metadata.data ?? metadata.type, message: `the ${metadata.type} is nested deeper than ${MAX_JSON_DEPTH} levels` }]);
       }
+      if (metadata.data === undefined) value = sealOpaqueJson(value as object, metadata.metatype);
     }
     return super.transform(value, metadata);
   }
+
+  /** Deletes nothing: see the class comment. */
+  protected override stripProtoKeys(): void {}
 }
 
 /**

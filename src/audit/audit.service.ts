@@ -33,15 +33,19 @@ export class AuditService {
     });
   }
 
-  /** Newest first; `before` is the id of the last row of the previous page. */
-  async list(options: { limit: number; before?: string; action?: string }): Promise<AuditRow[]> {
+  /**
+   * A page in id order (`desc`: newest first); `after` is the id of the last row of the previous
+   * page. `audit_log.id` is qualified: a bare `id` in ORDER BY would sort the `id::text` output
+   * column (9 after 10).
+   */
+  async list(options: { limit: number; after?: string; order: 'asc' | 'desc'; action?: string }): Promise<AuditRow[]> {
     const { rows } = await this.pool.query<AuditRow>({
-      name: 'laterz_audit_list',
+      name: `laterz_audit_list_${options.order}`,
       text: `
         SELECT id::text AS id, who, action, target, count, at FROM audit_log
-         WHERE ($1::bigint IS NULL OR id < $1::bigint) AND ($2::text IS NULL OR action = $2)
-         ORDER BY id DESC LIMIT $3`,
-      values: [options.before ?? null, options.action ?? null, options.limit],
+         WHERE ($1::bigint IS NULL OR audit_log.id ${options.order === 'asc' ? '>' : '<'} $1::bigint) AND ($2::text IS NULL OR action = $2)
+         ORDER BY audit_log.id ${options.order === 'asc' ? 'ASC' : 'DESC'} LIMIT $3`,
+      values: [options.after ?? null, options.action ?? null, options.limit],
     });
     return rows;
   }

@@ -9,6 +9,12 @@ import { BrokerHealth } from './broker-health.js';
 import { PostgresBroker } from './postgres.broker.js';
 import { WorkerSlots } from '../worker/worker-slots.js';
 
+/**
+ * The engine's Broker under a second name, for a module that provides its own `Broker` over
+ * another pool (the admin API's) and still needs this one (the RabbitMQ connection).
+ */
+export const ENGINE_BROKER = Symbol('ENGINE_BROKER');
+
 /** Picks the transport: RabbitMQ when AMQP_URL is set, PostgreSQL itself otherwise. */
 @Global()
 @Module({
@@ -23,9 +29,10 @@ import { WorkerSlots } from '../worker/worker-slots.js';
           ? new AmqpBroker(config.amqp)
           : new PostgresBroker(pool, { url, schema: config.dbSchema, pollMs: config.worker.pollMs, slots: () => slots.wait() }),
     },
+    { provide: ENGINE_BROKER, useExisting: Broker },
     { provide: BrokerHealth, inject: [Broker, HealthIndicatorService], useFactory: (b: Broker, h: HealthIndicatorService) => new BrokerHealth(b, h) },
   ],
-  exports: [Broker, BrokerHealth, WorkerSlots],
+  exports: [Broker, ENGINE_BROKER, BrokerHealth, WorkerSlots],
 })
 export class BrokerModule implements OnApplicationShutdown {
   constructor(@Inject(Broker) private readonly broker: Broker) {}

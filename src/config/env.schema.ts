@@ -246,7 +246,7 @@ export class EnvSchema {
   @Transform(toInt) @Min(1) @Max(10000000) @IsInt()
   ADMIN_MAX_ROWS_PER_CALL = 10000;
 
-  /** statement_timeout of the admin API's queries, milliseconds. Default 5000. */
+  /** statement_timeout of the admin API's queries, and the longest wait for one of its connections, milliseconds. Default 5000. */
   @Transform(toInt) @Min(100) @Max(600000) @IsInt()
   ADMIN_STATEMENT_TIMEOUT_MS = 5000;
 

@@ -19,6 +19,8 @@ export class TaskMetrics {
   private readonly logger = new Logger(TaskMetrics.name);
   readonly registry = new Registry();
   private readonly startedAt = new WeakMap<ClaimedTask, bigint>();
+  /** Where the queue-depth gauge reads from (see readDepthsFrom). */
+  private depthSource: Pick<Broker, 'depth'>;
   private readonly byFuncStatus = new Map<string, { finished: Counter.Internal; duration: Histogram.Internal<'func' | 'status'> }>();
 
   private readonly finished = new Counter({
@@ -69,6 +71,7 @@ export class TaskMetrics {
     private readonly tasks: TaskRegistry,
     guard: HandlerGuard,
   ) {
+    this.depthSource = broker;
     guard.onEscape((kind) => this.handlerEscapes.inc({ kind }));
     const readDepths = () => this.readDepths();
     new Gauge({
@@ -117,6 +120,14 @@ export class TaskMetrics {
     this.jobDuration.observe({ job: name }, seconds);
   }
 
+  /**
+   * The api role points the queue-depth gauge at its own Broker: on the PostgreSQL transport a
+   * depth is a count over the task table, and a scrape must not take a connection the workers need.
+   */
+  readDepthsFrom(source: Pick<Broker, 'depth'>): void {
+    this.depthSource = source;
+  }
+
   /** The text exposition of every metric. */
   scrape(): Promise<string> {
     return this.registry.metrics();
@@ -134,7 +145,7 @@ export class TaskMetrics {
       .map((f) => ({ func: f.name, queue: f.queue }));
     const depths = await Promise.all(
       specs.map((spec) =>
-        this.broker.depth(spec).then(
+        this.depthSource.depth(spec).then(
           (depth) => ({ func: spec.func, depth }),
           (err: Error) => {
             this.logger.warn(`queue depth of ${spec.func} unavailable: ${err.message}`);

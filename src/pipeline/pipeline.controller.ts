@@ -1,6 +1,5 @@
 import { Controller, Get, NotFoundException, Param, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiDefaultResponse, ApiOkResponse, ApiOperation, ApiTags, getSchemaPath } from '@nestjs/swagger';
-import { CollectionsService } from '../collections/collections.service.js';
 import { CollectionNameParam, FilesQuery, FolderResponse, SearchQuery, SearchResponse } from './pipeline.dto.js';
 import { SearchService } from './search.service.js';
 
@@ -11,10 +10,7 @@ import { SearchService } from './search.service.js';
 @ApiDefaultResponse({ description: 'An error: 400 names the bad fields, 401/403 the token, 404 an unknown collection', schema: { $ref: getSchemaPath('ErrorBody') } })
 @Controller('api/collections/:name')
 export class PipelineController {
-  constructor(
-    private readonly search: SearchService,
-    private readonly collections: CollectionsService,
-  ) {}
+  constructor(private readonly search: SearchService) {}
 
   /** Ranked hits with their file paths and highlighted snippets. */
   @Get('search')
@@ -35,6 +31,6 @@ export class PipelineController {
   }
 
   private async mustExist(name: string): Promise<void> {
-    if (!(await this.collections.get(name))) throw new NotFoundException(`collection "${name}" does not exist`);
+    if (!(await this.search.collectionExists(name))) throw new NotFoundException(`collection "${name}" does not exist`);
   }
 }

@@ -1,8 +1,8 @@
-import { Inject, Injectable } from '@nestjs/common';
-import { Pool } from 'pg';
-import { PG_POOL } from '../database/database.module.js';
+import { Injectable } from '@nestjs/common';
+import type { Pool } from 'pg';
+import { AdminPool } from '../admin/admin-pool.js';
 import { pgQueryable } from '../tasks/sql/queryable.js';
-import { LIST_DIR, SEARCH } from './sql/pipeline.sql.js';
+import { COLLECTION_EXISTS, LIST_DIR, SEARCH } from './sql/pipeline.sql.js';
 
 export interface SearchHit {
   blob: string;
@@ -19,10 +19,21 @@ export interface TreeEntry {
   mime: string | null;
 }
 
-/** Full-text search and tree browsing over what the pipeline ingested. */
+/**
+ * Full-text search and tree browsing over what the pipeline ingested. API reads: they run on the
+ * admin pool, under ADMIN_STATEMENT_TIMEOUT_MS, never on the connections the workers need.
+ */
 @Injectable()
 export class SearchService {
-  constructor(@Inject(PG_POOL) private readonly pool: Pool) {}
+  private readonly pool: Pool;
+
+  constructor(admin: AdminPool) {
+    this.pool = admin.pool;
+  }
+
+  async collectionExists(collection: string): Promise<boolean> {
+    return (await pgQueryable(this.pool).rows(COLLECTION_EXISTS, [collection])).length > 0;
+  }
 
   search(collection: string, query: string, limit: number): Promise<SearchHit[]> {
     return pgQueryable(this.pool).rows<SearchHit>(SEARCH, [collection, query, limit]);

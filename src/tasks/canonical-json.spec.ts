@@ -28,7 +28,17 @@ describe('canonicalJson', () => {
     expect(canonicalJson(bare)).toBe('{"a":2,"b":1}');
   });
 
+  it('keeps own keys named __proto__, constructor and prototype, in the text and so in the hash', () => {
+    const text = '{"a":{"__proto__":{"x":1},"keep":true},"constructor":{"prototype":{"p":1}},"prototype":0,"toString":"t"}';
+    const parsed: unknown = JSON.parse(text);
+    expect(canonicalJson(parsed)).toBe('{"a":{"__proto__":{"x":1},"keep":true},"constructor":{"prototype":{"p":1}},"prototype":0,"toString":"t"}');
+    expect(JSON.parse(canonicalJson(parsed))).toEqual(parsed);
+    expect(argsHash(canonicalJson(parsed)).equals(argsHash(canonicalJson(JSON.parse('{"a":{"keep":true},"constructor":{"prototype":{"p":1}},"prototype":0,"toString":"t"}'))))).toBe(false);
+    expect(({} as Record<string, unknown>).x).toBeUndefined();
+  });
+
   it.each([
+    ['an object literal whose __proto__ set its prototype', { a: { __proto__: { x: 1 } } }, '$.a is an object whose prototype was set'],
     ['NaN', { n: NaN }, '$.n is NaN'],
     ['Infinity', { deep: { x: [1, -Infinity] } }, '$.deep.x[1] is -Infinity'],
     ['undefined in an object', { a: { b: undefined } }, '$.a.b is undefined'],

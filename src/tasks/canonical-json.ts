@@ -21,7 +21,11 @@ function encode(value: unknown, path: string): string {
       if (Array.isArray(value)) return `[${value.map((v, i) => encode(v, `${path}[${i}]`)).join(',')}]`;
       const proto = Object.getPrototypeOf(value);
       if (proto !== Object.prototype && proto !== null) {
-        throw new TypeError(`${path} is a ${proto?.constructor?.name ?? 'non-plain object'}, not a plain object`);
+        // An object literal's `__proto__: {...}` sets the prototype instead of making a key (`['__proto__']: ...` makes one).
+        const what = Object.hasOwn(proto as object, 'constructor')
+          ? `a ${(proto as { constructor: { name?: string } }).constructor.name || 'non-plain object'}`
+          : 'an object whose prototype was set (a `__proto__:` in an object literal?)';
+        throw new TypeError(`${path} is ${what}, not a plain object`);
       }
       const keys = Object.keys(value as object).sort();
       const parts = keys.map((k) => `${JSON.stringify(k)}:${encode((value as Record<string, unknown>)[k], `${path}.${k}`)}`);

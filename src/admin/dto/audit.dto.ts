@@ -1,6 +1,6 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsInt, Matches, Max, Min } from 'class-validator';
+import { IsIn, IsInt, Matches, Max, Min } from 'class-validator';
 import { MAX_PAGE } from './list-tasks.dto.js';
 import { IsTaskId, Optional, toInt } from './validators.js';
 
@@ -14,7 +14,12 @@ export class AuditQuery {
   @Max(MAX_PAGE)
   limit = 50;
 
-  @ApiPropertyOptional({ description: 'nextCursor of the previous page' })
+  @ApiPropertyOptional({ description: 'By id: desc is newest first', enum: ['asc', 'desc'], default: 'desc' })
+  @Optional()
+  @IsIn(['asc', 'desc'], { message: 'order must be asc or desc' })
+  order: 'asc' | 'desc' = 'desc';
+
+  @ApiPropertyOptional({ description: 'nextCursor of the previous page (same order)' })
   @Optional()
   @IsTaskId({ message: 'cursor must be the nextCursor of a previous page' })
   cursor?: string;

@@ -1,8 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Transform } from 'class-transformer';
 import { IsBoolean, IsInt, Matches, Max, Min } from 'class-validator';
 import { JSON_VALUE_SCHEMA } from '../openapi.js';
-import { COLLECTION_NAME, FUNC_NAME, IsDependencyMap, IsIsoDateTime, IsJsonValue, Optional, raw } from './validators.js';
+import { COLLECTION_NAME, FUNC_NAME, IsDependencyMap, IsIsoDateTime, IsJsonValue, OpaqueJson, Optional } from './validators.js';
 
 /** Body of `POST /api/tasks`. */
 export class EnqueueTaskBody {
@@ -12,7 +11,7 @@ export class EnqueueTaskBody {
 
   @ApiPropertyOptional({ ...JSON_VALUE_SCHEMA, description: 'JSON arguments, any JSON value (the task identity is collection + func + args)', example: { blob: 'abc' } })
   @Optional()
-  @Transform(raw)
+  @OpaqueJson()
   @IsJsonValue()
   args?: unknown;
 
@@ -28,7 +27,7 @@ export class EnqueueTaskBody {
     example: { text: '41' },
   })
   @Optional()
-  @Transform(raw)
+  @OpaqueJson()
   @IsDependencyMap()
   dependsOn?: Record<string, string>;
 

@@ -5,15 +5,21 @@ import { TaskStatus, TASK_STATUSES } from '../../tasks/task-status.js';
 import { FilterFields } from './task-filter.dto.js';
 import { IsIsoDateTime, Optional, toBool, toInt, toList } from './validators.js';
 
-/** Sortable columns: the request names a key, the SQL gets the column from this table only. */
+/** PostgreSQL types of the sortable columns: the cursor's key is read back as the column's own type. */
+export type SortType = 'bigint' | 'integer' | 'smallint' | 'timestamptz';
+
+/**
+ * Sortable columns: the request names a key, the SQL gets the column from this table only. Each is
+ * NOT NULL (the keyset (column, id) has no place for NULLs; the pagination test checks it).
+ */
 export const TASK_SORTS = {
   id: { column: 'id', type: 'bigint' },
   dateCreated: { column: 'date_created', type: 'timestamptz' },
   dateModified: { column: 'date_modified', type: 'timestamptz' },
-  priority: { column: 'priority', type: 'int' },
-  failCount: { column: 'fail_count', type: 'int' },
-  attempt: { column: 'attempt', type: 'int' },
-} as const;
+  priority: { column: 'priority', type: 'smallint' },
+  failCount: { column: 'fail_count', type: 'integer' },
+  attempt: { column: 'attempt', type: 'integer' },
+} as const satisfies Record<string, { column: string; type: SortType }>;
 export type TaskSort = keyof typeof TASK_SORTS;
 export const MAX_PAGE = 100;
 

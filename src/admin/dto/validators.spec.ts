@@ -1,6 +1,6 @@
 import 'reflect-metadata';
-import { plainToInstance } from 'class-transformer';
-import { validateSync } from 'class-validator';
+import { BadRequestException } from '@nestjs/common';
+import { AdminValidationPipe } from '../validation.pipe.js';
 import { EnqueueTaskBody } from './enqueue-task.dto.js';
 import { isTaskId, jsonProblem } from './validators.js';
 
@@ -33,18 +33,33 @@ describe('jsonProblem', () => {
   });
 });
 
-describe('EnqueueTaskBody', () => {
-  const check = (plain: object) => validateSync(plainToInstance(EnqueueTaskBody, plain), { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true });
+describe('EnqueueTaskBody through the API validation pipe', () => {
+  const pipe = new AdminValidationPipe();
+  const parse = (plain: object) => pipe.transform(plain, { type: 'body', metatype: EnqueueTaskBody, data: undefined }) as Promise<EnqueueTaskBody>;
+  const fieldsOf = (plain: object) => parse(plain).then(() => [], (err: BadRequestException) => (err.getResponse() as { fields: string[] }).fields);
 
-  it('keeps args untouched, __proto__ keys included', () => {
-    const plain = JSON.parse('{"func": "f.ok", "args": {"__proto__": {"x": 1}, "y": [1]}}') as object;
-    const body = plainToInstance(EnqueueTaskBody, plain);
-    expect(Object.keys(body.args as object)).toEqual(['__proto__', 'y']);
-    expect(check(plain)).toEqual([]);
+  it('keeps args untouched, keys named __proto__, constructor and prototype included, and does not change the request', async () => {
+    const text = '{"func": "f.ok", "args": {"__proto__": {"x": 1}, "constructor": {"name": "c"}, "y": [{"prototype": 1, "constructor": "s"}]}}';
+    const plain = JSON.parse(text) as object;
+    const body = await parse(plain);
+    expect(JSON.stringify(body.args)).toBe(JSON.stringify((JSON.parse(text) as { args: unknown }).args));
+    expect(Object.keys(body.args as object)).toEqual(['__proto__', 'constructor', 'y']);
+    expect(plain).toEqual(JSON.parse(text));
+    expect(({} as Record<string, unknown>).x).toBeUndefined();
   });
 
-  it('refuses null for an optional field instead of treating it as absent, and a dependency named __proto__', () => {
-    expect(check({ func: 'f.ok', collection: null }).map((e) => e.property)).toEqual(['collection']);
-    expect(check(JSON.parse('{"func": "f.ok", "dependsOn": {"__proto__": "1"}}') as object).map((e) => e.property)).toEqual(['dependsOn']);
+  it('refuses null for an optional field instead of treating it as absent', async () => {
+    expect(await fieldsOf({ func: 'f.ok', collection: null })).toEqual(['collection']);
+  });
+
+  it('accepts dependency names that are also Object keys: each is an edge name like any other', async () => {
+    for (const name of ['__proto__', 'constructor', 'prototype', 'toString']) {
+      const body = await parse(JSON.parse(`{"func": "f.ok", "dependsOn": {"${name}": "1"}}`) as object);
+      expect(Object.entries(body.dependsOn!)).toEqual([[name, '1']]);
+    }
+  });
+
+  it.each(['toString', 'valueOf', 'hasOwnProperty', '__proto__', 'constructor', 'prototype'])('refuses a field named %s like any unknown field', async (key) => {
+    expect(await fieldsOf(JSON.parse(`{"func": "f.ok", "${key}": 1}`) as object)).toEqual([key]);
   });
 });

@@ -1,4 +1,4 @@
-import { TransformFnParams } from 'class-transformer';
+import { Transform, TransformFnParams } from 'class-transformer';
 import { ValidateBy, ValidateIf, ValidationOptions } from 'class-validator';
 
 /** Largest PostgreSQL bigint: ids above it would fail in the database instead of in validation. */
@@ -124,7 +124,7 @@ export function IsDependencyMap(options?: ValidationOptions): PropertyDecorator 
     const entries = Object.entries(value);
     if (entries.length > 100) return `${property} names more than 100 dependencies`;
     for (const [name, id] of entries) {
-      if (!DEPENDENCY_NAME.test(name) || name === '__proto__') return `${property} has a bad name: names are 1-100 letters, digits, _ . -`;
+      if (!DEPENDENCY_NAME.test(name)) return `${property} has a bad name: names are 1-100 letters, digits, _ . -`;
       if (!isTaskId(id)) return `${property}.${name} must be a task id: a string of 1-19 digits`;
     }
     return undefined;
@@ -180,5 +180,48 @@ export const toList = ({ value }: TransformFnParams): unknown => {
   return value;
 };
 
-/** The raw value of the property, untouched by class-transformer (task args are opaque JSON). */
-export const raw = ({ obj, key }: TransformFnParams): unknown => (Object.prototype.hasOwnProperty.call(obj, key) ? (obj as Record<string, unknown>)[key] : undefined);
+const OPAQUE_JSON_FIELDS = 'laterz:opaque-json-fields';
+
+/**
+ * What the validation pipe hands class-transformer in place of an opaque JSON value: an object
+ * with no keys to copy. Walked by class-transformer, task args would lose keys named
+ * `__proto__` or `constructor`, and an own `constructor` key crashes it.
+ */
+export class SealedJson {
+  readonly #value: unknown;
+
+  constructor(value: unknown) {
+    this.#value = value;
+  }
+
+  get value(): unknown {
+    return this.#value;
+  }
+}
+
+/**
+ * A field whose value is opaque JSON (task args, a dependency map): validated and passed on
+ * exactly as it was sent. The validation pipe seals it (`sealOpaqueJson`) before class-transformer
+ * runs; this unseals it onto the DTO.
+ */
+export function OpaqueJson(): PropertyDecorator {
+  const unseal = Transform(({ obj, key }: TransformFnParams) => {
+    const value = Object.hasOwn(obj as object, key) ? (obj as Record<string, unknown>)[key] : undefined;
+    return value instanceof SealedJson ? value.value : value;
+  });
+  return (target, key) => {
+    const fields = (Reflect.getMetadata(OPAQUE_JSON_FIELDS, target.constructor) as string[] | undefined) ?? [];
+    Reflect.defineMetadata(OPAQUE_JSON_FIELDS, [...fields, String(key)], target.constructor);
+    unseal(target, key);
+  };
+}
+
+/** A shallow copy of a request body whose opaque JSON fields (of its DTO class) are sealed. */
+export function sealOpaqueJson(body: object, dto: unknown): object {
+  const fields = typeof dto === 'function' ? ((Reflect.getMetadata(OPAQUE_JSON_FIELDS, dto) as string[] | undefined) ?? []) : [];
+  const present = fields.filter((f) => Object.hasOwn(body, f));
+  if (present.length === 0) return body;
+  const copy: Record<string, unknown> = { ...body };
+  for (const f of present) copy[f] = new SealedJson(copy[f]);
+  return copy;
+}

@@ -89,3 +89,8 @@ export const INGEST_COUNTS: Statement = {
       LEFT JOIN unnest($2::text[], $3::int[]) AS f(func, version) ON f.func = g.func
      GROUP BY g.func, g.status`,
 };
+
+export const COLLECTION_EXISTS: Statement = {
+  name: 'laterz_pipeline_collection_exists',
+  text: `SELECT 1 FROM collection WHERE name = $1`,
+};
