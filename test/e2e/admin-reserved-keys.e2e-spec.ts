@@ -108,7 +108,7 @@ describe('reserved keys: kept in task args, refused as request fields', () => {
       { method: 'post', path: '/api/tasks/cancel', body: { collection: 'never-made' } },
       { method: 'delete', path: '/api/tasks', query: 'collection=never-made&olderThanSeconds=60' },
       { method: 'post', path: '/api/tasks/999999/retry', body: {} },
-      { method: 'post', path: '/api/tasks/999999/cancel', body: {} },
+      { method: 'post', path: '/api/tasks/999999/cancel' }, // takes no body (a body is refused whole)
       { method: 'get', path: '/api/queues' },
       { method: 'get', path: '/api/collections' },
       { method: 'get', path: '/api/collections/default/stats' },
