@@ -1,7 +1,7 @@
 // Runs outside Jest's module system (no TS transform, no moduleNameMapper), so it uses the
 // compiled service from dist/ (`npm test` builds first).
 import pg from 'pg';
-import { chmodSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppConfig } from '../../dist/src/config/app-config.js';
@@ -15,9 +15,8 @@ import { runMigrations } from '../../dist/src/database/migrate.js';
 export default async function globalSetup() {
   let url = process.env.DATABASE_URL;
   if (!url) {
+    // mkdtemp makes it 0700: run as root, the server opens it to the account PostgreSQL runs as.
     const dataDir = mkdtempSync(join(tmpdir(), 'laterz-test-'));
-    // mkdtemp makes the folder 0700; run as root, the server runs as the `postgres` user, which must reach <dataDir>/pg.
-    chmodSync(dataDir, 0o755);
     const port = 20000 + Math.floor(Math.random() * 20000);
     const server = new EmbeddedPostgresServer({ dataDir, port });
     url = await server.start();

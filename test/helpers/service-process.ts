@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { Injectable, Type } from '@nestjs/common';
 import { TaskHandler } from '../../src/tasks/task-handler.decorator.js';
+import { waitFor } from './databases.js';
 
 /** Repository root (jest runs with it as the working directory). */
 export const ROOT = resolve(process.cwd());
@@ -22,11 +23,12 @@ const STRIPPED = /^(PORT|ROLES|DATABASE_URL|DATA_DIR|EMBEDDED_PG_PORT|DB_.*|LOG_
 
 /**
  * Starts `node <script>` from the repository root with only the given laterz variables
- * (plus PATH, HOME and the like from this process).
+ * (plus PATH, HOME and the like from this process). `detached`: in a process group of its own, as
+ * a terminal runs a command (a Ctrl-C there is `process.kill(-pid, 'SIGINT')` here).
  */
-export function startNode(script: string, env: Record<string, string>): ServiceProcess {
+export function startNode(script: string, env: Record<string, string>, options: { detached?: boolean } = {}): ServiceProcess {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !STRIPPED.test(k)));
-  const child = spawn(process.execPath, [script], { cwd: ROOT, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [script], { cwd: ROOT, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: options.detached });
   let stdout = '';
   let stderr = '';
   let done = false;
@@ -49,6 +51,18 @@ export function startNode(script: string, env: Record<string, string>): ServiceP
     exited,
     hasExited: () => done,
   };
+}
+
+/** Polls /health/ready until 200; fails with the service's output if it exits first. */
+export async function ready(proc: ServiceProcess, port: number, timeoutMs = 45000): Promise<void> {
+  await waitFor(
+    async () => proc.hasExited() || (await fetch(`http://127.0.0.1:${port}/health/ready`, { headers: { connection: 'close' } })).status === 200,
+    `/health/ready on :${port}`,
+    timeoutMs,
+  );
+  if (proc.hasExited()) {
+    throw new Error(`service exited (${await proc.exited}) before it was ready\n--- stderr\n${proc.stderr}\n--- stdout (tail)\n${proc.stdout.slice(-4000)}`);
+  }
 }
 
 /**

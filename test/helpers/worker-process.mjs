@@ -4,7 +4,9 @@
 // provider, which Nest runs while it builds the module graph: before WorkerService starts consuming.
 // Each func is declared (never run) on the test's enqueueing side too.
 import 'reflect-metadata';
+import { existsSync } from 'node:fs';
 import { setTimeout } from 'node:timers';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Module } from '@nestjs/common';
 import { bootstrap } from '../../dist/src/bootstrap.js';
 import { TaskRegistry } from '../../dist/src/tasks/task-registry.js';
@@ -33,6 +35,11 @@ const HANDLERS = {
     return forever();
   },
   'gp.ok': () => ({ pid: process.pid }),
+  // Runs until the test creates the file args.release (a test that stops the process meanwhile).
+  'sd.gate': async ({ release }) => {
+    while (!existsSync(release)) await sleep(20);
+    return 'released';
+  },
 };
 
 class TestHandlersModule {}
