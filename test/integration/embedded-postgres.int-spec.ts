@@ -1,8 +1,11 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, Server } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Client } from 'pg';
+import { binariesRunnableBy, installedBinaries } from '../../src/database/embedded/binaries.js';
+import { isRoot, serverAccount } from '../../src/database/embedded/os-account.js';
 import { EmbeddedPostgresServer } from '../../src/database/embedded-postgres.js';
 import { waitFor } from '../helpers/databases.js';
 import { freePort, pgrep, ready, ServiceProcess, startNode } from '../helpers/service-process.js';
@@ -155,4 +158,33 @@ describe('the built service on its embedded PostgreSQL (no DATABASE_URL), each t
     );
     expect(proc.stderr).toMatch(/lock file "postmaster\.pid" already exists/);
   }, 60000);
+});
+
+describe('as root, with the binaries under a folder the server account cannot enter (a clone in a 0700 home)', () => {
+  const dirs: string[] = [];
+  afterAll(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
+  (isRoot() ? it : it.skip)('copies them into DATA_DIR once and runs them from there', async () => {
+    const installed = await installedBinaries();
+    const closed = mkdtempSync(join(tmpdir(), 'laterz-closed-'));
+    const dataDir = mkdtempSync(join(tmpdir(), 'laterz-embedded-'));
+    dirs.push(closed, dataDir);
+    chmodSync(dataDir, 0o755); // as EmbeddedPostgresServer.start() opens it
+    cpSync(dirname(dirname(installed.postgres)), join(closed, 'native'), { recursive: true, verbatimSymlinks: true });
+    const unreachable = { postgres: join(closed, 'native/bin/postgres'), initdb: join(closed, 'native/bin/initdb'), version: installed.version };
+    const account = (await serverAccount())!;
+    const runAs = (binary: string) => spawnSync(binary, ['-V'], { uid: account.uid, gid: account.gid, encoding: 'utf8' });
+    expect(runAs(unreachable.postgres).error?.message).toMatch(/EACCES/);
+
+    const runnable = await binariesRunnableBy(unreachable, account, dataDir);
+    expect(runnable).toEqual({
+      postgres: join(dataDir, `postgres-${installed.version}`, 'bin', 'postgres'),
+      initdb: join(dataDir, `postgres-${installed.version}`, 'bin', 'initdb'),
+      version: installed.version,
+    });
+    expect(runAs(runnable.postgres).stdout).toMatch(/^postgres \(PostgreSQL\) \d+/);
+    expect(runAs(runnable.initdb).stdout).toMatch(/^initdb \(PostgreSQL\) \d+/);
+    // The next start finds the copy.
+    expect(await binariesRunnableBy(unreachable, account, dataDir)).toEqual(runnable);
+  });
 });
