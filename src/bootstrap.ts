@@ -7,6 +7,7 @@ import { AppConfig } from './config/app-config.js';
 import { EmbeddedPostgresServer } from './database/embedded-postgres.js';
 import { runMigrations } from './database/migrate.js';
 import { AppLogger } from './logging/app-logger.js';
+import { ShutdownSignals } from './shutdown-signals.js';
 
 export interface Running {
   app: INestApplication;
@@ -24,6 +25,8 @@ export async function bootstrap(
   config: AppConfig = AppConfig.fromEnv(),
   options: { handleSignals?: boolean; imports?: DynamicModule['imports'] } = {},
 ): Promise<Running> {
+  // Installed first: a signal while laterz starts must end the embedded server it may have started.
+  const signals = options.handleSignals !== false ? new ShutdownSignals() : undefined;
   const embedded = config.databaseUrl
     ? undefined
     : new EmbeddedPostgresServer({ dataDir: config.dataDir, port: config.embeddedPgPort });
@@ -53,19 +56,7 @@ export async function bootstrap(
         await app.close();
         await embedded?.stop();
       })());
-    if (options.handleSignals !== false) {
-      for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-        process.once(signal, () => {
-          shutdown(signal).then(
-            () => process.exit(0),
-            (err: Error) => {
-              console.error('shutdown failed:', err.message);
-              process.exit(1);
-            },
-          );
-        });
-      }
-    }
+    signals?.up(shutdown, (line) => logger.warn(line, 'Bootstrap'));
     return { app, config, url, shutdown };
   } catch (err) {
     await embedded?.stop().catch(() => undefined);

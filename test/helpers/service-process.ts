@@ -23,15 +23,23 @@ export interface ServiceProcess {
 const STRIPPED = /^(PORT|ROLES|DATABASE_URL|DATA_DIR|EMBEDDED_PG_PORT|DB_.*|LOG_.*|SHUTDOWN_.*|AMQP_.*|WORKER_.*|TASK_.*|LATERZ_.*|ENV_FILE)$/;
 
 /**
+/**
  * Starts `node <script>` (from the repository root unless `cwd` says otherwise) with only the
  * given laterz variables (plus PATH, HOME and the like from this process). A developer's own
  * `.env` in the repository is not read (ENV_FILE=/dev/null) unless `env` sets ENV_FILE. `tty`:
  * with a terminal as its stdout (through script(1); its output, stderr included, is in `stdout`).
+ * `detached`: in a process group of its own, as a terminal runs a command (a Ctrl-C there is
+ * `process.kill(-pid, 'SIGINT')` here).
  */
-export function startNode(script: string, env: Record<string, string>, options: { cwd?: string; tty?: boolean } = {}): ServiceProcess {
+export function startNode(script: string, env: Record<string, string>, options: { cwd?: string; tty?: boolean; detached?: boolean } = {}): ServiceProcess {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !STRIPPED.test(k)));
   const [command, argv] = options.tty ? ['script', ['-qfec', `${process.execPath} ${script}`, '/dev/null']] : [process.execPath, [script]];
-  const child = spawn(command, argv, { cwd: options.cwd ?? ROOT, env: { ...base, ENV_FILE: '/dev/null', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, argv, {
+    cwd: options.cwd ?? ROOT,
+    env: { ...base, ENV_FILE: '/dev/null', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.detached,
+  });
   let stdout = '';
   let stderr = '';
   let done = false;
@@ -54,6 +62,18 @@ export function startNode(script: string, env: Record<string, string>, options: 
     exited,
     hasExited: () => done,
   };
+}
+
+/** Polls /health/ready until 200; fails with the service's output if it exits first. */
+export async function ready(proc: ServiceProcess, port: number, timeoutMs = 45000): Promise<void> {
+  await waitFor(
+    async () => proc.hasExited() || (await fetch(`http://127.0.0.1:${port}/health/ready`, { headers: { connection: 'close' } })).status === 200,
+    `/health/ready on :${port}`,
+    timeoutMs,
+  );
+  if (proc.hasExited()) {
+    throw new Error(`service exited (${await proc.exited}) before it was ready\n--- stderr\n${proc.stderr}\n--- stdout (tail)\n${proc.stdout.slice(-4000)}`);
+  }
 }
 
 /**
@@ -92,18 +112,6 @@ export function workerProcessFuncs(...names: string[]): Type {
     Object.defineProperty(WorkerProcessFuncs.prototype, `func${i}`, descriptor);
   });
   return WorkerProcessFuncs;
-}
-
-/** Polls /health/ready on `port` until 200; fails with the process's output if it exits first. */
-export async function untilReady(proc: ServiceProcess, port: number, timeoutMs = 45000): Promise<void> {
-  await waitFor(
-    async () => proc.hasExited() || (await fetch(`http://127.0.0.1:${port}/health/ready`, { headers: { connection: 'close' } })).status === 200,
-    `/health/ready on :${port}`,
-    timeoutMs,
-  );
-  if (proc.hasExited()) {
-    throw new Error(`service exited (${await proc.exited}) before it was ready\n--- stderr\n${proc.stderr}\n--- stdout (tail)\n${proc.stdout.slice(-4000)}`);
-  }
 }
 
 /** A TCP port that was free a moment ago. */

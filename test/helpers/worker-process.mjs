@@ -4,7 +4,9 @@
 // provider, which Nest runs while it builds the module graph: before WorkerService starts consuming.
 // Each func is declared (never run) on the test's enqueueing side too.
 import 'reflect-metadata';
+import { existsSync } from 'node:fs';
 import { setTimeout } from 'node:timers';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Module } from '@nestjs/common';
 import { bootstrap } from '../../dist/src/bootstrap.js';
 import { TaskRegistry } from '../../dist/src/tasks/task-registry.js';
@@ -37,6 +39,11 @@ const HANDLERS = {
   'lg.fail': (_args, _deps, ctx) => {
     ctx.logger.info('about to fail');
     throw new Error('lg.fail failed on purpose');
+  },
+  // Runs until the test creates the file args.release (a test that stops the process meanwhile).
+  'sd.gate': async ({ release }) => {
+    while (!existsSync(release)) await sleep(20);
+    return 'released';
   },
 };
 

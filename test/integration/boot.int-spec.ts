@@ -1,25 +1,13 @@
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { waitFor } from '../helpers/databases.js';
 import { userSettings } from '../helpers/scratch.js';
-import { freePort, pgrep, ServiceProcess, startNode, stopIfRunning } from '../helpers/service-process.js';
+import { freePort, pgrep, ready, ServiceProcess, startNode, stopIfRunning } from '../helpers/service-process.js';
 
 /** The built service, as `npm run start:prod` runs it. */
 const MAIN = 'dist/src/main.js';
-
-/** Polls /health/ready until 200; fails with the service's output if it exits first. */
-async function ready(proc: ServiceProcess, port: number, timeoutMs = 45000): Promise<void> {
-  await waitFor(
-    async () => proc.hasExited() || (await fetch(`http://127.0.0.1:${port}/health/ready`, { headers: { connection: 'close' } })).status === 200,
-    `/health/ready on :${port}`,
-    timeoutMs,
-  );
-  if (proc.hasExited()) {
-    throw new Error(`service exited (${await proc.exited}) before it was ready\n--- stderr\n${proc.stderr}\n--- stdout (tail)\n${proc.stdout.slice(-4000)}`);
-  }
-}
 
 describe('the built service as a process', () => {
   it('refuses a bad environment, naming every bad variable', async () => {
@@ -40,9 +28,8 @@ describe('the built service as a process', () => {
     let proc: ServiceProcess | undefined;
 
     beforeAll(() => {
+      // 0700, as mktemp makes it: as root, the service opens DATA_DIR to the server's own account itself.
       dataDir = mkdtempSync(join(tmpdir(), 'laterz-boot-'));
-      // As DATA_DIR would be if the service made it: run as root, the server's own user must reach <dataDir>/pg.
-      chmodSync(dataDir, 0o755);
     });
     afterAll(async () => {
       await stopIfRunning(proc);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Pool } from 'pg';
 import { insertTasks } from '../factories/task.factory.js';
 import { createTestDatabase } from '../helpers/databases.js';
-import { freePort, ROOT, ServiceProcess, startNode, stopIfRunning, untilReady } from '../helpers/service-process.js';
+import { freePort, ready, ROOT, ServiceProcess, startNode, stopIfRunning } from '../helpers/service-process.js';
 
 /** The built service, started from another working directory than the repository's. */
 const MAIN = join(ROOT, 'dist/src/main.js');
@@ -52,7 +52,7 @@ describe('.env in the working directory of the service process', () => {
     // The environment's PORT wins over the file's; the rest comes from .env (the default ENV_FILE).
     // DATA_DIR cannot be made: a service that ignored .env's DATABASE_URL would fail to start.
     proc = startNode(MAIN, { PORT: String(envPort), ENV_FILE: '', DATA_DIR: '/dev/null/data' }, { cwd: dir });
-    await untilReady(proc, envPort);
+    await ready(proc, envPort);
 
     // The database and the token are the ones .env names.
     const res = await fetch(`http://127.0.0.1:${envPort}/api/tasks/${taskId}`, { headers: { authorization: `Bearer ${TOKEN}`, connection: 'close' } });

@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createTestDatabase } from '../helpers/databases.js';
 import { productionInstall } from '../helpers/production-install.js';
-import { freePort, pgrep, ServiceProcess, startNode, stopIfRunning, untilReady } from '../helpers/service-process.js';
+import { freePort, pgrep, ready, ServiceProcess, startNode, stopIfRunning } from '../helpers/service-process.js';
 
 /** Nest's own lines about wiring modules and routes: noise at info, there for debugging. */
 const NEST_WIRING = ['NestFactory', 'InstanceLoader', 'RoutesResolver', 'RouterExplorer', 'NestApplication'];
@@ -43,7 +43,7 @@ describe('the process log of the service', () => {
   it("keeps Nest's module and route wiring at debug: not at info, there at debug", async () => {
     const port = await freePort();
     proc = startNode('dist/src/main.js', env(port, { LOG_LEVEL: 'info' }));
-    await untilReady(proc, port);
+    await ready(proc, port);
     const atInfo = jsonLines(proc.stdout);
     expect(atInfo.filter((l) => NEST_WIRING.includes(l.context as string))).toEqual([]);
     expect(atInfo.some((l) => l.level === 30 && String(l.msg).startsWith(`laterz up on :${port}`))).toBe(true);
@@ -51,7 +51,7 @@ describe('the process log of the service', () => {
 
     const debugPort = await freePort();
     proc = startNode('dist/src/main.js', env(debugPort, { LOG_LEVEL: 'debug' }));
-    await untilReady(proc, debugPort);
+    await ready(proc, debugPort);
     const wiring = jsonLines(proc.stdout).filter((l) => NEST_WIRING.includes(l.context as string));
     expect(new Set(wiring.map((l) => l.context))).toEqual(new Set(NEST_WIRING));
     expect(wiring.every((l) => l.level === 20)).toBe(true);
@@ -77,7 +77,7 @@ describe('the process log of the service', () => {
     it('LOG_FORMAT=auto on a terminal falls back to JSON lines', async () => {
       const port = await freePort();
       proc = startNode(join(dir, 'dist/src/main.js'), env(port, { LOG_FORMAT: 'auto', LOG_LEVEL: 'info' }), { cwd: dir, tty: true });
-      await untilReady(proc, port);
+      await ready(proc, port);
       expect(jsonLines(proc.stdout).some((l) => String(l.msg).startsWith(`laterz up on :${port}`))).toBe(true);
     }, 60000);
 
