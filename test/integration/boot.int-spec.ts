@@ -2,7 +2,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { waitFor } from '../helpers/databases.js';
 import { userSettings } from '../helpers/scratch.js';
 import { freePort, pgrep, ready, ServiceProcess, startNode, stopIfRunning } from '../helpers/service-process.js';
 
