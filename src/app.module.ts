@@ -8,8 +8,8 @@ import { CollectionsModule } from './collections/collections.module.js';
 import { HealthModule } from './health/health.module.js';
 import { LoggingModule } from './logging/logging.module.js';
 import { PipelineModule } from './pipeline/pipeline.module.js';
-import { SchedulerModule } from './scheduler/scheduler.module.js';
-import { StatsModule } from './stats/stats.module.js';
+import { SchedulerModule } from './maintenance/maintenance.module.js';
+import { StatsModule } from './maintenance/stats/stats.module.js';
 import { TasksModule } from './tasks/tasks.module.js';
 import { WorkerModule } from './worker/worker.module.js';
 

@@ -1,10 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import type { PoolClient } from 'pg';
-import { BulkRunnerService } from '../../src/bulk/bulk-runner.service.js';
-import { DispatcherService } from '../../src/dispatch/dispatcher.service.js';
-import { JOB_LOCK_CLASS, JobKey } from '../../src/scheduler/job-lock.js';
-import { StatsService } from '../../src/stats/stats.service.js';
+import { BulkRunnerService } from '../../src/maintenance/bulk/bulk-runner.service.js';
+import { DispatcherService } from '../../src/maintenance/dispatch/dispatcher.service.js';
+import { JOB_LOCK_CLASS, JobKey } from '../../src/maintenance/job-lock.js';
+import { StatsService } from '../../src/maintenance/stats/stats.service.js';
 import type { BulkTask } from '../../src/tasks/task-context.js';
 import { TaskHandler } from '../../src/tasks/task-handler.decorator.js';
 import { idsWithStatus, insertDetailedTasks, many } from '../factories/scheduler.factory.js';

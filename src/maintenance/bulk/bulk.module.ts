@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
-import { CollectionsModule } from '../collections/collections.module.js';
-import { TasksModule } from '../tasks/tasks.module.js';
+import { CollectionsModule } from '../../collections/collections.module.js';
+import { TasksModule } from '../../tasks/tasks.module.js';
 import { BulkHooks } from './bulk-hooks.js';
 import { BulkRunnerService } from './bulk-runner.service.js';
 

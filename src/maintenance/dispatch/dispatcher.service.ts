@@ -1,13 +1,13 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Pool } from 'pg';
-import { Broker, PublishPriority, PublishRef } from '../broker/broker.js';
-import { CollectionEntity } from '../collections/collection.entity.js';
-import { CollectionsService } from '../collections/collections.service.js';
-import { AppConfig } from '../config/app-config.js';
-import { PG_POOL } from '../database/database.module.js';
-import { JobKey, runExclusive, shuffled } from '../scheduler/job-lock.js';
-import { pgQueryable, Queryable, Statement } from '../tasks/sql/queryable.js';
-import { RegisteredFunc, TaskRegistry } from '../tasks/task-registry.js';
+import { Broker, PublishPriority, PublishRef } from '../../broker/broker.js';
+import { CollectionEntity } from '../../collections/collection.entity.js';
+import { CollectionsService } from '../../collections/collections.service.js';
+import { AppConfig } from '../../config/app-config.js';
+import { PG_POOL } from '../../database/database.module.js';
+import { JobKey, runExclusive, shuffled } from '../job-lock.js';
+import { pgQueryable, Queryable, Statement } from '../../tasks/sql/queryable.js';
+import { RegisteredFunc, TaskRegistry } from '../../tasks/task-registry.js';
 import {
   DISPATCH_PROBE,
   KILL_DEAD_STARTED,

@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
-import { AppConfig } from '../config/app-config.js';
-import { scheduleInterval } from '../scheduler/interval-job.js';
+import { AppConfig } from '../../config/app-config.js';
+import { scheduleInterval } from '../scheduler.js';
 import { StatsService } from './stats.service.js';
 
 /** Saves collection statistics every STATS_INTERVAL_SECONDS. */

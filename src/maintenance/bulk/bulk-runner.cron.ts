@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
-import { AppConfig } from '../config/app-config.js';
-import { scheduleInterval } from '../scheduler/interval-job.js';
+import { AppConfig } from '../../config/app-config.js';
+import { scheduleInterval } from '../scheduler.js';
 import { BulkRunnerService } from './bulk-runner.service.js';
 
 /** Runs the bulk runner every BULK_INTERVAL_SECONDS. */

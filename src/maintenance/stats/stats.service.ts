@@ -2,13 +2,13 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Pool } from 'pg';
 import { Repository } from 'typeorm';
-import { CollectionStatsEntity } from '../collections/collection-stats.entity.js';
-import { CollectionsService } from '../collections/collections.service.js';
-import { AppConfig } from '../config/app-config.js';
-import { PG_POOL } from '../database/database.module.js';
-import { JobKey, runExclusive, shuffled } from '../scheduler/job-lock.js';
-import { inTransaction, pgQueryable } from '../tasks/sql/queryable.js';
-import { TaskRegistry } from '../tasks/task-registry.js';
+import { CollectionStatsEntity } from '../../collections/collection-stats.entity.js';
+import { CollectionsService } from '../../collections/collections.service.js';
+import { AppConfig } from '../../config/app-config.js';
+import { PG_POOL } from '../../database/database.module.js';
+import { JobKey, runExclusive, shuffled } from '../job-lock.js';
+import { inTransaction, pgQueryable } from '../../tasks/sql/queryable.js';
+import { TaskRegistry } from '../../tasks/task-registry.js';
 import { SAVE_STATS, SEQSCAN_OFF, STATS_COUNTS, STATS_OLDEST_PENDING, STATS_REASONS, STATS_RECENT } from './sql/stats.sql.js';
 
 export interface FuncStats {
