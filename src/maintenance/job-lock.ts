@@ -1,7 +1,9 @@
 import { Logger } from '@nestjs/common';
 import type { Pool, PoolClient } from 'pg';
+import { pgQueryable } from '../tasks/sql/queryable.js';
+import { TRY_JOB_LOCK, TryJobLockRow, UNLOCK_ALL } from './sql/job-lock.sql.js';
 
-/** Advisory lock keys of the cron jobs (two-int form, class 0x6c7a = "lz"; task locks use the bigint form). */
+/** Advisory lock keys of the maintenance jobs (two-int form, class 0x6c7a = "lz"; task locks use the bigint form). */
 export enum JobKey {
   Dispatcher = 10,
   BulkRunner = 11,
@@ -9,17 +11,11 @@ export enum JobKey {
 }
 export const JOB_LOCK_CLASS = 0x6c7a;
 
-export interface JobRun<T> {
-  /** The session holding the job lock; the bulk runner also takes its tasks' advisory locks on it. */
-  session: PoolClient;
-  /** Epoch milliseconds after which the job takes no new work. */
-  deadline: number;
-  work: T;
-}
-
 /**
  * Runs `work` only if no other replica runs the same job: `pg_try_advisory_lock` on a session
- * of its own. A run that overlaps the previous one (or another replica's) is skipped.
+ * of its own. A run that overlaps the previous one (or another replica's) is skipped: undefined.
+ * `work` gets the session (the bulk runner takes its tasks' locks on it) and the epoch
+ * milliseconds after which it takes no new work (now + `deadlineMs`: SYSTEM_TASK_DEADLINE_SECONDS).
  */
 export async function runExclusive<T>(
   pool: Pool,
@@ -31,30 +27,19 @@ export async function runExclusive<T>(
   const session = await pool.connect();
   let broken: Error | undefined;
   try {
-    const { rows } = await session.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS locked', [JOB_LOCK_CLASS, key]);
-    if (!rows[0].locked) {
+    const q = pgQueryable(session);
+    const [lock] = await q.rows<TryJobLockRow>(TRY_JOB_LOCK, [JOB_LOCK_CLASS, key]);
+    if (!lock.locked) {
       logger.debug(`${JobKey[key]} is running elsewhere: skipped`);
       return undefined;
     }
     try {
       return await work(session, Date.now() + deadlineMs);
     } finally {
-      // Every lock of this session: the job's, and any task lock a failed batch left behind (the
-      // session goes back to the pool, where a leftover lock would hide a dead task forever).
-      await session.query('SELECT pg_advisory_unlock_all()').catch((e: Error) => (broken = e));
+      await q.rows(UNLOCK_ALL, []).catch((e: Error) => (broken = e));
     }
   } finally {
     // A session whose unlock failed may still hold the lock: destroy it rather than pool it.
     session.release(broken);
   }
-}
-
-/** Fisher-Yates: collections and funcs are visited in a new order each tick. */
-export function shuffled<T>(items: readonly T[], random: () => number = Math.random): T[] {
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [out[i], out[j]] = [out[j], out[i]];
-  }
-  return out;
 }

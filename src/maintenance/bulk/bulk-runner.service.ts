@@ -5,7 +5,9 @@ import { Broker, PublishPriority, PublishRef } from '../../broker/broker.js';
 import { CollectionsService } from '../../collections/collections.service.js';
 import { AppConfig } from '../../config/app-config.js';
 import { PG_POOL } from '../../database/database.module.js';
-import { JobKey, runExclusive, shuffled } from '../job-lock.js';
+import { JobKey, runExclusive } from '../job-lock.js';
+import { MaintenanceJob } from '../maintenance-job.js';
+import { shuffled } from '../shuffled.js';
 import { UNLOCK_RUNNING } from '../../tasks/sql/claim.sql.js';
 import { pgQueryable } from '../../tasks/sql/queryable.js';
 import { BulkTask, echoTo, LogBuffer } from '../../tasks/task-context.js';
@@ -70,7 +72,9 @@ function notAMap(func: RegisteredFunc, returned: unknown): string {
  * version, cut at BULK_MAX_BYTES; the handler's per-task map decides success or broken.
  */
 @Injectable()
-export class BulkRunnerService {
+@MaintenanceJob()
+export class BulkRunnerService implements MaintenanceJob<BulkReport> {
+  readonly name = 'bulk-runner';
   private readonly logger = new Logger(BulkRunnerService.name);
   private readonly worker = `${hostname()}:${process.pid}:bulk`;
 
@@ -84,6 +88,12 @@ export class BulkRunnerService {
     private readonly guard: HandlerGuard,
   ) {}
 
+  /** BULK_INTERVAL_SECONDS, in milliseconds. */
+  get every(): number {
+    return this.config.scheduler.bulkIntervalMs;
+  }
+
+  /** Batches of every bulk func in every collection with `process` set, until the deadline; counts what ran. */
   async runOnce(): Promise<BulkReport> {
     const report: BulkReport = { skipped: true, batches: 0, ran: 0, succeeded: 0, broken: 0, errored: 0, deferred: 0, errors: 0 };
     const funcs = this.registry.all().filter((f) => f.bulk);
