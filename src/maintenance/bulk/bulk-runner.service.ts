@@ -1,35 +1,14 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { hostname } from 'node:os';
 import { Pool, PoolClient } from 'pg';
-import { Broker, PublishPriority, PublishRef } from '../../broker/broker.js';
 import { CollectionsService } from '../../collections/collections.service.js';
 import { AppConfig } from '../../config/app-config.js';
 import { PG_POOL } from '../../database/database.module.js';
 import { JobKey, runExclusive } from '../job-lock.js';
 import { MaintenanceJob } from '../maintenance-job.js';
 import { shuffled } from '../shuffled.js';
-import { UNLOCK_RUNNING } from '../../tasks/sql/claim.sql.js';
-import { pgQueryable } from '../../tasks/sql/queryable.js';
-import { BulkTask, echoTo, LogBuffer } from '../../tasks/task-context.js';
-import type { BulkHandlerFn } from '../../tasks/task-handler.decorator.js';
-import { HandlerGuard } from '../../tasks/handler-guard.js';
-import { GuardedAbort } from '../../tasks/run-abort.js';
-import { TaskTimeout } from '../../tasks/task-outcome.js';
 import { RegisteredFunc, TaskRegistry } from '../../tasks/task-registry.js';
-import { TaskStatus } from '../../tasks/task-status.js';
+import { BulkBatchResult, BulkBatchService } from './bulk-batch.service.js';
 import { BulkHooks } from './bulk-hooks.js';
-import { BulkFinishRow, BulkStartRow, FINISH_BULK_IF_STARTED, START_BULK_BATCH } from './sql/bulk.sql.js';
-
-export interface BulkBatchResult {
-  /** Candidates read (a short read ends the func's loop). */
-  selected: number;
-  ran: number;
-  succeeded: number;
-  broken: number;
-  errored: number;
-  deferred: number;
-  bytes: number;
-}
 
 export interface BulkReport {
   skipped: boolean;
@@ -43,49 +22,24 @@ export interface BulkReport {
   errors: number;
 }
 
-const TRACE_BYTES = 2048;
-
-/** A batch whose handler has run: its counts, and the write of its outcomes, not begun yet. */
-interface RanBatch {
-  result: BulkBatchResult;
-  /** Writes the outcomes (on the pool), then releases the tasks' locks (on the session) and publishes their next tasks. */
-  finish: () => Promise<void>;
-}
-
-/** What a batch came to: the handler's per-task map, or one error for every task. */
-type BatchOutcome = { ok: Map<string, boolean> } | { error: string; trace: string };
-
-function failure(err: unknown, prefix = ''): BatchOutcome {
-  const e = err instanceof Error ? err : new Error(String(err));
-  return { error: `${prefix}${e.name}: ${e.message}`, trace: (e.stack ?? e.message).slice(0, TRACE_BYTES) };
-}
-
-/** The error of a batch whose handler returned something other than a Map: names the handler and what it gave. */
-function notAMap(func: RegisteredFunc, returned: unknown): string {
-  const got = returned === null ? 'null' : typeof returned === 'object' ? `an object (${(returned as object).constructor?.name ?? 'no prototype'})` : typeof returned;
-  return `bulk handler ${func.owner} of ${func.name} must return a Map<TaskId, boolean>, got ${got}`;
-}
-
 /**
- * Runs bulk funcs on batches (snoop's run_bulk_tasks / get_bulk_tasks_to_run /
- * run_single_batch_for_bulk_task): up to BULK_MAX_TASKS tasks not completed at the current
- * version, cut at BULK_MAX_BYTES; the handler's per-task map decides success or broken.
+ * Runs bulk funcs on batches (snoop's run_bulk_tasks): for each collection with `process` set and
+ * each bulk func, batches (bulk-batch.service.ts) until one comes back short, with the
+ * collection's @BeforeBulk / @AfterBulk hooks around them.
  */
 @Injectable()
 @MaintenanceJob()
 export class BulkRunnerService implements MaintenanceJob<BulkReport> {
   readonly name = 'bulk-runner';
   private readonly logger = new Logger(BulkRunnerService.name);
-  private readonly worker = `${hostname()}:${process.pid}:bulk`;
 
   constructor(
     @Inject(PG_POOL) private readonly pool: Pool,
     private readonly registry: TaskRegistry,
     private readonly collections: CollectionsService,
-    private readonly broker: Broker,
     private readonly hooks: BulkHooks,
+    private readonly batches: BulkBatchService,
     private readonly config: AppConfig,
-    private readonly guard: HandlerGuard,
   ) {}
 
   /** BULK_INTERVAL_SECONDS, in milliseconds. */
@@ -142,7 +96,7 @@ export class BulkRunnerService implements MaintenanceJob<BulkReport> {
     let finishing: Promise<void> = Promise.resolve();
     try {
       while (Date.now() < deadline) {
-        const batch = await this.startAndRun(session, collection, func, beforeRun);
+        const batch = await this.batches.start(session, collection, func, beforeRun);
         try {
           await finishing;
         } finally {
@@ -169,120 +123,7 @@ export class BulkRunnerService implements MaintenanceJob<BulkReport> {
    * One batch of one func in one collection, started on `session` (which holds the tasks' advisory
    * locks while they run). `beforeRun` is called once there is something to run.
    */
-  async runBatch(session: PoolClient, collection: string, func: RegisteredFunc, beforeRun: () => Promise<void> = async () => undefined): Promise<BulkBatchResult> {
-    const batch = await this.startAndRun(session, collection, func, beforeRun);
-    await batch.finish();
-    return batch.result;
-  }
-
-  /** Starts a batch on `session` and runs its handler; the finish is left to the caller. */
-  private async startAndRun(session: PoolClient, collection: string, func: RegisteredFunc, beforeRun: () => Promise<void>): Promise<RanBatch> {
-    const limits = this.config.bulk;
-    const all = this.registry.all();
-    const rows = await pgQueryable(session).rows<BulkStartRow>(START_BULK_BATCH, [
-      collection,
-      func.name,
-      func.version,
-      limits.maxTasks,
-      all.map((f) => f.name),
-      all.map((f) => f.version),
-      limits.overheadBytes,
-      limits.maxBytes,
-      this.worker,
-    ]);
-    const order = rows.find((r) => r.kind === 'order');
-    const started = new Map(rows.filter((r) => r.kind === 'run').map((r) => [r.id!, r]));
-    // The handler gets the batch oldest first.
-    const picked = (order?.ids ?? []).map((id) => {
-      const r = started.get(id)!;
-      return { id, attempt: r.attempt!, args: r.args, size: Number(r.size_bytes), bytes: Number(r.size_bytes) + limits.overheadBytes };
-    });
-    const deferred = rows.filter((r) => r.kind === 'deferred').length;
-    const result: BulkBatchResult = { selected: order?.selected ?? 0, ran: picked.length, succeeded: 0, broken: 0, errored: 0, deferred, bytes: 0 };
-    if (picked.length === 0) return { result, finish: async () => undefined };
-
-    const log = new LogBuffer(this.config.limits.logBytes, echoTo(this.logger, { func: func.name, collection, tasks: picked.length }));
-    const batch: BulkTask[] = picked.map((p) => ({ id: p.id, collection, func: func.name, args: p.args, sizeBytes: p.size }));
-    const hooked = await beforeRun().then(
-      () => undefined,
-      (err: unknown) => failure(err, 'a @BeforeBulk hook failed: '),
-    );
-    const { outcome, elapsedSeconds } = hooked ? { outcome: hooked, elapsedSeconds: 0 } : await this.callHandler(func, batch, collection, log);
-
-    const statuses = picked.map((p) =>
-      'ok' in outcome ? (outcome.ok.get(p.id) === true ? TaskStatus.Success : TaskStatus.Broken) : TaskStatus.Error,
-    );
-    const failedWith = 'ok' in outcome ? 'the bulk handler did not report this task as done' : outcome.error;
-    // Each task's share of the elapsed time follows its size (evenly when no task has any).
-    const totalBytes = picked.reduce((sum, p) => sum + p.bytes, 0);
-    const seconds = picked.map((p) => elapsedSeconds * (totalBytes > 0 ? p.bytes / totalBytes : 1 / picked.length));
-    for (const st of statuses) {
-      if (st === TaskStatus.Success) result.succeeded++;
-      else if (st === TaskStatus.Broken) result.broken++;
-      else result.errored++;
-    }
-    result.bytes = picked.reduce((sum, p) => sum + p.size, 0);
-    const failed = result.broken + result.errored;
-    if (failed > 0) {
-      // One line per batch, never per task; ids and counts, never args.
-      this.logger.warn({
-        msg: `bulk batch of ${func.name} in ${collection}: ${failed} of ${picked.length} tasks failed: ${failedWith}`,
-        func: func.name, collection, tasks: picked.length, failed, firstId: picked[0].id, error: failedWith,
-      });
-    }
-    this.logger.debug(`bulk ${collection}/${func.name}: ${picked.length} tasks, ${result.succeeded} ok, in ${elapsedSeconds.toFixed(3)} s`);
-
-    // In id order: the finish locks the rows in the order of its arrays.
-    const byId = picked.map((_, i) => i).sort((a, b) => (BigInt(picked[a].id) < BigInt(picked[b].id) ? -1 : 1));
-    const ids = byId.map((i) => picked[i].id);
-    const finish = async () => {
-      let finished: BulkFinishRow[];
-      try {
-        finished = await pgQueryable(this.pool).rows<BulkFinishRow>(FINISH_BULK_IF_STARTED, [
-          ids,
-          byId.map((i) => picked[i].attempt),
-          byId.map((i) => statuses[i]),
-          byId.map((i) => seconds[i]),
-          failedWith,
-          log.text(),
-          func.version,
-          'trace' in outcome ? outcome.trace : '',
-          this.config.limits.attemptsKept,
-          this.registry.bulkFuncs(),
-        ]);
-      } finally {
-        // After the commit: the rows are finished by then, so the dispatcher cannot take one for
-        // dead. After a failure the tasks stay started: released, the dispatcher finds them dead
-        // and the tiers retry them.
-        await session.query({ ...UNLOCK_RUNNING, values: [ids] }).catch((err: Error) => this.logger.warn(`bulk unlock failed: ${err.message}`));
-      }
-      const next: PublishRef[] = finished
-        .filter((r) => r.kind === 'next')
-        .map((r) => ({ taskId: r.id, collection: r.collection!, func: r.func!, priority: r.priority! }));
-      if (next.length > 0) await this.broker.publish(next, PublishPriority.Next);
-    };
-    return { result, finish };
-  }
-
-  /**
-   * One call of the handler on the batch, under the func's timeout and the handler guard (a
-   * process.exit or an error escaping the handler's promise chain fails the batch, not the scheduler).
-   */
-  private async callHandler(func: RegisteredFunc, batch: BulkTask[], collection: string, log: LogBuffer): Promise<{ outcome: BatchOutcome; elapsedSeconds: number }> {
-    const abort = new GuardedAbort(() => `bulk batch of ${batch.length} ${func.name} tasks (${batch[0].id}, …) of ${collection}`);
-    const timer = setTimeout(() => abort.abort(new TaskTimeout(func.timeoutMs)), func.timeoutMs);
-    const t0 = performance.now();
-    let outcome: BatchOutcome;
-    try {
-      const returned = await abort.race(
-        this.guard.run(abort, () => (func.run as BulkHandlerFn)(batch, { collection, func: func.name, signal: abort.signal, logger: log })),
-      );
-      outcome = returned instanceof Map ? { ok: returned } : { error: notAMap(func, returned), trace: '' };
-    } catch (err) {
-      outcome = failure(err);
-    } finally {
-      clearTimeout(timer);
-    }
-    return { outcome, elapsedSeconds: (performance.now() - t0) / 1000 };
+  runBatch(session: PoolClient, collection: string, func: RegisteredFunc, beforeRun?: () => Promise<void>): Promise<BulkBatchResult> {
+    return this.batches.run(session, collection, func, beforeRun);
   }
 }
