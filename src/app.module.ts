@@ -7,10 +7,12 @@ import { BrokerModule } from './broker/broker.module.js';
 import { CollectionsModule } from './collections/collections.module.js';
 import { HealthModule } from './health/health.module.js';
 import { LoggingModule } from './logging/logging.module.js';
+import { BulkModule } from './maintenance/bulk/bulk.module.js';
+import { DispatchModule } from './maintenance/dispatch/dispatch.module.js';
+import { MaintenanceModule } from './maintenance/maintenance.module.js';
+import { StatsModule } from './maintenance/stats/stats.module.js';
 import { PipelineApiModule } from './pipeline/pipeline-api.module.js';
 import { PipelineModule } from './pipeline/pipeline.module.js';
-import { SchedulerModule } from './scheduler/scheduler.module.js';
-import { StatsModule } from './stats/stats.module.js';
 import { TasksModule } from './tasks/tasks.module.js';
 import { WorkerModule } from './worker/worker.module.js';
 
@@ -31,7 +33,9 @@ export class AppModule {
         StatsModule,
         ...(config.has('worker') ? [WorkerModule] : []),
         ...(config.has('api') ? [AdminModule.forRoot(config)] : []),
-        ...(config.has('scheduler') ? [SchedulerModule] : []),
+        // The scheduler role: the maintenance scheduler and the jobs only it runs (stats, above, is
+        // read by every role).
+        ...(config.has('scheduler') ? [MaintenanceModule, DispatchModule, BulkModule] : []),
         ...(config.pipelineEnabled ? [PipelineModule] : []),
         ...(config.pipelineEnabled && config.has('api') ? [PipelineApiModule] : []),
         ...extra,

@@ -1,6 +1,6 @@
 import { Client } from 'pg';
-import { BulkRunnerService } from '../../src/bulk/bulk-runner.service.js';
-import { FINISH_BULK_IF_STARTED, START_BULK_BATCH } from '../../src/bulk/sql/bulk.sql.js';
+import { BulkRunnerService } from '../../src/maintenance/bulk/bulk-runner.service.js';
+import { FINISH_BULK_IF_STARTED, START_BULK_BATCH } from '../../src/maintenance/bulk/sql/bulk.sql.js';
 import { BenchTarget, withDatabase } from '../lib/databases.js';
 import { progress } from '../lib/harness.js';
 import { round } from '../lib/stats.js';

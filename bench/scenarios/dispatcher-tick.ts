@@ -1,5 +1,5 @@
 import { QUEUED_COUNT } from '../../src/broker/sql/dequeue.sql.js';
-import { DispatcherService, DispatchReport } from '../../src/dispatch/dispatcher.service.js';
+import { DispatcherService, DispatchReport } from '../../src/maintenance/dispatch/dispatcher.service.js';
 import {
   DISPATCH_PROBE,
   KILL_DEAD_STARTED,
@@ -12,7 +12,7 @@ import {
   QUEUE_PENDING_OLDEST,
   QUEUE_RESYNC,
   RESET_LOST_QUEUED,
-} from '../../src/dispatch/sql/dispatch.sql.js';
+} from '../../src/maintenance/dispatch/sql/dispatch.sql.js';
 import { withDatabase } from '../lib/databases.js';
 import { progress } from '../lib/harness.js';
 import { median, round } from '../lib/stats.js';

@@ -1,5 +1,5 @@
-import { StatsService } from '../../src/stats/stats.service.js';
-import { SAVE_STATS, SEQSCAN_OFF, STATS_COUNTS, STATS_OLDEST_PENDING, STATS_REASONS, STATS_RECENT } from '../../src/stats/sql/stats.sql.js';
+import { StatsService } from '../../src/maintenance/stats/stats.service.js';
+import { SAVE_STATS, SEQSCAN_OFF, STATS_COUNTS, STATS_OLDEST_PENDING, STATS_REASONS, STATS_RECENT } from '../../src/maintenance/stats/sql/stats.sql.js';
 import { withDatabase } from '../lib/databases.js';
 import { progress } from '../lib/harness.js';
 import { round } from '../lib/stats.js';

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { execFileSync } from 'node:child_process';
-import { DispatcherService } from '../../src/dispatch/dispatcher.service.js';
+import { DispatcherService } from '../../src/maintenance/dispatch/dispatcher.service.js';
 import { TaskHandler } from '../../src/tasks/task-handler.decorator.js';
 import { TasksService } from '../../src/tasks/tasks.service.js';
 import { startTestApp, TestApp } from '../helpers/test-app.js';

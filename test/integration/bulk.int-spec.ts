@@ -1,9 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import type { PoolClient } from 'pg';
-import { AfterBulk, BeforeBulk } from '../../src/bulk/bulk-hooks.js';
-import { BulkRunnerService } from '../../src/bulk/bulk-runner.service.js';
+import { AfterBulk, BeforeBulk } from '../../src/maintenance/bulk/bulk-hooks.js';
+import { BulkRunnerService } from '../../src/maintenance/bulk/bulk-runner.service.js';
 import { CollectionsService } from '../../src/collections/collections.service.js';
-import { DispatcherService, emptyDispatchReport } from '../../src/dispatch/dispatcher.service.js';
+import { DispatcherService, emptyDispatchReport } from '../../src/maintenance/dispatch/dispatcher.service.js';
 import type { BulkContext, BulkTask } from '../../src/tasks/task-context.js';
 import { TaskHandler } from '../../src/tasks/task-handler.decorator.js';
 import { TaskRegistry } from '../../src/tasks/task-registry.js';

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { Pool } from 'pg';
 import type { CollectionEntity } from '../../src/collections/collection.entity.js';
 import { CollectionsService } from '../../src/collections/collections.service.js';
-import { DispatcherService, DispatchReport, emptyDispatchReport } from '../../src/dispatch/dispatcher.service.js';
+import { DispatcherService, DispatchReport, emptyDispatchReport } from '../../src/maintenance/dispatch/dispatcher.service.js';
 import type { BulkTask } from '../../src/tasks/task-context.js';
 import { TaskHandler } from '../../src/tasks/task-handler.decorator.js';
 import { TaskRegistry } from '../../src/tasks/task-registry.js';

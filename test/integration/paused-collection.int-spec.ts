@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { CollectionsService } from '../../src/collections/collections.service.js';
-import { DispatcherService } from '../../src/dispatch/dispatcher.service.js';
+import { DispatcherService } from '../../src/maintenance/dispatch/dispatcher.service.js';
 import type { TaskContext } from '../../src/tasks/task-context.js';
 import { TaskHandler } from '../../src/tasks/task-handler.decorator.js';
 import { TasksService } from '../../src/tasks/tasks.service.js';

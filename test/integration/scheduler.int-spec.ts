@@ -1,10 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import type { PoolClient } from 'pg';
-import { BulkRunnerService } from '../../src/bulk/bulk-runner.service.js';
-import { DispatcherService } from '../../src/dispatch/dispatcher.service.js';
-import { JOB_LOCK_CLASS, JobKey } from '../../src/scheduler/job-lock.js';
-import { StatsService } from '../../src/stats/stats.service.js';
+import { BulkRunnerService } from '../../src/maintenance/bulk/bulk-runner.service.js';
+import { DispatcherService } from '../../src/maintenance/dispatch/dispatcher.service.js';
+import { JOB_LOCK_CLASS, JobKey } from '../../src/maintenance/job-lock.js';
+import { StatsService } from '../../src/maintenance/stats/stats.service.js';
+import { TaskMetrics } from '../../src/metrics/task-metrics.js';
 import type { BulkTask } from '../../src/tasks/task-context.js';
 import { TaskHandler } from '../../src/tasks/task-handler.decorator.js';
 import { idsWithStatus, insertDetailedTasks, many } from '../factories/scheduler.factory.js';
@@ -126,5 +127,23 @@ describe('two schedulers on one database', () => {
     expect(ranBulk.reduce((n, r) => n + r.ran, 0)).toBe(20);
     expect((await one.db.query(`SELECT max(attempt)::int AS a FROM task WHERE func = 'sch.bulk'`)).rows[0].a).toBe(1);
     expect((await idsWithStatus(one.db, 'success')).length).toBe(20);
+  });
+});
+
+describe('the job-duration metric', () => {
+  let app: TestApp;
+
+  beforeAll(async () => {
+    // The api role serves /metrics; the jobs run on their timers, every second.
+    const env = { ROLES: 'api,scheduler', DISPATCH_INTERVAL_SECONDS: '1', BULK_INTERVAL_SECONDS: '1', STATS_INTERVAL_SECONDS: '1' } as const;
+    app = await startTestApp({ handlers: [SchedulerHandlers], env });
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  it('has a sample of each job once its timer has run it', async () => {
+    const runs = async (job: string) => Number(new RegExp(`^laterz_job_duration_seconds_count\\{job="${job}"\\} (\\d+)$`, 'm').exec(await app.get(TaskMetrics).scrape())?.[1] ?? 0);
+    for (const job of ['dispatcher', 'bulk-runner', 'stats']) await waitFor(async () => (await runs(job)) > 0, `a ${job} run in laterz_job_duration_seconds`);
   });
 });

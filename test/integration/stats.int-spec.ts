@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { StatsService } from '../../src/stats/stats.service.js';
+import { StatsService } from '../../src/maintenance/stats/stats.service.js';
 import { TaskHandler } from '../../src/tasks/task-handler.decorator.js';
 import { clearTasks, DetailedTaskRow, insertDetailedTasks, many } from '../factories/scheduler.factory.js';
 import { startTestApp, TestApp } from '../helpers/test-app.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it, jest, beforeAll, afterAll, afterEach } from '@jest/globals';
 import { Injectable, Logger } from '@nestjs/common';
 import type { PoolClient } from 'pg';
-import { BulkRunnerService } from '../../src/bulk/bulk-runner.service.js';
+import { BulkRunnerService } from '../../src/maintenance/bulk/bulk-runner.service.js';
 import { FLUSH_LOGS_IF_STARTED } from '../../src/tasks/sql/live-log.sql.js';
 import type { BulkContext, BulkTask, TaskContext } from '../../src/tasks/task-context.js';
 import { TaskHandler } from '../../src/tasks/task-handler.decorator.js';

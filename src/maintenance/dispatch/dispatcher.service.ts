@@ -1,13 +1,15 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Pool } from 'pg';
-import { Broker, PublishPriority, PublishRef } from '../broker/broker.js';
-import { CollectionEntity } from '../collections/collection.entity.js';
-import { CollectionsService } from '../collections/collections.service.js';
-import { AppConfig } from '../config/app-config.js';
-import { PG_POOL } from '../database/database.module.js';
-import { JobKey, runExclusive, shuffled } from '../scheduler/job-lock.js';
-import { pgQueryable, Queryable, Statement } from '../tasks/sql/queryable.js';
-import { RegisteredFunc, TaskRegistry } from '../tasks/task-registry.js';
+import { Broker, PublishPriority, PublishRef } from '../../broker/broker.js';
+import { CollectionEntity } from '../../collections/collection.entity.js';
+import { CollectionsService } from '../../collections/collections.service.js';
+import { AppConfig } from '../../config/app-config.js';
+import { PG_POOL } from '../../database/database.module.js';
+import { JobKey, runExclusive } from '../job-lock.js';
+import { MaintenanceJob } from '../maintenance-job.js';
+import { shuffled } from '../shuffled.js';
+import { pgQueryable, Queryable, Statement } from '../../tasks/sql/queryable.js';
+import { RegisteredFunc, TaskRegistry } from '../../tasks/task-registry.js';
 import {
   DISPATCH_PROBE,
   KILL_DEAD_STARTED,
@@ -117,7 +119,9 @@ class TickBudget {
  * and a busy one changes at most DISPATCH_TICK_MAX_ROWS rows.
  */
 @Injectable()
-export class DispatcherService {
+@MaintenanceJob()
+export class DispatcherService implements MaintenanceJob<DispatchReport> {
+  readonly name = 'dispatcher';
   private readonly logger = new Logger(DispatcherService.name);
 
   constructor(
@@ -127,6 +131,11 @@ export class DispatcherService {
     private readonly collections: CollectionsService,
     private readonly config: AppConfig,
   ) {}
+
+  /** DISPATCH_INTERVAL_SECONDS, in milliseconds. */
+  get every(): number {
+    return this.config.scheduler.dispatchIntervalMs;
+  }
 
   /** One tick over every collection with `process` set; counts what it did. */
   async runOnce(): Promise<DispatchReport> {

@@ -2,13 +2,15 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Pool } from 'pg';
 import { Repository } from 'typeorm';
-import { CollectionStatsEntity } from '../collections/collection-stats.entity.js';
-import { CollectionsService } from '../collections/collections.service.js';
-import { AppConfig } from '../config/app-config.js';
-import { PG_POOL } from '../database/database.module.js';
-import { JobKey, runExclusive, shuffled } from '../scheduler/job-lock.js';
-import { inTransaction, pgQueryable } from '../tasks/sql/queryable.js';
-import { TaskRegistry } from '../tasks/task-registry.js';
+import { CollectionStatsEntity } from '../../collections/collection-stats.entity.js';
+import { CollectionsService } from '../../collections/collections.service.js';
+import { AppConfig } from '../../config/app-config.js';
+import { PG_POOL } from '../../database/database.module.js';
+import { JobKey, runExclusive } from '../job-lock.js';
+import { JobOutcome, MaintenanceJob } from '../maintenance-job.js';
+import { shuffled } from '../shuffled.js';
+import { inTransaction, pgQueryable } from '../../tasks/sql/queryable.js';
+import { TaskRegistry } from '../../tasks/task-registry.js';
 import { SAVE_STATS, SEQSCAN_OFF, STATS_COUNTS, STATS_OLDEST_PENDING, STATS_REASONS, STATS_RECENT } from './sql/stats.sql.js';
 
 export interface FuncStats {
@@ -39,9 +41,18 @@ const UNFINISHED = ['pending', 'queued', 'started', 'deferred', 'error'];
 /** Error messages are counted over each func's latest this many errors (broken reasons: all). */
 const ERRORS_SAMPLED = 1000;
 
+export interface StatsReport extends JobOutcome {
+  /** Collections whose statistics were saved. */
+  collections: number;
+  /** Collections whose statistics failed (logged; the run goes on). */
+  errors: number;
+}
+
 /** save_stats: per collection, computed by the scheduler and saved; the API serves the saved row. */
 @Injectable()
-export class StatsService {
+@MaintenanceJob()
+export class StatsService implements MaintenanceJob<StatsReport> {
+  readonly name = 'stats';
   private readonly logger = new Logger(StatsService.name);
 
   constructor(
@@ -52,7 +63,13 @@ export class StatsService {
     private readonly config: AppConfig,
   ) {}
 
-  async runOnce(): Promise<{ skipped: boolean; collections: number; errors: number }> {
+  /** STATS_INTERVAL_SECONDS, in milliseconds. */
+  get every(): number {
+    return this.config.scheduler.statsIntervalMs;
+  }
+
+  /** Saves the statistics of every collection, until the deadline; counts what it saved. */
+  async runOnce(): Promise<StatsReport> {
     const report = { skipped: true, collections: 0, errors: 0 };
     await runExclusive(this.pool, JobKey.Stats, this.config.scheduler.deadlineMs, this.logger, async (_s, deadline) => {
       report.skipped = false;

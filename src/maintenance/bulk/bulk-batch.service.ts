@@ -1,21 +1,18 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { hostname } from 'node:os';
 import { Pool, PoolClient } from 'pg';
-import { Broker, PublishPriority, PublishRef } from '../broker/broker.js';
-import { CollectionsService } from '../collections/collections.service.js';
-import { AppConfig } from '../config/app-config.js';
-import { PG_POOL } from '../database/database.module.js';
-import { JobKey, runExclusive, shuffled } from '../scheduler/job-lock.js';
-import { UNLOCK_RUNNING } from '../tasks/sql/claim.sql.js';
-import { pgQueryable } from '../tasks/sql/queryable.js';
-import { BulkTask, echoTo, LogBuffer } from '../tasks/task-context.js';
-import type { BulkHandlerFn } from '../tasks/task-handler.decorator.js';
-import { HandlerGuard } from '../tasks/handler-guard.js';
-import { GuardedAbort } from '../tasks/run-abort.js';
-import { TaskTimeout } from '../tasks/task-outcome.js';
-import { RegisteredFunc, TaskRegistry } from '../tasks/task-registry.js';
-import { TaskStatus } from '../tasks/task-status.js';
-import { BulkHooks } from './bulk-hooks.js';
+import { Broker, PublishPriority, PublishRef } from '../../broker/broker.js';
+import { AppConfig } from '../../config/app-config.js';
+import { PG_POOL } from '../../database/database.module.js';
+import { UNLOCK_RUNNING } from '../../tasks/sql/claim.sql.js';
+import { pgQueryable } from '../../tasks/sql/queryable.js';
+import { BulkTask, echoTo, LogBuffer } from '../../tasks/task-context.js';
+import type { BulkHandlerFn } from '../../tasks/task-handler.decorator.js';
+import { HandlerGuard } from '../../tasks/handler-guard.js';
+import { GuardedAbort } from '../../tasks/run-abort.js';
+import { TaskTimeout } from '../../tasks/task-outcome.js';
+import { RegisteredFunc, TaskRegistry } from '../../tasks/task-registry.js';
+import { TaskStatus } from '../../tasks/task-status.js';
 import { BulkFinishRow, BulkStartRow, FINISH_BULK_IF_STARTED, START_BULK_BATCH } from './sql/bulk.sql.js';
 
 export interface BulkBatchResult {
@@ -29,22 +26,10 @@ export interface BulkBatchResult {
   bytes: number;
 }
 
-export interface BulkReport {
-  skipped: boolean;
-  batches: number;
-  ran: number;
-  succeeded: number;
-  broken: number;
-  errored: number;
-  deferred: number;
-  /** Funcs whose batches could not be run at all (a database error); logged, and the run goes on. */
-  errors: number;
-}
-
 const TRACE_BYTES = 2048;
 
 /** A batch whose handler has run: its counts, and the write of its outcomes, not begun yet. */
-interface RanBatch {
+export interface RanBatch {
   result: BulkBatchResult;
   /** Writes the outcomes (on the pool), then releases the tasks' locks (on the session) and publishes their next tasks. */
   finish: () => Promise<void>;
@@ -65,108 +50,37 @@ function notAMap(func: RegisteredFunc, returned: unknown): string {
 }
 
 /**
- * Runs bulk funcs on batches (snoop's run_bulk_tasks / get_bulk_tasks_to_run /
+ * One batch of a bulk func in a collection (snoop's get_bulk_tasks_to_run /
  * run_single_batch_for_bulk_task): up to BULK_MAX_TASKS tasks not completed at the current
- * version, cut at BULK_MAX_BYTES; the handler's per-task map decides success or broken.
+ * version, cut at BULK_MAX_BYTES, started on the bulk runner's session, the handler called once,
+ * and its per-task map written back (success or broken).
  */
 @Injectable()
-export class BulkRunnerService {
-  private readonly logger = new Logger(BulkRunnerService.name);
+export class BulkBatchService {
+  // The bulk runner's lines keep the one context they have always had.
+  private readonly logger = new Logger('BulkRunnerService');
   private readonly worker = `${hostname()}:${process.pid}:bulk`;
 
   constructor(
     @Inject(PG_POOL) private readonly pool: Pool,
     private readonly registry: TaskRegistry,
-    private readonly collections: CollectionsService,
     private readonly broker: Broker,
-    private readonly hooks: BulkHooks,
     private readonly config: AppConfig,
     private readonly guard: HandlerGuard,
   ) {}
-
-  async runOnce(): Promise<BulkReport> {
-    const report: BulkReport = { skipped: true, batches: 0, ran: 0, succeeded: 0, broken: 0, errored: 0, deferred: 0, errors: 0 };
-    const funcs = this.registry.all().filter((f) => f.bulk);
-    if (funcs.length === 0) return { ...report, skipped: false };
-    await runExclusive(this.pool, JobKey.BulkRunner, this.config.scheduler.deadlineMs, this.logger, async (session, deadline) => {
-      report.skipped = false;
-      for (const collection of shuffled(await this.collections.list())) {
-        if (!collection.process || Date.now() > deadline) continue;
-        // The before hooks run once, when the first batch has something to run; a failure fails
-        // every batch of the collection in this run (the after hooks still run).
-        let before: Promise<void> | undefined;
-        const beforeFirstRun = () => (before ??= this.hooks.run('before', collection.name));
-        try {
-          for (const func of shuffled(funcs)) {
-            try {
-              await this.runFunc(session, collection.name, func, deadline, beforeFirstRun, report);
-            } catch (err) {
-              report.errors++;
-              this.logger.error(`bulk tasks ${collection.name}/${func.name} failed: ${(err as Error).message}`);
-            }
-          }
-        } finally {
-          if (before) await this.hooks.run('after', collection.name).catch((e: Error) => this.logger.error(`after-bulk hook: ${e.message}`));
-        }
-      }
-    });
-    return report;
-  }
-
-  /**
-   * Batches of one func in one collection until a batch comes back short, runs nothing (all its
-   * candidates wait on parents, or are held) or fails as a whole (its tasks wait in `error` for the
-   * dispatcher's retry tiers, like any failed task), or the deadline.
-   * Each batch's finish, on a pool connection, runs beside the next batch's start and handler on
-   * the session (the two statements took equal shares of a batch's time, one after the other);
-   * one finish is in flight at a time.
-   */
-  private async runFunc(
-    session: PoolClient,
-    collection: string,
-    func: RegisteredFunc,
-    deadline: number,
-    beforeRun: () => Promise<void>,
-    report: BulkReport,
-  ): Promise<void> {
-    let finishing: Promise<void> = Promise.resolve();
-    try {
-      while (Date.now() < deadline) {
-        const batch = await this.startAndRun(session, collection, func, beforeRun);
-        try {
-          await finishing;
-        } finally {
-          // Begun even when the previous finish failed: this batch's outcomes are known.
-          finishing = batch.finish();
-          // Awaited below; this only keeps a failure before then from being an unhandled rejection.
-          finishing.catch(() => undefined);
-        }
-        const r = batch.result;
-        if (r.ran > 0) report.batches++;
-        report.ran += r.ran;
-        report.succeeded += r.succeeded;
-        report.broken += r.broken;
-        report.errored += r.errored;
-        report.deferred += r.deferred;
-        if (r.selected < this.config.bulk.maxTasks || r.ran === 0 || r.errored > 0) return;
-      }
-    } finally {
-      await finishing;
-    }
-  }
 
   /**
    * One batch of one func in one collection, started on `session` (which holds the tasks' advisory
    * locks while they run). `beforeRun` is called once there is something to run.
    */
-  async runBatch(session: PoolClient, collection: string, func: RegisteredFunc, beforeRun: () => Promise<void> = async () => undefined): Promise<BulkBatchResult> {
-    const batch = await this.startAndRun(session, collection, func, beforeRun);
+  async run(session: PoolClient, collection: string, func: RegisteredFunc, beforeRun: () => Promise<void> = async () => undefined): Promise<BulkBatchResult> {
+    const batch = await this.start(session, collection, func, beforeRun);
     await batch.finish();
     return batch.result;
   }
 
   /** Starts a batch on `session` and runs its handler; the finish is left to the caller. */
-  private async startAndRun(session: PoolClient, collection: string, func: RegisteredFunc, beforeRun: () => Promise<void>): Promise<RanBatch> {
+  async start(session: PoolClient, collection: string, func: RegisteredFunc, beforeRun: () => Promise<void>): Promise<RanBatch> {
     const limits = this.config.bulk;
     const all = this.registry.all();
     const rows = await pgQueryable(session).rows<BulkStartRow>(START_BULK_BATCH, [

@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
-import { CollectionsModule } from '../collections/collections.module.js';
-import { TasksModule } from '../tasks/tasks.module.js';
+import { CollectionsModule } from '../../collections/collections.module.js';
+import { TasksModule } from '../../tasks/tasks.module.js';
 import { DispatcherService } from './dispatcher.service.js';
 
 @Module({
