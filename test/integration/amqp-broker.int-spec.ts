@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { AmqpBroker, AmqpBrokerOptions } from '../../src/broker/amqp.broker.js';
+import { AmqpBroker, AmqpBrokerOptions } from '../../src/broker/amqp/amqp.broker.js';
 import { DeliveryBatch, PublishPriority, PublishRef, QueueSpec, TaskRef } from '../../src/broker/broker.js';
 import { testAmqpPrefix } from '../helpers/scratch.js';
 

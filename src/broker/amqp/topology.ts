@@ -1,5 +1,5 @@
 import type { Channel, Options } from 'amqplib';
-import { brokerQueueName, MAX_TASK_PRIORITY, PublishPriority, QueueSpec } from './broker.js';
+import { brokerQueueName, MAX_TASK_PRIORITY, PublishPriority, QueueSpec } from '../broker.js';
 
 /** The queue group of a func nobody has registered. */
 export const DEFAULT_QUEUE_GROUP = 'default';

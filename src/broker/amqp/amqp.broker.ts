@@ -1,8 +1,8 @@
 import { Logger } from '@nestjs/common';
 import { connect, type AmqpConnectionManager, type ChannelWrapper } from 'amqp-connection-manager';
 import type { Channel, ConfirmChannel, ConsumeMessage, Message } from 'amqplib';
-import { encodeTaskMessage, invalidTaskMessage, parseTaskMessage, previewBody } from './amqp-message.js';
-import { AmqpTopology } from './amqp-topology.js';
+import { encodeTaskMessage, invalidTaskMessage, parseTaskMessage, previewBody } from './message.js';
+import { AmqpTopology } from './topology.js';
 import {
   BatchHandler,
   Broker,
@@ -14,7 +14,7 @@ import {
   QueueDepth,
   QueueSpec,
   TaskRef,
-} from './broker.js';
+} from '../broker.js';
 
 export interface AmqpBrokerOptions {
   url?: string;
