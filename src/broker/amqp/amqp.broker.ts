@@ -13,6 +13,7 @@ import {
   PublishRef,
   QueueDepth,
   QueueSpec,
+  RefsDelivery,
   TaskRef,
 } from '../broker.js';
 
@@ -136,7 +137,8 @@ export class AmqpBroker extends Broker {
     }
   }
 
-  async consume(options: ConsumeOptions, onBatch: BatchHandler): Promise<Consumer> {
+  /** Hands over the refs RabbitMQ delivers: a handler of refs alone will do. */
+  async consume(options: ConsumeOptions, onBatch: BatchHandler<RefsDelivery>): Promise<Consumer> {
     if (this.closed) throw new Error('AmqpBroker is closed');
     this.topology.learnGroups(options.queues);
     try {
@@ -465,7 +467,7 @@ class AmqpConsumer implements Consumer {
 
   constructor(
     private readonly options: ConsumeOptions,
-    private readonly onBatch: BatchHandler,
+    private readonly onBatch: BatchHandler<RefsDelivery>,
     private readonly host: ConsumerHost,
   ) {
     this.wrapper = host.manager.createChannel({ name: 'laterz-consume', confirm: false, setup: (channel: Channel) => this.setup(channel) });
@@ -570,7 +572,7 @@ class AmqpConsumer implements Consumer {
   private async handle(batch: Delivery[]): Promise<void> {
     let outcome: Outcome = 'ack';
     try {
-      await this.onBatch({ refs: batch.map((d) => d.ref as TaskRef) });
+      await this.onBatch({ kind: 'refs', refs: batch.map((d) => d.ref as TaskRef) });
     } catch (err) {
       outcome = 'requeue';
       this.host.logger.warn(`a batch of ${batch.length} deliveries failed (${this.host.describe(err)}); handing them back`);
