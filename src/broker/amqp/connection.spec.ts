@@ -1,4 +1,4 @@
-import { redactSecrets, redactUrl } from './amqp.broker.js';
+import { redactSecrets, redactUrl } from './connection.js';
 
 describe('AMQP URL redaction', () => {
   const url = 'amqp://laterz:s3cr%40t-pw@rabbit.internal:5672/prod';
