@@ -28,4 +28,20 @@ export default tseslint.config(
     files: ['src/broker/**/*.ts'],
     rules: { 'no-restricted-imports': 'off' },
   },
+  {
+    // The AMQP client libraries stay inside the transport (bench/ and test/ use amqplib for raw baselines).
+    files: ['src/**/*.ts'],
+    ignores: ['src/broker/amqp/**'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            { name: 'amqplib', message: 'Only src/broker/amqp may use amqplib.' },
+            { name: 'amqp-connection-manager', message: 'Only src/broker/amqp may use amqp-connection-manager.' },
+          ],
+        },
+      ],
+    },
+  },
 );

@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import amqplib, { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
-import { AmqpTopology } from '../../src/broker/amqp-topology.js';
+import { AmqpTopology } from '../../src/broker/amqp/topology.js';
 import { PublishPriority } from '../../src/broker/broker.js';
 import type { ScratchSettings } from '../../src/config/scratch-names.js';
 import { wallMs } from '../lib/clock.js';

@@ -3,7 +3,7 @@ import { HealthIndicatorService, TerminusModule } from '@nestjs/terminus';
 import { Pool } from 'pg';
 import { AppConfig } from '../config/app-config.js';
 import { DATABASE_URL, PG_POOL } from '../database/database.module.js';
-import { AmqpBroker } from './amqp.broker.js';
+import { AmqpBroker } from './amqp/amqp.broker.js';
 import { Broker } from './broker.js';
 import { BrokerHealth } from './broker-health.js';
 import { PostgresBroker } from './postgres.broker.js';

@@ -33,23 +33,32 @@ export interface QueueSpec {
   queue: string;
 }
 
-export interface DeliveryBatch {
-  /** The delivered refs (AMQP). */
+/** AMQP: the refs RabbitMQ delivered. */
+export interface RefsDelivery {
+  kind: 'refs';
   refs: TaskRef[];
-  /**
-   * PostgreSQL transport: the queued rows are the delivery. The claim takes up to `limit` of them
-   * itself (FOR UPDATE SKIP LOCKED: the row locks are the delivery), of the listed funcs only when
-   * `funcs` is not empty; `refs` is then empty.
-   */
-  pull?: { funcs: readonly string[]; limit: number };
 }
+
+/**
+ * PostgreSQL transport: the queued rows are the delivery. The claim takes up to `limit` of them
+ * itself (FOR UPDATE SKIP LOCKED: the row locks are the delivery), of the listed funcs only when
+ * `funcs` is not empty.
+ */
+export interface PullDelivery {
+  kind: 'pull';
+  pull: { funcs: readonly string[]; limit: number };
+}
+
+/** What a transport hands a worker: refs to claim, or leave to take queued rows itself. */
+export type DeliveryBatch = RefsDelivery | PullDelivery;
 
 /**
  * Called with each micro-batch of deliveries. It resolves, with how many tasks it took, once the
  * claim has committed (the row is the record from then on) and the broker acknowledges the
- * deliveries; it rejects when the claim failed, and the broker hands the deliveries back.
+ * deliveries; it rejects when the claim failed, and the broker hands the deliveries back. A
+ * transport that hands over one kind only takes a handler of that kind (`BatchHandler<RefsDelivery>`).
  */
-export type BatchHandler = (batch: DeliveryBatch) => Promise<number>;
+export type BatchHandler<B extends DeliveryBatch = DeliveryBatch> = (batch: B) => Promise<number>;
 
 export interface ConsumeOptions {
   queues: QueueSpec[];
@@ -96,7 +105,7 @@ export abstract class Broker {
    */
   abstract publish(refs: readonly PublishRef[], source?: PublishPriority): Promise<number>;
 
-  /** Starts delivering batches of refs for the given queues to `onBatch`. */
+  /** Starts handing deliveries for the given queues to `onBatch`, in batches. */
   abstract consume(options: ConsumeOptions, onBatch: BatchHandler): Promise<Consumer>;
 
   /** The broker's own counts for the queue of one func. */

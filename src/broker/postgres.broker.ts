@@ -8,6 +8,7 @@ import {
   ConsumeOptions,
   Consumer,
   PublishRef,
+  PullDelivery,
   QueueDepth,
   QueueSpec,
 } from './broker.js';
@@ -55,7 +56,7 @@ export class PostgresBroker extends Broker {
     return refs.length;
   }
 
-  async consume(options: ConsumeOptions, onBatch: BatchHandler): Promise<Consumer> {
+  async consume(options: ConsumeOptions, onBatch: BatchHandler<PullDelivery>): Promise<Consumer> {
     await this.startListener();
     const funcs = options.onlyListed ? options.queues.map((q) => q.func) : [];
     let running = true;
@@ -104,8 +105,8 @@ export class PostgresBroker extends Broker {
   }
 
   /** Hands the handler a pull (the claim takes queued rows itself); returns how many it took. */
-  private dequeueOnce(limit: number, funcs: string[], onBatch: BatchHandler): Promise<number> {
-    return onBatch({ refs: [], pull: { funcs, limit } });
+  private dequeueOnce(limit: number, funcs: string[], onBatch: BatchHandler<PullDelivery>): Promise<number> {
+    return onBatch({ kind: 'pull', pull: { funcs, limit } });
   }
 
   private waitForWork(): Promise<void> {

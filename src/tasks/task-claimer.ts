@@ -65,7 +65,7 @@ export class TaskClaimer {
     const { names, versions } = this.funcVersions();
     let rows: ClaimRow[];
     try {
-      rows = batch.pull
+      rows = batch.kind === 'pull'
         ? batch.pull.funcs.length > 0
           ? await this.session.rows<ClaimRow>(CLAIM_QUEUED_FUNCS, [limit, this.worker, names, versions, [...batch.pull.funcs]])
           : await this.session.rows<ClaimRow>(CLAIM_QUEUED, [limit, this.worker, names, versions])
@@ -90,7 +90,7 @@ export class TaskClaimer {
         this.logger.warn(`claim of ${rest.length} task(s) waiting on parents or not runnable failed: ${(err as Error).message}`);
       }
     }
-    return { started, taken: batch.pull ? rows.length : batch.refs.length };
+    return { started, taken: batch.kind === 'pull' ? rows.length : batch.refs.length };
   }
 
   /** The transactional claim of rows the fast path left: defers, breaks or re-queues, starts what it can. */

@@ -70,7 +70,7 @@ export class TaskRunner extends EventEmitter {
     // AMQP deliveries wait here for a free slot (prefetch bounds them); a PostgreSQL pull takes only
     // as many rows as there are free slots.
     const free = await this.slots.wait();
-    const reserved = batch.pull ? Math.min(free, this.config.worker.batchSize, batch.pull.limit) : batch.refs.length;
+    const reserved = batch.kind === 'pull' ? Math.min(free, this.config.worker.batchSize, batch.pull.limit) : batch.refs.length;
     this.slots.take(reserved);
     let claimed: { started: ClaimedTask[]; taken: number };
     try {

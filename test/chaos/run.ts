@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import amqplib from 'amqplib';
 import { Client } from 'pg';
-import { AmqpBroker } from '../../src/broker/amqp.broker.js';
+import { AmqpBroker } from '../../src/broker/amqp/amqp.broker.js';
 import { Broker, brokerQueueName, PublishPriority } from '../../src/broker/broker.js';
 import { PostgresBroker } from '../../src/broker/postgres.broker.js';
 import { scratchAmqpPrefix, scratchId } from '../../src/config/scratch-names.js';

@@ -1,6 +1,6 @@
 import { Module, Provider, Type } from '@nestjs/common';
 import { Pool } from 'pg';
-import { AmqpTopology } from '../../src/broker/amqp-topology.js';
+import { AmqpTopology } from '../../src/broker/amqp/topology.js';
 import { bootstrap, Running } from '../../src/bootstrap.js';
 import { AppConfig } from '../../src/config/app-config.js';
 import { EnvSchema } from '../../src/config/env.schema.js';

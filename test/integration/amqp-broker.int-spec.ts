@@ -5,8 +5,8 @@ import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { AmqpBroker, AmqpBrokerOptions } from '../../src/broker/amqp.broker.js';
-import { DeliveryBatch, PublishPriority, PublishRef, QueueSpec, TaskRef } from '../../src/broker/broker.js';
+import { AmqpBroker, AmqpBrokerOptions } from '../../src/broker/amqp/amqp.broker.js';
+import { PublishPriority, PublishRef, QueueSpec, RefsDelivery, TaskRef } from '../../src/broker/broker.js';
 import { testAmqpPrefix } from '../helpers/scratch.js';
 
 const AMQP_URL = process.env.AMQP_URL;
@@ -123,7 +123,7 @@ suite('AmqpBroker against RabbitMQ', () => {
       expect(await broker.publish(refs('roundtrip', 1, 3))).toBe(3);
       expect(await broker.depth(spec)).toEqual({ name: `${prefix}.alpha.roundtrip`, ready: 3, unacked: 0 });
 
-      const batches: DeliveryBatch[] = [];
+      const batches: RefsDelivery[] = [];
       const consumer = await broker.consume({ queues: [spec], batchSize: 10 }, async (batch) => {
         batches.push(batch);
         await held.wait;
@@ -137,7 +137,7 @@ suite('AmqpBroker against RabbitMQ', () => {
 
       const received = batches.flatMap((b) => b.refs);
       expect(received.sort((a, b) => Number(a.taskId) - Number(b.taskId))).toEqual(delivered('roundtrip', 1, 3));
-      expect(batches.every((b) => b.pull === undefined)).toBe(true);
+      expect(batches.every((b) => b.kind === 'refs')).toBe(true);
       expect(await queueCounts(`${prefix}.alpha.roundtrip`)).toEqual({ ready: 0, unacked: 0 });
       expect(await broker.health()).toEqual({ up: true, transport: 'amqp' });
     } finally {

@@ -86,7 +86,7 @@ const ADVISORY_LOCKS_SQL = `
 /** Claims these tasks the way a delivery would, on `app`'s worker session; returns those it started. */
 async function claim(app: TestApp, tasks: TaskHandle[]): Promise<ClaimedTask[]> {
   const refs: TaskRef[] = tasks.map((t) => ({ collection: t.collection, func: t.func, taskId: t.id }));
-  return (await app.get(TaskClaimer).claim({ refs }, refs.length)).started;
+  return (await app.get(TaskClaimer).claim({ kind: 'refs', refs }, refs.length)).started;
 }
 
 async function advisoryLocks(app: TestApp, ids: string[]): Promise<Map<string, number>> {
@@ -126,7 +126,7 @@ describe('runner races: two apps on one database', () => {
     // the same 200 deliveries directly, one of them in reverse order.
     await app1.db.query(`UPDATE task SET status = 'queued' WHERE id = ANY($1::bigint[])`, [ids]);
     await app1.app.get(Broker, { strict: false }).publish(refs);
-    await Promise.all([runner1.handleBatch({ refs }), runner2.handleBatch({ refs: [...refs].reverse() })]);
+    await Promise.all([runner1.handleBatch({ kind: 'refs', refs }), runner2.handleBatch({ kind: 'refs', refs: [...refs].reverse() })]);
 
     await waitFor(async () => {
       const { rows } = await app1.db.query(`SELECT count(*)::int AS n FROM task WHERE id = ANY($1::bigint[]) AND status = 'success'`, [ids]);
@@ -137,7 +137,7 @@ describe('runner races: two apps on one database', () => {
     expect(rows).toEqual([{ attempt: 1, n: 200 }]);
 
     // Delivered again once finished: claimed by nobody, run by nobody.
-    await Promise.all([runner1.handleBatch({ refs }), runner2.handleBatch({ refs })]);
+    await Promise.all([runner1.handleBatch({ kind: 'refs', refs }), runner2.handleBatch({ kind: 'refs', refs })]);
     expect(runner1.runningCount + runner2.runningCount).toBe(0);
     expect(ids.filter((id) => runs.get(id) !== 1)).toEqual([]);
   });

@@ -1,4 +1,4 @@
-import { encodeTaskMessage, invalidTaskMessage, parseTaskMessage, previewBody } from './amqp-message.js';
+import { encodeTaskMessage, invalidTaskMessage, parseTaskMessage, previewBody } from './message.js';
 
 describe('AMQP task messages', () => {
   it('carries the collection and task id only', () => {

@@ -1,5 +1,5 @@
-import { AmqpTopology, CLASSIC_MAX_PRIORITY } from './amqp-topology.js';
-import { PublishPriority } from './broker.js';
+import { AmqpTopology, CLASSIC_MAX_PRIORITY } from './topology.js';
+import { PublishPriority } from '../broker.js';
 
 describe('AmqpTopology', () => {
   const classic = () => new AmqpTopology({ prefix: 'lz', queueType: 'classic', deliveryLimit: 20 });

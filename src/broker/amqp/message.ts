@@ -1,4 +1,4 @@
-import type { TaskRef } from './broker.js';
+import type { TaskRef } from '../broker.js';
 
 /** A message body: the task's address. The func is not in it: the queue the message is on names it. */
 export type TaskMessage = Pick<TaskRef, 'collection' | 'taskId'>;

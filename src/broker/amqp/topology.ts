@@ -1,5 +1,6 @@
+import { Logger } from '@nestjs/common';
 import type { Channel, Options } from 'amqplib';
-import { brokerQueueName, MAX_TASK_PRIORITY, PublishPriority, QueueSpec } from './broker.js';
+import { brokerQueueName, MAX_TASK_PRIORITY, PublishPriority, QueueSpec } from '../broker.js';
 
 /** The queue group of a func nobody has registered. */
 export const DEFAULT_QUEUE_GROUP = 'default';
@@ -162,5 +163,68 @@ export class AmqpTopology {
         throw err;
       }
     }
+  }
+}
+
+/**
+ * Declares queues through one channel (the publish channel's wrapper): each spec the first time the
+ * process needs it, concurrent declarations of one queue sharing one, a refused one reported once.
+ */
+export class QueueDeclarations {
+  private readonly logger = new Logger(QueueDeclarations.name);
+  /** Queue declarations in progress: concurrent publishes to a new queue share one. */
+  private readonly running = new Map<string, Promise<void>>();
+
+  constructor(
+    readonly topology: AmqpTopology,
+    private readonly assertQueue: (name: string, options: Options.AssertQueue) => Promise<unknown>,
+    private readonly describe: (err: unknown) => string,
+  ) {}
+
+  /**
+   * Declares the specs this process has not declared yet. Without a channel the wrapper answers at
+   * once and the next setup declares them (they are known by then).
+   */
+  async ensure(specs: readonly QueueSpec[]): Promise<void> {
+    for (const spec of this.topology.markDeclared(specs)) void this.redeclare(spec);
+    await Promise.all(specs.map((spec) => this.running.get(this.topology.queueName(spec))));
+  }
+
+  /** Declares every known queue on a fresh channel (a channel setup). */
+  declareKnown(channel: Channel): Promise<void> {
+    return this.declareOn(channel, this.topology.declaredSpecs());
+  }
+
+  declareOn(channel: Channel, specs: readonly QueueSpec[]): Promise<void> {
+    return this.topology.declare(channel, specs, (queue, err) => this.reportRefused(queue, err));
+  }
+
+  /** A mandatory publish to a queue deleted behind our back came back: declares the queue again. */
+  returned(queue: string): void {
+    const spec = this.topology.declaredSpec(queue);
+    if (!spec || this.running.has(queue)) return;
+    this.logger.warn(`RabbitMQ returned a message for ${queue}, which no longer exists; declaring it again`);
+    this.redeclare(spec).catch((err) => this.logger.warn(`declaring ${queue} again failed: ${this.describe(err)}`));
+  }
+
+  private redeclare(spec: QueueSpec): Promise<void> {
+    const name = this.topology.queueName(spec);
+    const running = this.running.get(name);
+    if (running) return running;
+    const done = this.assertQueue(name, this.topology.queueOptions())
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          if (this.topology.noteMismatch(name, err)) this.reportRefused(name, err);
+          throw err;
+        },
+      )
+      .finally(() => this.running.delete(name));
+    this.running.set(name, done);
+    return done;
+  }
+
+  private reportRefused(queue: string, err: unknown): void {
+    this.logger.error(`${queue} exists with other arguments (${this.describe(err)}); using it as it is`);
   }
 }
