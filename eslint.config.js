@@ -17,16 +17,11 @@ export default tseslint.config(
     ignores: ['src/config/**'],
     rules: {
       'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'Read settings through AppConfig (src/config), not process.env.' }],
-      'no-restricted-imports': ['error', { paths: [{ name: 'amqp-connection-manager', message: 'Only src/broker may use amqp-connection-manager.' }] }],
     },
   },
   {
     files: ['**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
-  },
-  {
-    files: ['src/broker/**/*.ts'],
-    rules: { 'no-restricted-imports': 'off' },
   },
   {
     // The AMQP client libraries stay inside the transport (bench/ and test/ use amqplib for raw baselines).
