@@ -1,4 +1,5 @@
 import { ChildProcess, execFile, spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { Injectable, Type } from '@nestjs/common';
@@ -140,6 +141,21 @@ export function pgrep(pattern: string): Promise<number[]> {
       );
     }),
   );
+}
+
+/**
+ * Removes a data folder a test's service used, after ending (by pid, SIGKILL) any process still
+ * running on it: a failed run may leave the embedded server it started.
+ */
+export async function removeDataDir(dir: string): Promise<void> {
+  for (const pid of await pgrep(dir)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
 }
 
 /** Ends a child this test started (by its pid) if it is still running, and waits for it. */
