@@ -3,6 +3,7 @@ import { rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { Injectable, Type } from '@nestjs/common';
+import { NO_ENV_FILE } from '../../src/config/env-file.js';
 import { TaskHandler } from '../../src/tasks/task-handler.decorator.js';
 import { waitFor } from './databases.js';
 import { userSettings } from './scratch.js';
@@ -27,7 +28,7 @@ const STRIPPED = /^(PORT|ROLES|DATABASE_URL|DATA_DIR|EMBEDDED_PG_PORT|DB_.*|LOG_
 /**
  * Starts `node <script>` (from the repository root unless `cwd` says otherwise) with only the
  * given laterz variables (plus PATH, HOME and the like from this process). A developer's own
- * `.env` in the repository is not read (ENV_FILE=/dev/null) unless `env` sets ENV_FILE. `tty`:
+ * `.env` in the repository is not read (ENV_FILE=NO_ENV_FILE) unless `env` sets ENV_FILE. `tty`:
  * with a terminal as its stdout (through script(1); its output, stderr included, is in `stdout`).
  * `detached`: in a process group of its own, as a terminal runs a command (a Ctrl-C there is
  * `process.kill(-pid, 'SIGINT')` here).
@@ -37,7 +38,7 @@ export function startNode(script: string, env: Record<string, string>, options: 
   const [command, argv] = options.tty ? ['script', ['-qfec', `${process.execPath} ${script}`, '/dev/null']] : [process.execPath, [script]];
   const child = spawn(command, argv, {
     cwd: options.cwd ?? ROOT,
-    env: { ...base, ENV_FILE: '/dev/null', ...env },
+    env: { ...base, ENV_FILE: NO_ENV_FILE, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: options.detached,
   });
