@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqplib from 'amqplib';
 import { Client } from 'pg';
+import { NO_ENV_FILE } from '../../src/config/env-file.js';
 import { wallMs, waitUntil } from '../lib/clock.js';
 import { benchAmqpPrefix, withDatabase } from '../lib/databases.js';
 import { progress } from '../lib/harness.js';
@@ -87,6 +88,8 @@ async function ingestOnce(options: BenchOptions, files: number): Promise<{ files
           COLLECTIONS: `ingest=${root}`,
           PIPELINE_ENABLED: 'true',
           ADMIN_TOKENS: `operator:${OPERATOR_TOKEN}`,
+          // An empty AMQP_URL counts as unset, which a .env in the working directory would fill: none is read.
+          ENV_FILE: NO_ENV_FILE,
           AMQP_URL: amqp ? options.amqpUrl : '',
           AMQP_PREFIX: amqp ? benchAmqpPrefix(options.settings, db.url) : '',
           BULK_INTERVAL_SECONDS: '1',

@@ -5,6 +5,7 @@ import amqplib from 'amqplib';
 import { Broker, brokerQueueName, PublishPriority, PublishRef } from '../../src/broker/broker.js';
 import { bootstrap, Running } from '../../src/bootstrap.js';
 import { AppConfig } from '../../src/config/app-config.js';
+import { NO_ENV_FILE } from '../../src/config/env-file.js';
 import { EnvSchema } from '../../src/config/env.schema.js';
 import type { ScratchSettings } from '../../src/config/scratch-names.js';
 import { runMigrations } from '../../src/database/migrate.js';
@@ -245,6 +246,7 @@ export class Laterz implements QueueSystem<LaterzClient> {
       AMQP_PREFIX: amqp ? benchAmqpPrefix(this.options.settings, url) : undefined,
       // The engine alone: no reference pipeline (its boot-time walk would add tasks of its own).
       PIPELINE_ENABLED: 'false',
+      ENV_FILE: NO_ENV_FILE,
     };
   }
 }

@@ -5,6 +5,13 @@ import { EnvValidationError } from './env.schema.js';
 /** The env file read when ENV_FILE does not name one: `.env` in the working directory. */
 export const DEFAULT_ENV_FILE = '.env';
 
+/**
+ * ENV_FILE of the processes that laterz's own test, bench and chaos harnesses start: an empty file,
+ * so that each runs on the settings it is given and nothing of a developer's `.env` in the working
+ * directory (which would fill in whatever the harness leaves unset, AMQP_URL included).
+ */
+export const NO_ENV_FILE = '/dev/null';
+
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const ASSIGNMENT = /^\s*(?:export\s+)?([^=\s]+)\s*=[ \t]*(.*)$/;
 

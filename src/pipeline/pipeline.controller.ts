@@ -1,13 +1,13 @@
 import { Controller, Get, NotFoundException, Param, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiDefaultResponse, ApiOkResponse, ApiOperation, ApiTags, getSchemaPath } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiGuarded } from '../admin/openapi.js';
 import { CollectionNameParam, FilesQuery, FolderResponse, SearchQuery, SearchResponse } from './pipeline.dto.js';
 import { SearchService } from './search.service.js';
 
 /** Search and browse what the reference pipeline ingested. */
 @ApiTags('pipeline')
-// As the admin API's routes: the bearer scheme, and its ErrorBody (named, not imported: the pipeline does not depend on src/admin).
-@ApiBearerAuth('bearer')
-@ApiDefaultResponse({ description: 'An error: 400 names the bad fields, 401/403 the token, 404 an unknown collection', schema: { $ref: getSchemaPath('ErrorBody') } })
+// Served by the api role, behind its token, as the admin API's routes are (the same scheme and ErrorBody).
+@ApiGuarded()
 @Controller('api/collections/:name')
 export class PipelineController {
   constructor(private readonly search: SearchService) {}

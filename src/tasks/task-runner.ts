@@ -151,9 +151,13 @@ export class TaskRunner extends EventEmitter {
     const { task, abort } = run;
     const func = this.registry.get(task.func)!;
     const echo = echoTo(this.logger, { taskId: task.id, func: task.func, attempt: task.attempt });
+    // Set once the run is being finished: a handler that goes on after it (timed out, cancelled)
+    // still logs to the process, but its row is no longer its own to write (it would be watched,
+    // and flushed in vain, every second until the process ends).
+    let ended = false;
     const log = new LogBuffer(this.config.limits.logBytes, (level, message) => {
       echo(level, message);
-      this.finisher.logWritten(task, log);
+      if (!ended) this.finisher.logWritten(task, log);
     });
     let outcome;
     try {
@@ -170,6 +174,7 @@ export class TaskRunner extends EventEmitter {
       const { status, reason, error } = outcome;
       this.logger.warn({ msg: `task ${task.id} (${task.func}) attempt ${task.attempt} failed: ${status}`, taskId: task.id, func: task.func, attempt: task.attempt, status, reason: reason || undefined, error });
     }
+    ended = true;
     await this.finisher.finish(task, outcome, log.text());
   }
 

@@ -11,6 +11,7 @@ import { Client } from 'pg';
 import { AmqpBroker } from '../../src/broker/amqp/amqp.broker.js';
 import { Broker, brokerQueueName, PublishPriority } from '../../src/broker/broker.js';
 import { PostgresBroker } from '../../src/broker/postgres.broker.js';
+import { NO_ENV_FILE } from '../../src/config/env-file.js';
 import { scratchAmqpPrefix, scratchId } from '../../src/config/scratch-names.js';
 import { EmbeddedPostgresServer } from '../../src/database/embedded-postgres.js';
 import { ChaosDb, TaskSpec } from './chaos-db.js';
@@ -135,6 +136,8 @@ function childEnv(suite: Suite, db: ChaosDb, execDir: string, prefix: string, ro
   const s = suite.options.sizes;
   return {
     ROLES: role,
+    // The settings below only: none from a .env in the working directory (on PostgreSQL, its AMQP_URL would apply).
+    ENV_FILE: NO_ENV_FILE,
     // Schedulers name their connections apart, so scenario 4 can tell a worker's connections.
     DATABASE_URL: role === 'worker' ? db.url : `${db.url}?application_name=chaos-${label}`,
     DB_SCHEMA: db.schema,

@@ -1,7 +1,9 @@
 import { ChildProcess, execFile, spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { Injectable, Type } from '@nestjs/common';
+import { NO_ENV_FILE } from '../../src/config/env-file.js';
 import { TaskHandler } from '../../src/tasks/task-handler.decorator.js';
 import { waitFor } from './databases.js';
 import { userSettings } from './scratch.js';
@@ -26,7 +28,7 @@ const STRIPPED = /^(PORT|ROLES|DATABASE_URL|DATA_DIR|EMBEDDED_PG_PORT|DB_.*|LOG_
 /**
  * Starts `node <script>` (from the repository root unless `cwd` says otherwise) with only the
  * given laterz variables (plus PATH, HOME and the like from this process). A developer's own
- * `.env` in the repository is not read (ENV_FILE=/dev/null) unless `env` sets ENV_FILE. `tty`:
+ * `.env` in the repository is not read (ENV_FILE=NO_ENV_FILE) unless `env` sets ENV_FILE. `tty`:
  * with a terminal as its stdout (through script(1); its output, stderr included, is in `stdout`).
  * `detached`: in a process group of its own, as a terminal runs a command (a Ctrl-C there is
  * `process.kill(-pid, 'SIGINT')` here).
@@ -36,7 +38,7 @@ export function startNode(script: string, env: Record<string, string>, options: 
   const [command, argv] = options.tty ? ['script', ['-qfec', `${process.execPath} ${script}`, '/dev/null']] : [process.execPath, [script]];
   const child = spawn(command, argv, {
     cwd: options.cwd ?? ROOT,
-    env: { ...base, ENV_FILE: '/dev/null', ...env },
+    env: { ...base, ENV_FILE: NO_ENV_FILE, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: options.detached,
   });
@@ -140,6 +142,21 @@ export function pgrep(pattern: string): Promise<number[]> {
       );
     }),
   );
+}
+
+/**
+ * Removes a data folder a test's service used, after ending (by pid, SIGKILL) any process still
+ * running on it: a failed run may leave the embedded server it started.
+ */
+export async function removeDataDir(dir: string): Promise<void> {
+  for (const pid of await pgrep(dir)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
 }
 
 /** Ends a child this test started (by its pid) if it is still running, and waits for it. */

@@ -1,9 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { userSettings } from '../helpers/scratch.js';
-import { freePort, pgrep, ready, ServiceProcess, startNode, stopIfRunning } from '../helpers/service-process.js';
+import { freePort, pgrep, ready, removeDataDir, ServiceProcess, startNode, stopIfRunning } from '../helpers/service-process.js';
 
 /** The built service, as `npm run start:prod` runs it. */
 const MAIN = 'dist/src/main.js';
@@ -32,15 +32,7 @@ describe('the built service as a process', () => {
     });
     afterAll(async () => {
       await stopIfRunning(proc);
-      // A failed run may leave the server it started: end those processes (by pid) before removing their data.
-      for (const pid of await pgrep(dataDir)) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
-      rmSync(dataDir, { recursive: true, force: true });
+      await removeDataDir(dataDir);
     }, 60000);
 
     it('boots with no DATABASE_URL, stops on SIGINT/SIGTERM leaving no postgres behind, and finds its data again', async () => {

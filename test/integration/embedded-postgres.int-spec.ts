@@ -8,7 +8,7 @@ import { binariesRunnableBy, installedBinaries } from '../../src/database/embedd
 import { isRoot, serverAccount } from '../../src/database/embedded/os-account.js';
 import { EmbeddedPostgresServer } from '../../src/database/embedded-postgres.js';
 import { waitFor } from '../helpers/databases.js';
-import { freePort, pgrep, ready, ServiceProcess, startNode } from '../helpers/service-process.js';
+import { freePort, pgrep, ready, removeDataDir, ServiceProcess, startNode } from '../helpers/service-process.js';
 
 /** The built service, as `npm run start:prod` runs it. */
 const MAIN = 'dist/src/main.js';
@@ -79,17 +79,7 @@ describe('the built service on its embedded PostgreSQL (no DATABASE_URL), each t
       if (!proc.hasExited()) proc.child.kill('SIGKILL');
       await proc.exited;
     }
-    for (const dir of dirs.splice(0)) {
-      // A failed run may leave the server it started: end those processes (by pid) before removing their data.
-      for (const pid of await pgrep(dir)) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
-      rmSync(dir, { recursive: true, force: true });
-    }
+    for (const dir of dirs.splice(0)) await removeDataDir(dir);
   }, 60000);
 
   it('Ctrl-C (SIGINT to its whole process group) while a task runs: the task finishes, the process exits 0, nothing is logged as a warning or error', async () => {

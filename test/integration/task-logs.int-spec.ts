@@ -5,7 +5,9 @@ import { BulkRunnerService } from '../../src/maintenance/bulk/bulk-runner.servic
 import { FLUSH_LOGS_IF_STARTED } from '../../src/tasks/sql/live-log.sql.js';
 import type { BulkContext, BulkTask, TaskContext } from '../../src/tasks/task-context.js';
 import { TaskHandler } from '../../src/tasks/task-handler.decorator.js';
+import { TaskFinisher } from '../../src/tasks/task-finisher.js';
 import { TaskRegistry } from '../../src/tasks/task-registry.js';
+import { TaskRunner } from '../../src/tasks/task-runner.js';
 import { TasksService } from '../../src/tasks/tasks.service.js';
 import { clients } from '../e2e/admin-client.js';
 import { clearTasks, insertDetailedTasks, many } from '../factories/scheduler.factory.js';
@@ -24,6 +26,9 @@ function deferred<T = void>() {
 /** Released by the test once it has read the log of the running task. */
 let release = deferred();
 let bulkBehaviour: 'throw' | 'partial' = 'throw';
+/** tl.late: released by the test once the task's row is final; resolved once it has logged after that. */
+let lateGate = deferred();
+let lateLogged = deferred();
 
 @Injectable()
 class LogHandlers {
@@ -34,6 +39,15 @@ class LogHandlers {
     await release.promise;
     ctx.logger.info('step two');
     return 'done';
+  }
+
+  /** Ignores its abort: once cancelled, it keeps running and logs after its run has been finished. */
+  @TaskHandler('tl.late')
+  async late(_args: unknown, _deps: unknown, ctx: TaskContext): Promise<void> {
+    ctx.logger.info('before the cancel');
+    await lateGate.promise;
+    ctx.logger.info('after the finish');
+    lateLogged.resolve();
   }
 
   @TaskHandler('tl.bulk', { bulk: true })
@@ -72,6 +86,20 @@ describe('task logs (in-process)', () => {
     const done = await finishedTask(app.db, handle.id);
     expect(done.status).toBe('success');
     expect(done.log.split('\n').map((l: string) => l.replace(/^\S+ /, ''))).toEqual(['[info] step one', '[warn] step one and a half', '[info] step two']);
+  });
+
+  it('a line logged by a handler after its run was finished (cancelled, timed out) is not watched again: no flush for it, ever', async () => {
+    lateGate = deferred();
+    lateLogged = deferred();
+    const handle = await app.get(TasksService).enqueue('tl.late', {});
+    await waitFor(async () => (await taskRow(app.db, handle.id)).log.includes('before the cancel'), 'the running task log in its row');
+    expect(app.get(TaskRunner).cancel(handle.id)).toBe(true);
+    expect((await finishedTask(app.db, handle.id)).broken_reason).toBe('cancelled');
+    lateGate.resolve();
+    await lateLogged.promise;
+    // The finisher's live-log watch list (private): a task in it is flushed every second while its log is ahead of its row.
+    const watched = (app.get(TaskFinisher) as unknown as { liveLogs: { watched: Map<string, unknown> } }).liveLogs.watched;
+    expect([...watched.keys()]).not.toContain(handle.id);
   });
 
   describe('the flush statement', () => {
