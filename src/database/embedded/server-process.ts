@@ -13,6 +13,10 @@ export interface ProgramOptions {
   /** For error messages: the server's port and data folder. */
   port: number;
   pgDir: string;
+  /** Longest wait for the server to accept connections, then it is killed. Default 60 s (a first start after initdb takes about 1 s here). */
+  readyTimeoutMs?: number;
+  /** Longest wait for each shutdown step (fast, then immediate) before the next; then SIGKILL. Default 30 s. */
+  stopStepMs?: number;
 }
 
 type Stream = 'stdout' | 'stderr';
@@ -101,7 +105,10 @@ export class ServerProcess {
   private state: ServerState = 'starting';
   private readonly stopOnExit = () => this.started.child.kill('SIGINT');
 
-  private constructor(private readonly started: Started) {
+  private constructor(
+    private readonly started: Started,
+    private readonly stopStepMs: number,
+  ) {
     process.on('exit', this.stopOnExit);
     void started.ended.then(() => {
       this.state = 'exited';
@@ -116,18 +123,48 @@ export class ServerProcess {
     const started = start(binary, args, options, true, (line) => {
       if (line.includes(READY)) ready();
     });
-    const server = new ServerProcess(started);
-    const endedFirst = await Promise.race([accepting.then(() => undefined), started.ended]);
-    if (endedFirst !== undefined) throw new EmbeddedPostgresStartError(failure('postgres', endedFirst, started.output, options));
+    const server = new ServerProcess(started, options.stopStepMs ?? 30_000);
+    const timeoutMs = options.readyTimeoutMs ?? 60_000;
+    const timedOut = Symbol('timed out');
+    const first = await within(Promise.race([accepting.then(() => undefined), started.ended]), timeoutMs, timedOut);
+    if (first === timedOut) {
+      await server.stop();
+      const ending = { ok: false, how: `did not accept connections within ${timeoutMs / 1000} s and was stopped` };
+      throw new EmbeddedPostgresStartError(failure('postgres', ending, started.output, options));
+    }
+    if (first !== undefined) throw new EmbeddedPostgresStartError(failure('postgres', first, started.output, options));
     server.state = 'ready';
     return server;
   }
 
-  /** Fast shutdown (SIGINT: running sessions are ended, the data is checkpointed); resolves once it has exited. */
+  /**
+   * Fast shutdown (SIGINT: running sessions are ended, the data is checkpointed); if the server is
+   * still there after a step's wait, immediate shutdown (SIGQUIT: recovery at the next start), then
+   * SIGKILL. Resolves once it has exited.
+   */
   async stop(): Promise<void> {
     if (this.state === 'exited') return;
     this.state = 'stopping';
-    this.started.child.kill('SIGINT');
+    const gone = Symbol('exited');
+    for (const signal of ['SIGINT', 'SIGQUIT'] as const) {
+      this.started.child.kill(signal);
+      if ((await within(this.started.ended.then(() => gone), this.stopStepMs, undefined)) === gone) return;
+    }
+    this.started.child.kill('SIGKILL');
     await this.started.ended;
+  }
+}
+
+/** `promise`'s value, or `otherwise` once `ms` have passed (the timer never holds the process open). */
+async function within<T, U>(promise: Promise<T>, ms: number, otherwise: U): Promise<T | U> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<U>((resolve) => {
+    timer = setTimeout(() => resolve(otherwise), ms);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
