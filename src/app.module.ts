@@ -11,7 +11,7 @@ import { PipelineModule } from './pipeline/pipeline.module.js';
 import { SchedulerModule } from './scheduler/scheduler.module.js';
 import { StatsModule } from './stats/stats.module.js';
 import { TasksModule } from './tasks/tasks.module.js';
-import { WorkerModule } from './worker/worker.module.js';
+import { WorkerModule } from './runner/worker.module.js';
 
 /** The whole service; ROLES decides which of the role modules start. */
 @Module({})

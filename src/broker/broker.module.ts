@@ -7,7 +7,7 @@ import { AmqpBroker } from './amqp.broker.js';
 import { Broker } from './broker.js';
 import { BrokerHealth } from './broker-health.js';
 import { PostgresBroker } from './postgres.broker.js';
-import { WorkerSlots } from '../worker/worker-slots.js';
+import { WorkerSlots } from '../runner/worker-slots.js';
 
 /** Picks the transport: RabbitMQ when AMQP_URL is set, PostgreSQL itself otherwise. */
 @Global()

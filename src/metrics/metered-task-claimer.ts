@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { TaskClaimer } from '../tasks/task-claimer.js';
+import { TaskClaimer } from '../runner/claim/task-claimer.js';
 import { TaskMetrics } from './task-metrics.js';
 
 /**

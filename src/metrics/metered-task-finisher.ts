@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { ClaimedTask } from '../tasks/task-claimer.js';
-import { TaskFinisher } from '../tasks/task-finisher.js';
-import type { Outcome } from '../tasks/task-outcome.js';
+import type { ClaimedTask } from '../runner/claim/task-claimer.js';
+import { TaskFinisher } from '../runner/finish/task-finisher.js';
+import type { Outcome } from '../runner/run/task-outcome.js';
 import { TaskMetrics } from './task-metrics.js';
 
 /**

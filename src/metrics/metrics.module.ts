@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { HandlerGuardModule } from '../runner/run/handler-guard.module.js';
 import { TasksModule } from '../tasks/tasks.module.js';
 import { TaskMetrics } from './task-metrics.js';
 
@@ -7,7 +8,7 @@ import { TaskMetrics } from './task-metrics.js';
  * (`observeJob`) and the admin API (which serves `/metrics`); a static module, so one instance.
  */
 @Module({
-  imports: [TasksModule],
+  imports: [TasksModule, HandlerGuardModule],
   providers: [TaskMetrics],
   exports: [TaskMetrics],
 })

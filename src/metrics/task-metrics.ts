@@ -1,8 +1,8 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { Broker, QueueDepth } from '../broker/broker.js';
-import type { ClaimedTask } from '../tasks/task-claimer.js';
-import { HandlerGuard } from '../tasks/handler-guard.js';
+import type { ClaimedTask } from '../runner/claim/task-claimer.js';
+import { HandlerGuard } from '../runner/run/handler-guard.js';
 import { TaskRegistry } from '../tasks/task-registry.js';
 
 /** Buckets of task and job durations, seconds: from 5 ms to 1 h. */

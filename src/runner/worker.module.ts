@@ -4,17 +4,18 @@ import { DATABASE_URL } from '../database/database.module.js';
 import { MeteredTaskClaimer } from '../metrics/metered-task-claimer.js';
 import { MeteredTaskFinisher } from '../metrics/metered-task-finisher.js';
 import { MetricsModule } from '../metrics/metrics.module.js';
-import { TaskClaimer } from '../tasks/task-claimer.js';
-import { TaskFinisher } from '../tasks/task-finisher.js';
-import { TaskRunner } from '../tasks/task-runner.js';
+import { TaskClaimer } from './claim/task-claimer.js';
+import { TaskFinisher } from './finish/task-finisher.js';
+import { TaskRunner } from './run/task-runner.js';
 import { TasksModule } from '../tasks/tasks.module.js';
 import { CancelListener } from './cancel-listener.js';
+import { HandlerGuardModule } from './run/handler-guard.module.js';
 import { WorkerService } from './worker.service.js';
 import { WorkerSession } from './worker-session.js';
 
 /** The worker role: runner, its session connection, the consumer and the cancel listener. */
 @Module({
-  imports: [TasksModule, MetricsModule],
+  imports: [TasksModule, MetricsModule, HandlerGuardModule],
   providers: [
     {
       provide: WorkerSession,

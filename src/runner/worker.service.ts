@@ -2,7 +2,7 @@ import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap }
 import { Broker, Consumer, QueueSpec } from '../broker/broker.js';
 import { AppConfig } from '../config/app-config.js';
 import { TaskRegistry } from '../tasks/task-registry.js';
-import { TaskRunner } from '../tasks/task-runner.js';
+import { TaskRunner } from './run/task-runner.js';
 import { WorkerSession } from './worker-session.js';
 
 /** The worker role: consumes the queues of this process's funcs and runs them; stops gracefully. */

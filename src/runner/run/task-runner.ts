@@ -1,19 +1,19 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { EventEmitter } from 'node:events';
-import type { DeliveryBatch } from '../broker/broker.js';
-import { AppConfig } from '../config/app-config.js';
-import { WorkerSlots } from '../worker/worker-slots.js';
-import { ClaimedTask, TaskClaimer } from './task-claimer.js';
+import type { DeliveryBatch } from '../../broker/broker.js';
+import { AppConfig } from '../../config/app-config.js';
+import { WorkerSlots } from '../worker-slots.js';
+import { ClaimedTask, TaskClaimer } from '../claim/task-claimer.js';
 import { GuardedAbort } from './run-abort.js';
-import { echoTo, LogBuffer, RunContext } from './task-context.js';
-import { TaskFinisher } from './task-finisher.js';
-import type { BulkHandlerFn, TaskHandlerFn } from './task-handler.decorator.js';
+import { echoTo, LogBuffer, RunContext } from './run-context.js';
+import { TaskFinisher } from '../finish/task-finisher.js';
+import type { BulkHandlerFn, TaskHandlerFn } from '../../tasks/task-handler.decorator.js';
 import { HandlerGuard } from './handler-guard.js';
 import { failureOutcome, successOutcome, TaskAbandoned, TaskCancelled, TaskTimeout } from './task-outcome.js';
-import { RegisteredFunc, TaskRegistry } from './task-registry.js';
-import { TaskStatus } from './task-status.js';
-import { TaskBroken } from './tasks.errors.js';
-import { TasksService } from './tasks.service.js';
+import { RegisteredFunc, TaskRegistry } from '../../tasks/task-registry.js';
+import { TaskStatus } from '../../tasks/task-status.js';
+import { TaskBroken } from '../../tasks/tasks.errors.js';
+import { TasksService } from '../../tasks/tasks.service.js';
 
 /** One claimed task running here. */
 class Running {

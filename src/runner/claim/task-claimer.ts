@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { hostname } from 'node:os';
-import { Broker, DeliveryBatch, PublishPriority, PublishRef } from '../broker/broker.js';
-import { WorkerSession } from '../worker/worker-session.js';
+import { Broker, DeliveryBatch, PublishPriority, PublishRef } from '../../broker/broker.js';
+import { WorkerSession } from '../worker-session.js';
 import {
   LOCK_DELIVERED,
   LockedRow,
@@ -11,12 +11,12 @@ import {
   ParentRow,
   QUEUE_BY_ID,
   QUEUE_CHILDREN,
-} from './sql/claim.sql.js';
-import { CLAIM_DELIVERED, CLAIM_QUEUED, CLAIM_QUEUED_FUNCS, ClaimRow } from './sql/claim-runnable.sql.js';
-import type { Queryable } from './sql/queryable.js';
-import { TaskRegistry } from './task-registry.js';
-import { BrokenReason, TaskStatus } from './task-status.js';
-import { DependencyBroken } from './tasks.errors.js';
+} from '../../tasks/sql/claim.sql.js';
+import { CLAIM_DELIVERED, CLAIM_QUEUED, CLAIM_QUEUED_FUNCS, ClaimRow } from '../../tasks/sql/claim-runnable.sql.js';
+import type { Queryable } from '../../tasks/sql/queryable.js';
+import { TaskRegistry } from '../../tasks/task-registry.js';
+import { BrokenReason, TaskStatus } from '../../tasks/task-status.js';
+import { DependencyBroken } from '../../tasks/tasks.errors.js';
 
 /** A task this worker now runs: `attempt` is its fencing token. */
 export interface ClaimedTask {
