@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { ClaimedTask } from '../runner/claim/task-claimer.js';
+import type { ClaimedTask } from '../runner/claim/claim-decisions.js';
 import { TaskFinisher } from '../runner/finish/task-finisher.js';
 import type { Outcome } from '../runner/run/task-outcome.js';
 import { TaskMetrics } from './task-metrics.js';

@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { Broker, QueueDepth } from '../broker/broker.js';
-import type { ClaimedTask } from '../runner/claim/task-claimer.js';
+import type { ClaimedTask } from '../runner/claim/claim-decisions.js';
 import { HandlerGuard } from '../runner/run/handler-guard.js';
 import { TaskRegistry } from '../tasks/task-registry.js';
 

@@ -6,7 +6,7 @@ import { PG_POOL } from '../../database/database.module.js';
 import { WorkerSession } from '../worker-session.js';
 import { Coalescer, Flushed } from '../../tasks/enqueue-batcher.js';
 import { LiveTaskLogs } from './live-task-logs.js';
-import type { ClaimedTask } from '../claim/task-claimer.js';
+import type { ClaimedTask } from '../claim/claim-decisions.js';
 import type { LogBuffer } from '../run/run-context.js';
 import { FIND_CYCLE } from '../../tasks/sql/enqueue.sql.js';
 import {
