@@ -7,6 +7,7 @@ import { BrokerModule } from './broker/broker.module.js';
 import { CollectionsModule } from './collections/collections.module.js';
 import { HealthModule } from './health/health.module.js';
 import { LoggingModule } from './logging/logging.module.js';
+import { MetricsModule } from './metrics/metrics.module.js';
 import { PipelineModule } from './pipeline/pipeline.module.js';
 import { SchedulerModule } from './scheduler/scheduler.module.js';
 import { StatsModule } from './stats/stats.module.js';
@@ -28,7 +29,7 @@ export class AppModule {
         CollectionsModule,
         HealthModule,
         StatsModule,
-        ...(config.has('worker') ? [WorkerModule] : []),
+        ...(config.has('worker') ? [WorkerModule.forRoot({ observedBy: MetricsModule })] : []),
         ...(config.has('api') ? [AdminModule.forRoot(config)] : []),
         ...(config.has('scheduler') ? [SchedulerModule] : []),
         ...(config.pipelineEnabled ? [PipelineModule] : []),

@@ -7,25 +7,21 @@ import { AmqpBroker } from './amqp.broker.js';
 import { Broker } from './broker.js';
 import { BrokerHealth } from './broker-health.js';
 import { PostgresBroker } from './postgres.broker.js';
-import { WorkerSlots } from '../runner/worker-slots.js';
 
 /** Picks the transport: RabbitMQ when AMQP_URL is set, PostgreSQL itself otherwise. */
 @Global()
 @Module({
   imports: [TerminusModule],
   providers: [
-    WorkerSlots,
     {
       provide: Broker,
-      inject: [AppConfig, PG_POOL, DATABASE_URL, WorkerSlots],
-      useFactory: (config: AppConfig, pool: Pool, url: string, slots: WorkerSlots): Broker =>
-        config.amqp.url
-          ? new AmqpBroker(config.amqp)
-          : new PostgresBroker(pool, { url, schema: config.dbSchema, pollMs: config.worker.pollMs, slots: () => slots.wait() }),
+      inject: [AppConfig, PG_POOL, DATABASE_URL],
+      useFactory: (config: AppConfig, pool: Pool, url: string): Broker =>
+        config.amqp.url ? new AmqpBroker(config.amqp) : new PostgresBroker(pool, { url, schema: config.dbSchema, pollMs: config.worker.pollMs }),
     },
     { provide: BrokerHealth, inject: [Broker, HealthIndicatorService], useFactory: (b: Broker, h: HealthIndicatorService) => new BrokerHealth(b, h) },
   ],
-  exports: [Broker, BrokerHealth, WorkerSlots],
+  exports: [Broker, BrokerHealth],
 })
 export class BrokerModule implements OnApplicationShutdown {
   constructor(@Inject(Broker) private readonly broker: Broker) {}
