@@ -62,10 +62,17 @@ export class TaskRunner extends EventEmitter {
   /** The broker's batch handler: resolves, with how many tasks it took, once the claim has committed. */
   async handleBatch(batch: DeliveryBatch): Promise<number> {
     if (this.stopping) throw new Error('worker is stopping');
-    // AMQP deliveries wait here for a free slot (prefetch bounds them); a PostgreSQL pull takes only
-    // as many rows as there are free slots.
-    const free = await this.slots.wait();
-    const reserved = batch.pull ? Math.min(free, this.config.worker.batchSize, batch.pull.limit) : batch.refs.length;
+    // A PostgreSQL pull was sized by the capacity the broker waited for (ConsumeOptions.capacity):
+    // it takes the free slots as they are now, and none is a pull of nothing. AMQP deliveries
+    // (prefetch bounds them) wait here for a free slot.
+    let reserved: number;
+    if (batch.pull) {
+      reserved = Math.min(this.slots.free(), this.config.worker.batchSize, batch.pull.limit);
+      if (reserved === 0) return 0;
+    } else {
+      await this.slots.wait();
+      reserved = batch.refs.length;
+    }
     this.slots.take(reserved);
     let claimed: { started: ClaimedTask[]; taken: number };
     try {
