@@ -8,9 +8,9 @@ import { TaskFinisher } from './finish/task-finisher.js';
 import { HandlerGuardModule } from './run/handler-guard.module.js';
 import { TaskExecutor } from './run/task-executor.js';
 import { TaskRunner } from './run/task-runner.js';
-import { WorkerService } from './worker.service.js';
 import { WorkerSession } from './worker-session.js';
 import { WorkerSlots } from './worker-slots.js';
+import { WorkerService } from './worker.service.js';
 
 /** The worker role: the runner (claim, run, finish), its session connection, the consumer and the cancel listener. */
 @Module({})

@@ -1,6 +1,6 @@
 import type { PublishRef } from '../../broker/broker.js';
-import type { LockedRow, ParentRow } from '../../tasks/sql/claim.sql.js';
 import type { ClaimRow } from '../../tasks/sql/claim-runnable.sql.js';
+import type { LockedRow, ParentRow } from '../../tasks/sql/claim.sql.js';
 import { BrokenReason, FINISHED_STATUSES, TaskStatus } from '../../tasks/task-status.js';
 import { DependencyBroken } from '../../tasks/tasks.errors.js';
 

@@ -3,11 +3,7 @@ import { Pool } from 'pg';
 import { Broker, PublishPriority, PublishRef } from '../../broker/broker.js';
 import { AppConfig } from '../../config/app-config.js';
 import { PG_POOL } from '../../database/database.module.js';
-import { WorkerSession } from '../worker-session.js';
 import { Coalescer, Flushed } from '../../tasks/enqueue-batcher.js';
-import { LiveTaskLogs } from './live-task-logs.js';
-import type { ClaimedTask } from '../claim/claim-decisions.js';
-import type { LogBuffer } from '../run/run-context.js';
 import { FIND_CYCLE } from '../../tasks/sql/enqueue.sql.js';
 import {
   ADD_EDGE_AND_REQUEUE_IF_STARTED,
@@ -18,11 +14,15 @@ import {
   HAND_BACK_IF_STARTED,
 } from '../../tasks/sql/finish.sql.js';
 import { FLUSH_LOGS_IF_STARTED } from '../../tasks/sql/live-log.sql.js';
-import { QUEUE_PENDING_SLICE } from '../../tasks/sql/retry.sql.js';
 import { pgQueryable } from '../../tasks/sql/queryable.js';
-import { Outcome } from '../run/task-outcome.js';
+import { QUEUE_PENDING_SLICE } from '../../tasks/sql/retry.sql.js';
 import { TaskRegistry } from '../../tasks/task-registry.js';
 import { TaskStatus } from '../../tasks/task-status.js';
+import type { ClaimedTask } from '../claim/claim-decisions.js';
+import type { LogBuffer } from '../run/run-context.js';
+import { Outcome } from '../run/task-outcome.js';
+import { WorkerSession } from '../worker-session.js';
+import { LiveTaskLogs } from './live-task-logs.js';
 
 type FinalOutcome = Extract<Outcome, { kind: 'final' }>;
 interface Finished {

@@ -1,7 +1,7 @@
 import type { EnqueueOptions, TaskHandle } from '../../tasks/enqueue-request.js';
 import type { TaskContext, TaskLogger } from '../../tasks/task-context.js';
-import { DependencyBroken, ExtraDependency, MissingDependency } from '../../tasks/tasks.errors.js';
 import type { TaskId } from '../../tasks/task-status.js';
+import { DependencyBroken, ExtraDependency, MissingDependency } from '../../tasks/tasks.errors.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
