@@ -12,9 +12,10 @@ import { DispatchModule } from './maintenance/dispatch/dispatch.module.js';
 import { MaintenanceModule } from './maintenance/maintenance.module.js';
 import { StatsModule } from './maintenance/stats/stats.module.js';
 import { PipelineApiModule } from './pipeline/pipeline-api.module.js';
+import { MetricsModule } from './metrics/metrics.module.js';
 import { PipelineModule } from './pipeline/pipeline.module.js';
 import { TasksModule } from './tasks/tasks.module.js';
-import { WorkerModule } from './worker/worker.module.js';
+import { WorkerModule } from './runner/worker.module.js';
 
 /** The whole service; ROLES decides which of the role modules start. */
 @Module({})
@@ -31,7 +32,7 @@ export class AppModule {
         CollectionsModule,
         HealthModule,
         StatsModule,
-        ...(config.has('worker') ? [WorkerModule] : []),
+        ...(config.has('worker') ? [WorkerModule.forRoot({ observedBy: MetricsModule })] : []),
         ...(config.has('api') ? [AdminModule.forRoot(config)] : []),
         // The scheduler role: the maintenance scheduler and the jobs only it runs (stats, above, is
         // read by every role).

@@ -7,7 +7,6 @@ import { AmqpBroker } from './amqp/amqp.broker.js';
 import { Broker } from './broker.js';
 import { BrokerHealth } from './broker-health.js';
 import { PostgresBroker } from './postgres.broker.js';
-import { WorkerSlots } from '../worker/worker-slots.js';
 
 /**
  * The engine's Broker under a second name, for a module that provides its own `Broker` over
@@ -20,19 +19,16 @@ export const ENGINE_BROKER = Symbol('ENGINE_BROKER');
 @Module({
   imports: [TerminusModule],
   providers: [
-    WorkerSlots,
     {
       provide: Broker,
-      inject: [AppConfig, PG_POOL, DATABASE_URL, WorkerSlots],
-      useFactory: (config: AppConfig, pool: Pool, url: string, slots: WorkerSlots): Broker =>
-        config.amqp.url
-          ? new AmqpBroker(config.amqp)
-          : new PostgresBroker(pool, { url, schema: config.dbSchema, pollMs: config.worker.pollMs, slots: () => slots.wait() }),
+      inject: [AppConfig, PG_POOL, DATABASE_URL],
+      useFactory: (config: AppConfig, pool: Pool, url: string): Broker =>
+        config.amqp.url ? new AmqpBroker(config.amqp) : new PostgresBroker(pool, { url, schema: config.dbSchema, pollMs: config.worker.pollMs }),
     },
     { provide: ENGINE_BROKER, useExisting: Broker },
     { provide: BrokerHealth, inject: [Broker, HealthIndicatorService], useFactory: (b: Broker, h: HealthIndicatorService) => new BrokerHealth(b, h) },
   ],
-  exports: [Broker, ENGINE_BROKER, BrokerHealth, WorkerSlots],
+  exports: [Broker, ENGINE_BROKER, BrokerHealth],
 })
 export class BrokerModule implements OnApplicationShutdown {
   constructor(@Inject(Broker) private readonly broker: Broker) {}

@@ -69,6 +69,11 @@ export interface ConsumeOptions {
    * worker takes every queued task, and one of a func it does not know ends `unknown_task_func`.
    */
   onlyListed?: boolean;
+  /**
+   * How many deliveries the consumer can take now; resolves once it can take at least one. The
+   * PostgreSQL transport waits for it before each pull and pulls no more rows than it says.
+   */
+  capacity?: () => Promise<number>;
 }
 
 export interface Consumer {

@@ -18,8 +18,6 @@ export interface PostgresBrokerOptions {
   url: string;
   schema: string;
   pollMs: number;
-  /** How many deliveries this process can take now; resolves once it can take at least one. */
-  slots?: () => Promise<number>;
 }
 
 /**
@@ -62,7 +60,7 @@ export class PostgresBroker extends Broker {
     let running = true;
     const loop = (async () => {
       while (running) {
-        const slots = Math.min(options.batchSize, this.options.slots ? await this.options.slots() : options.batchSize);
+        const slots = Math.min(options.batchSize, options.capacity ? await options.capacity() : options.batchSize);
         if (!running) break;
         this.notified = false;
         const got = await this.dequeueOnce(slots, funcs, onBatch).catch((err: Error) => {

@@ -1,9 +1,10 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { Broker, QueueDepth } from '../broker/broker.js';
-import type { ClaimedTask } from '../tasks/task-claimer.js';
-import { HandlerGuard } from '../tasks/handler-guard.js';
+import { HandlerGuard } from '../runner/run/handler-guard.js';
+import { RunnerObserver } from '../runner/runner-observer.js';
 import { TaskRegistry } from '../tasks/task-registry.js';
+import type { TaskStatus } from '../tasks/task-status.js';
 
 /** Buckets of task and job durations, seconds: from 5 ms to 1 h. */
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
@@ -11,19 +12,19 @@ const BATCH_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000];
 
 /**
  * The process's Prometheus metrics (a registry of its own, not prom-client's global one, so two
- * apps in one process never share counters). The worker records claims and finishes; the cron
- * jobs report their run durations through `observeJob`; queue depth is read on each scrape.
+ * apps in one process never share counters). It observes the worker's runner (claims and
+ * finishes) and the handler guard (escapes); the cron jobs report their run durations through
+ * `observeJob`; queue depth is read on each scrape.
  */
 @Injectable()
-export class TaskMetrics {
+export class TaskMetrics implements RunnerObserver {
   private readonly logger = new Logger(TaskMetrics.name);
   readonly registry = new Registry();
-  private readonly startedAt = new WeakMap<ClaimedTask, bigint>();
   /** Where the queue-depth gauge reads from (see readDepthsFrom). */
   private depthSource: Pick<Broker, 'depth'>;
   private readonly byFuncStatus = new Map<string, { finished: Counter.Internal; duration: Histogram.Internal<'func' | 'status'> }>();
 
-  private readonly finished = new Counter({
+  private readonly finishedTotal = new Counter({
     name: 'laterz_tasks_finished_total',
     help: 'Tasks whose run ended, by func and final status (written by this process)',
     labelNames: ['func', 'status'] as const,
@@ -92,27 +93,22 @@ export class TaskMetrics {
   }
 
   /** A micro-batch was claimed: `delivered` refs came in, `started` of them now run here. */
-  claimed(delivered: number, started: readonly ClaimedTask[]): void {
+  claimed(delivered: number, started: number): void {
     this.claimBatch.observe(delivered);
-    this.claimedTasks.inc(started.length);
-    const now = process.hrtime.bigint();
-    for (const task of started) this.startedAt.set(task, now);
+    this.claimedTasks.inc(started);
   }
 
-  /** A run ended and its outcome was written (`status` is the task's new status). */
-  finishedTask(task: ClaimedTask, status: string): void {
+  /** A run ended and its outcome was written (`status` is the task's new status), `seconds` after its claim. */
+  finished(func: string, status: TaskStatus, seconds: number): void {
     // The labelled children are kept: finding one by its labels hashes them, on every task.
-    const key = `${task.func}\u0000${status}`;
+    const key = `${func}\u0000${status}`;
     let series = this.byFuncStatus.get(key);
     if (!series) {
-      series = { finished: this.finished.labels(task.func, status), duration: this.duration.labels(task.func, status) };
+      series = { finished: this.finishedTotal.labels(func, status), duration: this.duration.labels(func, status) };
       this.byFuncStatus.set(key, series);
     }
     series.finished.inc();
-    const start = this.startedAt.get(task);
-    if (start === undefined) return;
-    this.startedAt.delete(task);
-    series.duration.observe(Number(process.hrtime.bigint() - start) / 1e9);
+    series.duration.observe(seconds);
   }
 
   /** A cron job run took `seconds` (the dispatcher, bulk and stats jobs call this). */

@@ -102,11 +102,4 @@ export class TaskRegistry implements OnModuleInit {
   version(name: string): number | undefined {
     return this.funcs.get(name)?.version;
   }
-
-  /** Success or broken at the func's current version (any version for funcs unknown here). */
-  isCompleted(row: { func: string; status: string; version: number }): boolean {
-    if (row.status !== 'success' && row.status !== 'broken') return false;
-    const current = this.version(row.func);
-    return current === undefined || row.version === current;
-  }
 }

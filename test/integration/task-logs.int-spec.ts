@@ -5,9 +5,9 @@ import { BulkRunnerService } from '../../src/maintenance/bulk/bulk-runner.servic
 import { FLUSH_LOGS_IF_STARTED } from '../../src/tasks/sql/live-log.sql.js';
 import type { BulkContext, BulkTask, TaskContext } from '../../src/tasks/task-context.js';
 import { TaskHandler } from '../../src/tasks/task-handler.decorator.js';
-import { TaskFinisher } from '../../src/tasks/task-finisher.js';
+import { TaskFinisher } from '../../src/runner/finish/task-finisher.js';
 import { TaskRegistry } from '../../src/tasks/task-registry.js';
-import { TaskRunner } from '../../src/tasks/task-runner.js';
+import { TaskRunner } from '../../src/runner/run/task-runner.js';
 import { TasksService } from '../../src/tasks/tasks.service.js';
 import { clients } from '../e2e/admin-client.js';
 import { clearTasks, insertDetailedTasks, many } from '../factories/scheduler.factory.js';

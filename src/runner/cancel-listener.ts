@@ -3,7 +3,7 @@ import { Client } from 'pg';
 import { AppConfig } from '../config/app-config.js';
 import { DATABASE_URL } from '../database/database.module.js';
 import { cancelChannel } from '../tasks/sql/admin.sql.js';
-import { TaskRunner } from '../tasks/task-runner.js';
+import { TaskRunner } from './run/task-runner.js';
 
 /** A NOTIFY that arrives between a claim's commit and the run's start finds nothing: look again after these delays. */
 const RECHECK_MS = [100, 1000];

@@ -1,19 +1,15 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, Optional } from '@nestjs/common';
 import { EventEmitter } from 'node:events';
-import type { DeliveryBatch } from '../broker/broker.js';
-import { AppConfig } from '../config/app-config.js';
-import { WorkerSlots } from '../worker/worker-slots.js';
-import { ClaimedTask, TaskClaimer } from './task-claimer.js';
+import type { DeliveryBatch } from '../../broker/broker.js';
+import { AppConfig } from '../../config/app-config.js';
+import type { ClaimedTask } from '../claim/claim-decisions.js';
+import { TaskClaimer } from '../claim/task-claimer.js';
+import { TaskFinisher } from '../finish/task-finisher.js';
+import { RunnerObserver } from '../runner-observer.js';
+import { WorkerSlots } from '../worker-slots.js';
 import { GuardedAbort } from './run-abort.js';
-import { echoTo, LogBuffer, RunContext } from './task-context.js';
-import { TaskFinisher } from './task-finisher.js';
-import type { BulkHandlerFn, TaskHandlerFn } from './task-handler.decorator.js';
-import { HandlerGuard } from './handler-guard.js';
-import { failureOutcome, successOutcome, TaskAbandoned, TaskCancelled, TaskTimeout } from './task-outcome.js';
-import { RegisteredFunc, TaskRegistry } from './task-registry.js';
-import { TaskStatus } from './task-status.js';
-import { TaskBroken } from './tasks.errors.js';
-import { TasksService } from './tasks.service.js';
+import { TaskExecutor } from './task-executor.js';
+import { TaskAbandoned, TaskCancelled, TaskTimeout } from './task-outcome.js';
 
 /** One claimed task running here. */
 class Running {
@@ -50,12 +46,11 @@ export class TaskRunner extends EventEmitter {
 
   constructor(
     private readonly claimer: TaskClaimer,
+    private readonly executor: TaskExecutor,
     private readonly finisher: TaskFinisher,
-    private readonly registry: TaskRegistry,
-    private readonly tasks: TasksService,
     private readonly slots: WorkerSlots,
     private readonly config: AppConfig,
-    private readonly guard: HandlerGuard,
+    @Optional() private readonly observer?: RunnerObserver,
   ) {
     super();
   }
@@ -67,10 +62,17 @@ export class TaskRunner extends EventEmitter {
   /** The broker's batch handler: resolves, with how many tasks it took, once the claim has committed. */
   async handleBatch(batch: DeliveryBatch): Promise<number> {
     if (this.stopping) throw new Error('worker is stopping');
-    // AMQP deliveries wait here for a free slot (prefetch bounds them); a PostgreSQL pull takes only
-    // as many rows as there are free slots.
-    const free = await this.slots.wait();
-    const reserved = batch.kind === 'pull' ? Math.min(free, this.config.worker.batchSize, batch.pull.limit) : batch.refs.length;
+    // A PostgreSQL pull was sized by the capacity the broker waited for (ConsumeOptions.capacity):
+    // it takes the free slots as they are now, and none is a pull of nothing. AMQP deliveries
+    // (prefetch bounds them) wait here for a free slot.
+    let reserved: number;
+    if (batch.kind === 'pull') {
+      reserved = Math.min(this.slots.free(), this.config.worker.batchSize, batch.pull.limit);
+      if (reserved === 0) return 0;
+    } else {
+      await this.slots.wait();
+      reserved = batch.refs.length;
+    }
     this.slots.take(reserved);
     let claimed: { started: ClaimedTask[]; taken: number };
     try {
@@ -79,6 +81,7 @@ export class TaskRunner extends EventEmitter {
       this.slots.release(reserved);
       throw err;
     }
+    this.observer?.claimed(claimed.taken, claimed.started.length);
     this.slots.release(reserved - claimed.started.length);
     this.startBatch(claimed.started);
     this.claimedTotal += claimed.started.length;
@@ -119,13 +122,15 @@ export class TaskRunner extends EventEmitter {
    * was a visible share of a no-op task's cost); it aborts those of them still running.
    */
   private startBatch(tasks: ClaimedTask[]): void {
+    // When the claim committed (process.hrtime), for the observer's run durations.
+    const claimedAt = this.observer ? process.hrtime.bigint() : 0n;
     const timers = new Map<number, SharedTimer>();
     for (const task of tasks) {
-      const ms = this.registry.get(task.func)!.timeoutMs;
+      const ms = this.executor.timeoutMs(task);
       let timer = timers.get(ms);
       if (!timer) timers.set(ms, (timer = { runs: [], left: 0 }));
       timer.left++;
-      timer.runs.push(this.start(task, timer));
+      timer.runs.push(this.start(task, timer, claimedAt));
     }
     for (const [ms, timer] of timers) {
       timer.handle = setTimeout(() => {
@@ -134,10 +139,14 @@ export class TaskRunner extends EventEmitter {
     }
   }
 
-  private start(task: ClaimedTask, timeout: SharedTimer): Running {
+  private start(task: ClaimedTask, timeout: SharedTimer, claimedAt: bigint): Running {
     const run = new Running(task, timeout);
     this.running.set(task.id, run);
-    run.done = this.execute(run)
+    run.done = this.executor
+      .execute(task, run.abort)
+      .then((status) => {
+        if (status !== undefined) this.observer?.finished(task.func, status, Number(process.hrtime.bigint() - claimedAt) / 1e9);
+      })
       .catch((err: Error) => this.logger.error(`task ${task.id} (${task.func}): finish failed: ${err.message}`))
       .finally(() => {
         this.running.delete(task.id);
@@ -145,55 +154,5 @@ export class TaskRunner extends EventEmitter {
         this.slots.release(1);
       });
     return run;
-  }
-
-  private async execute(run: Running): Promise<void> {
-    const { task, abort } = run;
-    const func = this.registry.get(task.func)!;
-    const echo = echoTo(this.logger, { taskId: task.id, func: task.func, attempt: task.attempt });
-    // Set once the run is being finished: a handler that goes on after it (timed out, cancelled)
-    // still logs to the process, but its row is no longer its own to write (it would be watched,
-    // and flushed in vain, every second until the process ends).
-    let ended = false;
-    const log = new LogBuffer(this.config.limits.logBytes, (level, message) => {
-      echo(level, message);
-      if (!ended) this.finisher.logWritten(task, log);
-    });
-    let outcome;
-    try {
-      const ctx = new RunContext(task.id, task.collection, task.func, task.attempt, abort, log, task.deps, (f, a, o) => this.tasks.enqueue(f, a, o));
-      // Under the guard: a process.exit, or an error thrown outside the handler's promise chain,
-      // fails this run instead of the process (and every task running beside it).
-      const value = await abort.race(this.guard.run(abort, () => this.call(func, task, ctx)));
-      outcome = successOutcome(value, this.config.limits.resultBytes);
-    } catch (err) {
-      outcome = failureOutcome(err, abort);
-    }
-    if (outcome.kind === 'final' && outcome.status !== TaskStatus.Success) {
-      // The task's error, never its args (a message of the handler's own may still quote them).
-      const { status, reason, error } = outcome;
-      this.logger.warn({ msg: `task ${task.id} (${task.func}) attempt ${task.attempt} failed: ${status}`, taskId: task.id, func: task.func, attempt: task.attempt, status, reason: reason || undefined, error });
-    }
-    ended = true;
-    await this.finisher.finish(task, outcome, log.text());
-  }
-
-  /**
-   * The handler's own return value or promise, not wrapped in an async function's: the guard's
-   * run frame awaits it directly (the async stack trace that finds the run follows `await`).
-   */
-  private call(func: RegisteredFunc, task: ClaimedTask, ctx: RunContext): unknown {
-    if (!func.bulk) return (func.run as TaskHandlerFn)(task.args as never, task.deps, ctx);
-    return this.callBulk(func, task, ctx);
-  }
-
-  /** A bulk task delivered one by one (e.g. retried by hand): a batch of one. */
-  private async callBulk(func: RegisteredFunc, task: ClaimedTask, ctx: RunContext): Promise<null> {
-    const results = await (func.run as BulkHandlerFn)(
-      [{ id: task.id, collection: task.collection, func: task.func, args: task.args, sizeBytes: task.sizeBytes }],
-      { collection: task.collection, func: task.func, signal: ctx.signal, logger: ctx.logger },
-    );
-    if (results.get(task.id) !== true) throw new TaskBroken('bulk_item_failed', 'the bulk handler did not report this task as done');
-    return null;
   }
 }

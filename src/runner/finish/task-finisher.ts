@@ -1,14 +1,10 @@
 import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { Pool } from 'pg';
-import { Broker, PublishPriority, PublishRef } from '../broker/broker.js';
-import { AppConfig } from '../config/app-config.js';
-import { PG_POOL } from '../database/database.module.js';
-import { WorkerSession } from '../worker/worker-session.js';
-import { Coalescer, Flushed } from './enqueue-batcher.js';
-import { LiveTaskLogs } from './live-task-logs.js';
-import type { ClaimedTask } from './task-claimer.js';
-import type { LogBuffer } from './task-context.js';
-import { FIND_CYCLE } from './sql/enqueue.sql.js';
+import { Broker, PublishPriority, PublishRef } from '../../broker/broker.js';
+import { AppConfig } from '../../config/app-config.js';
+import { PG_POOL } from '../../database/database.module.js';
+import { Coalescer, Flushed } from '../../tasks/enqueue-batcher.js';
+import { FIND_CYCLE } from '../../tasks/sql/enqueue.sql.js';
 import {
   ADD_EDGE_AND_REQUEUE_IF_STARTED,
   DROP_EDGE_AND_REQUEUE_IF_STARTED,
@@ -16,13 +12,17 @@ import {
   FinishRow,
   finishRows,
   HAND_BACK_IF_STARTED,
-} from './sql/finish.sql.js';
-import { FLUSH_LOGS_IF_STARTED } from './sql/live-log.sql.js';
-import { QUEUE_PENDING_SLICE } from './sql/retry.sql.js';
-import { pgQueryable } from './sql/queryable.js';
-import { Outcome } from './task-outcome.js';
-import { TaskRegistry } from './task-registry.js';
-import { TaskStatus } from './task-status.js';
+} from '../../tasks/sql/finish.sql.js';
+import { FLUSH_LOGS_IF_STARTED } from '../../tasks/sql/live-log.sql.js';
+import { pgQueryable } from '../../tasks/sql/queryable.js';
+import { QUEUE_PENDING_SLICE } from '../../tasks/sql/retry.sql.js';
+import { TaskRegistry } from '../../tasks/task-registry.js';
+import { TaskStatus } from '../../tasks/task-status.js';
+import type { ClaimedTask } from '../claim/claim-decisions.js';
+import type { LogBuffer } from '../run/run-context.js';
+import { Outcome } from '../run/task-outcome.js';
+import { WorkerSession } from '../worker-session.js';
+import { LiveTaskLogs } from './live-task-logs.js';
 
 type FinalOutcome = Extract<Outcome, { kind: 'final' }>;
 interface Finished {

@@ -1,6 +1,6 @@
-import { canonicalJson } from './canonical-json.js';
-import { BrokenReason, TaskStatus } from './task-status.js';
-import { ExtraDependency, MissingDependency, TaskBroken, TaskError } from './tasks.errors.js';
+import { canonicalJson } from '../../tasks/canonical-json.js';
+import { BrokenReason, TaskStatus } from '../../tasks/task-status.js';
+import { ExtraDependency, MissingDependency, TaskBroken, TaskError } from '../../tasks/tasks.errors.js';
 
 /** Why a run was aborted through its signal. */
 export class TaskTimeout extends Error {

@@ -1,5 +1,5 @@
-import type { LogBuffer } from './task-context.js';
-import type { TaskId } from './task-status.js';
+import type { TaskId } from '../../tasks/task-status.js';
+import type { LogBuffer } from '../run/run-context.js';
 
 /**
  * How often the logs of running tasks that wrote since the last flush reach their rows. A second

@@ -1,6 +1,6 @@
+import { BrokenReason, TaskStatus } from '../../tasks/task-status.js';
+import { DependencyBroken, ExtraDependency, MissingDependency, TaskBroken, TaskError } from '../../tasks/tasks.errors.js';
 import { failureOutcome, isConnectionError, Outcome, successOutcome, TaskAbandoned, TaskCancelled, TaskTimeout } from './task-outcome.js';
-import { BrokenReason, TaskStatus } from './task-status.js';
-import { DependencyBroken, ExtraDependency, MissingDependency, TaskBroken, TaskError } from './tasks.errors.js';
 
 const live = () => new AbortController().signal;
 const abortedWith = (reason: unknown) => {

@@ -2,8 +2,9 @@ import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap }
 import { Broker, Consumer, QueueSpec } from '../broker/broker.js';
 import { AppConfig } from '../config/app-config.js';
 import { TaskRegistry } from '../tasks/task-registry.js';
-import { TaskRunner } from '../tasks/task-runner.js';
+import { TaskRunner } from './run/task-runner.js';
 import { WorkerSession } from './worker-session.js';
+import { WorkerSlots } from './worker-slots.js';
 
 /** The worker role: consumes the queues of this process's funcs and runs them; stops gracefully. */
 @Injectable()
@@ -16,6 +17,7 @@ export class WorkerService implements OnApplicationBootstrap, BeforeApplicationS
     private readonly registry: TaskRegistry,
     private readonly runner: TaskRunner,
     private readonly session: WorkerSession,
+    private readonly slots: WorkerSlots,
     private readonly config: AppConfig,
   ) {}
 
@@ -36,7 +38,7 @@ export class WorkerService implements OnApplicationBootstrap, BeforeApplicationS
     });
     const queues = this.queues();
     this.consumer = await this.broker.consume(
-      { queues, batchSize: this.config.worker.batchSize, onlyListed: this.config.worker.queues.length > 0 },
+      { queues, batchSize: this.config.worker.batchSize, onlyListed: this.config.worker.queues.length > 0, capacity: () => this.slots.wait() },
       (batch) => this.runner.handleBatch(batch),
     );
     this.logger.log(`worker consuming ${queues.length} queues (concurrency ${this.config.worker.concurrency}, batch ${this.config.worker.batchSize})`);

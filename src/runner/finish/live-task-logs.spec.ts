@@ -1,5 +1,5 @@
+import { LogBuffer } from '../run/run-context.js';
 import { LiveTaskLogs } from './live-task-logs.js';
-import { LogBuffer } from './task-context.js';
 
 /** Every write the flusher asks for; `land` decides which ids the guarded statement changes. */
 function recorder(land: (id: string) => boolean = () => true) {

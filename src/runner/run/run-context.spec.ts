@@ -1,7 +1,7 @@
-import type { TaskHandle } from './enqueue-request.js';
-import { echoTo, LogBuffer, RunContext } from './task-context.js';
-import { TaskStatus } from './task-status.js';
-import { DependencyBroken, ExtraDependency, MissingDependency } from './tasks.errors.js';
+import type { TaskHandle } from '../../tasks/enqueue-request.js';
+import { TaskStatus } from '../../tasks/task-status.js';
+import { DependencyBroken, ExtraDependency, MissingDependency } from '../../tasks/tasks.errors.js';
+import { echoTo, LogBuffer, RunContext } from './run-context.js';
 
 const bytes = (s: string) => Buffer.byteLength(s);
 /** The kept lines, without the "[n earlier lines dropped]" header. */

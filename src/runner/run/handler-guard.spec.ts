@@ -1,5 +1,5 @@
 import { jest } from '@jest/globals';
-import type { AppConfig } from '../config/app-config.js';
+import type { AppConfig } from '../../config/app-config.js';
 import { GuardedRun, HandlerGuard } from './handler-guard.js';
 import { HandlerExitCalled } from './task-outcome.js';
 

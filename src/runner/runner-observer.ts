@@ -1,0 +1,18 @@
+import type { TaskStatus } from '../tasks/task-status.js';
+
+/**
+ * What a watcher of the runner (the metrics) is told, synchronously on the hot path: keep it cheap.
+ * Provide one (a module exporting it, given to WorkerModule.forRoot) and the runner calls it; the
+ * runner runs the same without one. Also the DI token.
+ */
+export abstract class RunnerObserver {
+  /** A micro-batch was claimed: `delivered` deliveries came in (rows picked, for a pull), `started` of them now run here. */
+  abstract claimed(delivered: number, started: number): void;
+
+  /**
+   * A run's outcome landed (a stale attempt's write, which changes nothing, is not reported, nor is
+   * a run handed back or re-queued for a dependency): the task is now `status`, `seconds` after
+   * its claim committed.
+   */
+  abstract finished(func: string, status: TaskStatus, seconds: number): void;
+}
