@@ -5,6 +5,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json nest-cli.json ./
 COPY src ./src
+COPY examples ./examples
 COPY migrations ./migrations
 RUN npx nest build && npm prune --omit=dev
 
@@ -16,7 +17,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends curl && rm -rf 
 COPY --from=build --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist ./dist
 # The demo's sample folder (used when COLLECTIONS is not set).
-COPY --from=build --chown=node:node /app/src/pipeline/sample ./src/pipeline/sample
+COPY --from=build --chown=node:node /app/examples/pipeline/sample ./examples/pipeline/sample
 COPY --chown=node:node package.json ./
 USER node
 EXPOSE 3000

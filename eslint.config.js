@@ -39,4 +39,22 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // An example is an app on the engine: it imports laterz through its public surface only.
+    files: ['examples/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/src/**', '!**/src/index.js'], message: 'Examples import laterz through src/index.ts only.' }] },
+      ],
+    },
+  },
+  {
+    // The engine knows no example; the service's entry (src/main.ts) is what passes the pipeline in.
+    files: ['src/**/*.ts'],
+    ignores: ['src/main.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/examples/**'], message: 'Only src/main.ts wires in an example.' }] }],
+    },
+  },
 );

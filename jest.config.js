@@ -24,8 +24,8 @@ export default {
   // Integration tests boot whole apps and child processes; 60 s is for slow machines, not for sleeping.
   testTimeout: 60000,
   projects: [
-    // Unit tests: beside the code, and the pure parts of the chaos suite and the benchmarks.
-    { ...common, displayName: 'unit', roots: ['<rootDir>/src', '<rootDir>/test/chaos', '<rootDir>/bench'], testMatch: ['**/*.spec.ts'] },
+    // Unit tests: beside the code (src/ and examples/), and the pure parts of the chaos suite and the benchmarks.
+    { ...common, displayName: 'unit', roots: ['<rootDir>/src', '<rootDir>/examples', '<rootDir>/test/chaos', '<rootDir>/bench'], testMatch: ['**/*.spec.ts'] },
     {
       ...common,
       displayName: 'integration',

@@ -11,13 +11,11 @@ import { BulkModule } from './maintenance/bulk/bulk.module.js';
 import { DispatchModule } from './maintenance/dispatch/dispatch.module.js';
 import { MaintenanceModule } from './maintenance/maintenance.module.js';
 import { StatsModule } from './maintenance/stats/stats.module.js';
-import { PipelineApiModule } from './pipeline/pipeline-api.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
-import { PipelineModule } from './pipeline/pipeline.module.js';
 import { TasksModule } from './tasks/tasks.module.js';
 import { WorkerModule } from './runner/worker.module.js';
 
-/** The whole service; ROLES decides which of the role modules start. */
+/** The engine; ROLES decides which of the role modules start, `extra` adds the app's own (handlers, routes). */
 @Module({})
 export class AppModule {
   static forRoot(config: AppConfig, databaseUrl: string, extra: DynamicModule['imports'] = []): DynamicModule {
@@ -37,8 +35,6 @@ export class AppModule {
         // The scheduler role: the maintenance scheduler and the jobs only it runs (stats, above, is
         // read by every role).
         ...(config.has('scheduler') ? [MaintenanceModule, DispatchModule, BulkModule] : []),
-        ...(config.pipelineEnabled ? [PipelineModule] : []),
-        ...(config.pipelineEnabled && config.has('api') ? [PipelineApiModule] : []),
         ...extra,
       ],
     };

@@ -8,7 +8,6 @@ import { TaskDependencyEntity } from '../tasks/task-dependency.entity.js';
 import { TaskEntity } from '../tasks/task.entity.js';
 import { TaskKeyEntity } from '../tasks/task-key.entity.js';
 import { MIGRATIONS } from '../../migrations/index.js';
-import { PIPELINE_ENTITIES } from '../pipeline/pipeline.entities.js';
 
 export const ENTITIES = [
   TaskEntity,
@@ -18,7 +17,6 @@ export const ENTITIES = [
   CollectionEntity,
   CollectionStatsEntity,
   AuditLogEntity,
-  ...PIPELINE_ENTITIES,
 ];
 
 /**

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import createClient from 'openapi-fetch';
 import { BulkRunnerService } from '../../src/maintenance/bulk/bulk-runner.service.js';
-import { writeSampleTree } from '../../src/pipeline/sample-tree.js';
+import { writeSampleTree } from '../../examples/pipeline/sample-tree.js';
 import { StatsService } from '../../src/maintenance/stats/stats.service.js';
 import { TaskHandler } from '../../src/tasks/task-handler.decorator.js';
 import { insertDetailedTasks, many } from '../factories/scheduler.factory.js';

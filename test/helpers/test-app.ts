@@ -1,5 +1,6 @@
 import { Module, Provider, Type } from '@nestjs/common';
 import { Pool } from 'pg';
+import { PipelineModule } from '../../examples/pipeline/pipeline.module.js';
 import { AmqpTopology } from '../../src/broker/amqp/topology.js';
 import { bootstrap, Running } from '../../src/bootstrap.js';
 import { AppConfig } from '../../src/config/app-config.js';
@@ -57,7 +58,9 @@ export async function startTestApp(options: {
     ADMIN_TOKENS: `operator:${TEST_TOKENS.operator},viewer:${TEST_TOKENS.viewer}`,
     ...options.env,
   });
-  const running = await bootstrap(config, { handleSignals: false, imports: [TestHandlersModule] });
+  // The reference pipeline comes in as the service's main.ts passes it: an app module beside the engine.
+  const pipeline = config.pipelineEnabled ? [PipelineModule.forRoot(config)] : [];
+  const running = await bootstrap(config, { handleSignals: false, imports: [TestHandlersModule, ...pipeline] });
   if (config.amqp.url) {
     const topology = new AmqpTopology(config.amqp);
     const funcs = running.app.get(TaskRegistry, { strict: false }).all();

@@ -2,7 +2,7 @@ import { jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import request from 'supertest';
 import { BulkRunnerService } from '../../src/maintenance/bulk/bulk-runner.service.js';
-import { DemoProgress } from '../../src/pipeline/demo-progress.service.js';
+import { DemoProgress } from '../../examples/pipeline/demo-progress.service.js';
 import { createTestDatabase, waitFor } from '../helpers/databases.js';
 import { startTestApp, TEST_TOKENS, TestApp } from '../helpers/test-app.js';
 

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { BulkRunnerService } from '../../src/maintenance/bulk/bulk-runner.service.js';
 import { DispatcherService } from '../../src/maintenance/dispatch/dispatcher.service.js';
-import { writeSampleTree } from '../../src/pipeline/sample-tree.js';
-import { SearchService } from '../../src/pipeline/search.service.js';
+import { writeSampleTree } from '../../examples/pipeline/sample-tree.js';
+import { SearchService } from '../../examples/pipeline/search.service.js';
 import { startTestApp, TestApp } from '../helpers/test-app.js';
 import { waitFor } from '../helpers/databases.js';
 

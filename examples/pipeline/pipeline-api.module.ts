@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { AdminPoolModule } from '../admin/admin-pool.js';
+import { AdminPoolModule } from '../../src/index.js';
 import { PipelineController } from './pipeline.controller.js';
 import { SearchService } from './search.service.js';
 

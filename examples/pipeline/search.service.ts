@@ -1,8 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { Pool } from 'pg';
-import { AdminPool } from '../admin/admin-pool.js';
-import { pgQueryable } from '../tasks/sql/queryable.js';
-import { COLLECTION_EXISTS, LIST_DIR, SEARCH } from './sql/pipeline.sql.js';
+import { AdminPool } from '../../src/index.js';
+import { COLLECTION_EXISTS, LIST_DIR, rows, SEARCH } from './sql/pipeline.sql.js';
 
 export interface SearchHit {
   blob: string;
@@ -32,15 +31,15 @@ export class SearchService {
   }
 
   async collectionExists(collection: string): Promise<boolean> {
-    return (await pgQueryable(this.pool).rows(COLLECTION_EXISTS, [collection])).length > 0;
+    return (await rows(this.pool, COLLECTION_EXISTS, [collection])).length > 0;
   }
 
   search(collection: string, query: string, limit: number): Promise<SearchHit[]> {
-    return pgQueryable(this.pool).rows<SearchHit>(SEARCH, [collection, query, limit]);
+    return rows<SearchHit>(this.pool, SEARCH, [collection, query, limit]);
   }
 
   async list(collection: string, dir: string, limit: number): Promise<TreeEntry[]> {
-    const rows = await pgQueryable(this.pool).rows<TreeEntry & { size: string | null }>(LIST_DIR, [collection, dir, limit]);
-    return rows.map((r) => ({ ...r, size: r.size === null ? null : Number(r.size) }));
+    const entries = await rows<TreeEntry & { size: string | null }>(this.pool, LIST_DIR, [collection, dir, limit]);
+    return entries.map((r) => ({ ...r, size: r.size === null ? null : Number(r.size) }));
   }
 }

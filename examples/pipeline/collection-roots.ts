@@ -1,7 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
-import { CollectionsService } from '../collections/collections.service.js';
-import { TaskBroken } from '../tasks/tasks.errors.js';
+import { CollectionsService, TaskBroken } from '../../src/index.js';
 
 /** The folder each collection's pipeline walks (collection.options.root), and safe paths inside it. */
 @Injectable()

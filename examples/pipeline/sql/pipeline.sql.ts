@@ -1,4 +1,15 @@
-import type { Statement } from '../../tasks/sql/queryable.js';
+import type { Pool } from 'pg';
+
+/** A statement and, for pg's prepared-statement cache, its unique name. */
+export interface Statement {
+  name: string;
+  text: string;
+}
+
+/** Runs a statement (prepared under its name) and returns its rows. */
+export async function rows<T>(pool: Pool, statement: Statement, values: unknown[]): Promise<T[]> {
+  return (await pool.query({ name: statement.name, text: statement.text, values })).rows as T[];
+}
 
 /** The folders a walk found. */
 export const UPSERT_DIRS: Statement = {

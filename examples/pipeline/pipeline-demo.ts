@@ -2,19 +2,17 @@ import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CollectionsService } from '../collections/collections.service.js';
-import { AppConfig } from '../config/app-config.js';
-import { TasksService } from '../tasks/tasks.service.js';
+import { AppConfig, CollectionsService, TasksService } from '../../src/index.js';
 import { DemoProgress } from './demo-progress.service.js';
 import { formatIngested } from './ingest-progress.js';
 
 /** The README's demo search: a phrase that only the sample's contract.pdf holds, URL-encoded. */
 const DEMO_QUERY = encodeURIComponent('"offshore trust deed"');
 
-/** The sample folder shipped in the repository (src/pipeline/sample), found from src/ or dist/src/. */
+/** The sample folder shipped in the repository (examples/pipeline/sample), found from the sources or from dist/. */
 export function sampleFolder(): string {
   const here = dirname(fileURLToPath(import.meta.url));
-  const candidates = [resolve(here, 'sample'), resolve(here, '../../../src/pipeline/sample')];
+  const candidates = [resolve(here, 'sample'), resolve(here, '../../../examples/pipeline/sample')];
   return candidates.find((c) => existsSync(c)) ?? candidates[0];
 }
 

@@ -1,6 +1,6 @@
 import { Controller, Get, NotFoundException, Param, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { ApiGuarded } from '../admin/openapi.js';
+import { ApiGuarded } from '../../src/index.js';
 import { CollectionNameParam, FilesQuery, FolderResponse, SearchQuery, SearchResponse } from './pipeline.dto.js';
 import { SearchService } from './search.service.js';
 

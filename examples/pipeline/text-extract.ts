@@ -1,6 +1,6 @@
 import { fileTypeFromBuffer } from 'file-type';
 import { extname } from 'node:path';
-import { TaskBroken } from '../tasks/tasks.errors.js';
+import { TaskBroken } from '../../src/index.js';
 
 /** Text formats have no magic bytes: their MIME type comes from the name once file-type finds none. */
 const TEXT_BY_EXTENSION: Record<string, string> = {

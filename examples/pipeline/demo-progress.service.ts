@@ -1,10 +1,8 @@
 import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { Pool } from 'pg';
-import { PG_POOL } from '../database/database.module.js';
-import { pgQueryable } from '../tasks/sql/queryable.js';
-import { TaskRegistry } from '../tasks/task-registry.js';
+import { PG_POOL, TaskRegistry } from '../../src/index.js';
 import { FuncStatusCount, formatIngested, formatProgress, IngestProgress, sameProgress, summariseIngest } from './ingest-progress.js';
-import { INGEST_COUNTS } from './sql/pipeline.sql.js';
+import { INGEST_COUNTS, rows } from './sql/pipeline.sql.js';
 
 /** How often the counts are read while the demo is being ingested. */
 const POLL_MS = 2000;
@@ -43,8 +41,8 @@ export class DemoProgress implements OnModuleDestroy {
   /** The collection's progress now. */
   async read(collection: string): Promise<IngestProgress> {
     const funcs = this.registry.all();
-    const rows = await pgQueryable(this.pool).rows<FuncStatusCount>(INGEST_COUNTS, [collection, funcs.map((f) => f.name), funcs.map((f) => f.version)]);
-    return summariseIngest(rows);
+    const counts = await rows<FuncStatusCount>(this.pool, INGEST_COUNTS, [collection, funcs.map((f) => f.name), funcs.map((f) => f.version)]);
+    return summariseIngest(counts);
   }
 
   /** Starts watching `collection`, whose progress at boot was `atBoot`: nothing to watch if it is done. */

@@ -1,4 +1,4 @@
-import { TaskStatus } from '../tasks/task-status.js';
+import { TaskStatus } from '../../src/index.js';
 
 /** Tasks of one func of a collection in one status, and how many of them finished at an older version. */
 export interface FuncStatusCount {

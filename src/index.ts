@@ -1,0 +1,35 @@
+/**
+ * laterz's public surface: what an application built on the engine imports (the reference
+ * pipeline under examples/ imports nothing else). Everything not exported here is internal.
+ */
+export { bootstrap, type Running } from './bootstrap.js';
+export { AppConfig } from './config/app-config.js';
+export { DATABASE_URL, PG_POOL } from './database/database.module.js';
+
+export { TasksModule } from './tasks/tasks.module.js';
+export { TasksService } from './tasks/tasks.service.js';
+export { TaskRegistry, type RegisteredFunc } from './tasks/task-registry.js';
+export { TaskHandler, type TaskHandlerOptions } from './tasks/task-handler.decorator.js';
+export type { BulkContext, BulkTask, TaskContext, TaskLogger } from './tasks/task-context.js';
+export { BrokenReason, FINISHED_STATUSES, TaskStatus, type TaskId } from './tasks/task-status.js';
+export {
+  ArgsTooLarge,
+  CrossCollectionDependency,
+  DependencyBroken,
+  DependencyCycle,
+  InvalidArgs,
+  InvalidCollection,
+  LaterzError,
+  type LaterzErrorCode,
+  TaskBroken,
+  TaskError,
+  TaskNotFound,
+  UnknownFunc,
+} from './tasks/tasks.errors.js';
+
+export { CollectionsModule } from './collections/collections.module.js';
+export { CollectionsService } from './collections/collections.service.js';
+
+/** For an app's own API routes: the admin pool (ADMIN_STATEMENT_TIMEOUT_MS) and the token guard's OpenAPI mark. */
+export { AdminPool, AdminPoolModule } from './admin/admin-pool.js';
+export { ApiGuarded } from './admin/openapi.js';
