@@ -1,8 +1,8 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import type { Pool } from 'pg';
 import { AuditService } from '../audit/audit.service.js';
-import { PG_POOL } from '../database/database.module.js';
 import { inTransaction } from '../tasks/sql/queryable.js';
+import { AdminPool } from './admin-pool.js';
 
 interface CollectionRow {
   name: string;
@@ -21,10 +21,14 @@ const COLLECTION_WITH_STATS = `
 /** Collections with the statistics the stats job last saved (never computed on request), and their flags. */
 @Injectable()
 export class CollectionsAdmin {
+  private readonly pool: Pool;
+
   constructor(
-    @Inject(PG_POOL) private readonly pool: Pool,
+    admin: AdminPool,
     private readonly audit: AuditService,
-  ) {}
+  ) {
+    this.pool = admin.pool;
+  }
 
   async list() {
     const { rows } = await this.pool.query<CollectionRow>(`${COLLECTION_WITH_STATS} ORDER BY c.name LIMIT 10000`);

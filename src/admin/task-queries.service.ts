@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Pool } from 'pg';
 import { Broker } from '../broker/broker.js';
-import { PG_POOL } from '../database/database.module.js';
+import type { Executor } from '../tasks/executor.js';
 import { pgQueryable } from '../tasks/sql/queryable.js';
 import {
   AttemptRow,
@@ -29,6 +29,7 @@ import { filterToSql } from '../tasks/task-filter.js';
 import { TaskRegistry } from '../tasks/task-registry.js';
 import { TaskNotFound } from '../tasks/tasks.errors.js';
 import { ListTasksQuery, TASK_SORTS } from './dto/list-tasks.dto.js';
+import { ADMIN_EXECUTOR } from './admin-pool.js';
 import { decodeTaskCursor, encodeTaskCursor, sortKeySql } from './task-cursor.js';
 
 /** Edges of each kind shown by inspect; the counts say when there are more. */
@@ -40,11 +41,16 @@ const ERROR_CHARS_IN_LIST = 1000;
 /** The API's read side: list, inspect, graph, progress, queues. Reads only; the admin pool bounds each statement. */
 @Injectable()
 export class TaskQueries {
+  private readonly pool: Pool;
+  private readonly broker: Broker;
+
   constructor(
-    @Inject(PG_POOL) private readonly pool: Pool,
+    @Inject(ADMIN_EXECUTOR) admin: Executor,
     private readonly registry: TaskRegistry,
-    private readonly broker: Broker,
-  ) {}
+  ) {
+    this.pool = admin.pool;
+    this.broker = admin.broker;
+  }
 
   /** A page of tasks, keyset-paginated on (sort column, id). */
   async list(q: ListTasksQuery) {

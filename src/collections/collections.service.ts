@@ -45,13 +45,4 @@ export class CollectionsService implements OnApplicationBootstrap {
       [name, values.process ?? null, values.sync ?? null, values.options ? JSON.stringify(values.options) : null],
     );
   }
-
-  /** Sets `process` / `sync`; returns the row, or null when there is no such collection. */
-  async setFlags(name: string, flags: { process?: boolean; sync?: boolean }): Promise<CollectionEntity | null> {
-    const row = await this.get(name);
-    if (!row) return null;
-    if (flags.process !== undefined) row.process = flags.process;
-    if (flags.sync !== undefined) row.sync = flags.sync;
-    return this.repo.save(row);
-  }
 }

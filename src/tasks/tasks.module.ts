@@ -3,13 +3,17 @@ import { DiscoveryModule } from '@nestjs/core';
 import { EnqueueWriter } from './enqueue-writer.js';
 import { HandlerGuard } from './handler-guard.js';
 import { PublishOnCommit } from './publish-on-commit.js';
+import { TaskAdminService } from './task-admin.service.js';
 import { TaskRegistry } from './task-registry.js';
 import { TasksService } from './tasks.service.js';
 
-/** Handlers, the registry, the enqueue/retry API and the handler guard; every role has it. */
+/**
+ * Handlers, the registry, the enqueue/retry/cancel API and the handler guard; every role has it,
+ * and every role of a process uses its one instance (the api role passes its own pool per call).
+ */
 @Module({
   imports: [DiscoveryModule],
-  providers: [TaskRegistry, EnqueueWriter, PublishOnCommit, TasksService, HandlerGuard],
-  exports: [TaskRegistry, TasksService, HandlerGuard],
+  providers: [TaskRegistry, EnqueueWriter, PublishOnCommit, TasksService, TaskAdminService, HandlerGuard],
+  exports: [TaskRegistry, TasksService, TaskAdminService, HandlerGuard],
 })
 export class TasksModule {}
