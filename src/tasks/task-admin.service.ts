@@ -17,7 +17,7 @@ import {
   retryStatement,
 } from './sql/admin.sql.js';
 import { inTransaction, pgQueryable } from './sql/queryable.js';
-import { QUEUE_PENDING_SLICE } from './sql/retry.sql.js';
+import { QUEUE_PENDING_SLICE, TASK_STATUS_BY_ID } from './sql/retry.sql.js';
 import { filterToSql, TaskFilter } from './task-filter.js';
 import { TaskRegistry } from './task-registry.js';
 import { TaskId, TaskStatus } from './task-status.js';
@@ -75,9 +75,9 @@ export class TaskAdminService {
     const on = call.on ?? this.engine;
     const result = await this.cancel(on, 'id = $1', [id], 1, false, call.within);
     if (result.cancelled.length > 0) return { cancelled: true, previous: result.cancelled[0].was as TaskStatus };
-    const { rows } = await on.pool.query<{ status: TaskStatus }>('SELECT status::text AS status FROM task WHERE id = $1', [id]);
-    if (rows.length === 0) throw new TaskNotFound(id);
-    return { cancelled: false, previous: rows[0].status };
+    const [row] = await pgQueryable(on.pool).rows<{ status: TaskStatus }>(TASK_STATUS_BY_ID, [id]);
+    if (!row) throw new TaskNotFound(id);
+    return { cancelled: false, previous: row.status };
   }
 
   /**

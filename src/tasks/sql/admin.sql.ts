@@ -1,15 +1,11 @@
-import { CANCELLABLE_STATUSES, PURGEABLE_STATUSES, RETRYABLE_STATUSES, TaskStatus } from '../task-status.js';
+import { CANCELLABLE_STATUSES, PURGEABLE_STATUSES, RETRYABLE_STATUSES } from '../task-status.js';
+import { statusList } from './status-list.js';
 
 /**
  * The operator's statements on many tasks: retry, cancel and purge by filter, and their counts.
  * The WHERE clause comes from `filterToSql` (allow-listed columns, values as parameters only);
  * these builders only place it.
  */
-
-/** A status set as an SQL list literal: constants, so the planner can match partial indexes. */
-function statusList(statuses: readonly TaskStatus[]): string {
-  return `(${statuses.map((s) => `'${s}'`).join(', ')})`;
-}
 
 const CANCELLABLE = statusList(CANCELLABLE_STATUSES);
 const RETRYABLE = statusList(RETRYABLE_STATUSES);
