@@ -38,7 +38,6 @@ export class CollectionsService implements OnApplicationBootstrap {
 
   /** Creates or updates a collection (the demo uses it). */
   async upsert(name: string, values: { process?: boolean; sync?: boolean; options?: Record<string, unknown> }): Promise<void> {
-    await this.repo.query(UPSERT_COLLECTION, [name, values.process ?? null, values.sync ?? null, values.options ? JSON.stringify(values.options) : null],
-    );
+    await this.repo.query(UPSERT_COLLECTION, [name, values.process ?? null, values.sync ?? null, values.options ? JSON.stringify(values.options) : null]);
   }
 }
