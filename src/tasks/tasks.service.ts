@@ -96,7 +96,7 @@ export class TasksService {
       await within?.(client, written.handles);
       return written;
     });
-    await this.publish(result, on.broker);
+    await this.afterCommit(result, on.broker);
     return result.handles;
   }
 
@@ -106,7 +106,7 @@ export class TasksService {
       const result =
         (await this.writer.writeSimple(pgQueryable(this.pool), items)) ??
         (await inTransaction(this.pool, (client) => this.writer.write(pgQueryable(client), items)));
-      return { results: result.handles, after: this.publish(result) };
+      return { results: result.handles, after: this.afterCommit(result) };
     } catch (err) {
       if (!(err instanceof LaterzError) || items.length === 1) throw err;
       // One caller's bad dependency must not fail the others: write each on its own.
@@ -115,12 +115,14 @@ export class TasksService {
       );
       return {
         results: written.map((w) => (w instanceof Error ? w : w.handles[0])),
-        after: Promise.all(written.map((w) => (w instanceof Error ? undefined : this.publish(w)))),
+        after: Promise.all(written.map((w) => (w instanceof Error ? undefined : this.afterCommit(w)))),
       };
     }
   }
 
-  private async publish(result: WriteResult, broker: Broker = this.engine.broker): Promise<void> {
+  /** A write committed: its new collections are known now, and its queued tasks are published. */
+  private async afterCommit(result: WriteResult, broker: Broker = this.engine.broker): Promise<void> {
+    this.writer.committed(result);
     if (result.toPublish.length > 0) await broker.publish(result.toPublish, PublishPriority.Enqueue);
   }
 }

@@ -66,6 +66,20 @@ describe('enqueue and retry', () => {
     expect(runs['echo:rolled-back']).toBeUndefined();
   });
 
+  it('a rolled-back enqueue into a new collection leaves it unknown: the next enqueue there makes its row', async () => {
+    const ds = app.get(DataSource);
+    await expect(
+      ds.transaction(async (manager) => {
+        await tasks.enqueue('e.echo', { v: 'ghost-1' }, { collection: 'ghost', queueNow: false }, manager);
+        throw new Error('caller fails after enqueueing');
+      }),
+    ).rejects.toThrow('caller fails');
+    expect((await app.db.query(`SELECT name FROM collection WHERE name = 'ghost'`)).rows).toEqual([]);
+    const h = await tasks.enqueue('e.echo', { v: 'ghost-2' }, { collection: 'ghost', queueNow: false });
+    expect(h).toMatchObject({ collection: 'ghost', created: true });
+    expect((await app.db.query(`SELECT name FROM collection WHERE name = 'ghost'`)).rows).toEqual([{ name: 'ghost' }]);
+  });
+
   it('joins the caller transaction: the task runs once it commits', async () => {
     const ds = app.get(DataSource);
     const handle = await ds.transaction(async (manager) => {
