@@ -29,7 +29,7 @@ export interface AdminCall {
   within?: SameTransaction;
 }
 
-export const CANCEL_MESSAGE = 'cancelled by an operator';
+const CANCEL_MESSAGE = 'cancelled by an operator';
 /** A NOTIFY payload is at most 8000 bytes: ids go in comma-separated chunks well below that. */
 const NOTIFY_CHUNK = 300;
 /** Tasks of a retry by filter handed to the broker at once by default; the dispatcher queues the rest. */

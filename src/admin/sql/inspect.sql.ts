@@ -2,12 +2,12 @@ import type { Statement } from '../../tasks/sql/queryable.js';
 import { statusList } from '../../tasks/sql/status-list.js';
 import { FINISHED_STATUSES } from '../../tasks/task-status.js';
 
-const FINISHED = statusList(FINISHED_STATUSES);
-
 /**
  * Reads behind the admin API (inspect, graph, progress, queues). None is on a hot path; each is
  * bounded by an index or a LIMIT, and the API's pool puts a statement timeout on all of them.
  */
+
+const FINISHED = statusList(FINISHED_STATUSES);
 
 /** Columns the API shows of a task, but `error` (whole or cut) and args, result and log, which each query adds. */
 export const TASK_COLUMNS = `
