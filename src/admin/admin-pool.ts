@@ -9,8 +9,8 @@ import { DATABASE_URL } from '../database/database.module.js';
  * enqueue/retry called on its behalf) is cut off instead of holding a connection the workers need;
  * a request waits at most as long again for a free connection (then a 503, see the exception
  * filter), so a flood of slow requests is refused instead of queueing without end.
- * AdminModule provides it under PG_POOL, so the providers of that module get it without knowing;
- * the pipeline's search routes take it from AdminPoolModule.
+ * AdminModule hands it to the engine's services with each call (ADMIN_EXECUTOR); the pipeline's
+ * search routes take it from AdminPoolModule.
  */
 @Injectable()
 export class AdminPool implements OnApplicationShutdown {
@@ -34,6 +34,13 @@ export class AdminPool implements OnApplicationShutdown {
     await this.pool.end().catch(() => undefined);
   }
 }
+
+/**
+ * The api role's Executor (tasks/executor.ts): the admin pool, and a broker that publishes on it
+ * (PostgreSQL transport: a publish is a NOTIFY, a queue depth a count) or the engine's (RabbitMQ
+ * takes no pool). Every engine call an API route makes passes it.
+ */
+export const ADMIN_EXECUTOR = Symbol('ADMIN_EXECUTOR');
 
 /** One AdminPool per process, for every module that serves API routes. */
 @Module({ providers: [AdminPool], exports: [AdminPool] })

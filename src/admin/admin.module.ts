@@ -3,17 +3,13 @@ import { APP_GUARD } from '@nestjs/core';
 import { AuditService } from '../audit/audit.service.js';
 import { AppConfig } from '../config/app-config.js';
 import { Broker } from '../broker/broker.js';
-import { ENGINE_BROKER } from '../broker/broker.module.js';
 import { PostgresBroker } from '../broker/postgres.broker.js';
-import { DATABASE_URL, PG_POOL } from '../database/database.module.js';
+import { DATABASE_URL } from '../database/database.module.js';
 import { TaskMetrics } from '../metrics/task-metrics.js';
 import { MetricsModule } from '../metrics/metrics.module.js';
-import { EnqueueWriter } from '../tasks/enqueue-writer.js';
-import { PublishOnCommit } from '../tasks/publish-on-commit.js';
-import { TaskAdminService } from '../tasks/task-admin.service.js';
+import type { Executor } from '../tasks/executor.js';
 import { TasksModule } from '../tasks/tasks.module.js';
-import { TasksService } from '../tasks/tasks.service.js';
-import { AdminPool, AdminPoolModule } from './admin-pool.js';
+import { ADMIN_EXECUTOR, AdminPool, AdminPoolModule } from './admin-pool.js';
 import { AdminTokens, resolveAdminTokens } from './admin-tokens.js';
 import { AuditController } from './audit.controller.js';
 import { AdminAuthGuard } from './auth.guard.js';
@@ -27,17 +23,18 @@ import { TasksController } from './tasks.controller.js';
 
 /**
  * The api role: the admin REST API, /metrics, and the guard that puts every route of the app
- * (but the health probes) behind a bearer token.
+ * (but the health probes) behind a bearer token. It uses the process's one engine (TasksModule)
+ * and passes the admin pool with every call, so each API statement runs under its timeout.
  */
 @Module({})
 export class AdminModule implements OnModuleInit {
   constructor(
     private readonly metrics: TaskMetrics,
-    @Inject(Broker) private readonly broker: Broker,
+    @Inject(ADMIN_EXECUTOR) private readonly admin: Executor,
   ) {}
 
   onModuleInit(): void {
-    this.metrics.readDepthsFrom(this.broker);
+    this.metrics.readDepthsFrom(this.admin.broker);
   }
 
   /**
@@ -53,25 +50,18 @@ export class AdminModule implements OnModuleInit {
       providers: [
         { provide: AdminTokens, useValue: tokens },
         { provide: APP_GUARD, useClass: AdminAuthGuard },
-        // Here PG_POOL is the admin pool (statement_timeout on every session): the providers below
-        // get it, including this module's own instances of the engine's enqueue/retry service.
-        { provide: PG_POOL, inject: [AdminPool], useFactory: (admin: AdminPool) => admin.pool },
-        // And Broker is one on the admin pool when the transport is PostgreSQL (a publish is a
-        // NOTIFY, a queue depth a count): the engine's own otherwise (RabbitMQ takes no pool).
         {
-          provide: Broker,
-          inject: [ENGINE_BROKER, AdminPool, AppConfig, DATABASE_URL],
-          useFactory: (engine: Broker, admin: AdminPool, config: AppConfig, url: string): Broker =>
-            engine.transport === 'postgres' ? new PostgresBroker(admin.pool, { url, schema: config.dbSchema, pollMs: config.worker.pollMs }) : engine,
+          provide: ADMIN_EXECUTOR,
+          inject: [Broker, AdminPool, AppConfig, DATABASE_URL],
+          useFactory: (engine: Broker, admin: AdminPool, config: AppConfig, url: string): Executor => ({
+            pool: admin.pool,
+            broker: engine.transport === 'postgres' ? new PostgresBroker(admin.pool, { url, schema: config.dbSchema, pollMs: config.worker.pollMs }) : engine,
+          }),
         },
-        EnqueueWriter,
-        PublishOnCommit,
-        TasksService,
-        TaskAdminService,
+        { provide: AuditService, inject: [AdminPool], useFactory: (admin: AdminPool) => new AuditService(admin.pool) },
         TaskQueries,
         TaskActions,
         CollectionsAdmin,
-        AuditService,
       ],
     };
   }

@@ -1,12 +1,6 @@
-import { CanActivate, createParamDecorator, ExecutionContext, ForbiddenException, Injectable, SetMetadata, Type, UnauthorizedException } from '@nestjs/common';
-import { Reflector } from '@nestjs/core';
+import { CanActivate, createParamDecorator, ExecutionContext, ForbiddenException, Injectable, Type, UnauthorizedException } from '@nestjs/common';
 import { HealthController } from '../health/health.controller.js';
 import { AdminTokens, Principal } from './admin-tokens.js';
-
-const PUBLIC_ROUTE = 'laterz:public-route';
-
-/** Marks a route (or controller) as open without a token. Use for health-style probes only. */
-export const Public = (): MethodDecorator & ClassDecorator => SetMetadata(PUBLIC_ROUTE, true);
 
 /** Controllers that answer without a token: the health probes (/health/live, /health/ready). */
 const PUBLIC_CONTROLLERS: readonly Type[] = [HealthController];
@@ -30,16 +24,12 @@ interface AuthedRequest {
  */
 @Injectable()
 export class AdminAuthGuard implements CanActivate {
-  constructor(
-    private readonly tokens: AdminTokens,
-    private readonly reflector: Reflector,
-  ) {}
+  constructor(private readonly tokens: AdminTokens) {}
 
   canActivate(context: ExecutionContext): boolean {
     if (context.getType() !== 'http') return false;
     const controller = context.getClass();
     if (PUBLIC_CONTROLLERS.includes(controller)) return true;
-    if (this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, [context.getHandler(), controller])) return true;
 
     const request = context.switchToHttp().getRequest<AuthedRequest>();
     // What a token may read, no cache (a browser's, a proxy's) may keep; so are the refusals.

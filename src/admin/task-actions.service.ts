@@ -1,25 +1,23 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service.js';
 import { AppConfig } from '../config/app-config.js';
+import type { Executor } from '../tasks/executor.js';
 import { TaskAdminService } from '../tasks/task-admin.service.js';
 import { TaskFilter } from '../tasks/task-filter.js';
-import { TaskId, TaskStatus } from '../tasks/task-status.js';
+import { CANCELLABLE_STATUSES, PURGEABLE_STATUSES, TaskId, TaskStatus } from '../tasks/task-status.js';
 import { TasksService } from '../tasks/tasks.service.js';
 import { CancelByFilterBody, FilterFields, PurgeQuery, RetryByFilterBody } from './dto/task-filter.dto.js';
 import { EnqueueTaskBody } from './dto/enqueue-task.dto.js';
+import { ADMIN_EXECUTOR } from './admin-pool.js';
 
-const NOT_STARTED = `status <> 'started'`;
-const CANCELLABLE_CONDITION = `status IN ('pending', 'queued', 'deferred', 'started', 'error')`;
-const DEFAULT_RETRY_STATUSES = [TaskStatus.Error, TaskStatus.Broken];
-const DEFAULT_CANCEL_STATUSES = [TaskStatus.Pending, TaskStatus.Queued, TaskStatus.Deferred, TaskStatus.Started, TaskStatus.Error];
-const DEFAULT_PURGE_STATUSES = [TaskStatus.Error, TaskStatus.Broken];
+const DEFAULT_RETRY_STATUSES: readonly TaskStatus[] = [TaskStatus.Error, TaskStatus.Broken];
 
 type FilterInput = FilterFields & { status?: TaskStatus[]; modifiedBefore?: string; olderThanSeconds?: number };
 
 /**
- * The API's mutations: each calls the engine, caps what a filter may touch at
- * ADMIN_MAX_ROWS_PER_CALL, and leaves an audit row (in the same transaction where the engine
- * call allows it). A call that changes nothing leaves none. Returns plain results; the
+ * The API's mutations: each calls the engine on the admin pool, caps what a filter may touch at
+ * ADMIN_MAX_ROWS_PER_CALL, and leaves an audit row in the same transaction as the change (both
+ * commit or neither). A call that changes nothing leaves none. Returns plain results; the
  * controllers decide the HTTP status.
  */
 @Injectable()
@@ -30,64 +28,77 @@ export class TaskActions {
     private readonly tasks: TasksService,
     private readonly admin: TaskAdminService,
     private readonly audit: AuditService,
+    @Inject(ADMIN_EXECUTOR) private readonly on: Executor,
     config: AppConfig,
   ) {
     this.limit = config.admin.maxRowsPerCall;
   }
 
   async enqueue(body: EnqueueTaskBody, who: string) {
-    const handle = await this.tasks.enqueue(body.func, body.args, {
+    const request = {
+      func: body.func,
+      args: body.args,
       collection: body.collection,
       dependsOn: body.dependsOn,
       priority: body.priority,
       runAfter: body.runAfter === undefined ? undefined : new Date(body.runAfter),
       queueNow: body.queueNow,
       retry: body.retry,
-    });
-    await this.audit.record({ who, action: 'task.enqueue', target: { taskId: handle.id, func: handle.func, collection: handle.collection, created: handle.created }, count: 1 });
+    };
+    const [handle] = await this.tasks.enqueueVia(this.on, [request], (client, [h]) =>
+      this.audit.record({ who, action: 'task.enqueue', target: { taskId: h.id, func: h.func, collection: h.collection, created: h.created }, count: 1 }, client),
+    );
     return handle;
   }
 
   /** Retries one task; TaskRunning (409) while it runs, TaskNotFound (404). */
   async retryOne(id: TaskId, who: string, resetFailCount = false) {
-    const handle = await this.tasks.retryTask(id, { resetFailCount });
-    await this.audit.record({ who, action: 'task.retry', target: { taskId: id }, count: 1 });
-    return handle;
+    return this.tasks.retryTask(id, {
+      resetFailCount,
+      on: this.on,
+      within: (client) => this.audit.record({ who, action: 'task.retry', target: { taskId: id }, count: 1 }, client),
+    });
   }
 
   async retryByFilter(body: RetryByFilterBody, who: string) {
     const filter = await this.toFilter(body, DEFAULT_RETRY_STATUSES);
-    if (body.dryRun) return this.dryRun(await this.admin.count(filter, NOT_STARTED));
+    if (body.dryRun) return this.dryRun(await this.admin.countRetryable(filter, this.on));
     const { reset, queued } = await this.admin.retryTasks(filter, this.limit, {
       resetFailCount: body.resetFailCount,
+      on: this.on,
       within: (client, n) =>
         n > 0 ? this.audit.record({ who, action: 'tasks.retry', target: { filter: describeFilter(body, filter) }, count: n }, client) : Promise.resolve(),
     });
-    return { reset, queued, remaining: await this.admin.count(filter, NOT_STARTED), limit: this.limit };
+    return { reset, queued, remaining: await this.admin.countRetryable(filter, this.on), limit: this.limit };
   }
 
   /** Cancels one task; `cancelled: false` when it had already finished. */
   async cancelOne(id: TaskId, who: string) {
-    return this.admin.cancelTask(id, (client, n) =>
-      n > 0 ? this.audit.record({ who, action: 'task.cancel', target: { taskId: id }, count: n }, client) : Promise.resolve(),
-    );
+    return this.admin.cancelTask(id, {
+      on: this.on,
+      within: (client, n) => (n > 0 ? this.audit.record({ who, action: 'task.cancel', target: { taskId: id }, count: n }, client) : Promise.resolve()),
+    });
   }
 
   async cancelByFilter(body: CancelByFilterBody, who: string) {
-    const filter = await this.toFilter(body, DEFAULT_CANCEL_STATUSES);
-    if (body.dryRun) return this.dryRun(await this.admin.count(filter, CANCELLABLE_CONDITION));
-    const { cancelled, remaining } = await this.admin.cancelTasks(filter, this.limit, (client, n) =>
-      n > 0 ? this.audit.record({ who, action: 'tasks.cancel', target: { filter: describeFilter(body, filter) }, count: n }, client) : Promise.resolve(),
-    );
+    const filter = await this.toFilter(body, CANCELLABLE_STATUSES);
+    if (body.dryRun) return this.dryRun(await this.admin.countCancellable(filter, this.on));
+    const { cancelled, remaining } = await this.admin.cancelTasks(filter, this.limit, {
+      on: this.on,
+      within: (client, n) =>
+        n > 0 ? this.audit.record({ who, action: 'tasks.cancel', target: { filter: describeFilter(body, filter) }, count: n }, client) : Promise.resolve(),
+    });
     return { cancelled, remaining, limit: this.limit };
   }
 
   async purge(query: PurgeQuery, who: string) {
-    const filter = await this.toFilter(query, DEFAULT_PURGE_STATUSES);
-    if (query.dryRun) return this.dryRun(await this.admin.countPurgeable(filter));
-    const { deleted, remaining } = await this.admin.purge(filter, this.limit, (client, n) =>
-      n > 0 ? this.audit.record({ who, action: 'tasks.purge', target: { filter: describeFilter(query, filter) }, count: n }, client) : Promise.resolve(),
-    );
+    const filter = await this.toFilter(query, PURGEABLE_STATUSES);
+    if (query.dryRun) return this.dryRun(await this.admin.countPurgeable(filter, this.on));
+    const { deleted, remaining } = await this.admin.purge(filter, this.limit, {
+      on: this.on,
+      within: (client, n) =>
+        n > 0 ? this.audit.record({ who, action: 'tasks.purge', target: { filter: describeFilter(query, filter) }, count: n }, client) : Promise.resolve(),
+    });
     return { deleted, remaining, limit: this.limit };
   }
 
@@ -96,16 +107,16 @@ export class TaskActions {
   }
 
   /** The engine's filter; "older than N seconds" is resolved by the database's clock. */
-  private async toFilter(input: FilterInput, defaultStatuses: TaskStatus[]): Promise<TaskFilter> {
+  private async toFilter(input: FilterInput, defaultStatuses: readonly TaskStatus[]): Promise<TaskFilter> {
     const dates: Date[] = [];
     if (input.modifiedBefore != null) dates.push(new Date(input.modifiedBefore));
-    if (input.olderThanSeconds != null) dates.push(await this.admin.secondsAgo(input.olderThanSeconds));
+    if (input.olderThanSeconds != null) dates.push(await this.admin.secondsAgo(input.olderThanSeconds, this.on));
     return {
       collection: input.collection ?? undefined,
       func: input.func ?? undefined,
       brokenReason: input.brokenReason ?? undefined,
       errorContains: input.errorContains ?? undefined,
-      status: input.status != null && input.status.length > 0 ? input.status : defaultStatuses,
+      status: input.status != null && input.status.length > 0 ? input.status : [...defaultStatuses],
       modifiedBefore: dates.length > 0 ? new Date(Math.min(...dates.map((d) => d.getTime()))) : undefined,
     };
   }

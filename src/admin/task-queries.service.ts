@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Pool } from 'pg';
 import { Broker } from '../broker/broker.js';
-import { PG_POOL } from '../database/database.module.js';
+import type { Executor } from '../tasks/executor.js';
 import { pgQueryable } from '../tasks/sql/queryable.js';
 import {
   AttemptRow,
@@ -18,33 +18,38 @@ import {
   PROGRESS_OF_DEPENDENTS,
   ProgressRow,
   TASK_ATTEMPTS,
-  TASK_COLUMNS,
   TASK_DEPENDENCIES,
   TASK_DEPENDENTS,
   TASK_DETAIL,
   TaskDetailRow,
   TaskRow,
-} from '../tasks/sql/inspect.sql.js';
+} from './sql/inspect.sql.js';
 import { filterToSql } from '../tasks/task-filter.js';
 import { TaskRegistry } from '../tasks/task-registry.js';
 import { TaskNotFound } from '../tasks/tasks.errors.js';
 import { ListTasksQuery, TASK_SORTS } from './dto/list-tasks.dto.js';
+import { ADMIN_EXECUTOR } from './admin-pool.js';
+import { listTasksStatement } from './sql/list-tasks.sql.js';
 import { decodeTaskCursor, encodeTaskCursor, sortKeySql } from './task-cursor.js';
 
 /** Edges of each kind shown by inspect; the counts say when there are more. */
 const EDGES_SHOWN = 500;
 /** Nodes a graph answer holds at most. */
 const GRAPH_NODES_MAX = 500;
-const ERROR_CHARS_IN_LIST = 1000;
 
 /** The API's read side: list, inspect, graph, progress, queues. Reads only; the admin pool bounds each statement. */
 @Injectable()
 export class TaskQueries {
+  private readonly pool: Pool;
+  private readonly broker: Broker;
+
   constructor(
-    @Inject(PG_POOL) private readonly pool: Pool,
+    @Inject(ADMIN_EXECUTOR) admin: Executor,
     private readonly registry: TaskRegistry,
-    private readonly broker: Broker,
-  ) {}
+  ) {
+    this.pool = admin.pool;
+    this.broker = admin.broker;
+  }
 
   /** A page of tasks, keyset-paginated on (sort column, id). */
   async list(q: ListTasksQuery) {
@@ -56,31 +61,18 @@ export class TaskQueries {
       errorContains: q.errorContains,
       modifiedBefore: q.modifiedBefore === undefined ? undefined : new Date(q.modifiedBefore),
     });
-    const parts = [where];
-    const values = [...params];
-    const param = (v: unknown) => `$${values.push(v)}`;
-    if (q.outdated !== undefined) {
-      const funcs = this.registry.all();
-      const outdated = `(status IN ('success', 'broken') AND EXISTS (SELECT 1 FROM unnest(${param(funcs.map((f) => f.name))}::text[], ${param(
-        funcs.map((f) => f.version),
-      )}::int[]) AS v(func, version) WHERE v.func = task.func AND v.version <> task.version))`;
-      parts.push(q.outdated ? outdated : `NOT ${outdated}`);
-    }
-    // Every column is qualified: the select list renames `id::text AS id`, and a bare `id` in
-    // ORDER BY would sort that text (9 after 10) while the keyset compares bigints.
-    const { column, type } = TASK_SORTS[q.sort];
-    if (q.cursor !== undefined) {
-      const cursor = decodeTaskCursor(q.cursor, q.sort, q.order);
-      const cmp = q.order === 'asc' ? '>' : '<';
-      parts.push(`(task.${column}, task.id) ${cmp} (${param(cursor.k)}::${type}, ${param(cursor.id)}::bigint)`);
-    }
-    const dir = q.order === 'asc' ? 'ASC' : 'DESC';
-    const sql = `
-      SELECT ${TASK_COLUMNS}, left(error, ${ERROR_CHARS_IN_LIST}) AS error, ${sortKeySql(q.sort)} AS sort_key
-        FROM task WHERE ${parts.join(' AND ')}
-       ORDER BY task.${column} ${dir}, task.id ${dir}
-       LIMIT ${param(q.limit + 1)}`;
-    const { rows } = await this.pool.query<TaskRow & { sort_key: string }>(sql, values);
+    const funcs = this.registry.all();
+    const cursor = q.cursor === undefined ? undefined : decodeTaskCursor(q.cursor, q.sort, q.order);
+    const statement = listTasksStatement({
+      where,
+      params,
+      outdated: q.outdated === undefined ? undefined : { want: q.outdated, funcs: funcs.map((f) => f.name), versions: funcs.map((f) => f.version) },
+      sort: { ...TASK_SORTS[q.sort], keySql: sortKeySql(q.sort) },
+      order: q.order,
+      after: cursor && { key: cursor.k, id: cursor.id },
+      limit: q.limit + 1,
+    });
+    const { rows } = await this.pool.query<TaskRow & { sort_key: string }>(statement.text, statement.values);
     const page = rows.slice(0, q.limit);
     const last = page[page.length - 1];
     const nextCursor = rows.length > q.limit && last ? encodeTaskCursor({ s: q.sort, o: q.order, k: last.sort_key, id: last.id }) : null;

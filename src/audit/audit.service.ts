@@ -1,6 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
 import type { Pool, PoolClient } from 'pg';
-import { PG_POOL } from '../database/database.module.js';
 import { AUDIT_PAGE, INSERT_AUDIT } from './sql/audit.sql.js';
 
 /** What the admin API did: one row per mutation. */
@@ -20,14 +18,13 @@ export interface AuditRow extends AuditEntry {
   at: Date;
 }
 
-/** Writes and lists the audit log. */
-@Injectable()
+/** Writes and lists the audit log; reads on the pool it is given (the api role's). */
 export class AuditService {
-  constructor(@Inject(PG_POOL) private readonly pool: Pool) {}
+  constructor(private readonly pool: Pool) {}
 
-  /** Records a mutation; given the mutation's client, in its transaction (both commit or neither). */
-  async record(entry: AuditEntry, client?: PoolClient): Promise<void> {
-    await (client ?? this.pool).query({ ...INSERT_AUDIT, values: [entry.who, entry.action, JSON.stringify(entry.target), entry.count] });
+  /** Records a mutation on the mutation's own client, in its transaction: both commit or neither. */
+  async record(entry: AuditEntry, client: PoolClient): Promise<void> {
+    await client.query({ ...INSERT_AUDIT, values: [entry.who, entry.action, JSON.stringify(entry.target), entry.count] });
   }
 
   /** A page in id order (`desc`: newest first); `after` is the id of the last row of the previous page. */

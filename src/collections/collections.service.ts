@@ -3,6 +3,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
 import { CollectionEntity } from './collection.entity.js';
+import { UPSERT_COLLECTION } from './sql/upsert-collection.sql.js';
 
 /** Collections: made from COLLECTIONS at boot, listed and toggled by the scheduler and the API. */
 @Injectable()
@@ -37,21 +38,6 @@ export class CollectionsService implements OnApplicationBootstrap {
 
   /** Creates or updates a collection (the demo uses it). */
   async upsert(name: string, values: { process?: boolean; sync?: boolean; options?: Record<string, unknown> }): Promise<void> {
-    await this.repo.query(
-      `INSERT INTO collection (name, process, sync, options)
-       VALUES ($1, COALESCE($2, true), COALESCE($3, false), COALESCE($4::jsonb, '{}'::jsonb))
-           ON CONFLICT (name) DO UPDATE SET process = COALESCE($2, collection.process), sync = COALESCE($3, collection.sync),
-              options = COALESCE($4::jsonb, collection.options)`,
-      [name, values.process ?? null, values.sync ?? null, values.options ? JSON.stringify(values.options) : null],
-    );
-  }
-
-  /** Sets `process` / `sync`; returns the row, or null when there is no such collection. */
-  async setFlags(name: string, flags: { process?: boolean; sync?: boolean }): Promise<CollectionEntity | null> {
-    const row = await this.get(name);
-    if (!row) return null;
-    if (flags.process !== undefined) row.process = flags.process;
-    if (flags.sync !== undefined) row.sync = flags.sync;
-    return this.repo.save(row);
+    await this.repo.query(UPSERT_COLLECTION, [name, values.process ?? null, values.sync ?? null, values.options ? JSON.stringify(values.options) : null]);
   }
 }

@@ -52,12 +52,17 @@ export interface WriteResult {
   handles: TaskHandle[];
   /** Tasks now `queued`: publish them once the transaction has committed. */
   toPublish: PublishRef[];
+  /** Collections this write made the row of (if missing): see `committed`. */
+  ensured: string[];
 }
 
 /** get-or-create of tasks and their edges: a fixed number of statements per batch. */
 @Injectable()
 export class EnqueueWriter {
-  /** Collections whose row this process has seen made; the others get an INSERT … ON CONFLICT. */
+  /**
+   * Collections whose row this process has seen committed; the others get an INSERT … ON CONFLICT.
+   * Only a committed write adds to it: a rolled-back one took its collection row with it.
+   */
   private readonly knownCollections = new Set<string>(['default']);
 
   constructor(
@@ -122,10 +127,7 @@ export class EnqueueWriter {
     const unique = this.merge(requests);
     await this.checkParents(q, unique);
     const newCollections = [...new Set(unique.map((r) => r.collection))].filter((c) => !this.knownCollections.has(c));
-    if (newCollections.length > 0) {
-      await q.rows(ENSURE_COLLECTIONS, [newCollections]);
-      for (const c of newCollections) this.knownCollections.add(c);
-    }
+    if (newCollections.length > 0) await q.rows(ENSURE_COLLECTIONS, [newCollections]);
 
     // Created first, inside the caller's transaction (a cycle found below rolls it back): finding
     // the existing rows first cost a lookup per identity, slow on a table whose statistics lag.
@@ -156,7 +158,12 @@ export class EnqueueWriter {
     });
     await this.reset(q, resets, byKey, (r) => r.retry || rerun.has(byKey.get(r.key)!.id));
 
-    return this.result(requests, unique, byKey, created, new Set(resets.map((r) => r.key)));
+    return { ...this.result(requests, unique, byKey, created, new Set(resets.map((r) => r.key))), ensured: newCollections };
+  }
+
+  /** Tells the writer a write's transaction committed: its collections' rows exist from now on. */
+  committed(result: WriteResult): void {
+    for (const c of result.ensured) this.knownCollections.add(c);
   }
 
   /**
@@ -171,7 +178,7 @@ export class EnqueueWriter {
     const { byKey, created } = await this.getOrCreate(q, unique);
     const resets = unique.filter((r) => r.queueNow && !created.has(byKey.get(r.key)!.id) && byKey.get(r.key)!.status === TaskStatus.Pending);
     await this.reset(q, resets, byKey, () => false);
-    return this.result(requests, unique, byKey, created, new Set(resets.map((r) => r.key)));
+    return { ...this.result(requests, unique, byKey, created, new Set(resets.map((r) => r.key))), ensured: [] };
   }
 
   /**
@@ -220,7 +227,7 @@ export class EnqueueWriter {
     byKey: Map<string, TaskIdentityRow>,
     created: Set<string>,
     resetKeys: Set<string>,
-  ): WriteResult {
+  ): Omit<WriteResult, 'ensured'> {
     const toPublish: PublishRef[] = [];
     const publishedIds = new Set<string>();
     for (const r of unique) {

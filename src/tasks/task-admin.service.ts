@@ -1,34 +1,38 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { Pool, PoolClient } from 'pg';
+import type { Pool } from 'pg';
 import { Broker, PublishPriority, PublishRef } from '../broker/broker.js';
 import { AppConfig } from '../config/app-config.js';
 import { PG_POOL } from '../database/database.module.js';
+import type { Executor, SameTransaction } from './executor.js';
 import {
   cancelChannel,
+  cancellableCountStatement,
   CancelRow,
   cancelStatement,
-  CANCELLABLE,
-  countStatement,
   NOTIFY,
   NOW_MINUS_SECONDS,
   purgeableCountStatement,
   purgeStatement,
+  retryableCountStatement,
   retryStatement,
 } from './sql/admin.sql.js';
 import { inTransaction, pgQueryable } from './sql/queryable.js';
-import { QUEUE_PENDING_SLICE } from './sql/retry.sql.js';
+import { QUEUE_PENDING_SLICE, TASK_STATUS_BY_ID } from './sql/retry.sql.js';
 import { filterToSql, TaskFilter } from './task-filter.js';
 import { TaskRegistry } from './task-registry.js';
 import { TaskId, TaskStatus } from './task-status.js';
 import { TaskNotFound } from './tasks.errors.js';
 
-/** Work to do in the same transaction as a change, once its size is known (e.g. an audit row). */
-export type SameTransaction = (client: PoolClient, changed: number) => Promise<void>;
+/** How a call runs: on `on` (default: the engine's pool and broker), with `within` in its transaction. */
+export interface AdminCall {
+  on?: Executor;
+  within?: SameTransaction;
+}
 
-export const CANCEL_MESSAGE = 'cancelled by an operator';
+const CANCEL_MESSAGE = 'cancelled by an operator';
 /** A NOTIFY payload is at most 8000 bytes: ids go in comma-separated chunks well below that. */
 const NOTIFY_CHUNK = 300;
-/** Tasks of a retry by filter handed to the broker at once; the dispatcher queues the rest. */
+/** Tasks of a retry by filter handed to the broker at once by default; the dispatcher queues the rest. */
 const FIRST_SLICE = 1000;
 
 export interface CancelOneResult {
@@ -38,6 +42,12 @@ export interface CancelOneResult {
   previous: TaskStatus;
 }
 
+export interface RetryByFilterOptions extends AdminCall {
+  resetFailCount?: boolean;
+  /** Of the tasks reset, at most this many are handed to the broker now (default 1000). */
+  firstSlice?: number;
+}
+
 /**
  * Operator actions on many tasks at once — retry by filter (capped), cancel, purge — besides the
  * engine's enqueue and single retry. Every change is one guarded statement.
@@ -45,35 +55,39 @@ export interface CancelOneResult {
 @Injectable()
 export class TaskAdminService {
   private readonly channel: string;
+  private readonly engine: Executor;
 
   constructor(
-    @Inject(PG_POOL) private readonly pool: Pool,
+    @Inject(PG_POOL) pool: Pool,
     private readonly registry: TaskRegistry,
-    private readonly broker: Broker,
+    broker: Broker,
     private readonly config: AppConfig,
   ) {
     this.channel = cancelChannel(config.dbSchema);
+    this.engine = { pool, broker };
   }
 
   /**
    * Cancels one task: unless it has finished, it becomes `broken` / `cancelled`; a running
    * attempt is told to abort (its finish can no longer change the row). Throws TaskNotFound.
    */
-  async cancelTask(id: TaskId, within?: SameTransaction): Promise<CancelOneResult> {
-    const result = await this.cancel('id = $1', [id], 1, false, within);
+  async cancelTask(id: TaskId, call: AdminCall = {}): Promise<CancelOneResult> {
+    const on = call.on ?? this.engine;
+    const result = await this.cancel(on, 'id = $1', [id], 1, false, call.within);
     if (result.cancelled.length > 0) return { cancelled: true, previous: result.cancelled[0].was as TaskStatus };
-    const { rows } = await this.pool.query<{ status: TaskStatus }>('SELECT status::text AS status FROM task WHERE id = $1', [id]);
-    if (rows.length === 0) throw new TaskNotFound(id);
-    return { cancelled: false, previous: rows[0].status };
+    const [row] = await pgQueryable(on.pool).rows<{ status: TaskStatus }>(TASK_STATUS_BY_ID, [id]);
+    if (!row) throw new TaskNotFound(id);
+    return { cancelled: false, previous: row.status };
   }
 
   /**
    * Resets at most `limit` tasks matching the filter (running ones excepted) to pending in one
    * statement, then hands a first slice of them to the broker; the dispatcher queues the rest.
    */
-  async retryTasks(filter: TaskFilter, limit: number, options: { resetFailCount?: boolean; within?: SameTransaction } = {}): Promise<{ reset: number; queued: number }> {
+  async retryTasks(filter: TaskFilter, limit: number, options: RetryByFilterOptions = {}): Promise<{ reset: number; queued: number }> {
+    const on = options.on ?? this.engine;
     const { where, params } = filterToSql(filter, 0);
-    const groups = await inTransaction(this.pool, async (client) => {
+    const groups = await inTransaction(on.pool, async (client) => {
       const { rows } = await client.query<{ collection: string; func: string; n: number }>(retryStatement(where, params.length + 1), [
         ...params,
         limit,
@@ -85,57 +99,65 @@ export class TaskAdminService {
     const reset = groups.reduce((sum, g) => sum + g.n, 0);
     const runnable = groups.filter((g) => !this.registry.get(g.func)?.bulk);
     if (runnable.length === 0) return { reset, queued: 0 };
-    const refs = await pgQueryable(this.pool).rows<PublishRef>(QUEUE_PENDING_SLICE, [
+    const refs = await pgQueryable(on.pool).rows<PublishRef>(QUEUE_PENDING_SLICE, [
       runnable.map((g) => g.collection),
       runnable.map((g) => g.func),
-      Math.max(1, Math.ceil(Math.min(limit, FIRST_SLICE) / runnable.length)),
+      Math.max(1, Math.ceil(Math.min(limit, options.firstSlice ?? FIRST_SLICE) / runnable.length)),
     ]);
-    await this.broker.publish(refs, PublishPriority.Dispatch);
+    await on.broker.publish(refs, PublishPriority.Dispatch);
     return { reset, queued: refs.length };
   }
 
   /** Cancels at most `limit` unfinished tasks matching the filter; says how many are left. */
-  async cancelTasks(filter: TaskFilter, limit: number, within?: SameTransaction): Promise<{ cancelled: number; remaining: number }> {
+  async cancelTasks(filter: TaskFilter, limit: number, call: AdminCall = {}): Promise<{ cancelled: number; remaining: number }> {
     const { where, params } = filterToSql(filter, 0);
-    const result = await this.cancel(where, params, limit, true, within);
-    const remaining = await this.count(filter, `status IN ${CANCELLABLE}`);
-    return { cancelled: result.cancelled.length, remaining };
+    const result = await this.cancel(call.on ?? this.engine, where, params, limit, true, call.within);
+    return { cancelled: result.cancelled.length, remaining: await this.countCancellable(filter, call.on) };
   }
 
-  /** How many tasks match the filter and the status condition (one of this module's fixed SQL fragments). */
-  async count(filter: TaskFilter, statusCondition: string): Promise<number> {
+  /** How many tasks matching the filter a retry would reset. */
+  countRetryable(filter: TaskFilter, on?: Executor): Promise<number> {
     const { where, params } = filterToSql(filter, 0);
-    const { rows } = await this.pool.query<{ n: number }>(countStatement(where, statusCondition), params);
-    return rows[0].n;
+    return this.count(on, retryableCountStatement(where), params);
   }
 
-  /** Deletes at most `limit` tasks in `error` or `broken` matching the filter (none another task depends on). */
-  async purge(filter: TaskFilter, limit: number, within?: SameTransaction): Promise<{ deleted: number; remaining: number }> {
+  /** How many tasks matching the filter a cancel would change. */
+  countCancellable(filter: TaskFilter, on?: Executor): Promise<number> {
     const { where, params } = filterToSql(filter, 0);
-    const deleted = await inTransaction(this.pool, async (client) => {
-      const result = await client.query(purgeStatement(where, params.length + 1), [...params, limit]);
-      const n = result.rowCount ?? 0;
-      await within?.(client, n);
-      return n;
-    });
-    return { deleted, remaining: await this.countPurgeable(filter) };
+    return this.count(on, cancellableCountStatement(where), params);
   }
 
   /** How many tasks a purge with this filter would delete (without a limit). */
-  async countPurgeable(filter: TaskFilter): Promise<number> {
+  countPurgeable(filter: TaskFilter, on?: Executor): Promise<number> {
     const { where, params } = filterToSql(filter, 0);
-    const { rows } = await this.pool.query<{ n: number }>(purgeableCountStatement(where), params);
-    return rows[0].n;
+    return this.count(on, purgeableCountStatement(where), params);
+  }
+
+  /** Deletes at most `limit` tasks in `error` or `broken` matching the filter (none another task depends on). */
+  async purge(filter: TaskFilter, limit: number, call: AdminCall = {}): Promise<{ deleted: number; remaining: number }> {
+    const { where, params } = filterToSql(filter, 0);
+    const deleted = await inTransaction((call.on ?? this.engine).pool, async (client) => {
+      const result = await client.query(purgeStatement(where, params.length + 1), [...params, limit]);
+      const n = result.rowCount ?? 0;
+      await call.within?.(client, n);
+      return n;
+    });
+    return { deleted, remaining: await this.countPurgeable(filter, call.on) };
   }
 
   /** The database's time `seconds` ago (for "older than" filters). */
-  async secondsAgo(seconds: number): Promise<Date> {
-    const { rows } = await this.pool.query<{ at: Date }>(NOW_MINUS_SECONDS, [seconds]);
+  async secondsAgo(seconds: number, on?: Executor): Promise<Date> {
+    const { rows } = await (on ?? this.engine).pool.query<{ at: Date }>(NOW_MINUS_SECONDS, [seconds]);
     return rows[0].at;
   }
 
-  private async cancel(where: string, params: unknown[], limit: number, skipLocked: boolean, within?: SameTransaction) {
-    const rows = await inTransaction(this.pool, async (client) => {
+  private async count(on: Executor | undefined, sql: string, params: unknown[]): Promise<number> {
+    const { rows } = await (on ?? this.engine).pool.query<{ n: number }>(sql, params);
+    return rows[0].n;
+  }
+
+  private async cancel(on: Executor, where: string, params: unknown[], limit: number, skipLocked: boolean, within?: SameTransaction) {
+    const rows = await inTransaction(on.pool, async (client) => {
       const values = [...params, limit, CANCEL_MESSAGE, this.config.limits.attemptsKept, this.registry.bulkFuncs()];
       const { rows } = await client.query<CancelRow>(cancelStatement(where, params.length + 1, skipLocked), values);
       const running = rows.filter((r) => r.kind === 'cancelled' && r.was === TaskStatus.Started).map((r) => r.id);
@@ -149,7 +171,7 @@ export class TaskAdminService {
     const next: PublishRef[] = rows
       .filter((r) => r.kind === 'next')
       .map((r) => ({ taskId: r.id, collection: r.collection!, func: r.func!, priority: r.priority! }));
-    if (next.length > 0) await this.broker.publish(next, PublishPriority.Next);
+    if (next.length > 0) await on.broker.publish(next, PublishPriority.Next);
     return { cancelled: rows.filter((r) => r.kind === 'cancelled') };
   }
 }

@@ -14,6 +14,15 @@ export const TASK_STATUSES = Object.values(TaskStatus);
 /** Finished states: with the func's current version they make a task "completed". */
 export const FINISHED_STATUSES: readonly TaskStatus[] = [TaskStatus.Success, TaskStatus.Broken];
 
+/** Statuses an operator can cancel: anything not finished. */
+export const CANCELLABLE_STATUSES: readonly TaskStatus[] = [TaskStatus.Pending, TaskStatus.Queued, TaskStatus.Deferred, TaskStatus.Started, TaskStatus.Error];
+
+/** Statuses a retry may reset: anything but a running task. */
+export const RETRYABLE_STATUSES: readonly TaskStatus[] = TASK_STATUSES.filter((s) => s !== TaskStatus.Started);
+
+/** Statuses a purge may delete: finished failures. */
+export const PURGEABLE_STATUSES: readonly TaskStatus[] = [TaskStatus.Error, TaskStatus.Broken];
+
 /** Machine-readable codes stored in `broken_reason` by the engine itself. */
 export const BrokenReason = {
   DependencyHasError: 'dependency_has_error',

@@ -1,6 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { Client } from 'pg';
 import type { Response } from 'supertest';
+import { DataSource } from 'typeorm';
+import { PublishOnCommit } from '../../src/tasks/publish-on-commit.js';
+import { TaskAdminService } from '../../src/tasks/task-admin.service.js';
 import { TaskHandler } from '../../src/tasks/task-handler.decorator.js';
 import { TasksModule } from '../../src/tasks/tasks.module.js';
 import { TasksService } from '../../src/tasks/tasks.service.js';
@@ -160,6 +163,16 @@ describe('the API cannot starve the engine: its own pool, a statement timeout, a
       await Promise.allSettled(pending);
       await api.close();
     }
+  });
+
+  it('one engine per process: the api and worker roles share one TasksService, TaskAdminService and commit subscriber', () => {
+    const nest = app.app;
+    const tasksServices = nest.get(TasksService, { strict: false, each: true });
+    expect(tasksServices).toHaveLength(1);
+    expect(tasksServices[0]).toBe(nest.select(TasksModule).get(TasksService, { strict: true }));
+    expect(nest.get(TaskAdminService, { strict: false, each: true })).toHaveLength(1);
+    expect(nest.get(PublishOnCommit, { strict: false, each: true })).toHaveLength(1);
+    expect(nest.get(DataSource).subscribers.filter((s) => s instanceof PublishOnCommit)).toHaveLength(1);
   });
 
   it('a worker-only process with the pipeline serves no API route (the routes come with the api role and its guard)', async () => {

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { TaskHandler } from '../../src/tasks/task-handler.decorator.js';
 import type { TaskContext } from '../../src/tasks/task-context.js';
+import { TaskAdminService } from '../../src/tasks/task-admin.service.js';
 import { TasksService } from '../../src/tasks/tasks.service.js';
 import { TaskStatus } from '../../src/tasks/task-status.js';
 import { startTestApp, TestApp } from '../helpers/test-app.js';
@@ -65,6 +66,20 @@ describe('enqueue and retry', () => {
     expect(runs['echo:rolled-back']).toBeUndefined();
   });
 
+  it('a rolled-back enqueue into a new collection leaves it unknown: the next enqueue there makes its row', async () => {
+    const ds = app.get(DataSource);
+    await expect(
+      ds.transaction(async (manager) => {
+        await tasks.enqueue('e.echo', { v: 'ghost-1' }, { collection: 'ghost', queueNow: false }, manager);
+        throw new Error('caller fails after enqueueing');
+      }),
+    ).rejects.toThrow('caller fails');
+    expect((await app.db.query(`SELECT name FROM collection WHERE name = 'ghost'`)).rows).toEqual([]);
+    const h = await tasks.enqueue('e.echo', { v: 'ghost-2' }, { collection: 'ghost', queueNow: false });
+    expect(h).toMatchObject({ collection: 'ghost', created: true });
+    expect((await app.db.query(`SELECT name FROM collection WHERE name = 'ghost'`)).rows).toEqual([{ name: 'ghost' }]);
+  });
+
   it('joins the caller transaction: the task runs once it commits', async () => {
     const ds = app.get(DataSource);
     const handle = await ds.transaction(async (manager) => {
@@ -102,7 +117,7 @@ describe('enqueue and retry', () => {
     const handles = await tasks.enqueueMany(Array.from({ length: 30 }, (_, i) => ({ func: 'e.fails', args: { v: i }, collection: 'retry-me' })));
     for (const h of handles) expect(await settled(h.id)).toBe('error');
     runs.healed = 1;
-    const result = await tasks.retryTasks({ collection: 'retry-me', status: [TaskStatus.Error] }, { sliceSize: 10, resetFailCount: true });
+    const result = await app.get(TaskAdminService).retryTasks({ collection: 'retry-me', status: [TaskStatus.Error] }, 1000, { firstSlice: 10, resetFailCount: true });
     expect(result).toEqual({ reset: 30, queued: 10 });
     const { rows } = await app.db.query(
       `SELECT status::text, count(*)::int AS n FROM task WHERE collection = 'retry-me' GROUP BY 1 ORDER BY 1`,

@@ -72,7 +72,7 @@ describe.each(TRANSPORTS)('a paused collection (%s transport)', (transport) => {
     await dispatcher.runOnce();
     expect(await allIn(held, ['pending'])).toBe(true);
 
-    await app.get(CollectionsService).setFlags('held', { process: true });
+    await app.get(CollectionsService).upsert('held', { process: true });
     await waitFor(
       async () => {
         await dispatcher.runOnce();

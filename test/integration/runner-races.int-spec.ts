@@ -10,6 +10,7 @@ import { WorkerSession } from '../../src/runner/worker-session.js';
 import type { TaskHandle } from '../../src/tasks/enqueue-request.js';
 import type { TaskContext } from '../../src/tasks/task-context.js';
 import { TaskHandler } from '../../src/tasks/task-handler.decorator.js';
+import { TaskAdminService } from '../../src/tasks/task-admin.service.js';
 import { TaskError } from '../../src/tasks/tasks.errors.js';
 import { TasksService } from '../../src/tasks/tasks.service.js';
 import { createTestDatabase, waitFor } from '../helpers/databases.js';
@@ -339,7 +340,7 @@ describe('runner races: a version bump', () => {
       const tasks = app.get(TasksService);
 
       // a: the parent is retried; its new result reaches the child, which runs again after it.
-      expect(await tasks.retryTasks({ collection: 'v-a', func: 'v.parent' })).toEqual({ reset: 1, queued: 1 });
+      expect(await app.get(TaskAdminService).retryTasks({ collection: 'v-a', func: 'v.parent' }, 1000)).toEqual({ reset: 1, queued: 1 });
       await childSaw('a', 2);
       expect(await rowOf(made.a.parent)).toMatchObject({ status: 'success', version: 2, result: { v: 2, k: 'a' }, attempt: 2 });
 

@@ -1,17 +1,11 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { ArrayMaxSize, IsArray, IsBoolean, IsDefined, IsIn, IsInt, Matches, Max, MaxLength, Min, MinLength, ValidateIf } from 'class-validator';
-import { TaskStatus } from '../../tasks/task-status.js';
+import { CANCELLABLE_STATUSES, PURGEABLE_STATUSES, RETRYABLE_STATUSES, TaskStatus } from '../../tasks/task-status.js';
 import { BROKEN_REASON, COLLECTION_NAME, FUNC_NAME, IsIsoDateTime, IsStorableText, Optional, toBool, toInt, toList } from './validators.js';
 
 const TEN_YEARS_SECONDS = 10 * 366 * 86400;
 
-/** Statuses a retry by filter may select (a running task is never retried). */
-export const RETRYABLE_STATUSES = [TaskStatus.Pending, TaskStatus.Queued, TaskStatus.Deferred, TaskStatus.Success, TaskStatus.Broken, TaskStatus.Error];
-/** Statuses a cancel may select: anything not finished. */
-export const CANCELLABLE_STATUSES = [TaskStatus.Pending, TaskStatus.Queued, TaskStatus.Deferred, TaskStatus.Started, TaskStatus.Error];
-/** Statuses a purge may delete. */
-export const PURGEABLE_STATUSES = [TaskStatus.Error, TaskStatus.Broken];
 
 /** The columns every filter shares; values become SQL parameters, never SQL. */
 export abstract class FilterFields {
@@ -55,7 +49,7 @@ class AgedFilterFields extends FilterFields {
 
 /** Body of `POST /api/tasks/retry`. */
 export class RetryByFilterBody extends AgedFilterFields {
-  @ApiPropertyOptional({ description: 'Statuses to retry (default: error, broken)', enum: RETRYABLE_STATUSES, isArray: true })
+  @ApiPropertyOptional({ description: 'Statuses to retry (default: error, broken)', enum: [...RETRYABLE_STATUSES], isArray: true })
   @Optional()
   @IsArray()
   @ArrayMaxSize(RETRYABLE_STATUSES.length)
@@ -75,7 +69,7 @@ export class RetryByFilterBody extends AgedFilterFields {
 
 /** Body of `POST /api/tasks/cancel`. */
 export class CancelByFilterBody extends AgedFilterFields {
-  @ApiPropertyOptional({ description: 'Statuses to cancel (default: every unfinished one)', enum: CANCELLABLE_STATUSES, isArray: true })
+  @ApiPropertyOptional({ description: 'Statuses to cancel (default: every unfinished one)', enum: [...CANCELLABLE_STATUSES], isArray: true })
   @Optional()
   @IsArray()
   @ArrayMaxSize(CANCELLABLE_STATUSES.length)
@@ -90,7 +84,7 @@ export class CancelByFilterBody extends AgedFilterFields {
 
 /** Query of `DELETE /api/tasks`: a purge needs an age (modifiedBefore or olderThanSeconds). */
 export class PurgeQuery extends FilterFields {
-  @ApiPropertyOptional({ description: 'Statuses to purge (default: error, broken)', enum: PURGEABLE_STATUSES, isArray: true })
+  @ApiPropertyOptional({ description: 'Statuses to purge (default: error, broken)', enum: [...PURGEABLE_STATUSES], isArray: true })
   @Optional()
   @Transform(toList)
   @IsArray()

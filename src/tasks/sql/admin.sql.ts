@@ -1,12 +1,15 @@
+import { CANCELLABLE_STATUSES, PURGEABLE_STATUSES, RETRYABLE_STATUSES } from '../task-status.js';
+import { statusList } from './status-list.js';
+
 /**
- * The admin API's mutations other than enqueue and retry. The WHERE clause comes from
- * `filterToSql` (allow-listed columns, values as parameters only); these builders only place it.
+ * The operator's statements on many tasks: retry, cancel and purge by filter, and their counts.
+ * The WHERE clause comes from `filterToSql` (allow-listed columns, values as parameters only);
+ * these builders only place it.
  */
 
-/** Statuses an operator can cancel: anything not finished. */
-export const CANCELLABLE = `('pending', 'queued', 'deferred', 'started', 'error')`;
-/** Statuses a purge may delete. */
-export const PURGEABLE = `('error', 'broken')`;
+const CANCELLABLE = statusList(CANCELLABLE_STATUSES);
+const RETRYABLE = statusList(RETRYABLE_STATUSES);
+const PURGEABLE = statusList(PURGEABLE_STATUSES);
 
 /**
  * Cancel: the selected unfinished tasks become `broken` / `cancelled`. A running attempt's own
@@ -82,7 +85,7 @@ export function retryStatement(where: string, first: number): string {
   return `
     WITH slice AS MATERIALIZED (
            SELECT id FROM task
-            WHERE ${where} AND status <> 'started'
+            WHERE ${where} AND status IN ${RETRYABLE}
             ORDER BY date_modified, id
             LIMIT $${first}
               FOR UPDATE SKIP LOCKED
@@ -123,9 +126,14 @@ export function purgeableCountStatement(where: string): string {
        AND NOT EXISTS (SELECT 1 FROM task_dependency d WHERE d.prev_id = t.id)`;
 }
 
-/** How many tasks match a filter, with an extra condition on the status. */
-export function countStatement(where: string, statusCondition: string): string {
-  return `SELECT count(*)::int AS n FROM task WHERE ${where} AND ${statusCondition}`;
+/** How many tasks matching a filter a retry would reset (any but a running one). */
+export function retryableCountStatement(where: string): string {
+  return `SELECT count(*)::int AS n FROM task WHERE ${where} AND status IN ${RETRYABLE}`;
+}
+
+/** How many tasks matching a filter a cancel would change (the unfinished ones). */
+export function cancellableCountStatement(where: string): string {
+  return `SELECT count(*)::int AS n FROM task WHERE ${where} AND status IN ${CANCELLABLE}`;
 }
 
 /** The NOTIFY channel cancels are published on (payload: comma-separated task ids); the worker role LISTENs on it. */

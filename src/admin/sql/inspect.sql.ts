@@ -1,9 +1,13 @@
-import type { Statement } from './queryable.js';
+import type { Statement } from '../../tasks/sql/queryable.js';
+import { statusList } from '../../tasks/sql/status-list.js';
+import { FINISHED_STATUSES } from '../../tasks/task-status.js';
 
 /**
  * Reads behind the admin API (inspect, graph, progress, queues). None is on a hot path; each is
  * bounded by an index or a LIMIT, and the API's pool puts a statement timeout on all of them.
  */
+
+const FINISHED = statusList(FINISHED_STATUSES);
 
 /** Columns the API shows of a task, but `error` (whole or cut) and args, result and log, which each query adds. */
 export const TASK_COLUMNS = `
@@ -145,14 +149,14 @@ function progress(name: string, join: string): Statement {
       SELECT (SELECT coalesce(jsonb_object_agg(status, n), '{}'::jsonb)
                 FROM (SELECT status::text AS status, count(*)::int AS n FROM sub GROUP BY status) s) AS by_status,
              count(*)::int AS total,
-             count(*) FILTER (WHERE status IN ('success', 'broken'))::int AS finished,
-             avg(secs) FILTER (WHERE status IN ('success', 'broken')) AS avg_secs,
-             percentile_cont(0.5) WITHIN GROUP (ORDER BY secs) FILTER (WHERE status IN ('success', 'broken')) AS p50_secs,
-             percentile_cont(0.95) WITHIN GROUP (ORDER BY secs) FILTER (WHERE status IN ('success', 'broken')) AS p95_secs,
+             count(*) FILTER (WHERE status IN ${FINISHED})::int AS finished,
+             avg(secs) FILTER (WHERE status IN ${FINISHED}) AS avg_secs,
+             percentile_cont(0.5) WITHIN GROUP (ORDER BY secs) FILTER (WHERE status IN ${FINISHED}) AS p50_secs,
+             percentile_cont(0.95) WITHIN GROUP (ORDER BY secs) FILTER (WHERE status IN ${FINISHED}) AS p95_secs,
              min(date_started) AS first_started,
-             max(date_finished) FILTER (WHERE status IN ('success', 'broken')) AS last_finished,
-             extract(epoch FROM max(date_finished) FILTER (WHERE status IN ('success', 'broken'))
-                           - min(date_started) FILTER (WHERE status IN ('success', 'broken')))::float8 AS span_secs,
+             max(date_finished) FILTER (WHERE status IN ${FINISHED}) AS last_finished,
+             extract(epoch FROM max(date_finished) FILTER (WHERE status IN ${FINISHED})
+                           - min(date_started) FILTER (WHERE status IN ${FINISHED}))::float8 AS span_secs,
              now() AS now
         FROM sub`,
   };
