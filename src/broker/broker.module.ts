@@ -8,12 +8,6 @@ import { Broker } from './broker.js';
 import { BrokerHealth } from './broker-health.js';
 import { PostgresBroker } from './postgres.broker.js';
 
-/**
- * The engine's Broker under a second name, for a module that provides its own `Broker` over
- * another pool (the admin API's) and still needs this one (the RabbitMQ connection).
- */
-export const ENGINE_BROKER = Symbol('ENGINE_BROKER');
-
 /** Picks the transport: RabbitMQ when AMQP_URL is set, PostgreSQL itself otherwise. */
 @Global()
 @Module({
@@ -25,10 +19,9 @@ export const ENGINE_BROKER = Symbol('ENGINE_BROKER');
       useFactory: (config: AppConfig, pool: Pool, url: string): Broker =>
         config.amqp.url ? new AmqpBroker(config.amqp) : new PostgresBroker(pool, { url, schema: config.dbSchema, pollMs: config.worker.pollMs }),
     },
-    { provide: ENGINE_BROKER, useExisting: Broker },
     { provide: BrokerHealth, inject: [Broker, HealthIndicatorService], useFactory: (b: Broker, h: HealthIndicatorService) => new BrokerHealth(b, h) },
   ],
-  exports: [Broker, ENGINE_BROKER, BrokerHealth],
+  exports: [Broker, BrokerHealth],
 })
 export class BrokerModule implements OnApplicationShutdown {
   constructor(@Inject(Broker) private readonly broker: Broker) {}
