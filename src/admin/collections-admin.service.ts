@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Pool } from 'pg';
 import { AuditService } from '../audit/audit.service.js';
 import { PG_POOL } from '../database/database.module.js';
-import { inTransaction } from '../tasks/sql/queryable.js';
+import { inTransaction } from '../database/queryable.js';
 
 interface CollectionRow {
   name: string;

@@ -15,7 +15,7 @@ import {
   purgeStatement,
   retryStatement,
 } from './sql/admin.sql.js';
-import { inTransaction, pgQueryable } from './sql/queryable.js';
+import { inTransaction, pgQueryable } from '../database/queryable.js';
 import { QUEUE_PENDING_SLICE } from './sql/retry.sql.js';
 import { filterToSql, TaskFilter } from './task-filter.js';
 import { TaskRegistry } from './task-registry.js';

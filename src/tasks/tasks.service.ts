@@ -7,7 +7,7 @@ import { Coalescer, Flushed } from './enqueue-batcher.js';
 import { EnqueueOptions, EnqueueRequest, TaskHandle } from './enqueue-request.js';
 import { EnqueueWriter, PreparedEnqueue, WriteResult } from './enqueue-writer.js';
 import { PublishOnCommit } from './publish-on-commit.js';
-import { inTransaction, pgQueryable, typeormQueryable } from './sql/queryable.js';
+import { inTransaction, pgQueryable, typeormQueryable } from '../database/queryable.js';
 import { QUEUE_PENDING_SLICE, RETRY_TASK_IF_NOT_STARTED, TASK_STATUS_BY_ID } from './sql/retry.sql.js';
 import { filterToSql, TaskFilter } from './task-filter.js';
 import { TaskRegistry } from './task-registry.js';

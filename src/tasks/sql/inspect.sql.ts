@@ -1,4 +1,4 @@
-import type { Statement } from './queryable.js';
+import type { Statement } from '../../database/queryable.js';
 
 /**
  * Reads behind the admin API (inspect, graph, progress, queues). None is on a hot path; each is
