@@ -81,7 +81,9 @@ function cycles(graph: Graph): string[] {
         return steps;
       }
       for (const next of [...(graph.get(node)?.keys() ?? [])].sort()) {
-        if (!previous.has(next)) previous.set(next, node), queue.push(next);
+        if (previous.has(next)) continue;
+        previous.set(next, node);
+        queue.push(next);
       }
     }
     return undefined;
