@@ -3,6 +3,7 @@ import { AdminModule } from './admin/admin.module.js';
 import { AppConfig } from './config/app-config.js';
 import { ConfigModule } from './config/config.module.js';
 import { DatabaseModule } from './database/database.module.js';
+import { ENGINE_ENTITIES } from './entities.js';
 import { BrokerModule } from './broker/broker.module.js';
 import { CollectionsModule } from './collections/collections.module.js';
 import { HealthModule } from './health/health.module.js';
@@ -24,7 +25,7 @@ export class AppModule {
       imports: [
         ConfigModule.forRoot(config),
         LoggingModule.forRoot(config),
-        DatabaseModule.forRoot(databaseUrl),
+        DatabaseModule.forRoot(databaseUrl, ENGINE_ENTITIES),
         BrokerModule,
         TasksModule,
         CollectionsModule,

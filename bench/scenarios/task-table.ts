@@ -5,7 +5,7 @@ import { Client } from 'pg';
 import { bootstrap, Running } from '../../src/bootstrap.js';
 import { AppConfig } from '../../src/config/app-config.js';
 import type { EnvSchema } from '../../src/config/env.schema.js';
-import type { Statement } from '../../src/tasks/sql/queryable.js';
+import type { Statement } from '../../src/database/queryable.js';
 import type { BulkTask } from '../../src/tasks/task-context.js';
 import { TaskHandler } from '../../src/tasks/task-handler.decorator.js';
 import { wallMs } from '../lib/clock.js';

@@ -10,7 +10,7 @@ import { EnvSchema } from '../../src/config/env.schema.js';
 import type { ScratchSettings } from '../../src/config/scratch-names.js';
 import { runMigrations } from '../../src/database/migrate.js';
 import { argsHash, canonicalJson } from '../../src/tasks/canonical-json.js';
-import { inTransaction } from '../../src/tasks/sql/queryable.js';
+import { inTransaction } from '../../src/database/queryable.js';
 import { TasksService } from '../../src/tasks/tasks.service.js';
 import { BENCH_FUNCS, BenchHandlersModule } from '../bench-handlers.js';
 import { wallMs } from '../lib/clock.js';

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { Pool } from 'pg';
 import { AuditService } from '../audit/audit.service.js';
-import { inTransaction } from '../tasks/sql/queryable.js';
+import { inTransaction } from '../database/queryable.js';
 import { AdminPool } from './admin-pool.js';
 import { COLLECTION_BY_NAME, CollectionRow, LIST_COLLECTIONS, UPDATE_COLLECTION_FLAGS } from './sql/collections.sql.js';
 

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Pool } from 'pg';
 import { Broker } from '../broker/broker.js';
 import type { Executor } from '../tasks/executor.js';
-import { pgQueryable } from '../tasks/sql/queryable.js';
+import { pgQueryable } from '../database/queryable.js';
 import {
   AttemptRow,
   COUNT_EDGES,

@@ -1,4 +1,5 @@
-import type { TaskId } from '../tasks/task-status.js';
+/** Task ids are PostgreSQL bigints; they travel as decimal strings so none is ever rounded. */
+export type TaskId = string;
 
 /** What travels on a queue: the task's address, nothing else (args and results stay in the row). */
 export interface TaskRef {

@@ -4,7 +4,7 @@ import { Pool } from 'pg';
 import { DataSource } from 'typeorm';
 import { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver.js';
 import { AppConfig } from '../config/app-config.js';
-import { dataSourceOptions } from './data-source.js';
+import { dataSourceOptions, type EntityList } from './data-source.js';
 
 /** The resolved PostgreSQL URL (the configured one or the embedded server's). */
 export const DATABASE_URL = Symbol('DATABASE_URL');
@@ -14,13 +14,14 @@ export const PG_POOL = Symbol('PG_POOL');
 @Global()
 @Module({})
 export class DatabaseModule {
-  static forRoot(url: string): DynamicModule {
+  /** The database at `url`, its TypeORM data source mapping `entities`. */
+  static forRoot(url: string, entities: EntityList): DynamicModule {
     return {
       module: DatabaseModule,
       imports: [
         TypeOrmModule.forRootAsync({
           inject: [AppConfig],
-          useFactory: (config: AppConfig) => dataSourceOptions(config, url),
+          useFactory: (config: AppConfig) => dataSourceOptions(config, url, { entities }),
         }),
       ],
       providers: [

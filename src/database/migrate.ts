@@ -16,7 +16,7 @@ export async function runMigrations(config: AppConfig, url: string): Promise<str
   try {
     await lock.query('SELECT pg_advisory_lock($1, $2)', [...MIGRATION_LOCK]);
     await lock.query(`CREATE SCHEMA IF NOT EXISTS "${config.dbSchema}"`);
-    const ds = new DataSource(dataSourceOptions(config, url, 2));
+    const ds = new DataSource(dataSourceOptions(config, url, { entities: [], poolSize: 2 })); // migrations map no entity
     await ds.initialize();
     try {
       const applied = await ds.runMigrations({ transaction: 'all' });

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { Pool, PoolClient } from 'pg';
-import { pgQueryable } from '../tasks/sql/queryable.js';
+import { pgQueryable } from '../database/queryable.js';
 import { TRY_JOB_LOCK, TryJobLockRow, UNLOCK_ALL } from './sql/job-lock.sql.js';
 
 /** Advisory lock keys of the maintenance jobs (two-int form, class 0x6c7a = "lz"; task locks use the bigint form). */

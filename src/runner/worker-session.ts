@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { Client } from 'pg';
 import { HELD_TASK_LOCKS, UNLOCK_RUNNING } from '../tasks/sql/claim.sql.js';
-import type { Queryable, Statement } from '../tasks/sql/queryable.js';
+import type { Queryable, Statement } from '../database/queryable.js';
 
 /**
  * The worker process's one long-lived session, and its whole conversation with the database: the

@@ -14,7 +14,7 @@ import {
   TaskIdentityRow,
   UPSERT_EDGES,
 } from './sql/enqueue.sql.js';
-import type { Queryable } from './sql/queryable.js';
+import type { Queryable } from '../database/queryable.js';
 import { TaskRegistry } from './task-registry.js';
 import { TaskStatus } from './task-status.js';
 import {

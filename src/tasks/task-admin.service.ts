@@ -16,7 +16,7 @@ import {
   retryableCountStatement,
   retryStatement,
 } from './sql/admin.sql.js';
-import { inTransaction, pgQueryable } from './sql/queryable.js';
+import { inTransaction, pgQueryable } from '../database/queryable.js';
 import { QUEUE_PENDING_SLICE, TASK_STATUS_BY_ID } from './sql/retry.sql.js';
 import { filterToSql, TaskFilter } from './task-filter.js';
 import { TaskRegistry } from './task-registry.js';

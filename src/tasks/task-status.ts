@@ -34,5 +34,5 @@ export const BrokenReason = {
   InvalidResult: 'invalid_result',
 } as const;
 
-/** Task ids are PostgreSQL bigints; they travel as decimal strings so none is ever rounded. */
-export type TaskId = string;
+/** A task's id: defined where it travels (broker.ts), the same type everywhere. */
+export type { TaskId } from '../broker/broker.js';

@@ -8,7 +8,7 @@ import { EnqueueOptions, EnqueueRequest, TaskHandle } from './enqueue-request.js
 import { EnqueueWriter, PreparedEnqueue, WriteResult } from './enqueue-writer.js';
 import type { Executor, SameTransaction } from './executor.js';
 import { PublishOnCommit } from './publish-on-commit.js';
-import { inTransaction, pgQueryable, typeormQueryable } from './sql/queryable.js';
+import { inTransaction, pgQueryable, typeormQueryable } from '../database/queryable.js';
 import { RETRY_TASK_IF_NOT_STARTED, TASK_STATUS_BY_ID } from './sql/retry.sql.js';
 import { TaskRegistry } from './task-registry.js';
 import { TaskId, TaskStatus } from './task-status.js';

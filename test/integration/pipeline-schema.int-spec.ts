@@ -8,6 +8,7 @@ import { CollectionPaused1763790000003 } from '../../migrations/1763790000003-co
 import { schemaDiff } from '../../src/cli/schema-diff.js';
 import { AppConfig } from '../../src/config/app-config.js';
 import { dataSourceOptions } from '../../src/database/data-source.js';
+import { ENGINE_ENTITIES } from '../../src/entities.js';
 import { runMigrations } from '../../src/database/migrate.js';
 import { createTestDatabase } from '../helpers/databases.js';
 import { createEmptyDatabase } from '../helpers/empty-database.js';
@@ -66,7 +67,7 @@ describe('the pipeline schema (its own migrations, apart from the engine)', () =
       // The engine chain as it was: the pipeline's tables made by the engine, recorded in its `migrations`.
       await query(db.url, `CREATE SCHEMA ${schema}`);
       const old = new DataSource({
-        ...dataSourceOptions(config, db.url, 2),
+        ...dataSourceOptions(config, db.url, { entities: ENGINE_ENTITIES, poolSize: 2 }),
         migrations: [EngineSchema1763790000000, Pipeline1763790000001, TaskKey1763790000002, CollectionPaused1763790000003],
       });
       await old.initialize();

@@ -1,4 +1,4 @@
-import type { Statement } from '../../tasks/sql/queryable.js';
+import type { Statement } from '../../database/queryable.js';
 import { statusList } from '../../tasks/sql/status-list.js';
 import { FINISHED_STATUSES } from '../../tasks/task-status.js';
 

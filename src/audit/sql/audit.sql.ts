@@ -1,4 +1,4 @@
-import type { Statement } from '../../tasks/sql/queryable.js';
+import type { Statement } from '../../database/queryable.js';
 
 /** One audit row: $1 who, $2 action, $3 target (JSON text), $4 count. */
 export const INSERT_AUDIT: Statement = {

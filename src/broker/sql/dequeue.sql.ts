@@ -1,4 +1,4 @@
-import type { Statement } from '../../tasks/sql/queryable.js';
+import type { Statement } from '../../database/queryable.js';
 
 // The dequeue itself is the claim's statement (src/tasks/sql/claim-runnable.sql.ts, CLAIM_QUEUED):
 // the row locks taken there are the delivery.

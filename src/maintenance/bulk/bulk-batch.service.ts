@@ -9,7 +9,7 @@ import { GuardedAbort } from '../../runner/run/run-abort.js';
 import { echoTo, LogBuffer } from '../../runner/run/run-context.js';
 import { TaskTimeout } from '../../runner/run/task-outcome.js';
 import { UNLOCK_RUNNING } from '../../tasks/sql/claim.sql.js';
-import { pgQueryable } from '../../tasks/sql/queryable.js';
+import { pgQueryable } from '../../database/queryable.js';
 import type { BulkTask } from '../../tasks/task-context.js';
 import type { BulkHandlerFn } from '../../tasks/task-handler.decorator.js';
 import { RegisteredFunc, TaskRegistry } from '../../tasks/task-registry.js';

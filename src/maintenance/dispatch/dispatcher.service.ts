@@ -8,7 +8,7 @@ import { PG_POOL } from '../../database/database.module.js';
 import { JobKey, runExclusive } from '../job-lock.js';
 import { MaintenanceJob } from '../maintenance-job.js';
 import { shuffled } from '../shuffled.js';
-import { pgQueryable, Queryable, Statement } from '../../tasks/sql/queryable.js';
+import { pgQueryable, Queryable, Statement } from '../../database/queryable.js';
 import { RegisteredFunc, TaskRegistry } from '../../tasks/task-registry.js';
 import {
   DISPATCH_PROBE,

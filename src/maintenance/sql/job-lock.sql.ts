@@ -1,4 +1,4 @@
-import type { Statement } from '../../tasks/sql/queryable.js';
+import type { Statement } from '../../database/queryable.js';
 
 /** Takes the job's advisory lock ($1 class, $2 job key) on the session, or says it is held elsewhere. */
 export const TRY_JOB_LOCK: Statement = {

@@ -9,7 +9,7 @@ import { PG_POOL } from '../../database/database.module.js';
 import { JobKey, runExclusive } from '../job-lock.js';
 import { JobOutcome, MaintenanceJob } from '../maintenance-job.js';
 import { shuffled } from '../shuffled.js';
-import { inTransaction, pgQueryable } from '../../tasks/sql/queryable.js';
+import { inTransaction, pgQueryable } from '../../database/queryable.js';
 import { TaskRegistry } from '../../tasks/task-registry.js';
 import { SAVE_STATS, SEQSCAN_OFF, STATS_COUNTS, STATS_OLDEST_PENDING, STATS_REASONS, STATS_RECENT } from './sql/stats.sql.js';
 

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { Broker, DeliveryBatch, PublishPriority, PublishRef } from '../../broker/broker.js';
 import { CLAIM_DELIVERED, CLAIM_QUEUED, CLAIM_QUEUED_FUNCS, ClaimRow } from '../../tasks/sql/claim-runnable.sql.js';
 import { LOCK_DELIVERED, LockedRow, MARK_NOT_RUNNABLE, MARK_STARTED_AND_LOCK, PARENTS_FOR_SHARE, ParentRow, QUEUE_BY_ID, QUEUE_CHILDREN } from '../../tasks/sql/claim.sql.js';
-import type { Queryable } from '../../tasks/sql/queryable.js';
+import type { Queryable } from '../../database/queryable.js';
 import { TaskRegistry } from '../../tasks/task-registry.js';
 import { WorkerSession } from '../worker-session.js';
 import {

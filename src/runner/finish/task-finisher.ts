@@ -14,7 +14,7 @@ import {
   HAND_BACK_IF_STARTED,
 } from '../../tasks/sql/finish.sql.js';
 import { FLUSH_LOGS_IF_STARTED } from '../../tasks/sql/live-log.sql.js';
-import { pgQueryable } from '../../tasks/sql/queryable.js';
+import { pgQueryable } from '../../database/queryable.js';
 import { QUEUE_PENDING_SLICE } from '../../tasks/sql/retry.sql.js';
 import { TaskRegistry } from '../../tasks/task-registry.js';
 import { TaskStatus } from '../../tasks/task-status.js';

@@ -1,5 +1,5 @@
 import type { LockedRow } from './claim.sql.js';
-import type { Statement } from './queryable.js';
+import type { Statement } from '../../database/queryable.js';
 
 /**
  * The claim's fast path, in one statement on the worker session: lock the picked rows (SKIP

@@ -1,4 +1,4 @@
-import type { Statement } from './queryable.js';
+import type { Statement } from '../../database/queryable.js';
 
 /**
  * Claim, step 1: lock the delivered rows; a row another worker holds is skipped (it is being

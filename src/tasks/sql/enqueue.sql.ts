@@ -1,4 +1,4 @@
-import type { Statement } from './queryable.js';
+import type { Statement } from '../../database/queryable.js';
 
 /** One identity's task, found through its key (task_key_pk), then the task by primary key. */
 const BY_IDENTITY = `

@@ -1,4 +1,4 @@
-import type { Statement } from './queryable.js';
+import type { Statement } from '../../database/queryable.js';
 
 /**
  * Finish a batch in one statement. Each row changes only if it is still `started` by the same

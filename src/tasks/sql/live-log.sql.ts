@@ -1,4 +1,4 @@
-import type { Statement } from './queryable.js';
+import type { Statement } from '../../database/queryable.js';
 
 /**
  * The logs of running tasks so far, in one statement for every task of the flush: $1 ids, $2 their

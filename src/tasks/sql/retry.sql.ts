@@ -1,4 +1,4 @@
-import type { Statement } from './queryable.js';
+import type { Statement } from '../../database/queryable.js';
 
 /** Retry one task: anything but a running one goes back to the queue (bulk funcs: to pending). */
 export const RETRY_TASK_IF_NOT_STARTED: Statement = {

@@ -1,4 +1,4 @@
-import type { Statement } from '../../../tasks/sql/queryable.js';
+import type { Statement } from '../../../database/queryable.js';
 
 /**
  * Starts one batch of one bulk func in one collection, in one statement on the bulk runner's

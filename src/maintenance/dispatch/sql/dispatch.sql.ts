@@ -1,4 +1,4 @@
-import type { Statement } from '../../../tasks/sql/queryable.js';
+import type { Statement } from '../../../database/queryable.js';
 
 /*
  * The dispatcher's statements. A tick runs DISPATCH_PROBE once for every (collection, func) pair,

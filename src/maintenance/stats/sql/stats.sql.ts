@@ -1,4 +1,4 @@
-import type { Statement } from '../../../tasks/sql/queryable.js';
+import type { Statement } from '../../../database/queryable.js';
 
 /**
  * Counts by func x status, outdated counts (finished below the func's current version: $2 funcs,
