@@ -5,7 +5,8 @@ import { AppConfig } from '../config/app-config.js';
 import { Broker } from '../broker/broker.js';
 import { ENGINE_BROKER } from '../broker/broker.module.js';
 import { PostgresBroker } from '../broker/postgres.broker.js';
-import { DATABASE_URL, PG_POOL } from '../database/database.module.js';
+import { PG_POOL } from '../database/database.module.js';
+import { ListenClient } from '../database/listen-client.js';
 import { TaskMetrics } from '../metrics/task-metrics.js';
 import { MetricsModule } from '../metrics/metrics.module.js';
 import { EnqueueWriter } from '../tasks/enqueue-writer.js';
@@ -60,9 +61,9 @@ export class AdminModule implements OnModuleInit {
         // NOTIFY, a queue depth a count): the engine's own otherwise (RabbitMQ takes no pool).
         {
           provide: Broker,
-          inject: [ENGINE_BROKER, AdminPool, AppConfig, DATABASE_URL],
-          useFactory: (engine: Broker, admin: AdminPool, config: AppConfig, url: string): Broker =>
-            engine.transport === 'postgres' ? new PostgresBroker(admin.pool, { url, schema: config.dbSchema, pollMs: config.worker.pollMs }) : engine,
+          inject: [ENGINE_BROKER, AdminPool, AppConfig, ListenClient],
+          useFactory: (engine: Broker, admin: AdminPool, config: AppConfig, listen: ListenClient): Broker =>
+            engine.transport === 'postgres' ? new PostgresBroker(admin.pool, { listen, schema: config.dbSchema, pollMs: config.worker.pollMs }) : engine,
         },
         EnqueueWriter,
         PublishOnCommit,
