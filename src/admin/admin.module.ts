@@ -4,7 +4,7 @@ import { AuditService } from '../audit/audit.service.js';
 import { AppConfig } from '../config/app-config.js';
 import { Broker } from '../broker/broker.js';
 import { PostgresBroker } from '../broker/postgres.broker.js';
-import { DATABASE_URL } from '../database/database.module.js';
+import { ListenClient } from '../database/listen-client.js';
 import { TaskMetrics } from '../metrics/task-metrics.js';
 import { MetricsModule } from '../metrics/metrics.module.js';
 import type { Executor } from '../tasks/executor.js';
@@ -52,10 +52,12 @@ export class AdminModule implements OnModuleInit {
         { provide: APP_GUARD, useClass: AdminAuthGuard },
         {
           provide: ADMIN_EXECUTOR,
-          inject: [Broker, AdminPool, AppConfig, DATABASE_URL],
-          useFactory: (engine: Broker, admin: AdminPool, config: AppConfig, url: string): Executor => ({
+          inject: [Broker, AdminPool, AppConfig, ListenClient],
+          useFactory: (engine: Broker, admin: AdminPool, config: AppConfig, listen: ListenClient): Executor => ({
             pool: admin.pool,
-            broker: engine.transport === 'postgres' ? new PostgresBroker(admin.pool, { url, schema: config.dbSchema, pollMs: config.worker.pollMs }) : engine,
+            // On the PostgreSQL transport a publish is a NOTIFY and a depth a count: on the admin pool.
+            // It never consumes, so it opens no LISTEN connection.
+            broker: engine.transport === 'postgres' ? new PostgresBroker(admin.pool, { listen, schema: config.dbSchema, pollMs: config.worker.pollMs }) : engine,
           }),
         },
         { provide: AuditService, inject: [AdminPool], useFactory: (admin: AdminPool) => new AuditService(admin.pool) },

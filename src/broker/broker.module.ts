@@ -2,7 +2,8 @@ import { Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
 import { HealthIndicatorService, TerminusModule } from '@nestjs/terminus';
 import { Pool } from 'pg';
 import { AppConfig } from '../config/app-config.js';
-import { DATABASE_URL, PG_POOL } from '../database/database.module.js';
+import { PG_POOL } from '../database/database.module.js';
+import { ListenClient } from '../database/listen-client.js';
 import { AmqpBroker } from './amqp/amqp.broker.js';
 import { Broker } from './broker.js';
 import { BrokerHealth } from './broker-health.js';
@@ -15,9 +16,9 @@ import { PostgresBroker } from './postgres.broker.js';
   providers: [
     {
       provide: Broker,
-      inject: [AppConfig, PG_POOL, DATABASE_URL],
-      useFactory: (config: AppConfig, pool: Pool, url: string): Broker =>
-        config.amqp.url ? new AmqpBroker(config.amqp) : new PostgresBroker(pool, { url, schema: config.dbSchema, pollMs: config.worker.pollMs }),
+      inject: [AppConfig, PG_POOL, ListenClient],
+      useFactory: (config: AppConfig, pool: Pool, listen: ListenClient): Broker =>
+        config.amqp.url ? new AmqpBroker(config.amqp) : new PostgresBroker(pool, { listen, schema: config.dbSchema, pollMs: config.worker.pollMs }),
     },
     { provide: BrokerHealth, inject: [Broker, HealthIndicatorService], useFactory: (b: Broker, h: HealthIndicatorService) => new BrokerHealth(b, h) },
   ],

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { Client, Pool } from 'pg';
+import type { Pool } from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   BatchHandler,
@@ -12,10 +12,12 @@ import {
   QueueDepth,
   QueueSpec,
 } from './broker.js';
+import type { ListenClient } from '../database/listen-client.js';
 import { QUEUED_COUNT } from './sql/dequeue.sql.js';
 
 export interface PostgresBrokerOptions {
-  url: string;
+  /** The process's LISTEN connection: consumers are woken through it (only consume() subscribes). */
+  listen: ListenClient;
   schema: string;
   pollMs: number;
 }
@@ -29,8 +31,7 @@ export class PostgresBroker extends Broker {
   readonly transport = 'postgres' as const;
   private readonly logger = new Logger(PostgresBroker.name);
   private readonly channel: string;
-  private listener?: Client;
-  private listenerWanted = false;
+  private listening?: Promise<() => void>;
   private readonly wakers = new Set<() => void>();
   private notified = false;
 
@@ -95,11 +96,11 @@ export class PostgresBroker extends Broker {
   }
 
   async close(): Promise<void> {
-    this.listenerWanted = false;
+    const listening = this.listening;
+    this.listening = undefined;
     this.wakeAll();
-    const listener = this.listener;
-    this.listener = undefined;
-    await listener?.end().catch(() => undefined);
+    const unsubscribe = await listening?.catch(() => undefined);
+    unsubscribe?.();
   }
 
   /** Hands the handler a pull (the claim takes queued rows itself); returns how many it took. */
@@ -126,37 +127,12 @@ export class PostgresBroker extends Broker {
     for (const wake of [...this.wakers]) wake();
   }
 
+  /** Wake-ups by NOTIFY; after a lost LISTEN connection is back, one poll catches up on missed ones. */
   private async startListener(): Promise<void> {
-    if (this.listener || this.listenerWanted) return;
-    this.listenerWanted = true;
-    await this.connectListener();
-  }
-
-  private async connectListener(): Promise<void> {
-    const client = new Client({ connectionString: this.options.url, application_name: 'laterz-listen' });
-    client.on('notification', () => this.wakeAll());
-    client.on('error', (err) => {
-      // Only the live listener reconnects: pg may emit a second error for one lost client (and a
-      // failed connect is retried by the catch below); two reconnect loops leaked a connection.
-      if (this.listener !== client) return;
-      this.logger.warn(`LISTEN connection lost (${err.message}); polling until it is back`);
-      this.listener = undefined;
-      void this.reconnectListener();
+    this.listening ??= this.options.listen.subscribe(this.channel, {
+      notify: () => this.wakeAll(),
+      reconnected: () => this.wakeAll(),
     });
-    try {
-      await client.connect();
-      await client.query(`LISTEN "${this.channel}"`);
-      this.listener = client;
-    } catch (err) {
-      this.logger.warn(`LISTEN failed (${(err as Error).message}); polling every ${this.options.pollMs} ms`);
-      await client.end().catch(() => undefined);
-      void this.reconnectListener();
-    }
-  }
-
-  private async reconnectListener(): Promise<void> {
-    if (!this.listenerWanted) return;
-    await sleep(Math.max(1000, this.options.pollMs));
-    if (this.listenerWanted && !this.listener) await this.connectListener();
+    await this.listening;
   }
 }

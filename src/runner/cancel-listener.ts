@@ -1,64 +1,66 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { Client } from 'pg';
+import type { Pool } from 'pg';
 import { AppConfig } from '../config/app-config.js';
-import { DATABASE_URL } from '../database/database.module.js';
+import { PG_POOL } from '../database/database.module.js';
+import { ListenClient } from '../database/listen-client.js';
 import { cancelChannel } from '../tasks/sql/admin.sql.js';
+import { CANCELLED_AMONG } from '../tasks/sql/cancel-recheck.sql.js';
+import { pgQueryable } from '../database/queryable.js';
 import { TaskRunner } from './run/task-runner.js';
 
 /** A NOTIFY that arrives between a claim's commit and the run's start finds nothing: look again after these delays. */
 const RECHECK_MS = [100, 1000];
-const RECONNECT_MAX_MS = 10_000;
 
 /**
  * Aborts the running attempts of cancelled tasks. The cancel has already made the row `broken`
  * (so this attempt's finish changes nothing); this only stops the handler early, through its
- * AbortSignal. Workers may be other processes than the API, hence LISTEN on a connection of its own.
- * A notification missed while reconnecting only lets a cancelled handler run to its end.
+ * AbortSignal. Workers may be other processes than the API, hence a NOTIFY, received on the
+ * process's one LISTEN connection. After that connection was lost and is back, the running tasks'
+ * rows are read once: a cancel whose NOTIFY was missed meanwhile still stops its handler.
  */
 @Injectable()
 export class CancelListener implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(CancelListener.name);
   private readonly channel: string;
-  private client?: Client;
   private closed = false;
-  private retryDelayMs = 250;
-  private reconnectTimer?: NodeJS.Timeout;
+  private unsubscribe?: () => void;
   private readonly timers = new Set<NodeJS.Timeout>();
 
   constructor(
     private readonly runner: TaskRunner,
-    @Inject(DATABASE_URL) private readonly url: string,
+    private readonly listen: ListenClient,
+    @Inject(PG_POOL) private readonly pool: Pool,
     config: AppConfig,
   ) {
     this.channel = cancelChannel(config.dbSchema);
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    await this.connect();
+    this.unsubscribe = await this.listen.subscribe(this.channel, {
+      notify: (payload) => {
+        if (payload) this.handle(payload);
+      },
+      reconnected: () => void this.recheck(),
+    });
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  onApplicationShutdown(): void {
     this.closed = true;
-    clearTimeout(this.reconnectTimer);
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
-    const client = this.client;
-    this.client = undefined;
-    await client?.end().catch(() => undefined);
   }
 
   /** Aborts the ids that run here (a payload is a comma-separated list of task ids). */
   handle(payload: string): void {
     for (const id of payload.split(',')) {
       if (!/^\d{1,19}$/.test(id)) continue;
-      if (this.runner.cancel(id)) {
-        this.logger.log(`task ${id}: running attempt cancelled`);
-        continue;
-      }
+      if (this.abort(id)) continue;
       for (const delay of RECHECK_MS) {
         const timer = setTimeout(() => {
           this.timers.delete(timer);
-          if (!this.closed && this.runner.cancel(id)) this.logger.log(`task ${id}: running attempt cancelled`);
+          if (!this.closed) this.abort(id);
         }, delay);
         timer.unref();
         this.timers.add(timer);
@@ -66,36 +68,21 @@ export class CancelListener implements OnApplicationBootstrap, OnApplicationShut
     }
   }
 
-  private async connect(): Promise<void> {
-    if (this.closed) return;
-    const client = new Client({ connectionString: this.url, application_name: 'laterz-cancel-listener' });
-    const lost = (why: string) => {
-      if (this.client !== client) return;
-      this.client = undefined;
-      client.end().catch(() => undefined);
-      this.scheduleReconnect(why);
-    };
-    client.on('error', (err) => lost(err.message));
-    client.on('end', () => lost('connection ended'));
-    client.on('notification', (msg) => {
-      if (msg.channel === this.channel && msg.payload) this.handle(msg.payload);
-    });
+  /** Reads which running tasks were cancelled while the LISTEN connection was down, and aborts them. */
+  async recheck(): Promise<void> {
+    const ids = this.runner.runningIds();
+    if (this.closed || ids.length === 0) return;
     try {
-      await client.connect();
-      await client.query(`LISTEN "${this.channel}"`);
-      this.client = client;
-      this.retryDelayMs = 250;
+      const rows = await pgQueryable(this.pool).rows<{ id: string }>(CANCELLED_AMONG, [ids]);
+      for (const { id } of rows) if (!this.closed) this.abort(id);
     } catch (err) {
-      await client.end().catch(() => undefined);
-      this.scheduleReconnect((err as Error).message);
+      this.logger.warn(`re-reading cancels after the LISTEN connection came back failed: ${(err as Error).message}`);
     }
   }
 
-  private scheduleReconnect(why: string): void {
-    if (this.closed) return;
-    this.logger.warn(`cancel listener lost (${why}); reconnecting in ${this.retryDelayMs} ms`);
-    this.reconnectTimer = setTimeout(() => void this.connect(), this.retryDelayMs);
-    this.reconnectTimer.unref();
-    this.retryDelayMs = Math.min(this.retryDelayMs * 2, RECONNECT_MAX_MS);
+  private abort(id: string): boolean {
+    if (!this.runner.cancel(id)) return false;
+    this.logger.log(`task ${id}: running attempt cancelled`);
+    return true;
   }
 }

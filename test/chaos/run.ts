@@ -11,6 +11,7 @@ import { Client } from 'pg';
 import { AmqpBroker } from '../../src/broker/amqp/amqp.broker.js';
 import { Broker, brokerQueueName, PublishPriority } from '../../src/broker/broker.js';
 import { PostgresBroker } from '../../src/broker/postgres.broker.js';
+import { ListenClient } from '../../src/database/listen-client.js';
 import { NO_ENV_FILE } from '../../src/config/env-file.js';
 import { scratchAmqpPrefix, scratchId } from '../../src/config/scratch-names.js';
 import { EmbeddedPostgresServer } from '../../src/database/embedded-postgres.js';
@@ -207,9 +208,11 @@ async function runScenario(suite: Suite, scenario: Scenario, baseline?: Figures)
   const db = await ChaosDb.create(suite.serverUrl, `chaos_${scenario.n}_${transport}`, options.settings.dbSchema);
   const cluster = new Cluster({ script: suite.childScript, logDir, env: (role, label) => childEnv(suite, db, execDir, prefix, role, label), say });
   const queueSpecs = Object.values(CHAOS_FUNCS).map((func) => ({ func, queue: 'default' }));
+  // The seeder only publishes: its LISTEN client never subscribes, so it never connects.
+  const listen = new ListenClient({ url: db.url });
   const broker: Broker = options.amqpUrl
     ? new AmqpBroker({ url: options.amqpUrl, prefix, queueType: 'classic', heartbeatSeconds: 5, publishTimeoutMs: 2000, deliveryLimit: 20 })
-    : new PostgresBroker(db.pool, { url: db.url, schema: db.schema, pollMs: 250 });
+    : new PostgresBroker(db.pool, { listen, schema: db.schema, pollMs: 250 });
   broker.registerQueues(queueSpecs);
   const faults: Fault[] = [];
   const seededCount = scenario.tasks?.(sizes) ?? sizes.tasks;
@@ -289,6 +292,7 @@ async function runScenario(suite: Suite, scenario: Scenario, baseline?: Figures)
     await monitor;
     await cluster.stopAll((sizes.graceSeconds + 15) * 1000);
     await broker.close().catch(() => undefined);
+    await listen.close();
   }
 
   try {

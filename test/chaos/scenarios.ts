@@ -104,7 +104,7 @@ function zero(name: string, value: number, what: string): CheckResult {
 
 /** Worker connections as they name themselves (schedulers connect under another name: see run.ts). */
 const WORKER_SESSION = 'laterz-worker-session';
-const WORKER_CONNECTIONS = [WORKER_SESSION, 'laterz', 'laterz-listen', 'laterz-cancel-listener'] as const;
+const WORKER_CONNECTIONS = [WORKER_SESSION, 'laterz', 'laterz-listen'] as const;
 
 function pick<T>(items: readonly T[]): T | undefined {
   return items.length === 0 ? undefined : items[Math.floor(Math.random() * items.length)];

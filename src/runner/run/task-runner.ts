@@ -90,6 +90,11 @@ export class TaskRunner extends EventEmitter {
     return claimed.taken;
   }
 
+  /** The ids of the tasks running here. */
+  runningIds(): string[] {
+    return [...this.running.keys()];
+  }
+
   /** Aborts a running attempt (operator cancel); false if it does not run here. */
   cancel(taskId: string): boolean {
     const run = this.running.get(taskId);
