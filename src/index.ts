@@ -5,6 +5,7 @@
 export { bootstrap, type Running } from './bootstrap.js';
 export { AppConfig } from './config/app-config.js';
 export { DATABASE_URL, PG_POOL } from './database/database.module.js';
+export { runMigrationChain } from './database/migrate.js';
 
 export { TasksModule } from './tasks/tasks.module.js';
 export { TasksService } from './tasks/tasks.service.js';

@@ -1,6 +1,5 @@
-import { Client } from 'pg';
 import { DataSource, DataSourceOptions } from 'typeorm';
-import { AppConfig } from '../../src/index.js';
+import { AppConfig, runMigrationChain } from '../../src/index.js';
 import { PIPELINE_MIGRATIONS } from './migrations/index.js';
 import { PIPELINE_ENTITIES } from './pipeline.entities.js';
 
@@ -38,22 +37,7 @@ export function pipelineDataSourceOptions(config: AppConfig, url: string): DataS
  * an advisory lock. Returns the names of the migrations it applied.
  */
 export async function migratePipeline(config: AppConfig, url: string): Promise<string[]> {
-  const lock = new Client({ connectionString: url, application_name: 'laterz-pipeline-migrate' });
-  await lock.connect();
-  try {
-    await lock.query('SELECT pg_advisory_lock($1, $2)', [...PIPELINE_MIGRATION_LOCK]);
-    const ds = new DataSource(pipelineDataSourceOptions(config, url));
-    await ds.initialize();
-    try {
-      const applied = await ds.runMigrations({ transaction: 'all' });
-      return applied.map((m) => m.name);
-    } finally {
-      await ds.destroy();
-    }
-  } finally {
-    await lock.query('SELECT pg_advisory_unlock($1, $2)', [...PIPELINE_MIGRATION_LOCK]).catch(() => undefined);
-    await lock.end();
-  }
+  return runMigrationChain(url, PIPELINE_MIGRATION_LOCK, pipelineDataSourceOptions(config, url), 'laterz-pipeline-migrate');
 }
 
 /** The SQL TypeORM would run to bring the pipeline's tables in line with its entities; empty when they agree. */

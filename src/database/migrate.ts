@@ -1,5 +1,5 @@
 import { Client } from 'pg';
-import { DataSource } from 'typeorm';
+import { DataSource, DataSourceOptions } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
 import { dataSourceOptions } from './data-source.js';
 
@@ -11,12 +11,28 @@ export const MIGRATION_LOCK: readonly [number, number] = [0x6c7a, 1];
  * instances starting together apply them once. Returns the names of the migrations it applied.
  */
 export async function runMigrations(config: AppConfig, url: string): Promise<string[]> {
-  const lock = new Client({ connectionString: url, application_name: 'laterz-migrate' });
-  await lock.connect();
+  // Migrations map no entity.
+  return runMigrationChain(url, MIGRATION_LOCK, dataSourceOptions(config, url, { entities: [], poolSize: 2 }), 'laterz-migrate', config.dbSchema);
+}
+
+/**
+ * Applies a chain of migrations (the data source's) under the session advisory lock `lock`, after
+ * creating `schema` when one is named. Returns the names of the migrations it applied. An app with
+ * a chain of its own (the pipeline example) runs it through here after the engine's.
+ */
+export async function runMigrationChain(
+  url: string,
+  lock: readonly [number, number],
+  options: DataSourceOptions,
+  applicationName: string,
+  schema?: string,
+): Promise<string[]> {
+  const session = new Client({ connectionString: url, application_name: applicationName });
+  await session.connect();
   try {
-    await lock.query('SELECT pg_advisory_lock($1, $2)', [...MIGRATION_LOCK]);
-    await lock.query(`CREATE SCHEMA IF NOT EXISTS "${config.dbSchema}"`);
-    const ds = new DataSource(dataSourceOptions(config, url, { entities: [], poolSize: 2 })); // migrations map no entity
+    await session.query('SELECT pg_advisory_lock($1, $2)', [...lock]);
+    if (schema) await session.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+    const ds = new DataSource(options);
     await ds.initialize();
     try {
       const applied = await ds.runMigrations({ transaction: 'all' });
@@ -25,7 +41,7 @@ export async function runMigrations(config: AppConfig, url: string): Promise<str
       await ds.destroy();
     }
   } finally {
-    await lock.query('SELECT pg_advisory_unlock($1, $2)', [...MIGRATION_LOCK]).catch(() => undefined);
-    await lock.end();
+    await session.query('SELECT pg_advisory_unlock($1, $2)', [...lock]).catch(() => undefined);
+    await session.end();
   }
 }
