@@ -4,7 +4,7 @@ import { validateEnv } from './env.schema.js';
 /*
  * Names of what the test suite, the benchmarks and the chaos suite create on the user's servers
  * (databases, RabbitMQ queues), derived from the user's own settings so that a run never touches
- * the service's queues or databases and is easy to find and clean up. README: "What the tests,
+ * the service's queues or databases and is easy to find and clean up. docs/scratch-resources.md ("What the tests,
  * benchmarks and chaos suite create".
  */
 

@@ -2,7 +2,7 @@ import { appendFileSync } from 'node:fs';
 import { scratchAmqpPrefix, scratchDatabaseName, scratchId, scratchSettings } from '../../src/config/scratch-names.js';
 
 /*
- * What a test creates on the user's servers, named after the user's settings (README: "What the
+ * What a test creates on the user's servers, named after the user's settings (docs/scratch-resources.md: "What the
  * tests, benchmarks and chaos suite create"): databases `laterz_test_<run>_<id>` on the
  * DATABASE_URL server, engine tables in DB_SCHEMA, queues `<AMQP_PREFIX>.test-<run>-<id>.*`.
  * The global setup picks the run id; its teardown drops the run's databases and queues.

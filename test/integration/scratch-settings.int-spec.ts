@@ -3,7 +3,7 @@ import { createTestDatabase } from '../helpers/databases.js';
 import { startTestApp, TestApp } from '../helpers/test-app.js';
 
 /*
- * `npm test` follows the user's DATABASE_URL, DB_SCHEMA and AMQP_PREFIX (README: "What the tests,
+ * `npm test` follows the user's DATABASE_URL, DB_SCHEMA and AMQP_PREFIX (docs/scratch-resources.md: "What the tests,
  * benchmarks and chaos suite create"). Run with DB_SCHEMA / AMQP_PREFIX set to see it follow them.
  */
 const schema = process.env.DB_SCHEMA || 'laterz';
