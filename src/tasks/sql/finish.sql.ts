@@ -1,6 +1,37 @@
 import type { Statement } from '../../database/queryable.js';
 
 /**
+ * What follows a finish, for the rows of the CTE `fin` (id, status, attempt): failed attempts past
+ * the last `keepParam` pruned, and the next tasks of a success or a broken task queued (bulk funcs,
+ * `bulkFuncsParam`, go to pending for the bulk runner); then the finished ids ('done') and the
+ * queued next tasks ('next'). Written once for the runner's finish and the bulk runner's.
+ */
+export function afterFinish(keepParam: string, bulkFuncsParam: string): string {
+  return `
+         pruned AS (
+           DELETE FROM task_attempt a USING fin
+            WHERE a.task_id = fin.id AND fin.status IN ('error', 'broken') AND a.attempt <= fin.attempt - ${keepParam}::int
+         ),
+         kids AS (
+           SELECT n.id FROM task n
+            WHERE n.id IN (SELECT d.next_id FROM task_dependency d JOIN fin ON d.prev_id = fin.id
+                            WHERE fin.status IN ('success', 'broken'))
+              AND n.status <> 'started'
+            ORDER BY n.id FOR UPDATE SKIP LOCKED
+         ),
+         queued AS (
+           UPDATE task n
+              SET status = CASE WHEN n.func = ANY(${bulkFuncsParam}::text[]) THEN 'pending'::task_status ELSE 'queued'::task_status END,
+                  error = '', broken_reason = '', log = '', date_modified = now()
+             FROM kids WHERE n.id = kids.id
+           RETURNING n.id, n.collection, n.func, n.priority, n.status
+         )
+    SELECT 'done' AS kind, id::text AS id, NULL AS collection, NULL AS func, NULL::smallint AS priority FROM fin
+    UNION ALL
+    SELECT 'next', id::text, collection, func, priority FROM queued WHERE status = 'queued'`;
+}
+
+/**
  * Finish a batch in one statement. Each row changes only if it is still `started` by the same
  * attempt (a stale worker, one declared dead meanwhile, changes nothing). Failures leave a
  * task_attempt row (the last $2 kept per task). Children of completed tasks are reset and handed
@@ -47,27 +78,7 @@ export const FINISH_IF_STARTED: Statement = {
              FROM fin
             WHERE fin.status IN ('error', 'broken')
          ),
-         pruned AS (
-           DELETE FROM task_attempt a USING fin
-            WHERE a.task_id = fin.id AND fin.status IN ('error', 'broken') AND a.attempt <= fin.attempt - $2::int
-         ),
-         kids AS (
-           SELECT n.id FROM task n
-            WHERE n.id IN (SELECT d.next_id FROM task_dependency d JOIN fin ON d.prev_id = fin.id
-                            WHERE fin.status IN ('success', 'broken'))
-              AND n.status <> 'started'
-            ORDER BY n.id FOR UPDATE SKIP LOCKED
-         ),
-         queued AS (
-           UPDATE task n
-              SET status = CASE WHEN n.func = ANY($3::text[]) THEN 'pending'::task_status ELSE 'queued'::task_status END,
-                  error = '', broken_reason = '', log = '', date_modified = now()
-             FROM kids WHERE n.id = kids.id
-           RETURNING n.id, n.collection, n.func, n.priority, n.status
-         )
-    SELECT 'done' AS kind, id::text AS id, NULL AS collection, NULL AS func, NULL::smallint AS priority FROM fin
-    UNION ALL
-    SELECT 'next', id::text, collection, func, priority FROM queued WHERE status = 'queued'`,
+${afterFinish('$2', '$3')}`,
 };
 
 /** FINISH_IF_STARTED's $1: the outcomes as one JSON array of positional rows. */

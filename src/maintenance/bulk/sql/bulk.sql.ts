@@ -1,4 +1,5 @@
 import type { Statement } from '../../../database/queryable.js';
+import { afterFinish } from '../../../tasks/sql/finish.sql.js';
 
 /**
  * Starts one batch of one bulk func in one collection, in one statement on the bulk runner's
@@ -121,27 +122,7 @@ export const FINISH_BULK_IF_STARTED: Statement = {
            SELECT id, attempt, status, broken_reason, COALESCE(NULLIF($8, ''), error), worker, date_started
              FROM fin WHERE status IN ('error', 'broken')
          ),
-         pruned AS (
-           DELETE FROM task_attempt a USING fin
-            WHERE a.task_id = fin.id AND fin.status IN ('error', 'broken') AND a.attempt <= fin.attempt - $9::int
-         ),
-         kids AS (
-           SELECT n.id FROM task n
-            WHERE n.id IN (SELECT d.next_id FROM task_dependency d JOIN fin ON d.prev_id = fin.id
-                            WHERE fin.status IN ('success', 'broken'))
-              AND n.status <> 'started'
-            ORDER BY n.id FOR UPDATE SKIP LOCKED
-         ),
-         queued AS (
-           UPDATE task n
-              SET status = CASE WHEN n.func = ANY ($10::text[]) THEN 'pending'::task_status ELSE 'queued'::task_status END,
-                  error = '', broken_reason = '', log = '', date_modified = now()
-             FROM kids WHERE n.id = kids.id
-           RETURNING n.id, n.collection, n.func, n.priority, n.status
-         )
-    SELECT 'done' AS kind, id::text AS id, NULL AS collection, NULL AS func, NULL::smallint AS priority FROM fin
-    UNION ALL
-    SELECT 'next', id::text, collection, func, priority FROM queued WHERE status = 'queued'`,
+${afterFinish('$9', '$10')}`,
 };
 
 export interface BulkFinishRow {
