@@ -5,7 +5,9 @@ import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 
 // The layout checks of issue 15 (STYLE.md, "Layout"): the top-level folders of src/ import each other
-// one way only, no file is over 400 lines, no provider injects more than 6 dependencies.
+// one way only, no file is over 400 lines, no provider injects more than 6 dependencies; only database/
+// holds a `pg` connection, only gateways (`*.gateway.ts`) run what sql/ files hold, and SQL text is
+// written in sql/ files only.
 // Every import counts, `import type` included: a type-only arrow still couples two folders, and a
 // cycle hidden behind `type` is one `import` away from a real one. Files directly in src/ (app.module,
 // bootstrap, main, index, …) are the wiring: each is its own node, so it may import any folder, and a
@@ -104,6 +106,42 @@ function cycles(graph: Graph): string[] {
   return [...found.values()].sort();
 }
 
+const isSpec = (file: string): boolean => file.endsWith('.spec.ts');
+const inSqlFolder = (file: string): boolean => relative(SRC, file).split(sep).includes('sql');
+const inDatabase = (file: string): boolean => folderOf(file) === 'database';
+const isGateway = (file: string): boolean => file.endsWith('.gateway.ts');
+
+/** `file imports 'spec'` for every import the rule refuses. */
+function importsBreaking(allowed: (file: string) => boolean, refused: (spec: string, file: string) => boolean): string[] {
+  return sources
+    .filter(({ file }) => !isSpec(file) && !allowed(file))
+    .flatMap(({ file, source }) => specifiers(source).filter((spec) => refused(spec, file)).map((spec) => `${relative(SRC, file)} imports '${spec}'`));
+}
+
+/**
+ * What SQL text looks like, in capitals as every sql/ file writes it: a statement's first words, or a
+ * template's head that a statement continues (`LISTEN ${…}`). Log lines that start with a keyword
+ * ("LISTEN connection lost") do not match.
+ */
+const SQL_START =
+  /^\s*(SELECT\s+(\S+\s+(FROM|AS)\b|\S+\(|\d\b|\*)|INSERT INTO\s|UPDATE\s+\S+\s+SET\s|DELETE FROM\s|WITH\s+\S+\s+AS\b|(BEGIN|COMMIT|ROLLBACK)\s*$|SET\s+(LOCAL\s+)?\w+\s*(=|TO\s)|(UN)?LISTEN\s*("|$)|NOTIFY\s+\w+\s*(,|$)|(CREATE|ALTER|DROP)\s+(TABLE|SCHEMA|DATABASE|INDEX|TYPE|FUNCTION)\b|TRUNCATE\s|VACUUM\b|ANALYZE\s*(\w+)?$|LOCK TABLE\s)/;
+
+function sqlTextOutsideSql(): string[] {
+  const found: string[] = [];
+  for (const { file, source } of sources) {
+    if (isSpec(file) || inSqlFolder(file)) continue;
+    const visit = (node: ts.Node): void => {
+      if ((ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node) || ts.isTemplateHead(node)) && SQL_START.test(node.text)) {
+        const { line } = source.getLineAndCharacterOfPosition(node.getStart(source));
+        found.push(`${relative(SRC, file)}:${line + 1}: ${node.text.trim().split('\n')[0].slice(0, 60)}`);
+      }
+      ts.forEachChild(node, visit);
+    };
+    visit(source);
+  }
+  return found;
+}
+
 describe('layout of src/', () => {
   it('finds the cycle in a graph that has one, and none in one that has not', () => {
     const edge = (from: string, to: string): [string, Map<string, string>] => [from, new Map([[to, `${from}/x.ts`]])];
@@ -136,5 +174,25 @@ describe('layout of src/', () => {
       visit(source);
     }
     expect(crowded).toEqual([]);
+  });
+
+  it('lets only database/ import pg', () => {
+    expect(importsBreaking(inDatabase, (spec) => spec === 'pg' || spec.startsWith('pg/'))).toEqual([]);
+  });
+
+  it('lets only gateways (*.gateway.ts), database/ and other sql/ files import a sql/ file', () => {
+    const allowed = (file: string): boolean => isGateway(file) || inDatabase(file) || inSqlFolder(file);
+    expect(importsBreaking(allowed, (spec) => spec.startsWith('.') && spec.split('/').includes('sql'))).toEqual([]);
+  });
+
+  it('tells SQL text from log lines that start with a keyword', () => {
+    const sql = ['SELECT 1', 'SELECT pg_notify($1, $2)', 'SELECT id FROM task', 'WITH done AS (', 'UPDATE task SET status', 'BEGIN', 'LISTEN ', 'SET LOCAL enable_seqscan = off'];
+    const prose = ['LISTEN connection lost', 'NOTIFY failed: ', 'Select a queue', 'UPDATE failed', 'BEGIN of the run'];
+    expect(sql.filter((t) => !SQL_START.test(t))).toEqual([]);
+    expect(prose.filter((t) => SQL_START.test(t))).toEqual([]);
+  });
+
+  it('writes SQL text in sql/ files only', () => {
+    expect(sqlTextOutsideSql()).toEqual([]);
   });
 });

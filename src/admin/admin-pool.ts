@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, Module, OnApplicationShutdown } from '@nest
 import { Pool } from 'pg';
 import { AppConfig } from '../config/app-config.js';
 import { DATABASE_URL } from '../database/database.module.js';
+import { Db } from '../database/db.js';
 
 /**
  * The admin API's own small pool. Its sessions start with `statement_timeout` =
@@ -16,6 +17,7 @@ import { DATABASE_URL } from '../database/database.module.js';
 export class AdminPool implements OnApplicationShutdown {
   private readonly logger = new Logger(AdminPool.name);
   readonly pool: Pool;
+  readonly db: Db;
 
   constructor(config: AppConfig, @Inject(DATABASE_URL) url: string) {
     this.pool = new Pool({
@@ -27,6 +29,7 @@ export class AdminPool implements OnApplicationShutdown {
       application_name: 'laterz-admin',
       options: `-c search_path=${config.dbSchema} -c jit=off`,
     });
+    this.db = new Db(this.pool);
     this.pool.on('error', (err) => this.logger.warn(`idle admin connection failed: ${err.message}`));
   }
 

@@ -54,13 +54,13 @@ export class AdminModule implements OnModuleInit {
           provide: ADMIN_EXECUTOR,
           inject: [Broker, AdminPool, AppConfig, ListenClient],
           useFactory: (engine: Broker, admin: AdminPool, config: AppConfig, listen: ListenClient): Executor => ({
-            pool: admin.pool,
+            db: admin.db,
             // On the PostgreSQL transport a publish is a NOTIFY and a depth a count: on the admin pool.
             // It never consumes, so it opens no LISTEN connection.
             broker: engine.transport === 'postgres' ? new PostgresBroker(admin.pool, { listen, schema: config.dbSchema, pollMs: config.worker.pollMs }) : engine,
           }),
         },
-        { provide: AuditService, inject: [AdminPool], useFactory: (admin: AdminPool) => new AuditService(admin.pool) },
+        { provide: AuditService, inject: [AdminPool], useFactory: (admin: AdminPool) => new AuditService(admin.db) },
         TaskQueries,
         TaskActions,
         CollectionsAdmin,

@@ -45,8 +45,8 @@ export class TaskActions {
       queueNow: body.queueNow,
       retry: body.retry,
     };
-    const [handle] = await this.tasks.enqueueVia(this.on, [request], (client, [h]) =>
-      this.audit.record({ who, action: 'task.enqueue', target: { taskId: h.id, func: h.func, collection: h.collection, created: h.created }, count: 1 }, client),
+    const [handle] = await this.tasks.enqueueVia(this.on, [request], (tx, [h]) =>
+      this.audit.record({ who, action: 'task.enqueue', target: { taskId: h.id, func: h.func, collection: h.collection, created: h.created }, count: 1 }, tx),
     );
     return handle;
   }
@@ -56,7 +56,7 @@ export class TaskActions {
     return this.tasks.retryTask(id, {
       resetFailCount,
       on: this.on,
-      within: (client) => this.audit.record({ who, action: 'task.retry', target: { taskId: id }, count: 1 }, client),
+      within: (tx) => this.audit.record({ who, action: 'task.retry', target: { taskId: id }, count: 1 }, tx),
     });
   }
 
@@ -66,8 +66,8 @@ export class TaskActions {
     const { reset, queued } = await this.admin.retryTasks(filter, this.limit, {
       resetFailCount: body.resetFailCount,
       on: this.on,
-      within: (client, n) =>
-        n > 0 ? this.audit.record({ who, action: 'tasks.retry', target: { filter: describeFilter(body, filter) }, count: n }, client) : Promise.resolve(),
+      within: (tx, n) =>
+        n > 0 ? this.audit.record({ who, action: 'tasks.retry', target: { filter: describeFilter(body, filter) }, count: n }, tx) : Promise.resolve(),
     });
     return { reset, queued, remaining: await this.admin.countRetryable(filter, this.on), limit: this.limit };
   }
@@ -76,7 +76,7 @@ export class TaskActions {
   async cancelOne(id: TaskId, who: string) {
     return this.admin.cancelTask(id, {
       on: this.on,
-      within: (client, n) => (n > 0 ? this.audit.record({ who, action: 'task.cancel', target: { taskId: id }, count: n }, client) : Promise.resolve()),
+      within: (tx, n) => (n > 0 ? this.audit.record({ who, action: 'task.cancel', target: { taskId: id }, count: n }, tx) : Promise.resolve()),
     });
   }
 
@@ -85,8 +85,8 @@ export class TaskActions {
     if (body.dryRun) return this.dryRun(await this.admin.countCancellable(filter, this.on));
     const { cancelled, remaining } = await this.admin.cancelTasks(filter, this.limit, {
       on: this.on,
-      within: (client, n) =>
-        n > 0 ? this.audit.record({ who, action: 'tasks.cancel', target: { filter: describeFilter(body, filter) }, count: n }, client) : Promise.resolve(),
+      within: (tx, n) =>
+        n > 0 ? this.audit.record({ who, action: 'tasks.cancel', target: { filter: describeFilter(body, filter) }, count: n }, tx) : Promise.resolve(),
     });
     return { cancelled, remaining, limit: this.limit };
   }
@@ -96,8 +96,8 @@ export class TaskActions {
     if (query.dryRun) return this.dryRun(await this.admin.countPurgeable(filter, this.on));
     const { deleted, remaining } = await this.admin.purge(filter, this.limit, {
       on: this.on,
-      within: (client, n) =>
-        n > 0 ? this.audit.record({ who, action: 'tasks.purge', target: { filter: describeFilter(query, filter) }, count: n }, client) : Promise.resolve(),
+      within: (tx, n) =>
+        n > 0 ? this.audit.record({ who, action: 'tasks.purge', target: { filter: describeFilter(query, filter) }, count: n }, tx) : Promise.resolve(),
     });
     return { deleted, remaining, limit: this.limit };
   }

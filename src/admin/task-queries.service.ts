@@ -1,8 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { Pool } from 'pg';
 import { Broker } from '../broker/broker.js';
 import type { Executor } from '../tasks/executor.js';
-import { pgQueryable } from '../database/queryable.js';
+import type { Db } from '../database/db.js';
 import {
   AttemptRow,
   COUNT_EDGES,
@@ -40,14 +39,14 @@ const GRAPH_NODES_MAX = 500;
 /** The API's read side: list, inspect, graph, progress, queues. Reads only; the admin pool bounds each statement. */
 @Injectable()
 export class TaskQueries {
-  private readonly pool: Pool;
+  private readonly db: Db;
   private readonly broker: Broker;
 
   constructor(
     @Inject(ADMIN_EXECUTOR) admin: Executor,
     private readonly registry: TaskRegistry,
   ) {
-    this.pool = admin.pool;
+    this.db = admin.db;
     this.broker = admin.broker;
   }
 
@@ -72,7 +71,7 @@ export class TaskQueries {
       after: cursor && { key: cursor.k, id: cursor.id },
       limit: q.limit + 1,
     });
-    const { rows } = await this.pool.query<TaskRow & { sort_key: string }>(statement.text, statement.values);
+    const rows = await this.db.rows<TaskRow & { sort_key: string }>({ text: statement.text }, statement.values);
     const page = rows.slice(0, q.limit);
     const last = page[page.length - 1];
     const nextCursor = rows.length > q.limit && last ? encodeTaskCursor({ s: q.sort, o: q.order, k: last.sort_key, id: last.id }) : null;
@@ -81,7 +80,7 @@ export class TaskQueries {
 
   /** The row, its failed attempts, its edges both ways with names and statuses, result and log. */
   async inspect(id: string) {
-    const q = pgQueryable(this.pool);
+    const q = this.db;
     const [task] = await q.rows<TaskDetailRow>(TASK_DETAIL, [id]);
     if (!task) throw new TaskNotFound(id);
     const [attempts, dependencies, dependents, [counts]] = await Promise.all([
@@ -118,7 +117,7 @@ export class TaskQueries {
 
   /** The DAG around a task: up to `depth` edges towards its inputs and towards its dependents. */
   async graph(id: string, depth: number) {
-    const q = pgQueryable(this.pool);
+    const q = this.db;
     if ((await q.rows(EXISTS_TASK, [id])).length === 0) throw new TaskNotFound(id);
     const level = new Map<string, number>([[id, 0]]);
     const edges = new Map<string, GraphEdgeRow>();
@@ -170,7 +169,7 @@ export class TaskQueries {
 
   /** Counts by status, run times and an ETA over one side of a task's edges (the edX parent/subtask view). */
   async progress(id: string, of: 'dependencies' | 'dependents') {
-    const q = pgQueryable(this.pool);
+    const q = this.db;
     if ((await q.rows(EXISTS_TASK, [id])).length === 0) throw new TaskNotFound(id);
     const [p] = await q.rows<ProgressRow>(of === 'dependencies' ? PROGRESS_OF_DEPENDENCIES : PROGRESS_OF_DEPENDENTS, [id]);
     const remaining = p.total - p.finished;
@@ -193,7 +192,7 @@ export class TaskQueries {
 
   /** Per func: its broker queue's ready/unacked counts and the database counts by status. */
   async queues() {
-    const counts = await pgQueryable(this.pool).rows<{ func: string; status: string; n: number }>(COUNTS_BY_FUNC_STATUS, []);
+    const counts = await this.db.rows<{ func: string; status: string; n: number }>(COUNTS_BY_FUNC_STATUS, []);
     const byFunc = new Map<string, Record<string, number>>();
     for (const c of counts) byFunc.set(c.func, { ...(byFunc.get(c.func) ?? {}), [c.status]: c.n });
     const funcs = this.registry.all();

@@ -1,4 +1,5 @@
-import type { Pool, PoolClient } from 'pg';
+import type { Db } from '../database/db.js';
+import type { Queryable } from '../database/queryable.js';
 import { AUDIT_PAGE, INSERT_AUDIT } from './sql/audit.sql.js';
 
 /** What the admin API did: one row per mutation. */
@@ -18,18 +19,17 @@ export interface AuditRow extends AuditEntry {
   at: Date;
 }
 
-/** Writes and lists the audit log; reads on the pool it is given (the api role's). */
+/** Writes and lists the audit log; reads on the Db it is given (the api role's). */
 export class AuditService {
-  constructor(private readonly pool: Pool) {}
+  constructor(private readonly db: Db) {}
 
-  /** Records a mutation on the mutation's own client, in its transaction: both commit or neither. */
-  async record(entry: AuditEntry, client: PoolClient): Promise<void> {
-    await client.query({ ...INSERT_AUDIT, values: [entry.who, entry.action, JSON.stringify(entry.target), entry.count] });
+  /** Records a mutation in the mutation's own transaction: both commit or neither. */
+  async record(entry: AuditEntry, tx: Queryable): Promise<void> {
+    await tx.rows(INSERT_AUDIT, [entry.who, entry.action, JSON.stringify(entry.target), entry.count]);
   }
 
   /** A page in id order (`desc`: newest first); `after` is the id of the last row of the previous page. */
   async list(options: { limit: number; after?: string; order: 'asc' | 'desc'; action?: string }): Promise<AuditRow[]> {
-    const { rows } = await this.pool.query<AuditRow>({ ...AUDIT_PAGE[options.order], values: [options.after ?? null, options.action ?? null, options.limit] });
-    return rows;
+    return this.db.rows<AuditRow>(AUDIT_PAGE[options.order], [options.after ?? null, options.action ?? null, options.limit]);
   }
 }

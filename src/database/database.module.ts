@@ -5,6 +5,7 @@ import { DataSource } from 'typeorm';
 import { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver.js';
 import { AppConfig } from '../config/app-config.js';
 import { dataSourceOptions, type EntityList } from './data-source.js';
+import { Db } from './db.js';
 import { ListenClient } from './listen-client.js';
 
 /** The resolved PostgreSQL URL (the configured one or the embedded server's). */
@@ -32,10 +33,11 @@ export class DatabaseModule {
           inject: [DataSource],
           useFactory: (ds: DataSource): Pool => (ds.driver as PostgresDriver).master as Pool,
         },
+        { provide: Db, inject: [PG_POOL], useFactory: (pool: Pool) => new Db(pool) },
         // One LISTEN connection per process, opened by the first subscriber (the api role has none).
         { provide: ListenClient, inject: [DATABASE_URL], useFactory: (dbUrl: string) => new ListenClient({ url: dbUrl }) },
       ],
-      exports: [DATABASE_URL, PG_POOL, ListenClient],
+      exports: [DATABASE_URL, PG_POOL, Db, ListenClient],
     };
   }
 }

@@ -1,15 +1,20 @@
 import type { Pool, PoolClient } from 'pg';
 import type { QueryRunner } from 'typeorm';
 
-/** A hot statement: the SQL and, for the prepared-statement cache, a unique name. */
+/**
+ * A statement: its SQL and, for a hot one, a unique name (pg prepares it once per connection).
+ * A statement built per call (a filter's WHERE) has no name.
+ */
 export interface Statement {
-  name: string;
+  name?: string;
   text: string;
 }
 
-/** Runs statements on a pg client/pool (prepared) or inside a caller's TypeORM transaction. */
+/** Runs statements: on a pool, a transaction's client, a worker's session, or a caller's TypeORM transaction. */
 export interface Queryable {
   rows<T>(statement: Statement, values: unknown[]): Promise<T[]>;
+  /** How many rows the statement changed (an UPDATE/DELETE without RETURNING). */
+  count(statement: Statement, values: unknown[]): Promise<number>;
 }
 
 export function pgQueryable(client: Pool | PoolClient): Queryable {
@@ -17,6 +22,10 @@ export function pgQueryable(client: Pool | PoolClient): Queryable {
     async rows<T>(statement: Statement, values: unknown[]): Promise<T[]> {
       const result = await client.query({ name: statement.name, text: statement.text, values });
       return result.rows as T[];
+    },
+    async count(statement: Statement, values: unknown[]): Promise<number> {
+      const result = await client.query({ name: statement.name, text: statement.text, values });
+      return result.rowCount ?? 0;
     },
   };
 }
@@ -27,10 +36,14 @@ export function typeormQueryable(runner: QueryRunner): Queryable {
       const result = await runner.query(statement.text, values, true);
       return (result.records ?? []) as T[];
     },
+    async count(statement: Statement, values: unknown[]): Promise<number> {
+      const result = await runner.query(statement.text, values, true);
+      return result.affected ?? 0;
+    },
   };
 }
 
-/** Runs `work` in a transaction on a client of the pool. */
+/** @deprecated transitional (issue 15): use Db.transaction. Runs `work` in a transaction on a client of the pool. */
 export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;

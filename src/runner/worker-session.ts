@@ -33,12 +33,17 @@ export class WorkerSession implements Queryable {
     return this.serial(async (client) => (await client.query({ name: statement.name, text: statement.text, values })).rows as T[]);
   }
 
+  count(statement: Statement, values: unknown[]): Promise<number> {
+    return this.serial(async (client) => (await client.query({ name: statement.name, text: statement.text, values })).rowCount ?? 0);
+  }
+
   /** `work` in one transaction on the session; nothing else runs on it meanwhile. */
   transaction<T>(work: (q: Queryable) => Promise<T>): Promise<T> {
     return this.serial(async (client) => {
       const q: Queryable = {
         rows: async <R>(statement: Statement, values: unknown[]) =>
           (await client.query({ name: statement.name, text: statement.text, values })).rows as R[],
+        count: async (statement: Statement, values: unknown[]) => (await client.query({ name: statement.name, text: statement.text, values })).rowCount ?? 0,
       };
       await client.query('BEGIN');
       try {

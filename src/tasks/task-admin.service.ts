@@ -1,22 +1,19 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { Pool } from 'pg';
 import { Broker, PublishPriority, PublishRef } from '../broker/broker.js';
 import { AppConfig } from '../config/app-config.js';
-import { PG_POOL } from '../database/database.module.js';
+import { Db } from '../database/db.js';
 import type { Executor, SameTransaction } from './executor.js';
 import {
   cancelChannel,
   cancellableCountStatement,
   CancelRow,
   cancelStatement,
-  NOTIFY,
   NOW_MINUS_SECONDS,
   purgeableCountStatement,
   purgeStatement,
   retryableCountStatement,
   retryStatement,
 } from './sql/admin.sql.js';
-import { inTransaction, pgQueryable } from '../database/queryable.js';
 import { QUEUE_PENDING_SLICE, TASK_STATUS_BY_ID } from './sql/retry.sql.js';
 import { filterToSql, TaskFilter } from './task-filter.js';
 import { TaskRegistry } from './task-registry.js';
@@ -58,13 +55,13 @@ export class TaskAdminService {
   private readonly engine: Executor;
 
   constructor(
-    @Inject(PG_POOL) pool: Pool,
+    db: Db,
     private readonly registry: TaskRegistry,
     broker: Broker,
     private readonly config: AppConfig,
   ) {
     this.channel = cancelChannel(config.dbSchema);
-    this.engine = { pool, broker };
+    this.engine = { db, broker };
   }
 
   /**
@@ -75,7 +72,7 @@ export class TaskAdminService {
     const on = call.on ?? this.engine;
     const result = await this.cancel(on, 'id = $1', [id], 1, false, call.within);
     if (result.cancelled.length > 0) return { cancelled: true, previous: result.cancelled[0].was as TaskStatus };
-    const [row] = await pgQueryable(on.pool).rows<{ status: TaskStatus }>(TASK_STATUS_BY_ID, [id]);
+    const [row] = await on.db.rows<{ status: TaskStatus }>(TASK_STATUS_BY_ID, [id]);
     if (!row) throw new TaskNotFound(id);
     return { cancelled: false, previous: row.status };
   }
@@ -87,19 +84,19 @@ export class TaskAdminService {
   async retryTasks(filter: TaskFilter, limit: number, options: RetryByFilterOptions = {}): Promise<{ reset: number; queued: number }> {
     const on = options.on ?? this.engine;
     const { where, params } = filterToSql(filter, 0);
-    const groups = await inTransaction(on.pool, async (client) => {
-      const { rows } = await client.query<{ collection: string; func: string; n: number }>(retryStatement(where, params.length + 1), [
+    const groups = await on.db.transaction(async (tx) => {
+      const rows = await tx.rows<{ collection: string; func: string; n: number }>({ text: retryStatement(where, params.length + 1) }, [
         ...params,
         limit,
         options.resetFailCount ?? false,
       ]);
-      await options.within?.(client, rows.reduce((sum, g) => sum + g.n, 0));
+      await options.within?.(tx, rows.reduce((sum, g) => sum + g.n, 0));
       return rows;
     });
     const reset = groups.reduce((sum, g) => sum + g.n, 0);
     const runnable = groups.filter((g) => !this.registry.get(g.func)?.bulk);
     if (runnable.length === 0) return { reset, queued: 0 };
-    const refs = await pgQueryable(on.pool).rows<PublishRef>(QUEUE_PENDING_SLICE, [
+    const refs = await on.db.rows<PublishRef>(QUEUE_PENDING_SLICE, [
       runnable.map((g) => g.collection),
       runnable.map((g) => g.func),
       Math.max(1, Math.ceil(Math.min(limit, options.firstSlice ?? FIRST_SLICE) / runnable.length)),
@@ -136,10 +133,9 @@ export class TaskAdminService {
   /** Deletes at most `limit` tasks in `error` or `broken` matching the filter (none another task depends on). */
   async purge(filter: TaskFilter, limit: number, call: AdminCall = {}): Promise<{ deleted: number; remaining: number }> {
     const { where, params } = filterToSql(filter, 0);
-    const deleted = await inTransaction((call.on ?? this.engine).pool, async (client) => {
-      const result = await client.query(purgeStatement(where, params.length + 1), [...params, limit]);
-      const n = result.rowCount ?? 0;
-      await call.within?.(client, n);
+    const deleted = await (call.on ?? this.engine).db.transaction(async (tx) => {
+      const n = await tx.count({ text: purgeStatement(where, params.length + 1) }, [...params, limit]);
+      await call.within?.(tx, n);
       return n;
     });
     return { deleted, remaining: await this.countPurgeable(filter, call.on) };
@@ -147,25 +143,25 @@ export class TaskAdminService {
 
   /** The database's time `seconds` ago (for "older than" filters). */
   async secondsAgo(seconds: number, on?: Executor): Promise<Date> {
-    const { rows } = await (on ?? this.engine).pool.query<{ at: Date }>(NOW_MINUS_SECONDS, [seconds]);
+    const rows = await (on ?? this.engine).db.rows<{ at: Date }>({ text: NOW_MINUS_SECONDS }, [seconds]);
     return rows[0].at;
   }
 
   private async count(on: Executor | undefined, sql: string, params: unknown[]): Promise<number> {
-    const { rows } = await (on ?? this.engine).pool.query<{ n: number }>(sql, params);
+    const rows = await (on ?? this.engine).db.rows<{ n: number }>({ text: sql }, params);
     return rows[0].n;
   }
 
   private async cancel(on: Executor, where: string, params: unknown[], limit: number, skipLocked: boolean, within?: SameTransaction) {
-    const rows = await inTransaction(on.pool, async (client) => {
+    const rows = await on.db.transaction(async (tx) => {
       const values = [...params, limit, CANCEL_MESSAGE, this.config.limits.attemptsKept, this.registry.bulkFuncs()];
-      const { rows } = await client.query<CancelRow>(cancelStatement(where, params.length + 1, skipLocked), values);
+      const rows = await tx.rows<CancelRow>({ text: cancelStatement(where, params.length + 1, skipLocked) }, values);
       const running = rows.filter((r) => r.kind === 'cancelled' && r.was === TaskStatus.Started).map((r) => r.id);
       // Delivered at commit, to every worker process (CancelListener), never for a rolled-back cancel.
       for (let i = 0; i < running.length; i += NOTIFY_CHUNK) {
-        await client.query(NOTIFY, [this.channel, running.slice(i, i + NOTIFY_CHUNK).join(',')]);
+        await on.db.notify(this.channel, running.slice(i, i + NOTIFY_CHUNK).join(','), tx);
       }
-      await within?.(client, rows.filter((r) => r.kind === 'cancelled').length);
+      await within?.(tx, rows.filter((r) => r.kind === 'cancelled').length);
       return rows;
     });
     const next: PublishRef[] = rows

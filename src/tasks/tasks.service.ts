@@ -1,14 +1,13 @@
-import { Inject, Injectable } from '@nestjs/common';
-import { Pool } from 'pg';
+import { Injectable } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
 import { Broker, PublishPriority } from '../broker/broker.js';
-import { PG_POOL } from '../database/database.module.js';
+import { Db } from '../database/db.js';
 import { Coalescer, Flushed } from './enqueue-batcher.js';
 import { EnqueueOptions, EnqueueRequest, TaskHandle } from './enqueue-request.js';
 import { EnqueueWriter, PreparedEnqueue, WriteResult } from './enqueue-writer.js';
 import type { Executor, SameTransaction } from './executor.js';
 import { PublishOnCommit } from './publish-on-commit.js';
-import { inTransaction, pgQueryable, typeormQueryable } from '../database/queryable.js';
+import { typeormQueryable } from '../database/queryable.js';
 import { RETRY_TASK_IF_NOT_STARTED, TASK_STATUS_BY_ID } from './sql/retry.sql.js';
 import { TaskRegistry } from './task-registry.js';
 import { TaskId, TaskStatus } from './task-status.js';
@@ -28,9 +27,9 @@ export class TasksService {
     private readonly registry: TaskRegistry,
     broker: Broker,
     private readonly onCommit: PublishOnCommit,
-    @Inject(PG_POOL) private readonly pool: Pool,
+    private readonly db: Db,
   ) {
-    this.engine = { pool, broker };
+    this.engine = { db, broker };
   }
 
   /**
@@ -72,17 +71,17 @@ export class TasksService {
   /** Resets one task (anything but a running one) and queues it; `within` runs in its transaction. */
   async retryTask(id: TaskId, options: { resetFailCount?: boolean; on?: Executor; within?: SameTransaction } = {}): Promise<TaskHandle> {
     const on = options.on ?? this.engine;
-    const [row] = await inTransaction(on.pool, async (client) => {
-      const rows = await pgQueryable(client).rows<{ id: string; collection: string; func: string; priority: number; status: TaskStatus }>(
+    const [row] = await on.db.transaction(async (tx) => {
+      const rows = await tx.rows<{ id: string; collection: string; func: string; priority: number; status: TaskStatus }>(
         RETRY_TASK_IF_NOT_STARTED,
         [id, this.registry.bulkFuncs(), options.resetFailCount ?? false],
       );
       if (rows.length === 0) {
-        const [found] = await pgQueryable(client).rows<{ status: string }>(TASK_STATUS_BY_ID, [id]);
+        const [found] = await tx.rows<{ status: string }>(TASK_STATUS_BY_ID, [id]);
         if (!found) throw new TaskNotFound(id);
         throw new TaskRunning(id);
       }
-      await options.within?.(client, 1);
+      await options.within?.(tx, 1);
       return rows;
     });
     const { priority, ...handle } = row;
@@ -91,9 +90,9 @@ export class TasksService {
   }
 
   private async enqueueOn(on: Executor, prepared: PreparedEnqueue[], within?: SameTransaction<TaskHandle[]>): Promise<TaskHandle[]> {
-    const result = await inTransaction(on.pool, async (client) => {
-      const written = await this.writer.write(pgQueryable(client), prepared);
-      await within?.(client, written.handles);
+    const result = await on.db.transaction(async (tx) => {
+      const written = await this.writer.write(tx, prepared);
+      await within?.(tx, written.handles);
       return written;
     });
     await this.afterCommit(result, on.broker);
@@ -104,14 +103,13 @@ export class TasksService {
   private async flushCoalesced(items: PreparedEnqueue[]): Promise<Flushed<TaskHandle>> {
     try {
       const result =
-        (await this.writer.writeSimple(pgQueryable(this.pool), items)) ??
-        (await inTransaction(this.pool, (client) => this.writer.write(pgQueryable(client), items)));
+        (await this.writer.writeSimple(this.db, items)) ?? (await this.db.transaction((tx) => this.writer.write(tx, items)));
       return { results: result.handles, after: this.afterCommit(result) };
     } catch (err) {
       if (!(err instanceof LaterzError) || items.length === 1) throw err;
       // One caller's bad dependency must not fail the others: write each on its own.
       const written = await Promise.all(
-        items.map((item) => inTransaction(this.pool, (client) => this.writer.write(pgQueryable(client), [item])).catch((e: unknown) => e as Error)),
+        items.map((item) => this.db.transaction((tx) => this.writer.write(tx, [item])).catch((e: unknown) => e as Error)),
       );
       return {
         results: written.map((w) => (w instanceof Error ? w : w.handles[0])),

@@ -99,8 +99,8 @@ describe('one LISTEN connection per worker process (PostgreSQL transport)', () =
     const [pid] = await listenPids(app.db);
     // The connection dies inside the cancel's transaction, before its NOTIFY is sent (at commit):
     // no connection of the process LISTENs when it goes out (the reconnect waits 250 ms first).
-    await app.get(TaskAdminService).cancelTask(block.id, { within: async (client) => {
-      await client.query('SELECT pg_terminate_backend($1, 5000)', [pid]);
+    await app.get(TaskAdminService).cancelTask(block.id, { within: async (tx) => {
+      await tx.rows({ text: 'SELECT pg_terminate_backend($1, 5000)' }, [pid]);
       await waitFor(async () => listen.mode === LOST, 'the LISTEN connection noticed lost');
     } });
     await waitFor(async () => aborted.get(block.id), 'the running lc.block aborted after the reconnect');
