@@ -14,7 +14,7 @@ function statsStatements(): Explained[] {
       label: 'counts by func × status, outdated, bytes (enable_seqscan off, as the service runs it)',
       statement: STATS_COUNTS,
       values: [c, funcs, funcs.map(() => VERSION)],
-      setup: { statement: { name: 'seqscan_off', text: SEQSCAN_OFF }, values: [] },
+      setup: { statement: SEQSCAN_OFF, values: [] },
     },
     { label: 'finished in the last 1/5/60 min, p50/p95', statement: STATS_RECENT, values: [c, funcs] },
     { label: 'top broken reasons and error messages', statement: STATS_REASONS, values: [c, funcs, 1000] },

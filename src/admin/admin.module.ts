@@ -57,7 +57,7 @@ export class AdminModule implements OnModuleInit {
             db: admin.db,
             // On the PostgreSQL transport a publish is a NOTIFY and a depth a count: on the admin pool.
             // It never consumes, so it opens no LISTEN connection.
-            broker: engine.transport === 'postgres' ? new PostgresBroker(admin.pool, { listen, schema: config.dbSchema, pollMs: config.worker.pollMs }) : engine,
+            broker: engine.transport === 'postgres' ? new PostgresBroker(admin.db, { listen, schema: config.dbSchema, pollMs: config.worker.pollMs }) : engine,
           }),
         },
         { provide: AuditService, inject: [AdminPool], useFactory: (admin: AdminPool) => new AuditService(admin.db) },

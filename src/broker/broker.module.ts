@@ -1,8 +1,7 @@
 import { Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
 import { HealthIndicatorService, TerminusModule } from '@nestjs/terminus';
-import { Pool } from 'pg';
 import { AppConfig } from '../config/app-config.js';
-import { PG_POOL } from '../database/database.module.js';
+import { Db } from '../database/db.js';
 import { ListenClient } from '../database/listen-client.js';
 import { AmqpBroker } from './amqp/amqp.broker.js';
 import { Broker } from './broker.js';
@@ -16,9 +15,9 @@ import { PostgresBroker } from './postgres.broker.js';
   providers: [
     {
       provide: Broker,
-      inject: [AppConfig, PG_POOL, ListenClient],
-      useFactory: (config: AppConfig, pool: Pool, listen: ListenClient): Broker =>
-        config.amqp.url ? new AmqpBroker(config.amqp) : new PostgresBroker(pool, { listen, schema: config.dbSchema, pollMs: config.worker.pollMs }),
+      inject: [AppConfig, Db, ListenClient],
+      useFactory: (config: AppConfig, db: Db, listen: ListenClient): Broker =>
+        config.amqp.url ? new AmqpBroker(config.amqp) : new PostgresBroker(db, { listen, schema: config.dbSchema, pollMs: config.worker.pollMs }),
     },
     { provide: BrokerHealth, inject: [Broker, HealthIndicatorService], useFactory: (b: Broker, h: HealthIndicatorService) => new BrokerHealth(b, h) },
   ],

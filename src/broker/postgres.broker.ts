@@ -1,5 +1,4 @@
 import { Logger } from '@nestjs/common';
-import type { Pool } from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   BatchHandler,
@@ -12,8 +11,9 @@ import {
   QueueDepth,
   QueueSpec,
 } from './broker.js';
+import type { Db } from '../database/db.js';
 import type { ListenClient } from '../database/listen-client.js';
-import { QUEUED_COUNT } from './sql/dequeue.sql.js';
+import { PostgresQueueGateway } from './postgres-queue.gateway.js';
 
 export interface PostgresBrokerOptions {
   /** The process's LISTEN connection: consumers are woken through it (only consume() subscribes). */
@@ -34,20 +34,22 @@ export class PostgresBroker extends Broker {
   private listening?: Promise<() => void>;
   private readonly wakers = new Set<() => void>();
   private notified = false;
+  private readonly queue: PostgresQueueGateway;
 
   constructor(
-    private readonly pool: Pool,
+    private readonly db: Db,
     private readonly options: PostgresBrokerOptions,
   ) {
     super();
     this.channel = `${options.schema}_queued`;
+    this.queue = new PostgresQueueGateway(db);
   }
 
   /** The rows are the queue (claimed by priority, then id): publishing only wakes the workers. */
   async publish(refs: readonly PublishRef[]): Promise<number> {
     if (refs.length === 0) return 0;
     try {
-      await this.pool.query('SELECT pg_notify($1, $2)', [this.channel, '']);
+      await this.db.notify(this.channel, '');
     } catch (err) {
       // The rows are queued either way: an idle worker finds them at its next poll.
       this.logger.warn(`NOTIFY failed: ${(err as Error).message}`);
@@ -82,13 +84,12 @@ export class PostgresBroker extends Broker {
   }
 
   async depth(queue: QueueSpec): Promise<QueueDepth> {
-    const { rows } = await this.pool.query<{ ready: number }>({ ...QUEUED_COUNT, values: [queue.func] });
-    return { name: queue.func, ready: rows[0].ready, unacked: 0 };
+    return { name: queue.func, ready: await this.queue.queuedCount(queue.func), unacked: 0 };
   }
 
   async health(): Promise<BrokerHealthState> {
     try {
-      await this.pool.query('SELECT 1');
+      await this.queue.ping();
       return { up: true, transport: 'postgres' };
     } catch (err) {
       return { up: false, transport: 'postgres', detail: (err as Error).message };

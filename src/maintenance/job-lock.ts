@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
-import type { Pool, PoolClient } from 'pg';
-import { pgQueryable } from '../database/queryable.js';
-import { TRY_JOB_LOCK, TryJobLockRow, UNLOCK_ALL } from './sql/job-lock.sql.js';
+import type { Db } from '../database/db.js';
+import type { Queryable } from '../database/queryable.js';
+import { JobLockGateway } from './job-lock.gateway.js';
 
 /** Advisory lock keys of the maintenance jobs (two-int form, class 0x6c7a = "lz"; task locks use the bigint form). */
 export enum JobKey {
@@ -18,28 +18,23 @@ export const JOB_LOCK_CLASS = 0x6c7a;
  * milliseconds after which it takes no new work (now + `deadlineMs`: SYSTEM_TASK_DEADLINE_SECONDS).
  */
 export async function runExclusive<T>(
-  pool: Pool,
+  db: Db,
   key: JobKey,
   deadlineMs: number,
   logger: Logger,
-  work: (session: PoolClient, deadline: number) => Promise<T>,
+  work: (session: Queryable, deadline: number) => Promise<T>,
 ): Promise<T | undefined> {
-  const session = await pool.connect();
-  let broken: Error | undefined;
-  try {
-    const q = pgQueryable(session);
-    const [lock] = await q.rows<TryJobLockRow>(TRY_JOB_LOCK, [JOB_LOCK_CLASS, key]);
-    if (!lock.locked) {
+  return db.session(async (session) => {
+    const locks = new JobLockGateway(session);
+    if (!(await locks.tryJobLock(JOB_LOCK_CLASS, key))) {
       logger.debug(`${JobKey[key]} is running elsewhere: skipped`);
       return undefined;
     }
     try {
       return await work(session, Date.now() + deadlineMs);
     } finally {
-      await q.rows(UNLOCK_ALL, []).catch((e: Error) => (broken = e));
+      // A session whose unlock failed may still hold the lock: Db.session destroys it rather than pool it.
+      await locks.unlockAll().catch(() => undefined);
     }
-  } finally {
-    // A session whose unlock failed may still hold the lock: destroy it rather than pool it.
-    session.release(broken);
-  }
+  });
 }

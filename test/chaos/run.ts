@@ -11,6 +11,7 @@ import { Client } from 'pg';
 import { AmqpBroker } from '../../src/broker/amqp/amqp.broker.js';
 import { Broker, brokerQueueName, PublishPriority } from '../../src/broker/broker.js';
 import { PostgresBroker } from '../../src/broker/postgres.broker.js';
+import { Db } from '../../src/database/db.js';
 import { ListenClient } from '../../src/database/listen-client.js';
 import { NO_ENV_FILE } from '../../src/config/env-file.js';
 import { scratchAmqpPrefix, scratchId } from '../../src/config/scratch-names.js';
@@ -212,7 +213,7 @@ async function runScenario(suite: Suite, scenario: Scenario, baseline?: Figures)
   const listen = new ListenClient({ url: db.url });
   const broker: Broker = options.amqpUrl
     ? new AmqpBroker({ url: options.amqpUrl, prefix, queueType: 'classic', heartbeatSeconds: 5, publishTimeoutMs: 2000, deliveryLimit: 20 })
-    : new PostgresBroker(db.pool, { listen, schema: db.schema, pollMs: 250 });
+    : new PostgresBroker(new Db(db.pool), { listen, schema: db.schema, pollMs: 250 });
   broker.registerQueues(queueSpecs);
   const faults: Fault[] = [];
   const seededCount = scenario.tasks?.(sizes) ?? sizes.tasks;

@@ -3,6 +3,7 @@ import type { PoolClient } from 'pg';
 import { AfterBulk, BeforeBulk } from '../../src/maintenance/bulk/bulk-hooks.js';
 import { BulkRunnerService } from '../../src/maintenance/bulk/bulk-runner.service.js';
 import { CollectionsService } from '../../src/collections/collections.service.js';
+import { pgQueryable } from '../../src/database/queryable.js';
 import { DispatcherService, emptyDispatchReport } from '../../src/maintenance/dispatch/dispatcher.service.js';
 import type { BulkContext, BulkTask } from '../../src/tasks/task-context.js';
 import { TaskHandler } from '../../src/tasks/task-handler.decorator.js';
@@ -126,7 +127,7 @@ describe('bulk runner', () => {
   });
 
   const func = (name: string) => app.get(TaskRegistry).get(name)!;
-  const batch = (collection = 'default', name = 'b.index') => bulk.runBatch(session, collection, func(name));
+  const batch = (collection = 'default', name = 'b.index') => bulk.runBatch(pgQueryable(session), collection, func(name));
   const row = (id: string) => taskRow(app.db, id);
   /** Moves the tasks' last change `minutes` back: time passing, without waiting for it. */
   const age = (ids: string[], minutes: number) =>

@@ -1,6 +1,7 @@
 import { describe, expect, it, jest, beforeAll, afterAll, afterEach } from '@jest/globals';
 import { Injectable, Logger } from '@nestjs/common';
 import type { PoolClient } from 'pg';
+import { Db } from '../../src/database/db.js';
 import { BulkRunnerService } from '../../src/maintenance/bulk/bulk-runner.service.js';
 import { FLUSH_LOGS_IF_STARTED } from '../../src/tasks/sql/live-log.sql.js';
 import type { BulkContext, BulkTask, TaskContext } from '../../src/tasks/task-context.js';
@@ -152,14 +153,7 @@ describe('task logs (in-process)', () => {
       jest.restoreAllMocks();
     });
 
-    const runBatch = async () => {
-      const session = await app.db.connect();
-      try {
-        return await app.get(BulkRunnerService).runBatch(session, 'default', app.get(TaskRegistry).get('tl.bulk')!);
-      } finally {
-        session.release();
-      }
-    };
+    const runBatch = () => app.get(Db).session((session) => app.get(BulkRunnerService).runBatch(session, 'default', app.get(TaskRegistry).get('tl.bulk')!));
 
     it('a failed batch is one warning naming the func, the collection and how many tasks, never their args; ctx.logger lines are info', async () => {
       await clearTasks(app.db);

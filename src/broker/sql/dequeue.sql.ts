@@ -8,3 +8,7 @@ export const QUEUED_COUNT: Statement = {
   name: 'laterz_queued_count',
   text: `SELECT count(*)::int AS ready FROM task WHERE status = 'queued' AND func = $1`,
 };
+
+export interface QueuedCountRow {
+  ready: number;
+}

@@ -1,20 +1,17 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { hostname } from 'node:os';
-import { Pool, PoolClient } from 'pg';
 import { Broker, PublishPriority, PublishRef } from '../../broker/broker.js';
 import { AppConfig } from '../../config/app-config.js';
-import { PG_POOL } from '../../database/database.module.js';
+import type { Queryable } from '../../database/queryable.js';
 import { HandlerGuard } from '../../runner/run/handler-guard.js';
 import { GuardedAbort } from '../../runner/run/run-abort.js';
 import { echoTo, LogBuffer } from '../../runner/run/run-context.js';
 import { TaskTimeout } from '../../runner/run/task-outcome.js';
-import { UNLOCK_RUNNING } from '../../tasks/sql/claim.sql.js';
-import { pgQueryable } from '../../database/queryable.js';
 import type { BulkTask } from '../../tasks/task-context.js';
 import type { BulkHandlerFn } from '../../tasks/task-handler.decorator.js';
 import { RegisteredFunc, TaskRegistry } from '../../tasks/task-registry.js';
 import { TaskStatus } from '../../tasks/task-status.js';
-import { BulkFinishRow, BulkStartRow, FINISH_BULK_IF_STARTED, START_BULK_BATCH } from './sql/bulk.sql.js';
+import { BulkFinishRow, BulkGateway } from './bulk.gateway.js';
 
 export interface BulkBatchResult {
   /** Candidates read (a short read ends the func's loop). */
@@ -63,7 +60,7 @@ export class BulkBatchService {
   private readonly worker = `${hostname()}:${process.pid}:bulk`;
 
   constructor(
-    @Inject(PG_POOL) private readonly pool: Pool,
+    private readonly gateway: BulkGateway,
     private readonly registry: TaskRegistry,
     private readonly broker: Broker,
     private readonly config: AppConfig,
@@ -74,27 +71,27 @@ export class BulkBatchService {
    * One batch of one func in one collection, started on `session` (which holds the tasks' advisory
    * locks while they run). `beforeRun` is called once there is something to run.
    */
-  async run(session: PoolClient, collection: string, func: RegisteredFunc, beforeRun: () => Promise<void> = async () => undefined): Promise<BulkBatchResult> {
+  async run(session: Queryable, collection: string, func: RegisteredFunc, beforeRun: () => Promise<void> = async () => undefined): Promise<BulkBatchResult> {
     const batch = await this.start(session, collection, func, beforeRun);
     await batch.finish();
     return batch.result;
   }
 
   /** Starts a batch on `session` and runs its handler; the finish is left to the caller. */
-  async start(session: PoolClient, collection: string, func: RegisteredFunc, beforeRun: () => Promise<void>): Promise<RanBatch> {
+  async start(session: Queryable, collection: string, func: RegisteredFunc, beforeRun: () => Promise<void>): Promise<RanBatch> {
     const limits = this.config.bulk;
     const all = this.registry.all();
-    const rows = await pgQueryable(session).rows<BulkStartRow>(START_BULK_BATCH, [
+    const rows = await this.gateway.startBatch(session, {
       collection,
-      func.name,
-      func.version,
-      limits.maxTasks,
-      all.map((f) => f.name),
-      all.map((f) => f.version),
-      limits.overheadBytes,
-      limits.maxBytes,
-      this.worker,
-    ]);
+      func: func.name,
+      version: func.version,
+      maxTasks: limits.maxTasks,
+      funcs: all.map((f) => f.name),
+      versions: all.map((f) => f.version),
+      overheadBytes: limits.overheadBytes,
+      maxBytes: limits.maxBytes,
+      worker: this.worker,
+    });
     const order = rows.find((r) => r.kind === 'order');
     const started = new Map(rows.filter((r) => r.kind === 'run').map((r) => [r.id!, r]));
     // The handler gets the batch oldest first.
@@ -143,23 +140,23 @@ export class BulkBatchService {
     const finish = async () => {
       let finished: BulkFinishRow[];
       try {
-        finished = await pgQueryable(this.pool).rows<BulkFinishRow>(FINISH_BULK_IF_STARTED, [
+        finished = await this.gateway.finishIfStarted({
           ids,
-          byId.map((i) => picked[i].attempt),
-          byId.map((i) => statuses[i]),
-          byId.map((i) => seconds[i]),
-          failedWith,
-          log.text(),
-          func.version,
-          'trace' in outcome ? outcome.trace : '',
-          this.config.limits.attemptsKept,
-          this.registry.bulkFuncs(),
-        ]);
+          attempts: byId.map((i) => picked[i].attempt),
+          statuses: byId.map((i) => statuses[i]),
+          seconds: byId.map((i) => seconds[i]),
+          error: failedWith,
+          log: log.text(),
+          version: func.version,
+          trace: 'trace' in outcome ? outcome.trace : '',
+          attemptsKept: this.config.limits.attemptsKept,
+          bulkFuncs: this.registry.bulkFuncs(),
+        });
       } finally {
         // After the commit: the rows are finished by then, so the dispatcher cannot take one for
         // dead. After a failure the tasks stay started: released, the dispatcher finds them dead
         // and the tiers retry them.
-        await session.query({ ...UNLOCK_RUNNING, values: [ids] }).catch((err: Error) => this.logger.warn(`bulk unlock failed: ${err.message}`));
+        await this.gateway.unlockRunning(session, ids).catch((err: Error) => this.logger.warn(`bulk unlock failed: ${err.message}`));
       }
       const next: PublishRef[] = finished
         .filter((r) => r.kind === 'next')

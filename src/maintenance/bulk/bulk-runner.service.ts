@@ -1,8 +1,8 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
-import { Pool, PoolClient } from 'pg';
+import { Injectable, Logger } from '@nestjs/common';
 import { CollectionsService } from '../../collections/collections.service.js';
 import { AppConfig } from '../../config/app-config.js';
-import { PG_POOL } from '../../database/database.module.js';
+import { Db } from '../../database/db.js';
+import type { Queryable } from '../../database/queryable.js';
 import { JobKey, runExclusive } from '../job-lock.js';
 import { MaintenanceJob } from '../maintenance-job.js';
 import { shuffled } from '../shuffled.js';
@@ -34,7 +34,7 @@ export class BulkRunnerService implements MaintenanceJob<BulkReport> {
   private readonly logger = new Logger(BulkRunnerService.name);
 
   constructor(
-    @Inject(PG_POOL) private readonly pool: Pool,
+    private readonly db: Db,
     private readonly registry: TaskRegistry,
     private readonly collections: CollectionsService,
     private readonly hooks: BulkHooks,
@@ -52,7 +52,7 @@ export class BulkRunnerService implements MaintenanceJob<BulkReport> {
     const report: BulkReport = { skipped: true, batches: 0, ran: 0, succeeded: 0, broken: 0, errored: 0, deferred: 0, errors: 0 };
     const funcs = this.registry.all().filter((f) => f.bulk);
     if (funcs.length === 0) return { ...report, skipped: false };
-    await runExclusive(this.pool, JobKey.BulkRunner, this.config.scheduler.deadlineMs, this.logger, async (session, deadline) => {
+    await runExclusive(this.db, JobKey.BulkRunner, this.config.scheduler.deadlineMs, this.logger, async (session, deadline) => {
       report.skipped = false;
       for (const collection of shuffled(await this.collections.list())) {
         if (!collection.process || Date.now() > deadline) continue;
@@ -86,7 +86,7 @@ export class BulkRunnerService implements MaintenanceJob<BulkReport> {
    * one finish is in flight at a time.
    */
   private async runFunc(
-    session: PoolClient,
+    session: Queryable,
     collection: string,
     func: RegisteredFunc,
     deadline: number,
@@ -123,7 +123,7 @@ export class BulkRunnerService implements MaintenanceJob<BulkReport> {
    * One batch of one func in one collection, started on `session` (which holds the tasks' advisory
    * locks while they run). `beforeRun` is called once there is something to run.
    */
-  runBatch(session: PoolClient, collection: string, func: RegisteredFunc, beforeRun?: () => Promise<void>): Promise<BulkBatchResult> {
+  runBatch(session: Queryable, collection: string, func: RegisteredFunc, beforeRun?: () => Promise<void>): Promise<BulkBatchResult> {
     return this.batches.run(session, collection, func, beforeRun);
   }
 }

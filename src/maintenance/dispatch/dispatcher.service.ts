@@ -1,29 +1,14 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
-import { Pool } from 'pg';
+import { Injectable, Logger } from '@nestjs/common';
 import { Broker, PublishPriority, PublishRef } from '../../broker/broker.js';
 import { CollectionEntity } from '../../collections/collection.entity.js';
 import { CollectionsService } from '../../collections/collections.service.js';
 import { AppConfig } from '../../config/app-config.js';
-import { PG_POOL } from '../../database/database.module.js';
+import { Db } from '../../database/db.js';
 import { JobKey, runExclusive } from '../job-lock.js';
 import { MaintenanceJob } from '../maintenance-job.js';
 import { shuffled } from '../shuffled.js';
-import { pgQueryable, Queryable, Statement } from '../../database/queryable.js';
 import { RegisteredFunc, TaskRegistry } from '../../tasks/task-registry.js';
-import {
-  DISPATCH_PROBE,
-  KILL_DEAD_STARTED,
-  PEND_FAILED_TIER,
-  PENDING_BEYOND,
-  QUEUE_DEFERRED_OLDEST,
-  QUEUE_FAILED_TIER,
-  QUEUE_OUTDATED,
-  QUEUE_PENDING_NEWEST,
-  QUEUE_PENDING_OLDEST,
-  QUEUE_RESYNC,
-  ProbeRow,
-  RESET_LOST_QUEUED,
-} from './sql/dispatch.sql.js';
+import { DispatchGateway, ProbeRow, Slice } from './dispatch.gateway.js';
 
 /** Which branch of `dispatchFor` queued a batch. */
 export type DispatchBranch = 'pending' | 'deferred' | 'outdated' | 'resync' | 'retry';
@@ -125,7 +110,8 @@ export class DispatcherService implements MaintenanceJob<DispatchReport> {
   private readonly logger = new Logger(DispatcherService.name);
 
   constructor(
-    @Inject(PG_POOL) private readonly pool: Pool,
+    private readonly db: Db,
+    private readonly gateway: DispatchGateway,
     private readonly broker: Broker,
     private readonly registry: TaskRegistry,
     private readonly collections: CollectionsService,
@@ -140,7 +126,7 @@ export class DispatcherService implements MaintenanceJob<DispatchReport> {
   /** One tick over every collection with `process` set; counts what it did. */
   async runOnce(): Promise<DispatchReport> {
     const report = emptyDispatchReport();
-    await runExclusive(this.pool, JobKey.Dispatcher, this.config.scheduler.deadlineMs, this.logger, async (_session, deadline) => {
+    await runExclusive(this.db, JobKey.Dispatcher, this.config.scheduler.deadlineMs, this.logger, async (_session, deadline) => {
       report.skipped = false;
       const funcs = this.registry.all();
       const collections = shuffled((await this.collections.list()).filter((c) => c.process));
@@ -205,12 +191,12 @@ export class DispatcherService implements MaintenanceJob<DispatchReport> {
     const dead = [...work.entries()].filter(([, todo]) => todo.dead);
     if (dead.length === 0) return;
     const d = this.config.dispatch;
-    const killed = await pgQueryable(this.pool).rows<{ id: string; collection: string; func: string }>(KILL_DEAD_STARTED, [
+    const killed = await this.gateway.killDeadStarted(
       [...new Set(dead.map(([key]) => splitKey(key)[0]))],
       [...new Set(dead.map(([key]) => splitKey(key)[1]))],
       d.deadAfterSeconds,
       budget.forDead(d.queueLimit),
-    ]);
+    );
     budget.spend(killed.length);
     report.killed += killed.length;
     if (killed.length === 0) return;
@@ -225,20 +211,15 @@ export class DispatcherService implements MaintenanceJob<DispatchReport> {
   /** The pairs that have something to do, from one statement. */
   private async probe(collections: CollectionEntity[], funcs: RegisteredFunc[]): Promise<Map<string, PairWork>> {
     const d = this.config.dispatch;
-    const rows = await pgQueryable(this.pool).rows<ProbeRow>(DISPATCH_PROBE, [
-      collections.map((c) => c.name),
-      collections.map((c) => c.sync),
-      funcs.map((f) => f.name),
-      funcs.map((f) => f.version),
-      funcs.map((f) => (f.resyncMs === undefined ? null : f.resyncMs / 1000)),
-      funcs.map((f) => f.bulk),
-      d.minAgeSeconds,
-      d.retryTiers.map((t) => t.minutes),
-      d.retryTiers.map((t) => t.failLimit),
-      this.broker.transport !== 'postgres',
-      d.queuedGraceSeconds,
-      d.deadAfterSeconds,
-    ]);
+    const rows = await this.gateway.probe({
+      collections,
+      funcs,
+      minAgeSeconds: d.minAgeSeconds,
+      retryTiers: d.retryTiers,
+      lookForLost: this.broker.transport !== 'postgres',
+      queuedGraceSeconds: d.queuedGraceSeconds,
+      deadAfterSeconds: d.deadAfterSeconds,
+    });
     const work = new Map<string, PairWork>();
     for (const { collection, func, ...todo } of rows) {
       if (todo.dead || hasQueueWork(todo)) work.set(pairKey(collection, func), todo);
@@ -247,10 +228,9 @@ export class DispatcherService implements MaintenanceJob<DispatchReport> {
   }
 
   private async dispatchPair(collection: CollectionEntity, func: RegisteredFunc, todo: PairWork, tick: Tick, report: DispatchReport): Promise<void> {
-    const q = pgQueryable(this.pool);
     const d = this.config.dispatch;
     const { depths, budget } = tick;
-    if (func.bulk) return this.retryBulk(q, collection, func, todo, budget, report);
+    if (func.bulk) return this.retryBulk(collection, func, todo, budget, report);
     if (!hasQueueWork(todo)) return;
 
     let depth = depths.get(func.name);
@@ -258,7 +238,7 @@ export class DispatcherService implements MaintenanceJob<DispatchReport> {
       const broker = await this.broker.depth({ func: func.name, queue: func.queue });
       if (todo.lost && broker.ready === 0 && broker.unacked === 0) {
         // The broker lost what the rows say is queued (a restart without persistence): run them again.
-        const reset = await q.rows(RESET_LOST_QUEUED, [collection.name, func.name, d.queuedGraceSeconds]);
+        const reset = await this.gateway.resetLostQueued(collection.name, func.name, d.queuedGraceSeconds);
         report.lostQueuedReset += reset.length;
         budget.spend(reset.length, func.name);
         if (reset.length > 0) {
@@ -269,8 +249,8 @@ export class DispatcherService implements MaintenanceJob<DispatchReport> {
       depth = broker.ready;
     }
     depths.set(func.name, depth);
-    const queue = async (statement: Statement, values: unknown[], branch: DispatchBranch) => {
-      const n = await this.queue(q, statement, values, branch, tick, report);
+    const queue = async (queued: Promise<PublishRef[]>, branch: DispatchBranch) => {
+      const n = this.queued(await queued, branch, tick, report);
       depths.set(func.name, depths.get(func.name)! + n);
       budget.spend(n, func.name);
       return n;
@@ -290,26 +270,27 @@ export class DispatcherService implements MaintenanceJob<DispatchReport> {
       return;
     }
     const minAge = d.minAgeSeconds;
-    const key = [collection.name, func.name, limit] as const;
+    const slice: Slice = { collection: collection.name, func: func.name, limit };
 
     if (todo.pending) {
-      const newest = await queue(QUEUE_PENDING_NEWEST, [...key, minAge], 'pending');
+      const newest = await queue(this.gateway.queuePendingNewest(slice, minAge), 'pending');
       if (newest > 0) {
         // A large backlog: its oldest end is queued too, so old work is not starved by new.
         const more = budget.forFunc(func.name, Math.min(room, d.maxQueueSize - depth - newest));
         if (more <= 0) return;
-        const [big] = await q.rows<{ beyond: boolean }>(PENDING_BEYOND, [collection.name, func.name, 3 * d.queueLimit]);
-        if (big.beyond) await queue(QUEUE_PENDING_OLDEST, [collection.name, func.name, more, minAge], 'pending');
+        if (await this.gateway.pendingBeyond(collection.name, func.name, 3 * d.queueLimit)) {
+          await queue(this.gateway.queuePendingOldest({ ...slice, limit: more }, minAge), 'pending');
+        }
         return;
       }
     }
     // The probe saw what is there; a branch found empty since (a worker was quicker) falls through.
-    if (todo.deferred && (await queue(QUEUE_DEFERRED_OLDEST, [...key, minAge], 'deferred'))) return;
-    if (todo.outdated && (await queue(QUEUE_OUTDATED, [...key, func.version], 'outdated'))) return;
-    if (todo.resync && func.resyncMs !== undefined && (await queue(QUEUE_RESYNC, [...key, func.resyncMs / 1000], 'resync'))) return;
+    if (todo.deferred && (await queue(this.gateway.queueDeferredOldest(slice, minAge), 'deferred'))) return;
+    if (todo.outdated && (await queue(this.gateway.queueOutdated(slice, func.version), 'outdated'))) return;
+    if (todo.resync && func.resyncMs !== undefined && (await queue(this.gateway.queueResync(slice, func.resyncMs / 1000), 'resync'))) return;
     if (todo.tier === null) return;
     for (const tier of d.retryTiers.slice(todo.tier - 1)) {
-      if (await queue(QUEUE_FAILED_TIER, [...key, tier.minutes, tier.failLimit], 'retry')) return;
+      if (await queue(this.gateway.queueFailedTier(slice, tier.minutes, tier.failLimit), 'retry')) return;
     }
   }
 
@@ -317,7 +298,7 @@ export class DispatcherService implements MaintenanceJob<DispatchReport> {
    * Bulk funcs are never queued (the bulk runner takes their rows), but their failures follow the
    * same retry tiers, and a batch whose scheduler died is found dead like any started task.
    */
-  private async retryBulk(q: Queryable, collection: CollectionEntity, func: RegisteredFunc, todo: PairWork, budget: TickBudget, report: DispatchReport): Promise<void> {
+  private async retryBulk(collection: CollectionEntity, func: RegisteredFunc, todo: PairWork, budget: TickBudget, report: DispatchReport): Promise<void> {
     if (todo.tier === null) return;
     const limit = budget.forFunc(func.name, this.config.dispatch.queueLimit);
     if (limit === 0) {
@@ -325,7 +306,7 @@ export class DispatcherService implements MaintenanceJob<DispatchReport> {
       return;
     }
     for (const tier of this.config.dispatch.retryTiers.slice(todo.tier - 1)) {
-      const reset = await q.rows(PEND_FAILED_TIER, [collection.name, func.name, limit, tier.minutes, tier.failLimit]);
+      const reset = await this.gateway.pendFailedTier({ collection: collection.name, func: func.name, limit }, tier.minutes, tier.failLimit);
       budget.spend(reset.length, func.name);
       if (reset.length > 0) {
         report.bulkRetried += reset.length;
@@ -335,9 +316,8 @@ export class DispatcherService implements MaintenanceJob<DispatchReport> {
     }
   }
 
-  /** Runs one queueing statement; what it queued goes out with the tick's publish. Returns how many. */
-  private async queue(q: Queryable, statement: Statement, values: unknown[], branch: DispatchBranch, tick: Tick, report: DispatchReport): Promise<number> {
-    const refs = await q.rows<PublishRef>(statement, values);
+  /** Counts what one queueing statement queued; it goes out with the tick's publish. Returns how many. */
+  private queued(refs: PublishRef[], branch: DispatchBranch, tick: Tick, report: DispatchReport): number {
     if (refs.length === 0) return 0;
     report.queued[branch] += refs.length;
     this.logger.log(`${refs[0].collection}/${refs[0].func}: queued ${refs.length} ${branch} tasks`);

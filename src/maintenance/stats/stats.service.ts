@@ -1,17 +1,15 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { Pool } from 'pg';
 import { Repository } from 'typeorm';
 import { CollectionStatsEntity } from '../../collections/collection-stats.entity.js';
 import { CollectionsService } from '../../collections/collections.service.js';
 import { AppConfig } from '../../config/app-config.js';
-import { PG_POOL } from '../../database/database.module.js';
+import { Db } from '../../database/db.js';
 import { JobKey, runExclusive } from '../job-lock.js';
 import { JobOutcome, MaintenanceJob } from '../maintenance-job.js';
 import { shuffled } from '../shuffled.js';
-import { inTransaction, pgQueryable } from '../../database/queryable.js';
 import { TaskRegistry } from '../../tasks/task-registry.js';
-import { SAVE_STATS, SEQSCAN_OFF, STATS_COUNTS, STATS_OLDEST_PENDING, STATS_REASONS, STATS_RECENT } from './sql/stats.sql.js';
+import { StatsGateway } from './stats.gateway.js';
 
 export interface FuncStats {
   counts: Record<string, number>;
@@ -56,7 +54,8 @@ export class StatsService implements MaintenanceJob<StatsReport> {
   private readonly logger = new Logger(StatsService.name);
 
   constructor(
-    @Inject(PG_POOL) private readonly pool: Pool,
+    private readonly db: Db,
+    private readonly gateway: StatsGateway,
     @InjectRepository(CollectionStatsEntity) private readonly saved: Repository<CollectionStatsEntity>,
     private readonly collections: CollectionsService,
     private readonly registry: TaskRegistry,
@@ -71,7 +70,7 @@ export class StatsService implements MaintenanceJob<StatsReport> {
   /** Saves the statistics of every collection, until the deadline; counts what it saved. */
   async runOnce(): Promise<StatsReport> {
     const report = { skipped: true, collections: 0, errors: 0 };
-    await runExclusive(this.pool, JobKey.Stats, this.config.scheduler.deadlineMs, this.logger, async (_s, deadline) => {
+    await runExclusive(this.db, JobKey.Stats, this.config.scheduler.deadlineMs, this.logger, async (_s, deadline) => {
       report.skipped = false;
       for (const c of shuffled(await this.collections.list())) {
         if (Date.now() > deadline) break;
@@ -91,7 +90,7 @@ export class StatsService implements MaintenanceJob<StatsReport> {
   async saveFor(collection: string): Promise<CollectionStats> {
     const t0 = performance.now();
     const stats = await this.compute(collection);
-    await pgQueryable(this.pool).rows(SAVE_STATS, [collection, JSON.stringify(stats), Math.round(performance.now() - t0)]);
+    await this.gateway.save(collection, stats, Math.round(performance.now() - t0));
     return stats;
   }
 
@@ -101,24 +100,21 @@ export class StatsService implements MaintenanceJob<StatsReport> {
   }
 
   async compute(collection: string): Promise<CollectionStats> {
-    const q = pgQueryable(this.pool);
     const funcs = this.registry.all();
-    const counts = await inTransaction(this.pool, async (client) => {
-      // A collection holding a large share of the table tempts the planner into a (parallel) scan
-      // of the whole table; the index-only scan reads this collection's entries and nothing else.
-      await client.query(SEQSCAN_OFF);
-      return pgQueryable(client).rows<{ func: string; status: string; n: string; outdated: string; bytes: string }>(STATS_COUNTS, [
+    const counts = await this.db.transaction((tx) =>
+      this.gateway.countsWithoutSeqscan(
+        tx,
         collection,
         funcs.map((f) => f.name),
         funcs.map((f) => f.version),
-      ]);
-    });
+      ),
+    );
     // The funcs that have tasks here: the other statements read one index range per func.
     const seenFuncs = [...new Set(counts.map((c) => c.func))];
-    const [recent, oldest, reasons] = await Promise.all([
-      q.rows<{ func: string; m1: string; m5: string; m60: string; p50: number | null; p95: number | null }>(STATS_RECENT, [collection, seenFuncs]),
-      q.rows<{ seconds: number | null }>(STATS_OLDEST_PENDING, [collection, seenFuncs]),
-      q.rows<{ status: string; reason: string; n: string }>(STATS_REASONS, [collection, seenFuncs, ERRORS_SAMPLED]),
+    const [recent, oldestPendingSeconds, reasons] = await Promise.all([
+      this.gateway.recent(collection, seenFuncs),
+      this.gateway.oldestPendingSeconds(collection, seenFuncs),
+      this.gateway.topReasons(collection, seenFuncs, ERRORS_SAMPLED),
     ]);
 
     const byFunc: Record<string, FuncStats> = {};
@@ -155,7 +151,7 @@ export class StatsService implements MaintenanceJob<StatsReport> {
       remaining,
       finished,
       etaSeconds: remaining === 0 ? 0 : ratePerSecond > 0 ? Math.round(remaining / ratePerSecond) : null,
-      oldestPendingSeconds: oldest[0]?.seconds ?? null,
+      oldestPendingSeconds,
       topReasons: reasons.map((r) => ({ status: r.status, reason: r.reason, count: Number(r.n) })),
       funcs: byFunc,
     };

@@ -147,6 +147,12 @@ export const KILL_DEAD_STARTED: Statement = {
     SELECT id::text AS id, collection, func FROM killed`,
 };
 
+export interface KilledRow {
+  id: string;
+  collection: string;
+  func: string;
+}
+
 /**
  * What each (collection, func) pair has to do this tick, in one statement: a few index probes per
  * pair (EXISTS stops at the first entry, and a plain index scan marks the dead entries it passes,

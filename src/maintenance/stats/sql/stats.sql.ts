@@ -19,8 +19,16 @@ export const STATS_COUNTS: Statement = {
      GROUP BY g.func, g.status`,
 };
 
+export interface StatsCountRow {
+  func: string;
+  status: string;
+  n: string;
+  outdated: string;
+  bytes: string;
+}
+
 /** Run before STATS_COUNTS, in its transaction. */
-export const SEQSCAN_OFF = 'SET LOCAL enable_seqscan = off';
+export const SEQSCAN_OFF: Statement = { text: 'SET LOCAL enable_seqscan = off' };
 
 /**
  * Finished over the last 60 minutes, per func of $2 (task_finished_idx alone: one range per func,
@@ -40,6 +48,15 @@ export const STATS_RECENT: Statement = {
        AND date_started IS NOT NULL
      GROUP BY func`,
 };
+
+export interface StatsRecentRow {
+  func: string;
+  m1: string;
+  m5: string;
+  m60: string;
+  p50: number | null;
+  p95: number | null;
+}
 
 /**
  * The commonest failures: broken reasons counted exactly from task_failed_idx alone (it carries
@@ -66,6 +83,12 @@ export const STATS_REASONS: Statement = {
      LIMIT 10`,
 };
 
+export interface StatsReasonRow {
+  status: string;
+  reason: string;
+  n: string;
+}
+
 /** The oldest pending task of each func: the first entry of each task_active_idx range. */
 export const STATS_OLDEST_PENDING: Statement = {
   name: 'laterz_stats_oldest_pending',
@@ -76,6 +99,10 @@ export const STATS_OLDEST_PENDING: Statement = {
                           WHERE collection = $1 AND func = f.func AND status = 'pending'
                           ORDER BY date_modified LIMIT 1) o`,
 };
+
+export interface StatsOldestPendingRow {
+  seconds: number | null;
+}
 
 export const SAVE_STATS: Statement = {
   name: 'laterz_stats_save',
