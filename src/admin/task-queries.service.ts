@@ -1,35 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Broker } from '../broker/broker.js';
 import type { Executor } from '../tasks/executor.js';
-import type { Db } from '../database/db.js';
-import {
-  AttemptRow,
-  COUNT_EDGES,
-  COUNTS_BY_FUNC_STATUS,
-  EdgeRow,
-  EDGES_INTO,
-  EDGES_OUT_OF,
-  EXISTS_TASK,
-  GRAPH_NODES,
-  GraphEdgeRow,
-  GraphNodeRow,
-  PROGRESS_OF_DEPENDENCIES,
-  PROGRESS_OF_DEPENDENTS,
-  ProgressRow,
-  TASK_ATTEMPTS,
-  TASK_DEPENDENCIES,
-  TASK_DEPENDENTS,
-  TASK_DETAIL,
-  TaskDetailRow,
-  TaskRow,
-} from './sql/inspect.sql.js';
 import { filterToSql } from '../tasks/task-filter.js';
 import { TaskRegistry } from '../tasks/task-registry.js';
 import { TaskNotFound } from '../tasks/tasks.errors.js';
 import { ListTasksQuery, TASK_SORTS } from './dto/list-tasks.dto.js';
 import { ADMIN_EXECUTOR } from './admin-pool.js';
-import { listTasksStatement } from './sql/list-tasks.sql.js';
 import { decodeTaskCursor, encodeTaskCursor, sortKeySql } from './task-cursor.js';
+import { EdgeRow, GraphEdgeRow, TaskReadsGateway, TaskRow } from './task-reads.gateway.js';
 
 /** Edges of each kind shown by inspect; the counts say when there are more. */
 const EDGES_SHOWN = 500;
@@ -39,14 +17,14 @@ const GRAPH_NODES_MAX = 500;
 /** The API's read side: list, inspect, graph, progress, queues. Reads only; the admin pool bounds each statement. */
 @Injectable()
 export class TaskQueries {
-  private readonly db: Db;
+  private readonly tasks: TaskReadsGateway;
   private readonly broker: Broker;
 
   constructor(
     @Inject(ADMIN_EXECUTOR) admin: Executor,
     private readonly registry: TaskRegistry,
   ) {
-    this.db = admin.db;
+    this.tasks = new TaskReadsGateway(admin.db);
     this.broker = admin.broker;
   }
 
@@ -62,7 +40,7 @@ export class TaskQueries {
     });
     const funcs = this.registry.all();
     const cursor = q.cursor === undefined ? undefined : decodeTaskCursor(q.cursor, q.sort, q.order);
-    const statement = listTasksStatement({
+    const rows = await this.tasks.listPage({
       where,
       params,
       outdated: q.outdated === undefined ? undefined : { want: q.outdated, funcs: funcs.map((f) => f.name), versions: funcs.map((f) => f.version) },
@@ -71,7 +49,6 @@ export class TaskQueries {
       after: cursor && { key: cursor.k, id: cursor.id },
       limit: q.limit + 1,
     });
-    const rows = await this.db.rows<TaskRow & { sort_key: string }>({ text: statement.text }, statement.values);
     const page = rows.slice(0, q.limit);
     const last = page[page.length - 1];
     const nextCursor = rows.length > q.limit && last ? encodeTaskCursor({ s: q.sort, o: q.order, k: last.sort_key, id: last.id }) : null;
@@ -80,14 +57,13 @@ export class TaskQueries {
 
   /** The row, its failed attempts, its edges both ways with names and statuses, result and log. */
   async inspect(id: string) {
-    const q = this.db;
-    const [task] = await q.rows<TaskDetailRow>(TASK_DETAIL, [id]);
+    const task = await this.tasks.detail(id);
     if (!task) throw new TaskNotFound(id);
-    const [attempts, dependencies, dependents, [counts]] = await Promise.all([
-      q.rows<AttemptRow>(TASK_ATTEMPTS, [id]),
-      q.rows<EdgeRow>(TASK_DEPENDENCIES, [id, EDGES_SHOWN]),
-      q.rows<EdgeRow>(TASK_DEPENDENTS, [id, EDGES_SHOWN]),
-      q.rows<{ dependencies: number; dependents: number }>(COUNT_EDGES, [id]),
+    const [attempts, dependencies, dependents, counts] = await Promise.all([
+      this.tasks.attempts(id),
+      this.tasks.dependencies(id, EDGES_SHOWN),
+      this.tasks.dependents(id, EDGES_SHOWN),
+      this.tasks.edgeCounts(id),
     ]);
     const func = this.registry.get(task.func);
     // Args (and stack traces, which quote them) are shown only for funcs that opt in with logArgs.
@@ -117,8 +93,7 @@ export class TaskQueries {
 
   /** The DAG around a task: up to `depth` edges towards its inputs and towards its dependents. */
   async graph(id: string, depth: number) {
-    const q = this.db;
-    if ((await q.rows(EXISTS_TASK, [id])).length === 0) throw new TaskNotFound(id);
+    if (!(await this.tasks.exists(id))) throw new TaskNotFound(id);
     const level = new Map<string, number>([[id, 0]]);
     const edges = new Map<string, GraphEdgeRow>();
     let truncated = false;
@@ -126,7 +101,7 @@ export class TaskQueries {
       let frontier = [id];
       for (let step = 1; step <= depth && frontier.length > 0 && !truncated; step++) {
         const room = GRAPH_NODES_MAX - level.size;
-        const found = await q.rows<GraphEdgeRow>(direction < 0 ? EDGES_INTO : EDGES_OUT_OF, [frontier, room * 4 + 1]);
+        const found = await (direction < 0 ? this.tasks.edgesInto(frontier, room * 4 + 1) : this.tasks.edgesOutOf(frontier, room * 4 + 1));
         const next: string[] = [];
         for (const e of found) {
           const other = direction < 0 ? e.prev : e.next;
@@ -144,7 +119,7 @@ export class TaskQueries {
         frontier = next;
       }
     }
-    const nodes = await q.rows<GraphNodeRow>(GRAPH_NODES, [[...level.keys()]]);
+    const nodes = await this.tasks.graphNodes([...level.keys()]);
     const shown = new Set(nodes.map((n) => n.id));
     return {
       root: id,
@@ -169,9 +144,8 @@ export class TaskQueries {
 
   /** Counts by status, run times and an ETA over one side of a task's edges (the edX parent/subtask view). */
   async progress(id: string, of: 'dependencies' | 'dependents') {
-    const q = this.db;
-    if ((await q.rows(EXISTS_TASK, [id])).length === 0) throw new TaskNotFound(id);
-    const [p] = await q.rows<ProgressRow>(of === 'dependencies' ? PROGRESS_OF_DEPENDENCIES : PROGRESS_OF_DEPENDENTS, [id]);
+    if (!(await this.tasks.exists(id))) throw new TaskNotFound(id);
+    const p = await this.tasks.progress(id, of);
     const remaining = p.total - p.finished;
     const rate = p.finished > 0 && p.span_secs !== null && p.span_secs > 0 ? p.finished / p.span_secs : null;
     const elapsed = p.first_started ? (p.now.getTime() - p.first_started.getTime()) / 1000 : null;
@@ -192,7 +166,7 @@ export class TaskQueries {
 
   /** Per func: its broker queue's ready/unacked counts and the database counts by status. */
   async queues() {
-    const counts = await this.db.rows<{ func: string; status: string; n: number }>(COUNTS_BY_FUNC_STATUS, []);
+    const counts = await this.tasks.countsByFuncStatus();
     const byFunc = new Map<string, Record<string, number>>();
     for (const c of counts) byFunc.set(c.func, { ...(byFunc.get(c.func) ?? {}), [c.status]: c.n });
     const funcs = this.registry.all();

@@ -3,7 +3,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
 import { CollectionEntity } from './collection.entity.js';
-import { UPSERT_COLLECTION } from './sql/upsert-collection.sql.js';
+import { CollectionGateway } from './collection.gateway.js';
 
 /** Collections: made from COLLECTIONS at boot, listed and toggled by the scheduler and the API. */
 @Injectable()
@@ -13,6 +13,7 @@ export class CollectionsService implements OnApplicationBootstrap {
   constructor(
     @InjectRepository(CollectionEntity) private readonly repo: Repository<CollectionEntity>,
     private readonly config: AppConfig,
+    private readonly gateway: CollectionGateway,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -38,6 +39,6 @@ export class CollectionsService implements OnApplicationBootstrap {
 
   /** Creates or updates a collection (the demo uses it). */
   async upsert(name: string, values: { process?: boolean; sync?: boolean; options?: Record<string, unknown> }): Promise<void> {
-    await this.repo.query(UPSERT_COLLECTION, [name, values.process ?? null, values.sync ?? null, values.options ? JSON.stringify(values.options) : null]);
+    await this.gateway.upsert(name, values);
   }
 }

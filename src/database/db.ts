@@ -1,4 +1,4 @@
-import type { Pool, PoolClient } from 'pg';
+import { Pool, type PoolClient } from 'pg';
 import { pgQueryable, type Queryable, type Statement } from './queryable.js';
 import { BEGIN, COMMIT, NOTIFY, ROLLBACK } from './sql/session.sql.js';
 
@@ -11,8 +11,24 @@ import { BEGIN, COMMIT, NOTIFY, ROLLBACK } from './sql/session.sql.js';
 export class Db implements Queryable {
   private readonly q: Queryable;
 
-  constructor(private readonly pool: Pool) {
+  constructor(protected readonly pool: Pool) {
     this.q = pgQueryable(pool);
+  }
+
+  /** A Db on a pool of its own (the api role's), which `end()` closes; the engine's Db is on TypeORM's pool. */
+  static open(options: DbPoolOptions): OwnedDb {
+    const pool = new Pool({
+      connectionString: options.url,
+      max: options.max,
+      statement_timeout: options.statementTimeoutMs,
+      connectionTimeoutMillis: options.connectionTimeoutMs,
+      idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs,
+      application_name: options.applicationName,
+      // As the engine's pool (data-source.ts): unqualified SQL follows DB_SCHEMA, and no JIT.
+      options: `-c search_path=${options.schema} -c jit=off`,
+    });
+    pool.on('error', options.onIdleError);
+    return new OwnedDb(pool);
   }
 
   rows<T>(statement: Statement, values: unknown[]): Promise<T[]> {
@@ -65,3 +81,35 @@ export class Db implements Queryable {
   }
 }
 
+
+/** The pool Db.open makes. */
+export interface DbPoolOptions {
+  url: string;
+  /** Connections at most. */
+  max: number;
+  /** `statement_timeout` of every session. */
+  statementTimeoutMs: number;
+  /** How long a caller waits for a free connection before the pool gives up. */
+  connectionTimeoutMs: number;
+  /** `idle_in_transaction_session_timeout` of every session. */
+  idleInTransactionTimeoutMs: number;
+  /** How the sessions name themselves in pg_stat_activity. */
+  applicationName: string;
+  /** The sessions' `search_path`. */
+  schema: string;
+  /** An idle connection of the pool failed (the pool drops it). */
+  onIdleError: (err: Error) => void;
+}
+
+/** A Db that owns its pool (Db.open): its opener calls `end()` at shutdown. */
+export class OwnedDb extends Db {
+  /** @deprecated transitional (issue 15): the pg Pool under this Db, for callers not yet on a Db. */
+  get pgPool(): Pool {
+    return this.pool;
+  }
+
+  /** Closes the pool: waits for the connections in use to come back, then ends every one. */
+  end(): Promise<void> {
+    return this.pool.end();
+  }
+}

@@ -4,6 +4,7 @@ import { Client } from 'pg';
 import { binariesRunnableBy, installedBinaries } from './embedded/binaries.js';
 import { OsAccount, serverAccount } from './embedded/os-account.js';
 import { ProgramOptions, runToEnd, ServerProcess } from './embedded/server-process.js';
+import { createDatabase, DATABASE_EXISTS } from './sql/embedded.sql.js';
 
 export interface EmbeddedPostgresOptions {
   dataDir: string;
@@ -112,8 +113,8 @@ export class EmbeddedPostgresServer {
     const client = new Client({ host: '127.0.0.1', port: this.options.port, user: USER, password: PASSWORD, database: 'postgres' });
     await client.connect();
     try {
-      const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [DATABASE]);
-      if (rowCount === 0) await client.query(`CREATE DATABASE ${client.escapeIdentifier(DATABASE)}`);
+      const { rowCount } = await client.query(DATABASE_EXISTS.text, [DATABASE]);
+      if (rowCount === 0) await client.query(createDatabase(client.escapeIdentifier(DATABASE)).text);
     } finally {
       await client.end();
     }

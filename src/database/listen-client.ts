@@ -1,5 +1,6 @@
 import { Logger, OnApplicationShutdown } from '@nestjs/common';
 import { Client } from 'pg';
+import { listen, unlisten } from './sql/listen.sql.js';
 
 /** What a subscriber of a channel is told. */
 export interface ListenSubscriber {
@@ -111,7 +112,7 @@ export class ListenClient implements OnApplicationShutdown {
     this.subscribers.delete(channel);
     const client = this.client;
     if (this.state === LISTENING && client && this.listened.delete(channel)) {
-      client.query(`UNLISTEN ${client.escapeIdentifier(channel)}`).catch(() => undefined);
+      client.query(unlisten(client.escapeIdentifier(channel)).text).catch(() => undefined);
     }
   }
 
@@ -161,7 +162,7 @@ export class ListenClient implements OnApplicationShutdown {
 
   private async listen(client: Client, channel: string): Promise<void> {
     this.listened.add(channel);
-    await client.query(`LISTEN ${client.escapeIdentifier(channel)}`);
+    await client.query(listen(client.escapeIdentifier(channel)).text);
   }
 
   private missing(): string[] {

@@ -2,6 +2,7 @@ import { Client } from 'pg';
 import { DataSource, DataSourceOptions } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
 import { dataSourceOptions } from './data-source.js';
+import { ADVISORY_LOCK, ADVISORY_UNLOCK, createSchemaIfMissing } from './sql/migrate.sql.js';
 
 /** Advisory lock key (two-int form, class 0x6c7a = "lz") held while migrations run. */
 export const MIGRATION_LOCK: readonly [number, number] = [0x6c7a, 1];
@@ -30,8 +31,8 @@ export async function runMigrationChain(
   const session = new Client({ connectionString: url, application_name: applicationName });
   await session.connect();
   try {
-    await session.query('SELECT pg_advisory_lock($1, $2)', [...lock]);
-    if (schema) await session.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+    await session.query(ADVISORY_LOCK.text, [...lock]);
+    if (schema) await session.query(createSchemaIfMissing(session.escapeIdentifier(schema)).text);
     const ds = new DataSource(options);
     await ds.initialize();
     try {
@@ -41,7 +42,7 @@ export async function runMigrationChain(
       await ds.destroy();
     }
   } finally {
-    await session.query('SELECT pg_advisory_unlock($1, $2)', [...lock]).catch(() => undefined);
+    await session.query(ADVISORY_UNLOCK.text, [...lock]).catch(() => undefined);
     await session.end();
   }
 }

@@ -1,5 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
 import type { QueryRunner } from 'typeorm';
+import { BEGIN, COMMIT, ROLLBACK } from './sql/session.sql.js';
 
 /**
  * A statement: its SQL and, for a hot one, a unique name (pg prepares it once per connection).
@@ -48,12 +49,12 @@ export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) =>
   const client = await pool.connect();
   let broken: Error | undefined;
   try {
-    await client.query('BEGIN');
+    await client.query(BEGIN.text);
     const result = await work(client);
-    await client.query('COMMIT');
+    await client.query(COMMIT.text);
     return result;
   } catch (err) {
-    await client.query('ROLLBACK').catch((e: Error) => (broken = e));
+    await client.query(ROLLBACK.text).catch((e: Error) => (broken = e));
     throw err;
   } finally {
     client.release(broken);

@@ -95,7 +95,7 @@ describe('statement timeout of the admin API', () => {
     const holder = await app.db.connect();
     try {
       const [id] = await insertDetailedTasks(app.db, [{ func: 'e2e.any', status: 'pending' }]);
-      const { rows: settings } = await app.get(AdminPool).pool.query('SHOW statement_timeout');
+      const settings = await app.get(AdminPool).db.rows<{ statement_timeout: string }>({ text: 'SHOW statement_timeout' }, []);
       expect(settings[0].statement_timeout).toBe('200ms');
       // Another transaction holds the row: the cancel waits for its lock until the timeout ends it.
       await holder.query('BEGIN');
