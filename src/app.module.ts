@@ -1,43 +1,24 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { AdminModule } from './admin/admin.module.js';
+import { getDataSourceToken } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
 import { AppConfig } from './config/app-config.js';
-import { ConfigModule } from './config/config.module.js';
-import { DatabaseModule } from './database/database.module.js';
-import { ENGINE_ENTITIES } from './entities.js';
-import { BrokerModule } from './broker/broker.module.js';
-import { CollectionsModule } from './collections/collections.module.js';
-import { HealthModule } from './health/health.module.js';
+import { LATERZ_DATA_SOURCE } from './database/database.module.js';
+import { LaterzDatabase } from './database/laterz-database.js';
+import { LaterzModule } from './laterz.module.js';
 import { LoggingModule } from './logging/logging.module.js';
-import { BulkModule } from './maintenance/bulk/bulk.module.js';
-import { DispatchModule } from './maintenance/dispatch/dispatch.module.js';
-import { MaintenanceModule } from './maintenance/maintenance.module.js';
-import { StatsModule } from './maintenance/stats/stats.module.js';
-import { MetricsModule } from './metrics/metrics.module.js';
-import { TasksModule } from './tasks/tasks.module.js';
-import { WorkerModule } from './runner/worker.module.js';
 
-/** The engine; ROLES decides which of the role modules start, `extra` adds the app's own (handlers, routes). */
+/**
+ * The service: LaterzModule with the roles of ROLES and the admin API at the root, pino's logs, and
+ * `extra`, the app's own modules (handlers, routes). The database is the caller's `database`.
+ */
 @Module({})
 export class AppModule {
-  static forRoot(config: AppConfig, databaseUrl: string, extra: DynamicModule['imports'] = []): DynamicModule {
+  static forRoot(config: AppConfig, database: LaterzDatabase, extra: DynamicModule['imports'] = []): DynamicModule {
     return {
       module: AppModule,
-      imports: [
-        ConfigModule.forRoot(config),
-        LoggingModule.forRoot(config),
-        DatabaseModule.forRoot(databaseUrl, ENGINE_ENTITIES),
-        BrokerModule,
-        TasksModule,
-        CollectionsModule,
-        HealthModule,
-        StatsModule,
-        ...(config.has('worker') ? [WorkerModule.forRoot({ observedBy: MetricsModule })] : []),
-        ...(config.has('api') ? [AdminModule.forRoot(config)] : []),
-        // The scheduler role: the maintenance scheduler and the jobs only it runs (stats, above, is
-        // read by every role).
-        ...(config.has('scheduler') ? [MaintenanceModule, DispatchModule, BulkModule] : []),
-        ...extra,
-      ],
+      imports: [LoggingModule.forRoot(config), LaterzModule.forService(config, database), ...extra],
+      // In the service laterz's data source is the app's only one, also under TypeORM's default token.
+      providers: [{ provide: DataSource, useExisting: getDataSourceToken(LATERZ_DATA_SOURCE) }],
     };
   }
 }

@@ -4,8 +4,8 @@ import { NestExpressApplication } from '@nestjs/platform-express';
 import { setupHttp } from './admin/setup-http.js';
 import { AppModule } from './app.module.js';
 import { AppConfig } from './config/app-config.js';
-import { EmbeddedPostgresServer } from './database/embedded-postgres.js';
-import { runMigrations } from './database/migrate.js';
+import { DATABASE_URL } from './database/database.module.js';
+import { LaterzDatabase } from './database/laterz-database.js';
 import { AppLogger } from './logging/app-logger.js';
 import { ShutdownSignals } from './shutdown-signals.js';
 
@@ -18,8 +18,9 @@ export interface Running {
 }
 
 /**
- * Starts laterz: resolves the database (DATABASE_URL, or an embedded server under DATA_DIR),
- * applies migrations under an advisory lock, then starts the modules of the configured roles.
+ * Starts the service: LaterzModule (AppModule) resolves the database (DATABASE_URL, or an embedded
+ * server under DATA_DIR) and applies migrations under an advisory lock before the modules of the
+ * configured roles start; then the service's HTTP setup, and listen.
  */
 export async function bootstrap(
   config: AppConfig = AppConfig.fromEnv(),
@@ -27,13 +28,10 @@ export async function bootstrap(
 ): Promise<Running> {
   // Installed first: a signal while laterz starts must end the embedded server it may have started.
   const signals = options.handleSignals !== false ? new ShutdownSignals() : undefined;
-  const embedded = config.databaseUrl
-    ? undefined
-    : new EmbeddedPostgresServer({ dataDir: config.dataDir, port: config.embeddedPgPort });
-  const url = config.databaseUrl ?? (await embedded!.start());
+  // Opened by the app (an async provider), stopped here too should the app fail to start.
+  const database = new LaterzDatabase(config);
   try {
-    await runMigrations(config, url);
-    const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, url, options.imports), {
+    const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, database, options.imports), {
       bufferLogs: true,
       abortOnError: false,
       // setupHttp registers the one parser (JSON) after its size check; Nest's defaults would add forms.
@@ -42,6 +40,7 @@ export async function bootstrap(
     app.useLogger(app.get(AppLogger));
     setupHttp(app, config);
     await app.listen(config.port);
+    const url = app.get<string>(DATABASE_URL);
     const logger = app.get(AppLogger);
     logger.log(
       `laterz up on :${config.port} (roles ${[...config.roles].join(',')}, ` +
@@ -53,13 +52,14 @@ export async function bootstrap(
     const shutdown = (signal?: string) =>
       (closing ??= (async () => {
         logger.log(`shutting down${signal ? ` on ${signal}` : ''}`, 'Bootstrap');
+        // The embedded server stops with the app, last.
         await app.close();
-        await embedded?.stop();
+        await database.stop();
       })());
     signals?.up(shutdown, (line) => logger.warn(line, 'Bootstrap'));
     return { app, config, url, shutdown };
   } catch (err) {
-    await embedded?.stop().catch(() => undefined);
+    await database.stop().catch(() => undefined);
     throw err;
   }
 }

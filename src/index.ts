@@ -3,6 +3,15 @@
  * pipeline under examples/ imports nothing else). Everything not exported here is internal.
  */
 export { bootstrap, type Running } from './bootstrap.js';
+export { LaterzModule, type LaterzAsyncOptions, type LaterzFactoryOptions } from './laterz.module.js';
+export {
+  InvalidLaterzOptions,
+  type LaterzApiOptions,
+  type LaterzApiToken,
+  type LaterzOptions,
+  type LaterzSettingName,
+} from './config/laterz-options.js';
+export type { Role } from './config/env.schema.js';
 export { AppConfig } from './config/app-config.js';
 export { DATABASE_URL, PG_POOL } from './database/database.module.js';
 export { runMigrationChain } from './database/migrate.js';

@@ -1,4 +1,4 @@
-import { DynamicModule, Inject, Module, OnModuleInit } from '@nestjs/common';
+import { DynamicModule, Inject, Module, OnModuleInit, Provider } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { AuditService } from '../audit/audit.service.js';
 import { AppConfig } from '../config/app-config.js';
@@ -10,16 +10,12 @@ import { MetricsModule } from '../metrics/metrics.module.js';
 import type { Executor } from '../tasks/executor.js';
 import { TasksModule } from '../tasks/tasks.module.js';
 import { ADMIN_EXECUTOR, AdminPool, AdminPoolModule } from './admin-pool.js';
+import { adminControllers, AdminRoutesScope } from './admin-routes.js';
 import { AdminTokens, resolveAdminTokens } from './admin-tokens.js';
-import { AuditController } from './audit.controller.js';
 import { AdminAuthGuard } from './auth.guard.js';
 import { CollectionsAdmin } from './collections-admin.service.js';
-import { CollectionsController } from './collections.controller.js';
-import { MetricsController } from './metrics.controller.js';
-import { QueuesController } from './queues.controller.js';
 import { TaskActions } from './task-actions.service.js';
 import { TaskQueries } from './task-queries.service.js';
-import { TasksController } from './tasks.controller.js';
 
 /**
  * The api role: the admin REST API, /metrics, and the guard that puts every route of the app
@@ -38,18 +34,22 @@ export class AdminModule implements OnModuleInit {
   }
 
   /**
-   * Resolves the tokens first (ADMIN_TOKENS, or the embedded mode's token file) and throws
-   * AdminTokensMissing when there are none, before Nest builds anything.
+   * Given the `config`, resolves the tokens first (ADMIN_TOKENS, or the embedded mode's token file)
+   * and throws AdminTokensMissing when there are none, before Nest builds anything; without it
+   * (LaterzModule.forRootAsync), when Nest builds the module. `scope`: whose routes the token guard
+   * and the API's pipe, filter and interceptor cover (admin-routes.ts).
    */
-  static forRoot(config: AppConfig): DynamicModule {
-    const tokens = resolveAdminTokens(config);
+  static forRoot(options: { config?: AppConfig; scope: AdminRoutesScope }): DynamicModule {
+    const tokens: Provider = options.config
+      ? { provide: AdminTokens, useValue: resolveAdminTokens(options.config) }
+      : { provide: AdminTokens, inject: [AppConfig], useFactory: (config: AppConfig) => resolveAdminTokens(config) };
     return {
       module: AdminModule,
       imports: [TasksModule, MetricsModule, AdminPoolModule],
-      controllers: [TasksController, QueuesController, CollectionsController, AuditController, MetricsController],
+      controllers: adminControllers(options.scope),
       providers: [
-        { provide: AdminTokens, useValue: tokens },
-        { provide: APP_GUARD, useClass: AdminAuthGuard },
+        tokens,
+        ...(options.scope === 'app' ? [{ provide: APP_GUARD, useClass: AdminAuthGuard }] : []),
         {
           provide: ADMIN_EXECUTOR,
           inject: [Broker, AdminPool, AppConfig, ListenClient],

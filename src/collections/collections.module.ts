@@ -1,12 +1,13 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { LATERZ_DATA_SOURCE } from '../database/database.module.js';
 import { CollectionEntity } from './collection.entity.js';
 import { CollectionStatsEntity } from './collection-stats.entity.js';
 import { CollectionGateway } from './collection.gateway.js';
 import { CollectionsService } from './collections.service.js';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([CollectionEntity, CollectionStatsEntity])],
+  imports: [TypeOrmModule.forFeature([CollectionEntity, CollectionStatsEntity], LATERZ_DATA_SOURCE)],
   providers: [CollectionGateway, CollectionsService],
   exports: [CollectionsService, TypeOrmModule],
 })

@@ -2,6 +2,7 @@ import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
+import { LATERZ_DATA_SOURCE } from '../database/database.module.js';
 import { CollectionEntity } from './collection.entity.js';
 import { CollectionGateway } from './collection.gateway.js';
 
@@ -11,7 +12,7 @@ export class CollectionsService implements OnApplicationBootstrap {
   private readonly logger = new Logger(CollectionsService.name);
 
   constructor(
-    @InjectRepository(CollectionEntity) private readonly repo: Repository<CollectionEntity>,
+    @InjectRepository(CollectionEntity, LATERZ_DATA_SOURCE) private readonly repo: Repository<CollectionEntity>,
     private readonly config: AppConfig,
     private readonly gateway: CollectionGateway,
   ) {}

@@ -264,23 +264,40 @@ export class EnvValidationError extends Error {
 
 const SECRETS = new Set(['DATABASE_URL', 'AMQP_URL', 'ADMIN_TOKENS']);
 
-function describe(errors: ValidationError[]): string[] {
-  return errors.map((e) => {
-    const shown = SECRETS.has(e.property) ? '(redacted)' : JSON.stringify(e.value);
-    return `${e.property}=${shown}: ${Object.values(e.constraints ?? {}).join('; ')}`;
-  });
+/** One bad variable: its name, its value as a message may show it (secrets redacted), and what is wrong. */
+export interface EnvProblem {
+  name: string;
+  shown: string;
+  message: string;
 }
 
-/** Validates a raw environment; throws one error naming every bad variable. */
-export function validateEnv(raw: Record<string, string | undefined>): EnvSchema {
-  const known = Object.keys(new EnvSchema());
+function describe(errors: ValidationError[]): EnvProblem[] {
+  return errors.map((e) => ({
+    name: e.property,
+    shown: SECRETS.has(e.property) ? '(redacted)' : JSON.stringify(e.value),
+    message: Object.values(e.constraints ?? {}).join('; '),
+  }));
+}
+
+/** The names of every setting (EnvSchema's), for callers that check a name before its value. */
+export function envSettingNames(): string[] {
+  return [...new Set([...Object.keys(new EnvSchema()), 'DATABASE_URL', 'AMQP_URL', 'ADMIN_TOKENS'])];
+}
+
+/** Validates a raw environment: the settings, and every bad variable (none when the settings are good). */
+export function checkEnv(raw: Readonly<Record<string, string | undefined>>): { env: EnvSchema; problems: EnvProblem[] } {
   const picked: Record<string, string> = {};
-  for (const key of [...known, 'DATABASE_URL', 'AMQP_URL', 'ADMIN_TOKENS']) {
+  for (const key of envSettingNames()) {
     const value = raw[key];
     if (value !== undefined && value !== '') picked[key] = value;
   }
   const env = plainToInstance(EnvSchema, picked, { exposeDefaultValues: true });
-  const errors = validateSync(env, { forbidUnknownValues: true, stopAtFirstError: true });
-  if (errors.length > 0) throw new EnvValidationError(describe(errors));
+  return { env, problems: describe(validateSync(env, { forbidUnknownValues: true, stopAtFirstError: true })) };
+}
+
+/** Validates a raw environment; throws one error naming every bad variable. */
+export function validateEnv(raw: Record<string, string | undefined>): EnvSchema {
+  const { env, problems } = checkEnv(raw);
+  if (problems.length > 0) throw new EnvValidationError(problems.map((p) => `${p.name}=${p.shown}: ${p.message}`));
   return env;
 }

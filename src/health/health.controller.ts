@@ -1,7 +1,10 @@
 import { Controller, Get } from '@nestjs/common';
 import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, HealthIndicatorFunction, TypeOrmHealthIndicator } from '@nestjs/terminus';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
 import { BrokerHealth } from '../broker/broker-health.js';
+import { LATERZ_DATA_SOURCE } from '../database/database.module.js';
 import { LiveResponse, ReadyResponse } from './health.dto.js';
 
 /** Liveness (the process answers) and readiness (the database and the broker answer). */
@@ -12,6 +15,7 @@ export class HealthController {
     private readonly health: HealthCheckService,
     private readonly db: TypeOrmHealthIndicator,
     private readonly broker: BrokerHealth,
+    @InjectDataSource(LATERZ_DATA_SOURCE) private readonly dataSource: DataSource,
   ) {}
 
   @Get('live')
@@ -27,7 +31,7 @@ export class HealthController {
   @ApiServiceUnavailableResponse({ type: ReadyResponse, description: 'A check is down (or the process is shutting down)' })
   ready() {
     const checks: HealthIndicatorFunction[] = [
-      () => this.db.pingCheck('database', { timeout: 3000 }),
+      () => this.db.pingCheck('database', { connection: this.dataSource, timeout: 3000 }),
       () => this.broker.check('broker'),
     ];
     return this.health.check(checks);

@@ -1,6 +1,8 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntitySubscriberInterface, QueryRunner, TransactionCommitEvent, TransactionRollbackEvent } from 'typeorm';
 import { Broker, PublishPriority, PublishRef } from '../broker/broker.js';
+import { LATERZ_DATA_SOURCE } from '../database/database.module.js';
 
 /**
  * Transactional enqueue: refs written inside a caller's TypeORM transaction are published only
@@ -12,7 +14,7 @@ export class PublishOnCommit implements EntitySubscriberInterface, OnModuleInit 
   private readonly pending = new WeakMap<QueryRunner, PublishRef[]>();
 
   constructor(
-    private readonly dataSource: DataSource,
+    @InjectDataSource(LATERZ_DATA_SOURCE) private readonly dataSource: DataSource,
     private readonly broker: Broker,
   ) {}
 

@@ -4,6 +4,7 @@ import { Repository } from 'typeorm';
 import { CollectionStatsEntity } from '../../collections/collection-stats.entity.js';
 import { CollectionsService } from '../../collections/collections.service.js';
 import { AppConfig } from '../../config/app-config.js';
+import { LATERZ_DATA_SOURCE } from '../../database/database.module.js';
 import { Db } from '../../database/db.js';
 import { JobKey, runExclusive } from '../job-lock.js';
 import { JobOutcome, MaintenanceJob } from '../maintenance-job.js';
@@ -56,7 +57,7 @@ export class StatsService implements MaintenanceJob<StatsReport> {
   constructor(
     private readonly db: Db,
     private readonly gateway: StatsGateway,
-    @InjectRepository(CollectionStatsEntity) private readonly saved: Repository<CollectionStatsEntity>,
+    @InjectRepository(CollectionStatsEntity, LATERZ_DATA_SOURCE) private readonly saved: Repository<CollectionStatsEntity>,
     private readonly collections: CollectionsService,
     private readonly registry: TaskRegistry,
     private readonly config: AppConfig,
