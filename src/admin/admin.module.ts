@@ -19,7 +19,7 @@ import { TaskQueries } from './task-queries.service.js';
 
 /**
  * The api role: the admin REST API, /metrics, and the guard that puts every route of the app
- * (but the health probes) behind a bearer token. It uses the process's one engine (TasksModule)
+ * (but the health probes) behind a bearer token (in a user's app: the admin routes only). It uses the process's one engine (TasksModule)
  * and passes the admin pool with every call, so each API statement runs under its timeout.
  */
 @Module({})
