@@ -4,7 +4,7 @@
  */
 export { bootstrap, type Running } from './bootstrap.js';
 export { AppConfig } from './config/app-config.js';
-export { DATABASE_URL, PG_POOL } from './database/database.module.js';
+export { DATABASE_URL } from './database/database.module.js';
 export { runMigrationChain } from './database/migrate.js';
 
 export { TasksModule } from './tasks/tasks.module.js';
@@ -31,6 +31,5 @@ export {
 export { CollectionsModule } from './collections/collections.module.js';
 export { CollectionsService } from './collections/collections.service.js';
 
-/** For an app's own API routes: the admin pool (ADMIN_STATEMENT_TIMEOUT_MS) and the token guard's OpenAPI mark. */
-export { AdminPool, AdminPoolModule } from './admin/admin-pool.js';
+/** For an app's own API routes: the token guard's OpenAPI mark. */
 export { ApiGuarded } from './admin/openapi.js';

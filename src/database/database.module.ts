@@ -10,8 +10,6 @@ import { ListenClient } from './listen-client.js';
 
 /** The resolved PostgreSQL URL (the configured one or the embedded server's). */
 export const DATABASE_URL = Symbol('DATABASE_URL');
-/** The pg Pool behind TypeORM: the hot SQL runs on it directly, with named prepared statements. */
-export const PG_POOL = Symbol('PG_POOL');
 
 @Global()
 @Module({})
@@ -28,16 +26,12 @@ export class DatabaseModule {
       ],
       providers: [
         { provide: DATABASE_URL, useValue: url },
-        {
-          provide: PG_POOL,
-          inject: [DataSource],
-          useFactory: (ds: DataSource): Pool => (ds.driver as PostgresDriver).master as Pool,
-        },
-        { provide: Db, inject: [PG_POOL], useFactory: (pool: Pool) => new Db(pool) },
+        // The pg Pool behind TypeORM: the hot SQL runs on it directly, with named prepared statements.
+        { provide: Db, inject: [DataSource], useFactory: (ds: DataSource) => new Db((ds.driver as PostgresDriver).master as Pool) },
         // One LISTEN connection per process, opened by the first subscriber (the api role has none).
         { provide: ListenClient, inject: [DATABASE_URL], useFactory: (dbUrl: string) => new ListenClient({ url: dbUrl }) },
       ],
-      exports: [DATABASE_URL, PG_POOL, Db, ListenClient],
+      exports: [DATABASE_URL, Db, ListenClient],
     };
   }
 }
