@@ -24,8 +24,9 @@ export default {
   // Integration tests boot whole apps and child processes; 60 s is for slow machines, not for sleeping.
   testTimeout: 60000,
   projects: [
-    // Unit tests: beside the code (src/ and examples/), and the pure parts of the chaos suite and the benchmarks.
-    { ...common, displayName: 'unit', roots: ['<rootDir>/src', '<rootDir>/examples', '<rootDir>/test/chaos', '<rootDir>/bench'], testMatch: ['**/*.spec.ts'] },
+    // Unit tests: beside the code (src/ and examples/), the pure parts of the chaos suite and the benchmarks, and the
+    // package's engines check.
+    { ...common, displayName: 'unit', roots: ['<rootDir>/src', '<rootDir>/examples', '<rootDir>/test/chaos', '<rootDir>/test/package', '<rootDir>/bench'], testMatch: ['**/*.spec.ts'] },
     {
       ...common,
       displayName: 'integration',
@@ -34,5 +35,7 @@ export default {
       globalSetup: '<rootDir>/test/helpers/global-setup.mjs',
       globalTeardown: '<rootDir>/test/helpers/global-teardown.mjs',
     },
+    // The npm package: packed from dist/, installed in a fresh project outside the repository (no database).
+    { ...common, displayName: 'package', roots: ['<rootDir>/test/package'], testMatch: ['**/*.pkg-spec.ts'] },
   ],
 };

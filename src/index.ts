@@ -13,7 +13,7 @@ export {
 } from './config/laterz-options.js';
 export type { Role } from './config/env.schema.js';
 export { AppConfig } from './config/app-config.js';
-export { DATABASE_URL, PG_POOL } from './database/database.module.js';
+export { DATABASE_URL } from './database/database.module.js';
 export { runMigrationChain } from './database/migrate.js';
 
 export { TasksModule } from './tasks/tasks.module.js';
@@ -40,6 +40,5 @@ export {
 export { CollectionsModule } from './collections/collections.module.js';
 export { CollectionsService } from './collections/collections.service.js';
 
-/** For an app's own API routes: the admin pool (ADMIN_STATEMENT_TIMEOUT_MS) and the token guard's OpenAPI mark. */
-export { AdminPool, AdminPoolModule } from './admin/admin-pool.js';
+/** For an app's own API routes: the token guard's OpenAPI mark. */
 export { ApiGuarded } from './admin/openapi.js';

@@ -10,7 +10,7 @@ import { EnvSchema } from '../../src/config/env.schema.js';
 import type { ScratchSettings } from '../../src/config/scratch-names.js';
 import { runMigrations } from '../../src/database/migrate.js';
 import { argsHash, canonicalJson } from '../../src/tasks/canonical-json.js';
-import { inTransaction } from '../../src/database/queryable.js';
+import { Db } from '../../src/database/db.js';
 import { TasksService } from '../../src/tasks/tasks.service.js';
 import { BENCH_FUNCS, BenchHandlersModule } from '../bench-handlers.js';
 import { wallMs } from '../lib/clock.js';
@@ -92,9 +92,9 @@ export class LaterzClient implements SystemClient {
    * `analyze`: ANALYZE in that transaction (it counts its own inserts), so the planner sees them from the commit on.
    */
   async insert(func: string, from: number, to: number, status: 'queued' | 'pending', options: SeedOptions = {}): Promise<PublishRef[]> {
-    const refs = await inTransaction(this.db, async (c) => {
-      const { rows } = await c.query<PublishRef>(INSERT_QUEUED, [func, from, to, status]);
-      if (options.analyze) await c.query('ANALYZE task');
+    const refs = await new Db(this.db).transaction(async (tx) => {
+      const rows = await tx.rows<PublishRef>({ text: INSERT_QUEUED }, [func, from, to, status]);
+      if (options.analyze) await tx.rows({ text: 'ANALYZE task' }, []);
       return rows;
     });
     await this.checkHash(func, from);
@@ -103,12 +103,12 @@ export class LaterzClient implements SystemClient {
 
   /** Queues every pending task of `func` in one transaction; returns their refs (to publish). */
   async release(func: string, options: SeedOptions = {}): Promise<PublishRef[]> {
-    return inTransaction(this.db, async (c) => {
-      const { rows } = await c.query<PublishRef>(
-        `UPDATE task SET status = 'queued', date_modified = now() WHERE func = $1 AND status = 'pending' RETURNING id::text AS "taskId", collection, func, priority`,
+    return new Db(this.db).transaction(async (tx) => {
+      const rows = await tx.rows<PublishRef>(
+        { text: `UPDATE task SET status = 'queued', date_modified = now() WHERE func = $1 AND status = 'pending' RETURNING id::text AS "taskId", collection, func, priority` },
         [func],
       );
-      if (options.analyze) await c.query('ANALYZE task');
+      if (options.analyze) await tx.rows({ text: 'ANALYZE task' }, []);
       return rows;
     });
   }

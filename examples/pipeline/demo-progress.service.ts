@@ -1,6 +1,6 @@
-import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
-import { Pool } from 'pg';
-import { PG_POOL, TaskRegistry } from '../../src/index.js';
+import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import { TaskRegistry } from '../../src/index.js';
+import { PipelinePools } from './pipeline-pools.js';
 import { FuncStatusCount, formatIngested, formatProgress, IngestProgress, sameProgress, summariseIngest } from './ingest-progress.js';
 import { INGEST_COUNTS, rows } from './sql/pipeline.sql.js';
 
@@ -34,14 +34,14 @@ export class DemoProgress implements OnModuleDestroy {
   private chain: Promise<unknown> = Promise.resolve();
 
   constructor(
-    @Inject(PG_POOL) private readonly pool: Pool,
+    private readonly pools: PipelinePools,
     private readonly registry: TaskRegistry,
   ) {}
 
   /** The collection's progress now. */
   async read(collection: string): Promise<IngestProgress> {
     const funcs = this.registry.all();
-    const counts = await rows<FuncStatusCount>(this.pool, INGEST_COUNTS, [collection, funcs.map((f) => f.name), funcs.map((f) => f.version)]);
+    const counts = await rows<FuncStatusCount>(this.pools.work, INGEST_COUNTS, [collection, funcs.map((f) => f.name), funcs.map((f) => f.version)]);
     return summariseIngest(counts);
   }
 

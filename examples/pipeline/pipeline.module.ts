@@ -5,6 +5,7 @@ import { DemoProgress } from './demo-progress.service.js';
 import { PipelineApiModule } from './pipeline-api.module.js';
 import { PipelineDemo } from './pipeline-demo.js';
 import { migratePipeline } from './pipeline-schema.js';
+import { PipelinePoolsModule } from './pipeline-pools.js';
 import { PipelineTasks } from './pipeline.tasks.js';
 
 /** Resolved once the pipeline's migrations are applied. */
@@ -20,7 +21,7 @@ export class PipelineModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: PipelineModule,
-      imports: [TasksModule, CollectionsModule, ...(config.has('api') ? [PipelineApiModule] : [])],
+      imports: [TasksModule, CollectionsModule, PipelinePoolsModule, ...(config.has('api') ? [PipelineApiModule] : [])],
       providers: [
         {
           // An async provider: Nest resolves it before any lifecycle hook, so the tables exist before

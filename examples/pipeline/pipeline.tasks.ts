@@ -1,10 +1,10 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { open, readdir, readFile } from 'node:fs/promises';
 import { posix } from 'node:path';
-import { Pool } from 'pg';
-import { type BulkTask, PG_POOL, type TaskContext, TaskBroken, TaskHandler, type TaskId, TasksService } from '../../src/index.js';
+import { type BulkTask, type TaskContext, TaskBroken, TaskHandler, type TaskId, TasksService } from '../../src/index.js';
 import { CollectionRoots } from './collection-roots.js';
+import { PipelinePools } from './pipeline-pools.js';
 import { INDEX_DOCUMENTS, PATH_OF_BLOB, rows, UPSERT_BLOB_TEXT, UPSERT_DIRS, UPSERT_FILE_BLOB } from './sql/pipeline.sql.js';
 import { extractText, sniffMime } from './text-extract.js';
 
@@ -26,7 +26,7 @@ export class PipelineTasks {
   constructor(
     private readonly tasks: TasksService,
     private readonly roots: CollectionRoots,
-    @Inject(PG_POOL) private readonly pool: Pool,
+    private readonly pools: PipelinePools,
   ) {}
 
   /** Lists a folder: a walk per sub-folder, a digest per file. Re-run on `sync` collections to pick up new files. */
@@ -44,7 +44,7 @@ export class PipelineTasks {
     }
     const dirs = entries.filter((e) => e.isDirectory()).map((e) => posix.join(dir, e.name));
     const files = entries.filter((e) => e.isFile()).map((e) => posix.join(dir, e.name));
-    if (dirs.length > 0) await rows(this.pool, UPSERT_DIRS, [ctx.collection, dirs, dirs.map(() => dir)]);
+    if (dirs.length > 0) await rows(this.pools.work, UPSERT_DIRS, [ctx.collection, dirs, dirs.map(() => dir)]);
     await this.tasks.enqueueMany([
       ...dirs.map((d) => ({ func: 'filesystem.walk', args: { dir: d }, collection: ctx.collection })),
       ...files.map((f) => ({ func: 'digests.digest', args: { path: f }, collection: ctx.collection })),
@@ -80,7 +80,7 @@ export class PipelineTasks {
     }
     const sha256 = hash.digest('hex');
     const mime = await sniffMime(head, args.path);
-    const [{ new_blob: newBlob }] = await rows<{ new_blob: boolean }>(this.pool, UPSERT_FILE_BLOB, [
+    const [{ new_blob: newBlob }] = await rows<{ new_blob: boolean }>(this.pools.work, UPSERT_FILE_BLOB, [
       ctx.collection,
       args.path,
       sha256,
@@ -100,14 +100,14 @@ export class PipelineTasks {
   @TaskHandler('text.extract', { version: 1, queue: 'text', timeout: '2m' })
   async extract(args: { blob: string }, _deps: unknown, ctx: TaskContext) {
     const digest = (await ctx.requireDependency('digest', async () => {
-      const [row] = await rows<{ path: string }>(this.pool, PATH_OF_BLOB, [ctx.collection, args.blob]);
+      const [row] = await rows<{ path: string }>(this.pools.work, PATH_OF_BLOB, [ctx.collection, args.blob]);
       if (!row) throw new TaskBroken('blob_unknown', `no file of collection "${ctx.collection}" has content ${args.blob}`);
       return ctx.enqueue('digests.digest', { path: row.path });
     })) as DigestResult;
     const root = await this.roots.of(ctx.collection);
     const data = await readFile(CollectionRoots.inside(root, digest.path));
     const text = await extractText(data, digest.mime);
-    await rows(this.pool, UPSERT_BLOB_TEXT, [args.blob, text, text.length]);
+    await rows(this.pools.work, UPSERT_BLOB_TEXT, [args.blob, text, text.length]);
     await ctx.enqueue('search.index', { blob: args.blob }, { dependsOn: { text: ctx.taskId }, sizeBytes: Buffer.byteLength(text) });
     return { chars: text.length, mime: digest.mime };
   }
@@ -116,7 +116,7 @@ export class PipelineTasks {
   @TaskHandler('search.index', { version: 1, bulk: true, queue: 'search', timeout: '5m' })
   async index(batch: BulkTask[]): Promise<Map<TaskId, boolean>> {
     const items = batch.map((t) => ({ id: t.id, collection: t.collection, blob: (t.args as { blob: string }).blob }));
-    const indexed = await rows<{ collection: string; blob: string }>(this.pool, INDEX_DOCUMENTS, [
+    const indexed = await rows<{ collection: string; blob: string }>(this.pools.work, INDEX_DOCUMENTS, [
       items.map((i) => i.collection),
       items.map((i) => i.blob),
     ]);

@@ -1,6 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { Pool } from 'pg';
-import { AdminPool } from '../../src/index.js';
+import { PipelinePools } from './pipeline-pools.js';
 import { COLLECTION_EXISTS, LIST_DIR, rows, SEARCH } from './sql/pipeline.sql.js';
 
 export interface SearchHit {
@@ -20,26 +19,22 @@ export interface TreeEntry {
 
 /**
  * Full-text search and tree browsing over what the pipeline ingested. API reads: they run on the
- * admin pool, under ADMIN_STATEMENT_TIMEOUT_MS, never on the connections the workers need.
+ * pipeline's API pool, under ADMIN_STATEMENT_TIMEOUT_MS, never on the connections the workers need.
  */
 @Injectable()
 export class SearchService {
-  private readonly pool: Pool;
-
-  constructor(admin: AdminPool) {
-    this.pool = admin.pool;
-  }
+  constructor(private readonly pools: PipelinePools) {}
 
   async collectionExists(collection: string): Promise<boolean> {
-    return (await rows(this.pool, COLLECTION_EXISTS, [collection])).length > 0;
+    return (await rows(this.pools.api, COLLECTION_EXISTS, [collection])).length > 0;
   }
 
   search(collection: string, query: string, limit: number): Promise<SearchHit[]> {
-    return rows<SearchHit>(this.pool, SEARCH, [collection, query, limit]);
+    return rows<SearchHit>(this.pools.api, SEARCH, [collection, query, limit]);
   }
 
   async list(collection: string, dir: string, limit: number): Promise<TreeEntry[]> {
-    const entries = await rows<TreeEntry & { size: string | null }>(this.pool, LIST_DIR, [collection, dir, limit]);
+    const entries = await rows<TreeEntry & { size: string | null }>(this.pools.api, LIST_DIR, [collection, dir, limit]);
     return entries.map((r) => ({ ...r, size: r.size === null ? null : Number(r.size) }));
   }
 }

@@ -30,14 +30,6 @@ export class AdminPool implements OnApplicationShutdown {
     });
   }
 
-  /**
-   * @deprecated transitional (issue 15): the pg Pool under `db`, for the callers not yet on a Db
-   * (the admin's PostgresBroker, the pipeline's search routes). Use `db`.
-   */
-  get pool() {
-    return this.db.pgPool;
-  }
-
   async onApplicationShutdown(): Promise<void> {
     await this.db.end().catch(() => undefined);
   }

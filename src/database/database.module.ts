@@ -12,8 +12,6 @@ import { ListenClient } from './listen-client.js';
 
 /** The resolved PostgreSQL URL (the configured one or the embedded server's). */
 export const DATABASE_URL = Symbol('DATABASE_URL');
-/** The pg Pool behind TypeORM: the hot SQL runs on it directly, with named prepared statements. */
-export const PG_POOL = Symbol('PG_POOL');
 /**
  * The name of laterz's TypeORM data source (`@InjectDataSource(LATERZ_DATA_SOURCE)`,
  * `@InjectRepository(Entity, LATERZ_DATA_SOURCE)`): named, so that an app's own default data
@@ -45,16 +43,16 @@ export class DatabaseModule {
       providers: [
         opened,
         { provide: DATABASE_URL, inject: [LaterzDatabase], useFactory: (db: LaterzDatabase) => db.open() },
+        // The pg Pool behind TypeORM: the hot SQL runs on it directly, with named prepared statements.
         {
-          provide: PG_POOL,
+          provide: Db,
           inject: [getDataSourceToken(LATERZ_DATA_SOURCE)],
-          useFactory: (ds: DataSource): Pool => (ds.driver as PostgresDriver).master as Pool,
+          useFactory: (ds: DataSource) => new Db((ds.driver as PostgresDriver).master as Pool),
         },
-        { provide: Db, inject: [PG_POOL], useFactory: (pool: Pool) => new Db(pool) },
         // One LISTEN connection per process, opened by the first subscriber (the api role has none).
         { provide: ListenClient, inject: [DATABASE_URL], useFactory: (dbUrl: string) => new ListenClient({ url: dbUrl }) },
       ],
-      exports: [DATABASE_URL, PG_POOL, Db, ListenClient, LaterzDatabase],
+      exports: [DATABASE_URL, Db, ListenClient, LaterzDatabase],
     };
   }
 }

@@ -103,11 +103,6 @@ export interface DbPoolOptions {
 
 /** A Db that owns its pool (Db.open): its opener calls `end()` at shutdown. */
 export class OwnedDb extends Db {
-  /** @deprecated transitional (issue 15): the pg Pool under this Db, for callers not yet on a Db. */
-  get pgPool(): Pool {
-    return this.pool;
-  }
-
   /** Closes the pool: waits for the connections in use to come back, then ends every one. */
   end(): Promise<void> {
     return this.pool.end();

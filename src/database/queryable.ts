@@ -1,6 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
 import type { QueryRunner } from 'typeorm';
-import { BEGIN, COMMIT, ROLLBACK } from './sql/session.sql.js';
 
 /**
  * A statement: its SQL and, for a hot one, a unique name (pg prepares it once per connection).
@@ -42,21 +41,4 @@ export function typeormQueryable(runner: QueryRunner): Queryable {
       return result.affected ?? 0;
     },
   };
-}
-
-/** @deprecated transitional (issue 15): use Db.transaction. Runs `work` in a transaction on a client of the pool. */
-export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  try {
-    await client.query(BEGIN.text);
-    const result = await work(client);
-    await client.query(COMMIT.text);
-    return result;
-  } catch (err) {
-    await client.query(ROLLBACK.text).catch((e: Error) => (broken = e));
-    throw err;
-  } finally {
-    client.release(broken);
-  }
 }

@@ -1,11 +1,8 @@
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import type { Pool } from 'pg';
+import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
-import { PG_POOL } from '../database/database.module.js';
+import { Db } from '../database/db.js';
 import { ListenClient } from '../database/listen-client.js';
-import { cancelChannel } from '../tasks/sql/admin.sql.js';
-import { CANCELLED_AMONG } from '../tasks/sql/cancel-recheck.sql.js';
-import { pgQueryable } from '../database/queryable.js';
+import { cancelChannel, TaskAdminGateway } from '../tasks/task-admin.gateway.js';
 import { TaskRunner } from './run/task-runner.js';
 
 /** A NOTIFY that arrives between a claim's commit and the run's start finds nothing: look again after these delays. */
@@ -25,14 +22,16 @@ export class CancelListener implements OnApplicationBootstrap, OnApplicationShut
   private closed = false;
   private unsubscribe?: () => void;
   private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly store: TaskAdminGateway;
 
   constructor(
     private readonly runner: TaskRunner,
     private readonly listen: ListenClient,
-    @Inject(PG_POOL) private readonly pool: Pool,
+    db: Db,
     config: AppConfig,
   ) {
     this.channel = cancelChannel(config.dbSchema);
+    this.store = new TaskAdminGateway(db);
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -73,8 +72,7 @@ export class CancelListener implements OnApplicationBootstrap, OnApplicationShut
     const ids = this.runner.runningIds();
     if (this.closed || ids.length === 0) return;
     try {
-      const rows = await pgQueryable(this.pool).rows<{ id: string }>(CANCELLED_AMONG, [ids]);
-      for (const { id } of rows) if (!this.closed) this.abort(id);
+      for (const id of await this.store.cancelledAmong(ids)) if (!this.closed) this.abort(id);
     } catch (err) {
       this.logger.warn(`re-reading cancels after the LISTEN connection came back failed: ${(err as Error).message}`);
     }

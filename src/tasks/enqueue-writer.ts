@@ -3,18 +3,8 @@ import { AppConfig } from '../config/app-config.js';
 import type { PublishRef } from '../broker/broker.js';
 import { argsHash, canonicalJson } from './canonical-json.js';
 import { dependencyId, EnqueueRequest, TaskHandle } from './enqueue-request.js';
-import {
-  DELETE_EXTRA_EDGES,
-  ENSURE_COLLECTIONS,
-  FIND_CYCLE,
-  FIND_PARENTS,
-  FIND_TASKS_BY_IDENTITY,
-  GET_OR_CREATE_TASKS,
-  RESET_EXISTING,
-  TaskIdentityRow,
-  UPSERT_EDGES,
-} from './sql/enqueue.sql.js';
 import type { Queryable } from '../database/queryable.js';
+import { EnqueueGateway, TaskIdentityRow } from './enqueue.gateway.js';
 import { TaskRegistry } from './task-registry.js';
 import { TaskStatus } from './task-status.js';
 import {
@@ -124,31 +114,27 @@ export class EnqueueWriter {
    * Returns one handle per request, in order.
    */
   async write(q: Queryable, requests: PreparedEnqueue[]): Promise<WriteResult> {
+    const store = new EnqueueGateway(q);
     const unique = this.merge(requests);
-    await this.checkParents(q, unique);
+    await this.checkParents(store, unique);
     const newCollections = [...new Set(unique.map((r) => r.collection))].filter((c) => !this.knownCollections.has(c));
-    if (newCollections.length > 0) await q.rows(ENSURE_COLLECTIONS, [newCollections]);
+    if (newCollections.length > 0) await store.ensureCollections(newCollections);
 
     // Created first, inside the caller's transaction (a cycle found below rolls it back): finding
     // the existing rows first cost a lookup per identity, slow on a table whose statistics lag.
-    const { byKey, created } = await this.getOrCreate(q, unique);
+    const { byKey, created } = await this.getOrCreate(store, unique);
     const existedBefore = new Set([...byKey.values()].map((r) => r.id).filter((id) => !created.has(id)));
-    await this.checkCycles(q, unique, new Map([...byKey].filter(([, row]) => existedBefore.has(row.id))));
+    await this.checkCycles(store, unique, new Map([...byKey].filter(([, row]) => existedBefore.has(row.id))));
 
     const rerun = new Set<string>();
     const edges = unique.flatMap((r) => r.deps.map((d) => ({ prev: d.prevId, next: byKey.get(r.key)!.id, name: d.name })));
     if (edges.length > 0) {
-      const changed = await q.rows<{ next_id: string }>(UPSERT_EDGES, [
-        edges.map((e) => e.prev),
-        edges.map((e) => e.next),
-        edges.map((e) => e.name),
-      ]);
-      for (const row of changed) if (!created.has(row.next_id)) rerun.add(row.next_id);
+      for (const next of await store.upsertEdges(edges)) if (!created.has(next)) rerun.add(next);
     }
     const pruned = unique.filter((r) => r.deleteExtraDeps && existedBefore.has(byKey.get(r.key)!.id));
     if (pruned.length > 0) {
       const keep = pruned.flatMap((r) => r.deps.map((d) => ({ next: byKey.get(r.key)!.id, name: d.name })));
-      await q.rows(DELETE_EXTRA_EDGES, [pruned.map((r) => byKey.get(r.key)!.id), keep.map((k) => k.next), keep.map((k) => k.name)]);
+      await store.deleteExtraEdges(pruned.map((r) => byKey.get(r.key)!.id), keep);
     }
 
     const resets = unique.filter((r) => {
@@ -156,7 +142,7 @@ export class EnqueueWriter {
       if (created.has(row.id)) return false;
       return r.retry || rerun.has(row.id) || (r.queueNow && row.status === TaskStatus.Pending);
     });
-    await this.reset(q, resets, byKey, (r) => r.retry || rerun.has(byKey.get(r.key)!.id));
+    await this.reset(store, resets, byKey, (r) => r.retry || rerun.has(byKey.get(r.key)!.id));
 
     return { ...this.result(requests, unique, byKey, created, new Set(resets.map((r) => r.key))), ensured: newCollections };
   }
@@ -174,10 +160,11 @@ export class EnqueueWriter {
    */
   async writeSimple(q: Queryable, requests: PreparedEnqueue[]): Promise<WriteResult | undefined> {
     if (requests.some((r) => r.deps.length > 0 || r.retry || r.deleteExtraDeps || !this.knownCollections.has(r.collection))) return undefined;
+    const store = new EnqueueGateway(q);
     const unique = this.merge(requests);
-    const { byKey, created } = await this.getOrCreate(q, unique);
+    const { byKey, created } = await this.getOrCreate(store, unique);
     const resets = unique.filter((r) => r.queueNow && !created.has(byKey.get(r.key)!.id) && byKey.get(r.key)!.status === TaskStatus.Pending);
-    await this.reset(q, resets, byKey, () => false);
+    await this.reset(store, resets, byKey, () => false);
     return { ...this.result(requests, unique, byKey, created, new Set(resets.map((r) => r.key))), ensured: [] };
   }
 
@@ -185,16 +172,16 @@ export class EnqueueWriter {
    * get-or-create of the identities: one statement, plus one more for rows a concurrent caller
    * committed meanwhile (ON CONFLICT skipped them, the statement's snapshot did not see them).
    */
-  private async getOrCreate(q: Queryable, unique: PreparedEnqueue[]): Promise<{ byKey: Map<string, TaskIdentityRow>; created: Set<string> }> {
+  private async getOrCreate(store: EnqueueGateway, unique: PreparedEnqueue[]): Promise<{ byKey: Map<string, TaskIdentityRow>; created: Set<string> }> {
     const byKey = new Map<string, TaskIdentityRow>();
     const created = new Set<string>();
-    for (const row of await q.rows<TaskIdentityRow & { created: boolean }>(GET_OR_CREATE_TASKS, newTaskParams(unique))) {
+    for (const row of await store.getOrCreate(unique)) {
       byKey.set(unique[row.ord!].key, row);
       if (row.created) created.add(row.id);
     }
     const missing = unique.filter((r) => !byKey.has(r.key));
     if (missing.length > 0) {
-      const found = await q.rows<TaskIdentityRow>(FIND_TASKS_BY_IDENTITY, identityParams(missing));
+      const found = await store.findByIdentity(missing);
       for (const row of found) byKey.set(missing[row.ord!].key, row);
       if (found.length < missing.length) throw new Error(`enqueue could not create or find ${missing.length - found.length} task(s)`);
     }
@@ -205,13 +192,11 @@ export class EnqueueWriter {
    * Existing tasks the calls want to run: `rerun` ones (retry, a new edge) from a final state,
    * queueNow ones from pending. Updates `byKey` with the status each now has.
    */
-  private async reset(q: Queryable, resets: PreparedEnqueue[], byKey: Map<string, TaskIdentityRow>, rerun: (r: PreparedEnqueue) => boolean): Promise<void> {
+  private async reset(store: EnqueueGateway, resets: PreparedEnqueue[], byKey: Map<string, TaskIdentityRow>, rerun: (r: PreparedEnqueue) => boolean): Promise<void> {
     if (resets.length === 0) return;
-    const updated = await q.rows<{ id: string; status: string }>(RESET_EXISTING, [
-      resets.map((r) => byKey.get(r.key)!.id),
-      resets.map((r) => rerun(r)),
-      resets.map((r) => !r.bulk && (r.queueNow || rerun(r))),
-    ]);
+    const updated = await store.resetExistingIfFinishedOrPending(
+      resets.map((r) => ({ id: byKey.get(r.key)!.id, rerun: rerun(r), queue: !r.bulk && (r.queueNow || rerun(r)) })),
+    );
     const statusById = new Map(updated.map((u) => [u.id, u.status]));
     for (const r of resets) {
       const row = byKey.get(r.key)!;
@@ -270,10 +255,10 @@ export class EnqueueWriter {
     return [...byKey.values()];
   }
 
-  private async checkParents(q: Queryable, requests: PreparedEnqueue[]): Promise<void> {
+  private async checkParents(store: EnqueueGateway, requests: PreparedEnqueue[]): Promise<void> {
     const ids = [...new Set(requests.flatMap((r) => r.deps.map((d) => d.prevId)))];
     if (ids.length === 0) return;
-    const rows = await q.rows<{ id: string; collection: string }>(FIND_PARENTS, [ids]);
+    const rows = await store.findParents(ids);
     const collectionOf = new Map(rows.map((r) => [r.id, r.collection]));
     for (const r of requests) {
       for (const d of r.deps) {
@@ -285,34 +270,13 @@ export class EnqueueWriter {
   }
 
   /** Only edges into tasks that already exist can close a cycle: a new task has no children. */
-  private async checkCycles(q: Queryable, requests: PreparedEnqueue[], existing: Map<string, TaskIdentityRow>): Promise<void> {
+  private async checkCycles(store: EnqueueGateway, requests: PreparedEnqueue[], existing: Map<string, TaskIdentityRow>): Promise<void> {
     const edges = requests.flatMap((r) => {
       const next = existing.get(r.key)?.id;
       return next === undefined ? [] : r.deps.map((d) => ({ prev: d.prevId, next }));
     });
     if (edges.length === 0) return;
-    const [cycle] = await q.rows<{ prev: string; next: string }>(FIND_CYCLE, [edges.map((e) => e.prev), edges.map((e) => e.next)]);
+    const cycle = await store.findCycle(edges);
     if (cycle) throw new DependencyCycle(cycle.prev, cycle.next);
   }
-}
-
-/** GET_OR_CREATE_TASKS' parameters: the rows to create, `ord` their index in `list`. */
-function newTaskParams(list: PreparedEnqueue[]): unknown[] {
-  return [
-    list.map((r) => r.collection),
-    list.map((r) => r.func),
-    list.map((r) => r.args),
-    list.map((r) => r.hash),
-    list.map((r) => (r.queueNow ? TaskStatus.Queued : TaskStatus.Pending)),
-    list.map((r) => r.version),
-    list.map((r) => r.priority),
-    list.map((r) => r.runAfter),
-    list.map((r) => r.sizeBytes),
-    list.map((_, i) => i),
-  ];
-}
-
-/** FIND_TASKS_BY_IDENTITY's parameters: the identities, `ord` their index in `list`. */
-function identityParams(list: PreparedEnqueue[]): unknown[] {
-  return [list.map((r) => r.collection), list.map((r) => r.func), list.map((r) => r.hash), list.map((_, i) => i)];
 }

@@ -3,18 +3,7 @@ import { Broker, PublishPriority, PublishRef } from '../broker/broker.js';
 import { AppConfig } from '../config/app-config.js';
 import { Db } from '../database/db.js';
 import type { Executor, SameTransaction } from './executor.js';
-import {
-  cancelChannel,
-  cancellableCountStatement,
-  CancelRow,
-  cancelStatement,
-  NOW_MINUS_SECONDS,
-  purgeableCountStatement,
-  purgeStatement,
-  retryableCountStatement,
-  retryStatement,
-} from './sql/admin.sql.js';
-import { QUEUE_PENDING_SLICE, TASK_STATUS_BY_ID } from './sql/retry.sql.js';
+import { cancelChannel, FilterSql, TaskAdminGateway } from './task-admin.gateway.js';
 import { filterToSql, TaskFilter } from './task-filter.js';
 import { TaskRegistry } from './task-registry.js';
 import { TaskId, TaskStatus } from './task-status.js';
@@ -70,11 +59,11 @@ export class TaskAdminService {
    */
   async cancelTask(id: TaskId, call: AdminCall = {}): Promise<CancelOneResult> {
     const on = call.on ?? this.engine;
-    const result = await this.cancel(on, 'id = $1', [id], 1, false, call.within);
+    const result = await this.cancel(on, { where: 'id = $1', params: [id] }, 1, false, call.within);
     if (result.cancelled.length > 0) return { cancelled: true, previous: result.cancelled[0].was as TaskStatus };
-    const [row] = await on.db.rows<{ status: TaskStatus }>(TASK_STATUS_BY_ID, [id]);
-    if (!row) throw new TaskNotFound(id);
-    return { cancelled: false, previous: row.status };
+    const status = await new TaskAdminGateway(on.db).statusById(id);
+    if (status === undefined) throw new TaskNotFound(id);
+    return { cancelled: false, previous: status };
   }
 
   /**
@@ -83,58 +72,49 @@ export class TaskAdminService {
    */
   async retryTasks(filter: TaskFilter, limit: number, options: RetryByFilterOptions = {}): Promise<{ reset: number; queued: number }> {
     const on = options.on ?? this.engine;
-    const { where, params } = filterToSql(filter, 0);
+    const selected = filterToSql(filter, 0);
     const groups = await on.db.transaction(async (tx) => {
-      const rows = await tx.rows<{ collection: string; func: string; n: number }>({ text: retryStatement(where, params.length + 1) }, [
-        ...params,
-        limit,
-        options.resetFailCount ?? false,
-      ]);
+      const rows = await new TaskAdminGateway(tx).resetRetryable(selected, limit, options.resetFailCount ?? false);
       await options.within?.(tx, rows.reduce((sum, g) => sum + g.n, 0));
       return rows;
     });
     const reset = groups.reduce((sum, g) => sum + g.n, 0);
     const runnable = groups.filter((g) => !this.registry.get(g.func)?.bulk);
     if (runnable.length === 0) return { reset, queued: 0 };
-    const refs = await on.db.rows<PublishRef>(QUEUE_PENDING_SLICE, [
-      runnable.map((g) => g.collection),
-      runnable.map((g) => g.func),
+    const refs = await new TaskAdminGateway(on.db).queuePendingSlice(
+      runnable,
       Math.max(1, Math.ceil(Math.min(limit, options.firstSlice ?? FIRST_SLICE) / runnable.length)),
-    ]);
+    );
     await on.broker.publish(refs, PublishPriority.Dispatch);
     return { reset, queued: refs.length };
   }
 
   /** Cancels at most `limit` unfinished tasks matching the filter; says how many are left. */
   async cancelTasks(filter: TaskFilter, limit: number, call: AdminCall = {}): Promise<{ cancelled: number; remaining: number }> {
-    const { where, params } = filterToSql(filter, 0);
-    const result = await this.cancel(call.on ?? this.engine, where, params, limit, true, call.within);
+    const result = await this.cancel(call.on ?? this.engine, filterToSql(filter, 0), limit, true, call.within);
     return { cancelled: result.cancelled.length, remaining: await this.countCancellable(filter, call.on) };
   }
 
   /** How many tasks matching the filter a retry would reset. */
   countRetryable(filter: TaskFilter, on?: Executor): Promise<number> {
-    const { where, params } = filterToSql(filter, 0);
-    return this.count(on, retryableCountStatement(where), params);
+    return this.store(on).countRetryable(filterToSql(filter, 0));
   }
 
   /** How many tasks matching the filter a cancel would change. */
   countCancellable(filter: TaskFilter, on?: Executor): Promise<number> {
-    const { where, params } = filterToSql(filter, 0);
-    return this.count(on, cancellableCountStatement(where), params);
+    return this.store(on).countCancellable(filterToSql(filter, 0));
   }
 
   /** How many tasks a purge with this filter would delete (without a limit). */
   countPurgeable(filter: TaskFilter, on?: Executor): Promise<number> {
-    const { where, params } = filterToSql(filter, 0);
-    return this.count(on, purgeableCountStatement(where), params);
+    return this.store(on).countPurgeable(filterToSql(filter, 0));
   }
 
   /** Deletes at most `limit` tasks in `error` or `broken` matching the filter (none another task depends on). */
   async purge(filter: TaskFilter, limit: number, call: AdminCall = {}): Promise<{ deleted: number; remaining: number }> {
-    const { where, params } = filterToSql(filter, 0);
+    const selected = filterToSql(filter, 0);
     const deleted = await (call.on ?? this.engine).db.transaction(async (tx) => {
-      const n = await tx.count({ text: purgeStatement(where, params.length + 1) }, [...params, limit]);
+      const n = await new TaskAdminGateway(tx).purgeFailures(selected, limit);
       await call.within?.(tx, n);
       return n;
     });
@@ -142,20 +122,24 @@ export class TaskAdminService {
   }
 
   /** The database's time `seconds` ago (for "older than" filters). */
-  async secondsAgo(seconds: number, on?: Executor): Promise<Date> {
-    const rows = await (on ?? this.engine).db.rows<{ at: Date }>({ text: NOW_MINUS_SECONDS }, [seconds]);
-    return rows[0].at;
+  secondsAgo(seconds: number, on?: Executor): Promise<Date> {
+    return this.store(on).nowMinusSeconds(seconds);
   }
 
-  private async count(on: Executor | undefined, sql: string, params: unknown[]): Promise<number> {
-    const rows = await (on ?? this.engine).db.rows<{ n: number }>({ text: sql }, params);
-    return rows[0].n;
+  /** The gateway on `on`'s Db (default: the engine's). */
+  private store(on: Executor | undefined): TaskAdminGateway {
+    return new TaskAdminGateway((on ?? this.engine).db);
   }
 
-  private async cancel(on: Executor, where: string, params: unknown[], limit: number, skipLocked: boolean, within?: SameTransaction) {
+  private async cancel(on: Executor, filter: FilterSql, limit: number, skipLocked: boolean, within?: SameTransaction) {
     const rows = await on.db.transaction(async (tx) => {
-      const values = [...params, limit, CANCEL_MESSAGE, this.config.limits.attemptsKept, this.registry.bulkFuncs()];
-      const rows = await tx.rows<CancelRow>({ text: cancelStatement(where, params.length + 1, skipLocked) }, values);
+      const rows = await new TaskAdminGateway(tx).cancelUnfinished(filter, {
+        limit,
+        message: CANCEL_MESSAGE,
+        attemptsKept: this.config.limits.attemptsKept,
+        bulkFuncs: this.registry.bulkFuncs(),
+        skipLocked,
+      });
       const running = rows.filter((r) => r.kind === 'cancelled' && r.was === TaskStatus.Started).map((r) => r.id);
       // Delivered at commit, to every worker process (CancelListener), never for a rolled-back cancel.
       for (let i = 0; i < running.length; i += NOTIFY_CHUNK) {

@@ -7,8 +7,8 @@ import { EnqueueOptions, EnqueueRequest, TaskHandle } from './enqueue-request.js
 import { EnqueueWriter, PreparedEnqueue, WriteResult } from './enqueue-writer.js';
 import type { Executor, SameTransaction } from './executor.js';
 import { PublishOnCommit } from './publish-on-commit.js';
+import { TaskAdminGateway } from './task-admin.gateway.js';
 import { typeormQueryable } from '../database/queryable.js';
-import { RETRY_TASK_IF_NOT_STARTED, TASK_STATUS_BY_ID } from './sql/retry.sql.js';
 import { TaskRegistry } from './task-registry.js';
 import { TaskId, TaskStatus } from './task-status.js';
 import { LaterzError, TaskNotFound, TaskRunning } from './tasks.errors.js';
@@ -71,18 +71,15 @@ export class TasksService {
   /** Resets one task (anything but a running one) and queues it; `within` runs in its transaction. */
   async retryTask(id: TaskId, options: { resetFailCount?: boolean; on?: Executor; within?: SameTransaction } = {}): Promise<TaskHandle> {
     const on = options.on ?? this.engine;
-    const [row] = await on.db.transaction(async (tx) => {
-      const rows = await tx.rows<{ id: string; collection: string; func: string; priority: number; status: TaskStatus }>(
-        RETRY_TASK_IF_NOT_STARTED,
-        [id, this.registry.bulkFuncs(), options.resetFailCount ?? false],
-      );
-      if (rows.length === 0) {
-        const [found] = await tx.rows<{ status: string }>(TASK_STATUS_BY_ID, [id]);
-        if (!found) throw new TaskNotFound(id);
+    const row = await on.db.transaction(async (tx) => {
+      const store = new TaskAdminGateway(tx);
+      const retried = await store.retryIfNotStarted(id, this.registry.bulkFuncs(), options.resetFailCount ?? false);
+      if (!retried) {
+        if ((await store.statusById(id)) === undefined) throw new TaskNotFound(id);
         throw new TaskRunning(id);
       }
       await options.within?.(tx, 1);
-      return rows;
+      return retried;
     });
     const { priority, ...handle } = row;
     if (handle.status === TaskStatus.Queued) await on.broker.publish([{ collection: handle.collection, taskId: handle.id, func: handle.func, priority }], PublishPriority.Enqueue);

@@ -1,5 +1,4 @@
-import type { ClaimRow } from '../../tasks/sql/claim-runnable.sql.js';
-import type { LockedRow, ParentRow } from '../../tasks/sql/claim.sql.js';
+import type { ClaimRow, LockedRow, ParentRow } from '../../tasks/claim.gateway.js';
 import { BrokenReason, TaskStatus } from '../../tasks/task-status.js';
 import { DependencyBroken } from '../../tasks/tasks.errors.js';
 import { afterFastPath, isCompleted, parentsByChild, planClaim, rowsNeedingParents, startedTasks, toPublish } from './claim-decisions.js';

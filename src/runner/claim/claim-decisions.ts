@@ -1,6 +1,5 @@
 import type { PublishRef } from '../../broker/broker.js';
-import type { ClaimRow } from '../../tasks/sql/claim-runnable.sql.js';
-import type { LockedRow, ParentRow } from '../../tasks/sql/claim.sql.js';
+import type { ClaimRow, LockedRow, ParentRow } from '../../tasks/claim.gateway.js';
 import { BrokenReason, FINISHED_STATUSES, TaskStatus } from '../../tasks/task-status.js';
 import { DependencyBroken } from '../../tasks/tasks.errors.js';
 

@@ -1,9 +1,8 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { hostname } from 'node:os';
 import { Broker, DeliveryBatch, PublishPriority, PublishRef } from '../../broker/broker.js';
-import { CLAIM_DELIVERED, CLAIM_QUEUED, CLAIM_QUEUED_FUNCS, ClaimRow } from '../../tasks/sql/claim-runnable.sql.js';
-import { LOCK_DELIVERED, LockedRow, MARK_NOT_RUNNABLE, MARK_STARTED_AND_LOCK, PARENTS_FOR_SHARE, ParentRow, QUEUE_BY_ID, QUEUE_CHILDREN } from '../../tasks/sql/claim.sql.js';
 import type { Queryable } from '../../database/queryable.js';
+import { ClaimGateway, ClaimRow, QueuedRow } from '../../tasks/claim.gateway.js';
 import { TaskRegistry } from '../../tasks/task-registry.js';
 import { WorkerSession } from '../worker-session.js';
 import {
@@ -17,9 +16,6 @@ import {
   toPublish,
 } from './claim-decisions.js';
 
-/** Rows the queue statements changed, with the status they left each in. */
-type QueuedRow = PublishRef & { status: string };
-
 /**
  * Claim (short transaction on the worker session): lock the delivered rows SKIP LOCKED, resolve
  * their dependencies, mark the runnable ones `started` and take their advisory locks. A fixed
@@ -30,12 +26,16 @@ type QueuedRow = PublishRef & { status: string };
 export class TaskClaimer {
   readonly worker = `${hostname()}:${process.pid}`;
   private readonly logger = new Logger(TaskClaimer.name);
+  /** The fast path's statements, on the worker session itself (its advisory locks outlive the statement). */
+  private readonly onSession: ClaimGateway;
 
   constructor(
     private readonly registry: TaskRegistry,
     private readonly session: WorkerSession,
     private readonly broker: Broker,
-  ) {}
+  ) {
+    this.onSession = new ClaimGateway(session);
+  }
 
   /**
    * Claims a delivered batch (or takes up to `limit` queued rows, PostgreSQL transport). The fast
@@ -48,14 +48,11 @@ export class TaskClaimer {
    */
   async claim(batch: DeliveryBatch, limit: number, isRunning: (id: string) => boolean = () => false): Promise<{ started: ClaimedTask[]; taken: number }> {
     const funcs = this.registry.all();
-    const params = [this.worker, funcs.map((f) => f.name), funcs.map((f) => f.version)];
     let rows: ClaimRow[];
     try {
       rows = batch.kind === 'pull'
-        ? batch.pull.funcs.length > 0
-          ? await this.session.rows<ClaimRow>(CLAIM_QUEUED_FUNCS, [limit, ...params, [...batch.pull.funcs]])
-          : await this.session.rows<ClaimRow>(CLAIM_QUEUED, [limit, ...params])
-        : await this.session.rows<ClaimRow>(CLAIM_DELIVERED, [[...new Set(batch.refs.map((r) => r.taskId))], ...params]);
+        ? await this.onSession.claimQueued(limit, this.worker, funcs, batch.pull.funcs)
+        : await this.onSession.claimDelivered([...new Set(batch.refs.map((r) => r.taskId))], this.worker, funcs);
     } catch (err) {
       // Session advisory locks survive a failed statement: drop any it took.
       await this.session.releaseStray(isRunning).catch(() => undefined);
@@ -90,33 +87,26 @@ export class TaskClaimer {
   }
 
   private async claimIn(q: Queryable, ids: string[], versions: FuncVersions, attempted: string[]): Promise<{ started: ClaimedTask[]; publish: PublishRef[] }> {
-    const rows = await q.rows<LockedRow>(LOCK_DELIVERED, [ids]);
+    const store = new ClaimGateway(q);
+    const rows = await store.lockDelivered(ids);
     const withParents = rowsNeedingParents(rows, versions);
-    const parents = withParents.length > 0 ? await q.rows<ParentRow>(PARENTS_FOR_SHARE, [withParents]) : [];
+    const parents = withParents.length > 0 ? await store.parentsForShare(withParents) : [];
     const plan = planClaim(rows, parentsByChild(parents), versions);
 
     // Status and advisory lock in one statement: the dispatcher never sees a `started` row without its lock.
     attempted.push(...plan.start.map((s) => s.row.id));
     const attempts = new Map<string, number>();
     if (plan.start.length > 0) {
-      for (const s of await q.rows<{ id: string; attempt: number }>(MARK_STARTED_AND_LOCK, [plan.start.map((s) => s.row.id), this.worker])) {
+      for (const s of await store.markStartedIfLocked(plan.start.map((s) => s.row.id), this.worker)) {
         attempts.set(s.id, s.attempt);
       }
     }
     const { notRunnable } = plan;
-    if (notRunnable.length > 0) {
-      await q.rows(MARK_NOT_RUNNABLE, [
-        notRunnable.map((n) => n.id),
-        notRunnable.map((n) => n.status),
-        notRunnable.map((n) => n.reason),
-        notRunnable.map((n) => n.error),
-        notRunnable.map((n) => n.version),
-      ]);
-    }
+    if (notRunnable.length > 0) await store.markNotRunnable(notRunnable);
     const queued: QueuedRow[] = [];
     const bulk = this.registry.bulkFuncs();
-    if (plan.queueParents.length > 0) queued.push(...(await q.rows<QueuedRow>(QUEUE_BY_ID, [plan.queueParents, bulk])));
-    if (plan.queueChildrenOf.length > 0) queued.push(...(await q.rows<QueuedRow>(QUEUE_CHILDREN, [plan.queueChildrenOf, bulk])));
+    if (plan.queueParents.length > 0) queued.push(...(await store.queueByIdIfNotStarted(plan.queueParents, bulk)));
+    if (plan.queueChildrenOf.length > 0) queued.push(...(await store.queueChildrenIfNotStarted(plan.queueChildrenOf, bulk)));
     return { started: startedTasks(plan.start, attempts), publish: toPublish(queued) };
   }
 }

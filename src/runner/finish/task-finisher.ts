@@ -1,21 +1,9 @@
-import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
-import { Pool } from 'pg';
+import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { Broker, PublishPriority, PublishRef } from '../../broker/broker.js';
 import { AppConfig } from '../../config/app-config.js';
-import { PG_POOL } from '../../database/database.module.js';
+import { Db } from '../../database/db.js';
 import { Coalescer, Flushed } from '../../tasks/enqueue-batcher.js';
-import { FIND_CYCLE } from '../../tasks/sql/enqueue.sql.js';
-import {
-  ADD_EDGE_AND_REQUEUE_IF_STARTED,
-  DROP_EDGE_AND_REQUEUE_IF_STARTED,
-  FINISH_IF_STARTED,
-  FinishRow,
-  finishRows,
-  HAND_BACK_IF_STARTED,
-} from '../../tasks/sql/finish.sql.js';
-import { FLUSH_LOGS_IF_STARTED } from '../../tasks/sql/live-log.sql.js';
-import { pgQueryable } from '../../database/queryable.js';
-import { QUEUE_PENDING_SLICE } from '../../tasks/sql/retry.sql.js';
+import { FinishGateway } from '../../tasks/finish.gateway.js';
 import { TaskRegistry } from '../../tasks/task-registry.js';
 import { TaskStatus } from '../../tasks/task-status.js';
 import type { ClaimedTask } from '../claim/claim-decisions.js';
@@ -47,18 +35,28 @@ export class TaskFinisher implements OnModuleDestroy {
   private readonly logger = new Logger(TaskFinisher.name);
   private readonly coalescer = new Coalescer<Finished, boolean>((items) => this.flush(items), 500);
   private readonly liveLogs = new LiveTaskLogs(
-    async (ids, attempts, logs) => (await pgQueryable(this.pool).rows<{ id: string }>(FLUSH_LOGS_IF_STARTED, [ids, attempts, logs])).map((r) => r.id),
+    (ids, attempts, logs) => this.onPool.flushLogsIfStarted(ids, attempts, logs),
     (err) => this.logger.warn(`writing the logs of running tasks failed (each is written at its finish): ${err.message}`),
   );
   private lastTopUp = 0;
+  /**
+   * The batch finish, live logs and top-up run on the pool, alongside the claims that run on the
+   * worker session (one connection for both halved the drain rate: each waited for the other).
+   */
+  private readonly onPool: FinishGateway;
+  /** A single task's requeue (an edge added or dropped) and the shutdown's hand-back, on the worker session. */
+  private readonly onSession: FinishGateway;
 
   constructor(
-    @Inject(PG_POOL) private readonly pool: Pool,
+    db: Db,
     private readonly registry: TaskRegistry,
     private readonly session: WorkerSession,
     private readonly broker: Broker,
     private readonly config: AppConfig,
-  ) {}
+  ) {
+    this.onPool = new FinishGateway(db);
+    this.onSession = new FinishGateway(session);
+  }
 
   /** A running task's log has a new line: its row shows it within LIVE_LOG_FLUSH_MS. */
   logWritten(task: ClaimedTask, log: LogBuffer): void {
@@ -79,7 +77,7 @@ export class TaskFinisher implements OnModuleDestroy {
       case 'missing':
         return this.requireParent(task, outcome.dependency, outcome.prevId, log, version);
       case 'extra':
-        return this.requeue(task, () => this.session.rows<PublishRef>(DROP_EDGE_AND_REQUEUE_IF_STARTED, [task.id, task.attempt, outcome.dependency, log]));
+        return this.requeue(task, () => this.onSession.dropEdgeAndRequeueIfStarted(task, outcome.dependency, log));
       case 'abandon':
         await this.session.unlock([task.id]).catch(() => undefined);
         return false;
@@ -90,7 +88,7 @@ export class TaskFinisher implements OnModuleDestroy {
   async handBack(tasks: ClaimedTask[]): Promise<number> {
     if (tasks.length === 0) return 0;
     this.liveLogs.forget(tasks.map((t) => t.id));
-    const refs = await this.session.rows<PublishRef>(HAND_BACK_IF_STARTED, [tasks.map((t) => t.id), tasks.map((t) => t.attempt)]);
+    const refs = await this.onSession.handBackIfStarted(tasks);
     await this.session.unlock(tasks.map((t) => t.id)).catch(() => undefined);
     if (refs.length > 0) await this.broker.publish(refs, PublishPriority.Next);
     return refs.length;
@@ -98,14 +96,13 @@ export class TaskFinisher implements OnModuleDestroy {
 
   /** One statement for the finished batch; the next tasks it queued are published beside the next batch. */
   private async flush(items: Finished[]): Promise<Flushed<boolean>> {
-    // On the pool, alongside the claims that run on the worker session (one connection for both
-    // halved the drain rate: each waited for the other); the locks are released on the session after.
+    // On the pool (see onPool); the locks are released on the session after.
     const rows = await this.withDeadlockRetry(() =>
-      pgQueryable(this.pool).rows<FinishRow>(FINISH_IF_STARTED, [
-        finishRows(items.map((i) => ({ ...i.outcome, id: i.task.id, attempt: i.task.attempt, log: i.log, version: i.version }))),
+      this.onPool.finishIfStarted(
+        items.map((i) => ({ ...i.outcome, id: i.task.id, attempt: i.task.attempt, log: i.log, version: i.version })),
         this.config.limits.attemptsKept,
         this.registry.bulkFuncs(),
-      ]),
+      ),
     );
     await this.session.unlock(items.map((i) => i.task.id)).catch((err: Error) => this.logger.warn(`advisory unlock failed: ${err.message}`));
     const done = new Set<string>();
@@ -134,7 +131,7 @@ export class TaskFinisher implements OnModuleDestroy {
     if (pairs.size === 0) return;
     const list = [...pairs.values()];
     try {
-      const refs = await pgQueryable(this.pool).rows<PublishRef>(QUEUE_PENDING_SLICE, [list.map((p) => p.collection), list.map((p) => p.func), TOP_UP_PER_FUNC]);
+      const refs = await this.onPool.queuePendingSlice(list, TOP_UP_PER_FUNC);
       if (refs.length > 0) await this.broker.publish(refs, PublishPriority.Dispatch);
     } catch (err) {
       this.logger.warn(`top-up failed: ${(err as Error).message}`);
@@ -142,12 +139,11 @@ export class TaskFinisher implements OnModuleDestroy {
   }
 
   private async requireParent(task: ClaimedTask, dependency: string, prevId: string, log: string, version: number): Promise<boolean> {
-    const cycle = await this.session.rows(FIND_CYCLE, [[prevId], [task.id]]);
-    if (cycle.length > 0) {
+    if (await this.onSession.wouldCloseCycle(prevId, task.id)) {
       const error = `dependency "${dependency}" (task ${prevId}) depends on this task: that would close a cycle`;
       return this.coalescer.add({ task, log, version, outcome: { kind: 'final', status: TaskStatus.Broken, result: null, error, reason: 'dependency_cycle', trace: error } });
     }
-    return this.requeue(task, () => this.session.rows<PublishRef>(ADD_EDGE_AND_REQUEUE_IF_STARTED, [task.id, task.attempt, prevId, dependency, log]));
+    return this.requeue(task, () => this.onSession.addEdgeAndRequeueIfStarted(task, prevId, dependency, log));
   }
 
   private async requeue(task: ClaimedTask, write: () => Promise<PublishRef[]>): Promise<boolean> {

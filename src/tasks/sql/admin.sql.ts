@@ -1,3 +1,4 @@
+import type { Statement } from '../../database/queryable.js';
 import { CANCELLABLE_STATUSES, PURGEABLE_STATUSES, RETRYABLE_STATUSES } from '../task-status.js';
 import { statusList } from './status-list.js';
 
@@ -19,9 +20,10 @@ const PURGEABLE = statusList(PURGEABLE_STATUSES);
  * Parameters: the filter's, then `limit`, error text, attempts kept, bulk funcs.
  * `skipLocked`: by filter, rows a worker holds right now are left for the next call.
  */
-export function cancelStatement(where: string, first: number, skipLocked: boolean): string {
+export function cancelStatement(where: string, first: number, skipLocked: boolean): Statement {
   const [limit, message, kept, bulk] = [first, first + 1, first + 2, first + 3].map((n) => `$${n}`);
-  return `
+  return {
+    text: `
     WITH target AS MATERIALIZED (
            SELECT id, status AS was, attempt, worker, date_started FROM task
             WHERE ${where} AND status IN ${CANCELLABLE}
@@ -61,7 +63,8 @@ export function cancelStatement(where: string, first: number, skipLocked: boolea
          )
     SELECT 'cancelled' AS kind, id::text AS id, was::text AS was, NULL AS collection, NULL AS func, NULL::smallint AS priority FROM cancelled
     UNION ALL
-    SELECT 'next', id::text, NULL, collection, func, priority FROM queued WHERE status = 'queued'`;
+    SELECT 'next', id::text, NULL, collection, func, priority FROM queued WHERE status = 'queued'`,
+  };
 }
 
 export interface CancelRow {
@@ -81,8 +84,9 @@ export interface CancelRow {
  * each rescan skips the rows this statement already updated and returns fresh ones, so the LIMIT
  * does not hold. Parameters: the filter's, then `limit`, resetFailCount.
  */
-export function retryStatement(where: string, first: number): string {
-  return `
+export function retryStatement(where: string, first: number): Statement {
+  return {
+    text: `
     WITH slice AS MATERIALIZED (
            SELECT id FROM task
             WHERE ${where} AND status IN ${RETRYABLE}
@@ -97,7 +101,15 @@ export function retryStatement(where: string, first: number): string {
              FROM slice WHERE t.id = slice.id
            RETURNING t.collection, t.func
          )
-    SELECT collection, func, count(*)::int AS n FROM changed GROUP BY collection, func`;
+    SELECT collection, func, count(*)::int AS n FROM changed GROUP BY collection, func`,
+  };
+}
+
+/** How many tasks of one (collection, func) a retry by filter reset. */
+export interface RetryGroupRow {
+  collection: string;
+  func: string;
+  n: number;
 }
 
 /**
@@ -105,8 +117,9 @@ export function retryStatement(where: string, first: number): string {
  * A task another task depends on is kept: deleting it would drop the edge and let the child run
  * without that input. Rows a worker holds are skipped.
  */
-export function purgeStatement(where: string, first: number): string {
-  return `
+export function purgeStatement(where: string, first: number): Statement {
+  return {
+    text: `
     WITH doomed AS MATERIALIZED (
            SELECT t.id FROM task t
             WHERE ${where} AND t.status IN ${PURGEABLE}
@@ -115,25 +128,28 @@ export function purgeStatement(where: string, first: number): string {
             LIMIT $${first}
               FOR UPDATE OF t SKIP LOCKED
          )
-    DELETE FROM task t USING doomed WHERE t.id = doomed.id`;
+    DELETE FROM task t USING doomed WHERE t.id = doomed.id`,
+  };
 }
 
 /** How many tasks a purge would still find. */
-export function purgeableCountStatement(where: string): string {
-  return `
+export function purgeableCountStatement(where: string): Statement {
+  return {
+    text: `
     SELECT count(*)::int AS n FROM task t
      WHERE ${where} AND t.status IN ${PURGEABLE}
-       AND NOT EXISTS (SELECT 1 FROM task_dependency d WHERE d.prev_id = t.id)`;
+       AND NOT EXISTS (SELECT 1 FROM task_dependency d WHERE d.prev_id = t.id)`,
+  };
 }
 
 /** How many tasks matching a filter a retry would reset (any but a running one). */
-export function retryableCountStatement(where: string): string {
-  return `SELECT count(*)::int AS n FROM task WHERE ${where} AND status IN ${RETRYABLE}`;
+export function retryableCountStatement(where: string): Statement {
+  return { text: `SELECT count(*)::int AS n FROM task WHERE ${where} AND status IN ${RETRYABLE}` };
 }
 
 /** How many tasks matching a filter a cancel would change (the unfinished ones). */
-export function cancellableCountStatement(where: string): string {
-  return `SELECT count(*)::int AS n FROM task WHERE ${where} AND status IN ${CANCELLABLE}`;
+export function cancellableCountStatement(where: string): Statement {
+  return { text: `SELECT count(*)::int AS n FROM task WHERE ${where} AND status IN ${CANCELLABLE}` };
 }
 
 /** The NOTIFY channel cancels are published on (payload: comma-separated task ids); the worker role LISTENs on it. */
@@ -141,7 +157,5 @@ export function cancelChannel(schema: string): string {
   return `${schema}_cancel`;
 }
 
-export const NOTIFY = `SELECT pg_notify($1, $2)`;
-
 /** The database's clock, `seconds` ago: "older than" filters never use a process's clock. */
-export const NOW_MINUS_SECONDS = `SELECT now() - make_interval(secs => $1::double precision) AS at`;
+export const NOW_MINUS_SECONDS: Statement = { text: `SELECT now() - make_interval(secs => $1::double precision) AS at` };

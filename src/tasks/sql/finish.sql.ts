@@ -83,7 +83,7 @@ ${afterFinish('$2', '$3')}`,
 
 /** FINISH_IF_STARTED's $1: the outcomes as one JSON array of positional rows. */
 export function finishRows(
-  outcomes: { id: string; attempt: number; status: string; result: string | null; error: string; reason: string; log: string; version: number; trace: string }[],
+  outcomes: readonly { id: string; attempt: number; status: string; result: string | null; error: string; reason: string; log: string; version: number; trace: string }[],
 ): string {
   return JSON.stringify(outcomes.map((o) => [o.id, o.attempt, o.status, o.result, o.error, o.reason, o.log, o.version, o.trace]));
 }

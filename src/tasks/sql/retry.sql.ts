@@ -1,4 +1,5 @@
 import type { Statement } from '../../database/queryable.js';
+import type { TaskStatus } from '../task-status.js';
 
 /** Retry one task: anything but a running one goes back to the queue (bulk funcs: to pending). */
 export const RETRY_TASK_IF_NOT_STARTED: Statement = {
@@ -11,6 +12,15 @@ export const RETRY_TASK_IF_NOT_STARTED: Statement = {
      WHERE id = $1 AND status <> 'started'
     RETURNING id::text AS id, collection, func, priority, status::text AS status`,
 };
+
+/** The task a retry reset, with the status it now has (queued, or pending for a bulk func). */
+export interface RetriedRow {
+  id: string;
+  collection: string;
+  func: string;
+  priority: number;
+  status: TaskStatus;
+}
 
 export const TASK_STATUS_BY_ID: Statement = {
   name: 'laterz_task_status',
