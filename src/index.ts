@@ -18,6 +18,7 @@ export { runMigrationChain } from './database/migrate.js';
 
 export { TasksModule } from './tasks/tasks.module.js';
 export { TasksService } from './tasks/tasks.service.js';
+export type { CallerTransaction, EnqueueOptions, EnqueueRequest, InTransaction, TaskHandle } from './tasks/enqueue-request.js';
 export { TaskRegistry, type RegisteredFunc } from './tasks/task-registry.js';
 export { TaskHandler, type TaskHandlerOptions } from './tasks/task-handler.decorator.js';
 export type { BulkContext, BulkTask, TaskContext, TaskLogger } from './tasks/task-context.js';
@@ -31,6 +32,7 @@ export {
   InvalidCollection,
   LaterzError,
   type LaterzErrorCode,
+  NotInTransaction,
   TaskBroken,
   TaskError,
   TaskNotFound,

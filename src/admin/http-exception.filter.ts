@@ -37,7 +37,8 @@ export function statusOfCode(code: LaterzErrorCode): number {
       return HttpStatus.CONFLICT;
     case 'duplicate_task_handler':
     case 'invalid_handler':
-      // Boot-time errors: reaching a request means a bug, answered as one.
+    case 'not_in_transaction':
+      // Boot-time and programming errors: reaching a request means a bug, answered as one.
       return HttpStatus.INTERNAL_SERVER_ERROR;
     default: {
       const unmapped: never = code;

@@ -106,6 +106,15 @@ export abstract class Broker {
   registerQueues(_specs: QueueSpec[]): void {}
 
   /**
+   * The NOTIFY channel that wakes this transport's workers, if it has one (PostgreSQL): sent inside
+   * a caller's transaction, it reaches them at the commit, and the queued rows are all they need.
+   * Undefined (RabbitMQ): the refs must be published once the transaction has committed.
+   */
+  wakeChannel(): string | undefined {
+    return undefined;
+  }
+
+  /**
    * Hands refs to the queues of their funcs. Never throws and never waits unboundedly: it returns
    * how many were handed over; the rest stay `queued` in the database for the dispatcher.
    */

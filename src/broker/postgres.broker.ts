@@ -45,6 +45,10 @@ export class PostgresBroker extends Broker {
     this.queue = new PostgresQueueGateway(db);
   }
 
+  override wakeChannel(): string {
+    return this.channel;
+  }
+
   /** The rows are the queue (claimed by priority, then id): publishing only wakes the workers. */
   async publish(refs: readonly PublishRef[]): Promise<number> {
     if (refs.length === 0) return 0;

@@ -1,4 +1,4 @@
-import type { Pool, PoolClient } from 'pg';
+import type { ClientBase, Pool } from 'pg';
 import type { QueryRunner } from 'typeorm';
 
 /**
@@ -17,7 +17,7 @@ export interface Queryable {
   count(statement: Statement, values: unknown[]): Promise<number>;
 }
 
-export function pgQueryable(client: Pool | PoolClient): Queryable {
+export function pgQueryable(client: Pool | ClientBase): Queryable {
   return {
     async rows<T>(statement: Statement, values: unknown[]): Promise<T[]> {
       const result = await client.query({ name: statement.name, text: statement.text, values });

@@ -1,4 +1,7 @@
+import type { CallerTransaction } from '../database/caller-transaction.js';
 import type { TaskId, TaskStatus } from './task-status.js';
+
+export type { CallerTransaction };
 
 /** A task as the enqueue API returns it. */
 export interface TaskHandle {
@@ -29,6 +32,15 @@ export interface EnqueueOptions {
   runAfter?: Date;
   /** Size of the work, in bytes, for bulk batching. */
   sizeBytes?: number;
+}
+
+/** Enqueue in an application's own transaction: written with its work, published once it commits. */
+export interface InTransaction {
+  /**
+   * A TypeORM EntityManager or QueryRunner (of any DataSource on this database) inside a
+   * transaction, or a `pg` client after BEGIN. Outside a transaction the call is refused.
+   */
+  tx?: CallerTransaction;
 }
 
 export interface EnqueueRequest extends EnqueueOptions {

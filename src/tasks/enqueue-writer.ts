@@ -54,11 +54,15 @@ export class EnqueueWriter {
    * Only a committed write adds to it: a rolled-back one took its collection row with it.
    */
   private readonly knownCollections = new Set<string>(['default']);
+  /** The statements name DB_SCHEMA: they also run in an application's transaction, on its search_path. */
+  private readonly gateway: (q: Queryable) => EnqueueGateway;
 
   constructor(
     private readonly registry: TaskRegistry,
     private readonly config: AppConfig,
-  ) {}
+  ) {
+    this.gateway = EnqueueGateway.forSchema(config.dbSchema);
+  }
 
   /** Validates one request without touching the database; throws a typed error naming the problem. */
   prepare(request: EnqueueRequest): PreparedEnqueue {
@@ -114,7 +118,7 @@ export class EnqueueWriter {
    * Returns one handle per request, in order.
    */
   async write(q: Queryable, requests: PreparedEnqueue[]): Promise<WriteResult> {
-    const store = new EnqueueGateway(q);
+    const store = this.gateway(q);
     const unique = this.merge(requests);
     await this.checkParents(store, unique);
     const newCollections = [...new Set(unique.map((r) => r.collection))].filter((c) => !this.knownCollections.has(c));
@@ -160,7 +164,7 @@ export class EnqueueWriter {
    */
   async writeSimple(q: Queryable, requests: PreparedEnqueue[]): Promise<WriteResult | undefined> {
     if (requests.some((r) => r.deps.length > 0 || r.retry || r.deleteExtraDeps || !this.knownCollections.has(r.collection))) return undefined;
-    const store = new EnqueueGateway(q);
+    const store = this.gateway(q);
     const unique = this.merge(requests);
     const { byKey, created } = await this.getOrCreate(store, unique);
     const resets = unique.filter((r) => r.queueNow && !created.has(byKey.get(r.key)!.id) && byKey.get(r.key)!.status === TaskStatus.Pending);

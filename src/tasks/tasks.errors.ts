@@ -11,7 +11,8 @@ export type LaterzErrorCode =
   | 'dependency_cycle'
   | 'task_running'
   | 'duplicate_task_handler'
-  | 'invalid_handler';
+  | 'invalid_handler'
+  | 'not_in_transaction';
 
 /** Base of the engine's typed errors. */
 export class LaterzError extends Error {
@@ -85,6 +86,13 @@ export class DuplicateTaskHandler extends LaterzError {
 export class InvalidHandler extends LaterzError {
   constructor(message: string) {
     super('invalid_handler', message);
+  }
+}
+
+/** An enqueue's `tx` is not a transaction laterz can join (nothing was written). */
+export class NotInTransaction extends LaterzError {
+  constructor(reason: string) {
+    super('not_in_transaction', `enqueue with tx: ${reason}`);
   }
 }
 

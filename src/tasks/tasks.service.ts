@@ -3,15 +3,15 @@ import { EntityManager } from 'typeorm';
 import { Broker, PublishPriority } from '../broker/broker.js';
 import { Db } from '../database/db.js';
 import { Coalescer, Flushed } from './enqueue-batcher.js';
-import { EnqueueOptions, EnqueueRequest, TaskHandle } from './enqueue-request.js';
+import { EnqueueOptions, EnqueueRequest, InTransaction, TaskHandle } from './enqueue-request.js';
 import { EnqueueWriter, PreparedEnqueue, WriteResult } from './enqueue-writer.js';
 import type { Executor, SameTransaction } from './executor.js';
 import { PublishOnCommit } from './publish-on-commit.js';
 import { TaskAdminGateway } from './task-admin.gateway.js';
-import { typeormQueryable } from '../database/queryable.js';
+import { joinTransaction } from '../database/caller-transaction.js';
 import { TaskRegistry } from './task-registry.js';
 import { TaskId, TaskStatus } from './task-status.js';
-import { LaterzError, TaskNotFound, TaskRunning } from './tasks.errors.js';
+import { LaterzError, NotInTransaction, TaskNotFound, TaskRunning } from './tasks.errors.js';
 
 /**
  * Enqueue (idempotent get-or-create) and retry: the API handlers and operators write against.
@@ -33,29 +33,35 @@ export class TasksService {
   }
 
   /**
-   * Get-or-create the task `func(args)` in a collection. Given an EntityManager inside a
-   * transaction, it joins that transaction and publishes after it commits; otherwise concurrent
-   * calls are coalesced into one multi-row write.
+   * Get-or-create the task `func(args)` in a collection. With `tx` (an application's transaction:
+   * InTransaction), it is written in that transaction and published once it commits; otherwise
+   * concurrent calls are coalesced into one multi-row write. `manager`, the older way to pass an
+   * EntityManager, is the same as `tx: manager`.
    */
-  async enqueue(func: string, args: unknown, options: EnqueueOptions = {}, manager?: EntityManager): Promise<TaskHandle> {
-    if (manager?.queryRunner?.isTransactionActive) {
-      const [handle] = await this.enqueueMany([{ ...options, func, args }], manager);
+  async enqueue(func: string, args: unknown, options: EnqueueOptions & InTransaction = {}, manager?: EntityManager): Promise<TaskHandle> {
+    const { tx, ...rest } = options;
+    const within = tx ?? manager;
+    if (within) {
+      const [handle] = await this.enqueueMany([{ ...rest, func, args }], { tx: within });
       return handle;
     }
-    return this.coalescer.add(this.writer.prepare({ ...options, func, args }));
+    return this.coalescer.add(this.writer.prepare({ ...rest, func, args }));
   }
 
-  /** Enqueues many calls at once: all are written or none (the first bad one is thrown). */
-  async enqueueMany(requests: EnqueueRequest[], manager?: EntityManager): Promise<TaskHandle[]> {
+  /**
+   * Enqueues many calls at once: all are written or none (the first bad one is thrown). With `tx`,
+   * in that transaction (as enqueue); an EntityManager in place of the options is the same as `{ tx }`.
+   */
+  async enqueueMany(requests: EnqueueRequest[], options: InTransaction | EntityManager = {}): Promise<TaskHandle[]> {
+    const tx = isPlainObject(options) ? (options as InTransaction).tx : (options as EntityManager);
     const prepared = requests.map((r) => this.writer.prepare(r));
+    if (!tx) return prepared.length === 0 ? [] : this.enqueueOn(this.engine, prepared);
+    const joined = await joinTransaction(tx);
+    if (joined.kind === 'refused') throw new NotInTransaction(joined.reason);
     if (prepared.length === 0) return [];
-    const runner = manager?.queryRunner;
-    if (runner?.isTransactionActive) {
-      const result = await this.writer.write(typeormQueryable(runner), prepared);
-      this.onCommit.add(runner, result.toPublish);
-      return result.handles;
-    }
-    return this.enqueueOn(this.engine, prepared);
+    const result = await this.writer.write(joined.q, prepared);
+    await this.onCommit.afterCommit(joined, result.toPublish);
+    return result.handles;
   }
 
   /**
@@ -120,4 +126,10 @@ export class TasksService {
     this.writer.committed(result);
     if (result.toPublish.length > 0) await broker.publish(result.toPublish, PublishPriority.Enqueue);
   }
+}
+
+/** `{ tx }` (or `{}`), not a TypeORM EntityManager passed the older way. */
+function isPlainObject(value: object): boolean {
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return proto === Object.prototype || proto === null;
 }

@@ -5,3 +5,10 @@ export const BEGIN: Statement = { text: 'BEGIN' };
 export const COMMIT: Statement = { text: 'COMMIT' };
 export const ROLLBACK: Statement = { text: 'ROLLBACK' };
 export const NOTIFY: Statement = { name: 'laterz_notify', text: 'SELECT pg_notify($1, $2)' };
+
+/**
+ * Whether a pg client is inside a transaction, for a client too old to tell (getTransactionStatus):
+ * outside one, SAVEPOINT fails with 25P01 and changes nothing.
+ */
+export const PROBE_SAVEPOINT: Statement = { text: 'SAVEPOINT laterz_in_transaction' };
+export const RELEASE_PROBE: Statement = { text: 'RELEASE SAVEPOINT laterz_in_transaction' };

@@ -1,59 +1,36 @@
+import { createHash } from 'node:crypto';
 import type { Statement } from '../../database/queryable.js';
 
-/** One identity's task, found through its key (task_key_pk), then the task by primary key. */
-const BY_IDENTITY = `
-      SELECT t.id, t.collection, t.func, t.status, t.priority FROM task_key tk JOIN task t ON t.id = tk.task_id
-       WHERE tk.collection = k.collection AND tk.func = k.func AND tk.args_hash = k.args_hash`;
-
-/** Existing tasks among the requested identities (get-or-create, first half). */
-export const FIND_TASKS_BY_IDENTITY: Statement = {
-  name: 'laterz_find_by_identity',
-  text: `
-    SELECT t.id::text AS id, t.collection, t.func, t.status::text AS status, t.priority, k.ord
-      FROM unnest($1::text[], $2::text[], $3::bytea[], $4::int[]) AS k(collection, func, args_hash, ord),
-           LATERAL (${BY_IDENTITY}) t`,
-};
-
-/**
- * get-or-create in one statement: the keys are inserted first (ON CONFLICT skips an identity that
- * has one), and only the identities that got a key get a task row, under the id the key took from
- * the identity column's own sequence (task_id_seq). The new rows come back, then the existing ones
- * as the statement's snapshot saw them. A row another caller committed meanwhile is in neither half
- * (ON CONFLICT skipped it); the caller finds it after.
+/*
+ * The enqueue's statements name the engine's schema on every table, type and sequence: they also run
+ * in an application's own transaction (its TypeORM DataSource or pg client), whose search_path is the
+ * application's. Their prepared names carry the schema, so two schemas never share a name on one
+ * connection (pg refuses one name for two texts).
  */
-export const GET_OR_CREATE_TASKS: Statement = {
-  name: 'laterz_get_or_create_tasks',
-  text: `
-    WITH k AS (
-           SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::bytea[], $5::task_status[], $6::int[], $7::smallint[],
-                                $8::timestamptz[], $9::bigint[], $10::int[])
-                    AS k(collection, func, args, args_hash, status, version, priority, run_after, size_bytes, ord)
-         ),
-         keyed AS (
-           INSERT INTO task_key (collection, func, args_hash, task_id)
-           SELECT k.collection, k.func, k.args_hash, nextval('task_id_seq'::regclass)
-             FROM k ORDER BY k.collection, k.func, k.args_hash
-               ON CONFLICT DO NOTHING
-           RETURNING collection, func, args_hash, task_id
-         ),
-         created AS (
-           SELECT keyed.task_id AS id, k.*
-             FROM keyed JOIN k ON k.collection = keyed.collection AND k.func = keyed.func AND k.args_hash = keyed.args_hash
-         ),
-         -- Runs to completion although nothing reads it (a data-modifying CTE always does); the
-         -- keys' foreign key is checked at the end of the statement, when these rows exist.
-         ins AS (
-           INSERT INTO task (id, collection, func, args, args_hash, status, version, priority, run_after, size_bytes)
-           SELECT id, collection, func, args, args_hash, status, version, priority, run_after, size_bytes FROM created
-         )
-    SELECT true AS created, id::text AS id, collection, func, status::text AS status, priority, ord FROM created
-    UNION ALL
-    -- Only the identities this statement did not create are looked up: a batch of new calls costs
-    -- no lookup at all, whatever plan a table without fresh statistics gets.
-    SELECT false, t.id::text, t.collection, t.func, t.status::text, t.priority, k.ord
-      FROM k, LATERAL (${BY_IDENTITY}) t
-     WHERE k.ord NOT IN (SELECT ord FROM created)`,
-};
+
+/** PostgreSQL keeps the first 63 bytes of a prepared statement's name: two longer ones could collide. */
+const MAX_NAME = 63;
+
+/** `<base>@<schema>`, or `<base>@<hash of the schema>` when that would be too long. */
+function nameFor(base: string, schema: string): string {
+  const name = `${base}@${schema}`;
+  if (name.length <= MAX_NAME) return name;
+  return `${base}@${createHash('sha256').update(schema).digest('hex').slice(0, MAX_NAME - base.length - 1)}`;
+}
+
+/** Every statement of an enqueue, for one schema (enqueueStatements). */
+export interface EnqueueStatements {
+  findByIdentity: Statement;
+  getOrCreate: Statement;
+  findParents: Statement;
+  findCycle: Statement;
+  upsertEdges: Statement;
+  deleteExtraEdges: Statement;
+  resetExisting: Statement;
+  ensureCollections: Statement;
+  queuedRefs: Statement;
+  notifyEach: Statement;
+}
 
 export interface TaskIdentityRow {
   id: string;
@@ -65,19 +42,19 @@ export interface TaskIdentityRow {
   ord?: number;
 }
 
-/** The parents named by dependsOn: they must exist and share the child's collection. */
-export const FIND_PARENTS: Statement = {
-  name: 'laterz_find_parents',
-  text: `SELECT id::text AS id, collection FROM task WHERE id = ANY($1::bigint[])`,
-};
+/** `s` is the schema's prefix: `"laterz".`, or '' for a statement that follows search_path. */
+type Prefix = string;
+
+/** One identity's task, found through its key (task_key_pk), then the task by primary key. */
+const byIdentity = (s: Prefix) => `
+      SELECT t.id, t.collection, t.func, t.status, t.priority FROM ${s}task_key tk JOIN ${s}task t ON t.id = tk.task_id
+       WHERE tk.collection = k.collection AND tk.func = k.func AND tk.args_hash = k.args_hash`;
 
 /**
  * Would any new edge prev -> next close a cycle? Walks down from each next over the existing
  * edges plus the new ones; a walk that reaches its own prev is a cycle.
  */
-export const FIND_CYCLE: Statement = {
-  name: 'laterz_find_cycle',
-  text: `
+const findCycle = (s: Prefix) => `
     WITH RECURSIVE new_edge(prev_id, next_id) AS (
            SELECT * FROM unnest($1::bigint[], $2::bigint[])
          ),
@@ -87,53 +64,127 @@ export const FIND_CYCLE: Statement = {
            SELECT w.target, w.next_edge, e.next_id
              FROM walk w
             CROSS JOIN LATERAL (
-                  SELECT d.next_id FROM task_dependency d WHERE d.prev_id = w.id
+                  SELECT d.next_id FROM ${s}task_dependency d WHERE d.prev_id = w.id
                   UNION ALL
                   SELECT n.next_id FROM new_edge n WHERE n.prev_id = w.id) e
          )
-    SELECT target::text AS prev, next_edge::text AS next FROM walk WHERE id = target LIMIT 1`,
-};
+    SELECT target::text AS prev, next_edge::text AS next FROM walk WHERE id = target LIMIT 1`;
 
-/** New edges, or edges whose parent changed under the same name: both make the child run again. */
-export const UPSERT_EDGES: Statement = {
-  name: 'laterz_upsert_edges',
-  text: `
-    INSERT INTO task_dependency (prev_id, next_id, name)
+/** The finisher's cycle check (on the engine's own pool, whose search_path is the schema). */
+export const FIND_CYCLE: Statement = { name: 'laterz_find_cycle', text: findCycle('') };
+
+/** The enqueue's statements on the tables of `schema`, whatever the session's search_path. */
+export function enqueueStatements(schema: string): EnqueueStatements {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`DB_SCHEMA ${JSON.stringify(schema)} is not a lower-case SQL identifier`);
+  const s = `"${schema}".`;
+  const named = (base: string, text: string): Statement => ({ name: nameFor(base, schema), text });
+  return {
+    /** Existing tasks among the requested identities (get-or-create, first half). */
+    findByIdentity: named(
+      'laterz_find_by_identity',
+      `
+    SELECT t.id::text AS id, t.collection, t.func, t.status::text AS status, t.priority, k.ord
+      FROM unnest($1::text[], $2::text[], $3::bytea[], $4::int[]) AS k(collection, func, args_hash, ord),
+           LATERAL (${byIdentity(s)}) t`,
+    ),
+
+    /**
+     * get-or-create in one statement: the keys are inserted first (ON CONFLICT skips an identity that
+     * has one), and only the identities that got a key get a task row, under the id the key took from
+     * the identity column's own sequence (task_id_seq). The new rows come back, then the existing ones
+     * as the statement's snapshot saw them. A row another caller committed meanwhile is in neither half
+     * (ON CONFLICT skipped it); the caller finds it after.
+     */
+    getOrCreate: named(
+      'laterz_get_or_create_tasks',
+      `
+    WITH k AS (
+           SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::bytea[], $5::${s}task_status[], $6::int[], $7::smallint[],
+                                $8::timestamptz[], $9::bigint[], $10::int[])
+                    AS k(collection, func, args, args_hash, status, version, priority, run_after, size_bytes, ord)
+         ),
+         keyed AS (
+           INSERT INTO ${s}task_key (collection, func, args_hash, task_id)
+           SELECT k.collection, k.func, k.args_hash, nextval('${s}task_id_seq'::regclass)
+             FROM k ORDER BY k.collection, k.func, k.args_hash
+               ON CONFLICT DO NOTHING
+           RETURNING collection, func, args_hash, task_id
+         ),
+         created AS (
+           SELECT keyed.task_id AS id, k.*
+             FROM keyed JOIN k ON k.collection = keyed.collection AND k.func = keyed.func AND k.args_hash = keyed.args_hash
+         ),
+         -- Runs to completion although nothing reads it (a data-modifying CTE always does); the
+         -- keys' foreign key is checked at the end of the statement, when these rows exist.
+         ins AS (
+           INSERT INTO ${s}task (id, collection, func, args, args_hash, status, version, priority, run_after, size_bytes)
+           SELECT id, collection, func, args, args_hash, status, version, priority, run_after, size_bytes FROM created
+         )
+    SELECT true AS created, id::text AS id, collection, func, status::text AS status, priority, ord FROM created
+    UNION ALL
+    -- Only the identities this statement did not create are looked up: a batch of new calls costs
+    -- no lookup at all, whatever plan a table without fresh statistics gets.
+    SELECT false, t.id::text, t.collection, t.func, t.status::text, t.priority, k.ord
+      FROM k, LATERAL (${byIdentity(s)}) t
+     WHERE k.ord NOT IN (SELECT ord FROM created)`,
+    ),
+
+    /** The parents named by dependsOn: they must exist and share the child's collection. */
+    findParents: named('laterz_find_parents', `SELECT id::text AS id, collection FROM ${s}task WHERE id = ANY($1::bigint[])`),
+
+    findCycle: named('laterz_find_cycle', findCycle(s)),
+
+    /** New edges, or edges whose parent changed under the same name: both make the child run again. */
+    upsertEdges: named(
+      'laterz_upsert_edges',
+      `
+    INSERT INTO ${s}task_dependency (prev_id, next_id, name)
     SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[]) ORDER BY 2, 3
         ON CONFLICT (next_id, name) DO UPDATE SET prev_id = EXCLUDED.prev_id
      WHERE task_dependency.prev_id <> EXCLUDED.prev_id
     RETURNING next_id::text AS next_id`,
-};
+    ),
 
-/** deleteExtraDeps: drops the edges of these children that the call did not name. */
-export const DELETE_EXTRA_EDGES: Statement = {
-  name: 'laterz_delete_extra_edges',
-  text: `
-    DELETE FROM task_dependency d
+    /** deleteExtraDeps: drops the edges of these children that the call did not name. */
+    deleteExtraEdges: named(
+      'laterz_delete_extra_edges',
+      `
+    DELETE FROM ${s}task_dependency d
      WHERE d.next_id = ANY($1::bigint[])
        AND NOT EXISTS (SELECT 1 FROM unnest($2::bigint[], $3::text[]) AS k(next_id, name)
                         WHERE k.next_id = d.next_id AND k.name = d.name)`,
-};
+    ),
 
-/**
- * Existing tasks the call wants to run: finished ones to run again (retry, new edge), pending ones
- * handed to the broker now. Conditional on the status read under the row lock.
- */
-export const RESET_EXISTING: Statement = {
-  name: 'laterz_reset_existing',
-  text: `
-    UPDATE task t
-       SET status = CASE WHEN k.queue THEN 'queued'::task_status ELSE 'pending'::task_status END,
+    /**
+     * Existing tasks the call wants to run: finished ones to run again (retry, new edge), pending ones
+     * handed to the broker now. Conditional on the status read under the row lock.
+     */
+    resetExisting: named(
+      'laterz_reset_existing',
+      `
+    UPDATE ${s}task t
+       SET status = CASE WHEN k.queue THEN 'queued'::${s}task_status ELSE 'pending'::${s}task_status END,
            error = '', broken_reason = '', log = '', date_modified = now()
       FROM unnest($1::bigint[], $2::bool[], $3::bool[]) AS k(id, rerun, queue)
      WHERE t.id = k.id
        AND ((k.rerun AND t.status IN ('success', 'broken', 'error'))
          OR (k.queue AND t.status = 'pending'))
     RETURNING t.id::text AS id, t.status::text AS status`,
-};
+    ),
 
-/** A collection named for the first time by an enqueue gets its row (process on, sync off). */
-export const ENSURE_COLLECTIONS: Statement = {
-  name: 'laterz_ensure_collections',
-  text: `INSERT INTO collection (name) SELECT unnest($1::text[]) ON CONFLICT (name) DO NOTHING`,
-};
+    /** A collection named for the first time by an enqueue gets its row (process on, sync off). */
+    ensureCollections: named(
+      'laterz_ensure_collections',
+      `INSERT INTO ${s}collection (name) SELECT unnest($1::text[]) ON CONFLICT (name) DO NOTHING`,
+    ),
+
+    /** The refs of those tasks that are still `queued` (published once the caller's transaction has committed). */
+    queuedRefs: named(
+      'laterz_queued_refs',
+      `SELECT id::text AS "taskId", collection, func, priority FROM ${s}task WHERE id = ANY($1::bigint[]) AND status = 'queued'`,
+    ),
+
+    /** One NOTIFY per payload on one channel; inside a transaction, delivered at its commit (dropped by a rollback). */
+    notifyEach: { name: 'laterz_notify_each', text: `SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p` },
+  };
+}
