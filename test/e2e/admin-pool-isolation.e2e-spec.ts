@@ -166,14 +166,17 @@ describe('the API cannot starve the engine: its own pool, a statement timeout, a
     }
   });
 
-  it('one engine per process: the api and worker roles share one TasksService, TaskAdminService and commit subscriber', () => {
+  it('one engine per process: the api and worker roles share one TasksService, TaskAdminService and commit subscriber', async () => {
     const nest = app.app;
     const tasksServices = nest.get(TasksService, { strict: false, each: true });
     expect(tasksServices).toHaveLength(1);
     expect(tasksServices[0]).toBe(nest.select(TasksModule).get(TasksService, { strict: true }));
     expect(nest.get(TaskAdminService, { strict: false, each: true })).toHaveLength(1);
     expect(nest.get(PublishOnCommit, { strict: false, each: true })).toHaveLength(1);
-    expect(nest.get(DataSource).subscribers.filter((s) => s instanceof PublishOnCommit)).toHaveLength(1);
+    // The commit subscriber joins a DataSource at its first transactional enqueue: once, for the one engine.
+    const ds = nest.get(DataSource);
+    for (const n of [1, 2]) await ds.transaction((tx) => tasksServices[0].enqueue('e2e.quick', { n: 100 + n }, { tx }));
+    expect(ds.subscribers.filter((s) => s instanceof PublishOnCommit)).toHaveLength(1);
   });
 
   it('a worker-only process with the pipeline serves no API route (the routes come with the api role and its guard)', async () => {
