@@ -9,7 +9,7 @@ import type { Executor, SameTransaction } from './executor.js';
 import { PublishOnCommit } from './publish-on-commit.js';
 import { TaskAdminGateway } from './task-admin.gateway.js';
 import { typeormQueryable } from '../database/queryable.js';
-import { TaskRegistry } from './task-registry.js';
+import { FuncCatalog } from './func-catalog.js';
 import { TaskId, TaskStatus } from './task-status.js';
 import { LaterzError, TaskNotFound, TaskRunning } from './tasks.errors.js';
 
@@ -24,7 +24,7 @@ export class TasksService {
 
   constructor(
     private readonly writer: EnqueueWriter,
-    private readonly registry: TaskRegistry,
+    private readonly catalog: FuncCatalog,
     broker: Broker,
     private readonly onCommit: PublishOnCommit,
     private readonly db: Db,
@@ -42,12 +42,13 @@ export class TasksService {
       const [handle] = await this.enqueueMany([{ ...options, func, args }], manager);
       return handle;
     }
-    return this.coalescer.add(this.writer.prepare({ ...options, func, args }));
+    const [prepared] = await this.writer.prepare([{ ...options, func, args }]);
+    return this.coalescer.add(prepared);
   }
 
   /** Enqueues many calls at once: all are written or none (the first bad one is thrown). */
   async enqueueMany(requests: EnqueueRequest[], manager?: EntityManager): Promise<TaskHandle[]> {
-    const prepared = requests.map((r) => this.writer.prepare(r));
+    const prepared = await this.writer.prepare(requests);
     if (prepared.length === 0) return [];
     const runner = manager?.queryRunner;
     if (runner?.isTransactionActive) {
@@ -63,7 +64,7 @@ export class TasksService {
    * commit (all are written with its work, or nothing is); publishes through `on`'s broker after.
    */
   async enqueueVia(on: Executor, requests: EnqueueRequest[], within?: SameTransaction<TaskHandle[]>): Promise<TaskHandle[]> {
-    const prepared = requests.map((r) => this.writer.prepare(r));
+    const prepared = await this.writer.prepare(requests);
     if (prepared.length === 0) return [];
     return this.enqueueOn(on, prepared, within);
   }
@@ -73,7 +74,7 @@ export class TasksService {
     const on = options.on ?? this.engine;
     const row = await on.db.transaction(async (tx) => {
       const store = new TaskAdminGateway(tx);
-      const retried = await store.retryIfNotStarted(id, this.registry.bulkFuncs(), options.resetFailCount ?? false);
+      const retried = await store.retryIfNotStarted(id, this.catalog.bulkFuncs(), options.resetFailCount ?? false);
       if (!retried) {
         if ((await store.statusById(id)) === undefined) throw new TaskNotFound(id);
         throw new TaskRunning(id);
