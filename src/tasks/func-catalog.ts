@@ -169,6 +169,8 @@ export class FuncCatalog {
 
   private current(): { entries: Map<string, CatalogFunc>; bulk: string[] } {
     const localCount = this.registry.size;
+    // Handlers registered since the last look (the registry fills at module init): decide again.
+    if (this.view && this.view.localCount !== localCount) this.claimableNow = undefined;
     if (!this.view || this.view.localCount !== localCount) {
       const entries = mergeCatalog(this.registry.all(), this.recorded, {
         server: this.server,
