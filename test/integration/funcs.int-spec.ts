@@ -173,8 +173,13 @@ describe.each(TRANSPORTS)('funcs known to the database (%s transport)', (transpo
   it('a func nobody serves waits (queued or pending, never broken) and the API and the metric say so; a server of it runs its tasks', async () => {
     // n.orphan is recorded by a worker that then stops: the database knows it, nobody serves it.
     const orphanage = await cluster.start([OrphanHandlers]);
+    const recorded = (app: TestApp) =>
+      app.db.query(`SELECT f.version, (SELECT count(*)::int FROM func_server s WHERE s.func = f.name) AS servers FROM func f WHERE f.name = 'n.orphan'`);
+    expect((await recorded(orphanage)).rows).toEqual([{ version: 3, servers: 1 }]);
     await cluster.stop(orphanage);
     const main = await cluster.start([ServedHandlers], { ROLES: 'api,worker,scheduler' });
+    // Its shutdown deleted its server; the func stays recorded.
+    expect((await recorded(main)).rows).toEqual([{ version: 3, servers: 0 }]);
     const tasks = main.get(TasksService);
     const queued = await tasks.enqueue('n.orphan', { q: 1 });
     const pending = await tasks.enqueue('n.orphan', { p: 1 }, { queueNow: false });
