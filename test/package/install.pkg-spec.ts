@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFile } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -60,6 +60,21 @@ interface Packed {
   files: { path: string }[];
 }
 
+/** Every package under `dir` (a node_modules folder), nested ones too, as paths relative to it (`a`, `@s/b`, `a/node_modules/c`). */
+function installedPackages(dir: string, prefix = ''): string[] {
+  const found: string[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (!entry.isDirectory() || entry.name.startsWith('.')) continue;
+    const names = entry.name.startsWith('@') ? readdirSync(join(dir, entry.name)).map((n) => `${entry.name}/${n}`) : [entry.name];
+    for (const name of names) {
+      found.push(prefix + name);
+      const nested = join(dir, name, 'node_modules');
+      if (existsSync(nested)) found.push(...installedPackages(nested, `${prefix}${name}/node_modules/`));
+    }
+  }
+  return found;
+}
+
 /** `npm install` of the tarball: offline first, else online with one retry. Returns the failed attempts' output when all fail. */
 async function install(consumer: string, tarball: string): Promise<void> {
   const args = ['install', tarball, ...CONSUMER_DEV_DEPS, '--no-audit', '--no-fund', '--no-save'];
@@ -97,6 +112,15 @@ describe('the npm package', () => {
   it('is installed in a project outside the repository', () => {
     expect(consumer.startsWith(ROOT + sep)).toBe(false);
     expect(existsSync(join(consumer, 'node_modules', 'laterz', 'package.json'))).toBe(true);
+  });
+
+  it("shares its peer dependencies with the app: npm installs them at the app's top level, one copy each", () => {
+    // The consumer names none of them: npm (7 and later) installs a package's missing peers.
+    const peers = Object.keys((JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { peerDependencies: Record<string, string> }).peerDependencies);
+    expect(peers).toEqual(expect.arrayContaining(['@nestjs/common', '@nestjs/core', 'typeorm']));
+    const installed = installedPackages(join(consumer, 'node_modules'));
+    const copies = peers.map((name) => ({ name, at: installed.filter((p) => p === name || p.endsWith(`/node_modules/${name}`)) }));
+    expect(copies).toEqual(peers.map((name) => ({ name, at: [name] })));
   });
 
   it("holds the compiled engine, its declarations and the engine's migrations, and nothing else", () => {
