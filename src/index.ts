@@ -17,7 +17,7 @@ export { DATABASE_URL } from './database/database.module.js';
 export { runMigrationChain } from './database/migrate.js';
 
 export { TasksModule } from './tasks/tasks.module.js';
-export { TasksService } from './tasks/tasks.service.js';
+export { TasksService, type TaskState } from './tasks/tasks.service.js';
 export type { CallerTransaction, EnqueueOptions, EnqueueRequest, InTransaction, TaskHandle } from './tasks/enqueue-request.js';
 export { TaskRegistry, type RegisteredFunc } from './tasks/task-registry.js';
 export { TaskHandler, type TaskHandlerOptions } from './tasks/task-handler.decorator.js';

@@ -8,6 +8,7 @@ import { EnqueueWriter, PreparedEnqueue, WriteResult } from './enqueue-writer.js
 import type { Executor, SameTransaction } from './executor.js';
 import { PublishOnCommit } from './publish-on-commit.js';
 import { TaskAdminGateway } from './task-admin.gateway.js';
+import { TaskReadGateway, type TaskStateRow } from './task-read.gateway.js';
 import { joinTransaction } from '../database/caller-transaction.js';
 import { FuncCatalog } from './func-catalog.js';
 import { TaskId, TaskStatus } from './task-status.js';
@@ -21,6 +22,7 @@ import { LaterzError, NotInTransaction, TaskNotFound, TaskRunning } from './task
 export class TasksService {
   private readonly coalescer = new Coalescer<PreparedEnqueue, TaskHandle>((items) => this.flushCoalesced(items));
   private readonly engine: Executor;
+  private readonly reads: TaskReadGateway;
 
   constructor(
     private readonly writer: EnqueueWriter,
@@ -30,6 +32,17 @@ export class TasksService {
     private readonly db: Db,
   ) {
     this.engine = { db, broker };
+    this.reads = new TaskReadGateway(db);
+  }
+
+  /**
+   * One task's status and outcome (`result` once it succeeded, `error` and `brokenReason` after a
+   * failure): what a caller polls to wait for a task. Throws TaskNotFound when there is none.
+   */
+  async get(id: TaskId): Promise<TaskState> {
+    const state = await this.reads.stateById(id);
+    if (!state) throw new TaskNotFound(id);
+    return state;
   }
 
   /**
@@ -128,6 +141,9 @@ export class TasksService {
     if (result.toPublish.length > 0) await broker.publish(result.toPublish, PublishPriority.Enqueue);
   }
 }
+
+/** A task as `TasksService.get` reads it. */
+export type TaskState = TaskStateRow;
 
 /** `{ tx }` (or `{}`), not a TypeORM EntityManager passed the older way. */
 function isPlainObject(value: object): boolean {
