@@ -1,7 +1,7 @@
 import { Injectable, Module } from '@nestjs/common';
-import { TaskHandler } from 'laterz';
+import { type CallerTransaction, type TaskHandle, TaskHandler, TasksService } from 'laterz';
 
-/** Three funcs of a DAG: each one's result reaches the next under the name of their edge. */
+/** Three funcs of a DAG: each parent's result reaches its child under the name of their edge. */
 @Injectable()
 export class HelloTasks {
   @TaskHandler('hello.name')
@@ -22,3 +22,10 @@ export class HelloTasks {
 
 @Module({ providers: [HelloTasks] })
 export class HelloTasksModule {}
+
+/** Enqueues the DAG name → greet → card (card also gets name), in `tx` when given; resolves with its last task. */
+export async function enqueueHello(tasks: TasksService, who: string, tx?: CallerTransaction): Promise<TaskHandle> {
+  const name = await tasks.enqueue('hello.name', { who }, { tx });
+  const greeting = await tasks.enqueue('hello.greet', { who }, { tx, dependsOn: { name } });
+  return tasks.enqueue('hello.card', { who }, { tx, dependsOn: { name, greeting } });
+}

@@ -4,6 +4,7 @@ import { type TaskState, TaskStatus, TasksService } from 'laterz';
 import { DataSource } from 'typeorm';
 import { AppModule } from './app.module.js';
 import { Greeting } from './greeting.entity.js';
+import { enqueueHello } from './hello.tasks.js';
 
 const who = process.argv[2] ?? 'world';
 const waitSeconds = Number(process.env.HELLO_DAG_WAIT_SECONDS ?? 60);
@@ -13,9 +14,7 @@ try {
   const tasks = app.get(TasksService);
   // The DAG and the app's own row in one transaction of the app's DataSource: both commit, or neither.
   const card = await app.get(DataSource).transaction(async (tx) => {
-    const name = await tasks.enqueue('hello.name', { who }, { tx });
-    const greeting = await tasks.enqueue('hello.greet', { who }, { tx, dependsOn: { name } });
-    const last = await tasks.enqueue('hello.card', { who }, { tx, dependsOn: { name, greeting } });
+    const last = await enqueueHello(tasks, who, tx);
     await tx.insert(Greeting, { who, taskId: last.id });
     return last;
   });
