@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
 import { Broker, PublishPriority } from '../broker/broker.js';
 import { Db } from '../database/db.js';
@@ -6,6 +6,7 @@ import { Coalescer, Flushed } from './enqueue-batcher.js';
 import { EnqueueOptions, EnqueueRequest, InTransaction, TaskHandle } from './enqueue-request.js';
 import { EnqueueWriter, PreparedEnqueue, WriteResult } from './enqueue-writer.js';
 import type { Executor, SameTransaction } from './executor.js';
+import { INLINE_RUNS, type InlineRuns } from './inline-runs.js';
 import { PublishOnCommit } from './publish-on-commit.js';
 import { TaskAdminGateway } from './task-admin.gateway.js';
 import { joinTransaction } from '../database/caller-transaction.js';
@@ -28,6 +29,7 @@ export class TasksService {
     broker: Broker,
     private readonly onCommit: PublishOnCommit,
     private readonly db: Db,
+    @Optional() @Inject(INLINE_RUNS) private readonly inline?: InlineRuns,
   ) {
     this.engine = { db, broker };
   }
@@ -45,7 +47,8 @@ export class TasksService {
       const [handle] = await this.enqueueMany([{ ...rest, func, args }], { tx: within });
       return handle;
     }
-    return this.coalescer.add(this.writer.prepare({ ...rest, func, args }));
+    const handle = await this.coalescer.add(this.writer.prepare({ ...rest, func, args }));
+    return this.inline ? (await this.inline.afterEnqueue([handle]))[0] : handle;
   }
 
   /**
@@ -55,7 +58,7 @@ export class TasksService {
   async enqueueMany(requests: EnqueueRequest[], options: InTransaction | EntityManager = {}): Promise<TaskHandle[]> {
     const tx = isPlainObject(options) ? (options as InTransaction).tx : (options as EntityManager);
     const prepared = requests.map((r) => this.writer.prepare(r));
-    if (!tx) return prepared.length === 0 ? [] : this.enqueueOn(this.engine, prepared);
+    if (!tx) return prepared.length === 0 ? [] : this.ranInline(await this.enqueueOn(this.engine, prepared));
     const joined = await joinTransaction(tx);
     if (joined.kind === 'refused') throw new NotInTransaction(joined.reason);
     if (prepared.length === 0) return [];
@@ -71,7 +74,7 @@ export class TasksService {
   async enqueueVia(on: Executor, requests: EnqueueRequest[], within?: SameTransaction<TaskHandle[]>): Promise<TaskHandle[]> {
     const prepared = requests.map((r) => this.writer.prepare(r));
     if (prepared.length === 0) return [];
-    return this.enqueueOn(on, prepared, within);
+    return this.ranInline(await this.enqueueOn(on, prepared, within));
   }
 
   /** Resets one task (anything but a running one) and queues it; `within` runs in its transaction. */
@@ -100,6 +103,11 @@ export class TasksService {
     });
     await this.afterCommit(result, on.broker);
     return result.handles;
+  }
+
+  /** Inline mode: what the committed enqueue made runnable has run (see InlineRuns); otherwise `handles` as they are. */
+  private ranInline(handles: TaskHandle[]): Promise<TaskHandle[]> | TaskHandle[] {
+    return this.inline ? this.inline.afterEnqueue(handles) : handles;
   }
 
   /** One write for the coalesced calls; publishing it runs beside the next write (see Coalescer). */
