@@ -57,6 +57,30 @@ describe('laterzSetup: LaterzModule options to settings', () => {
     expect(laterzShape({ api: {} }).apiPrefix).toBe('laterz');
   });
 
+  it('inline: moved by the caller, through no transport (AMQP_URL of the environment ignored), pending tasks dispatched at once', () => {
+    const env = { DATABASE_URL: URL_A, AMQP_URL: 'amqp://rabbit' };
+    expect(laterzShape({}).drive).toBe('consumers');
+    expect(laterzShape({ inline: true }).drive).toBe('inline');
+    expect(laterzShape({}, 'caller').drive).toBe('caller');
+    const inline = laterzSetup({ inline: true }, env);
+    expect(inline.drive).toBe('inline');
+    expect(inline.config.amqp.url).toBeUndefined();
+    expect(inline.config.databaseUrl).toBe(URL_A);
+    expect(inline.config.dispatch.minAgeSeconds).toBe(0);
+    expect([...inline.config.roles]).toEqual(['worker', 'scheduler']);
+    expect(laterzSetup({ inline: true, settings: { DISPATCH_MIN_AGE_SECONDS: 5 } }, {}).config.dispatch.minAgeSeconds).toBe(5);
+    expect(laterzSetup({}, {}, 'caller')).toMatchObject({ drive: 'caller' });
+    expect(laterzSetup({}, env)).toMatchObject({ drive: 'consumers', config: { amqp: { url: 'amqp://rabbit' }, dispatch: { minAgeSeconds: 60 } } });
+    expect(laterzSetup({ inline: false }, env).drive).toBe('consumers');
+    expect(laterzSetup({ inline: true, roles: ['scheduler', 'worker'] }, {}).drive).toBe('inline');
+    expect(problems(() => laterzSetup({ inline: true, roles: [], transport: 'postgres', settings: { AMQP_URL: 'amqp://x' } }, {}))).toEqual([
+      'roles: inline, every task runs in the caller (the worker and scheduler roles, without their consumer and timers): leave roles out',
+      'transport: inline, every task runs in the caller, through no transport: leave it out',
+      'settings.AMQP_URL: inline, every task runs in the caller, through no transport: leave it out',
+    ]);
+    expect(problems(() => laterzShape({ inline: 1 as never }))).toEqual(['inline: must be true or false']);
+  });
+
   it('names every wrong field, and where a bad value came from', () => {
     expect(problems(() => laterzSetup({}, { DATABASE_URL: 'mysql://x' }))).toEqual(['DATABASE_URL (environment): DATABASE_URL must be a postgres:// or postgresql:// URL']);
     expect(

@@ -1,10 +1,13 @@
 import { Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { readdirSync } from 'node:fs';
+import { InjectDataSource, InjectRepository, TypeOrmModule } from '@nestjs/typeorm';
+import { readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { Client, Pool } from 'pg';
+import { Column, DataSource, Entity, PrimaryGeneratedColumn, Repository } from 'typeorm';
 import {
   type BulkTask,
+  DATABASE_URL,
   DependencyBroken,
   InvalidLaterzOptions,
   LaterzModule,
@@ -62,6 +65,16 @@ describe('price tasks', () => {
 });
 
 // ---- A user's handlers: a DAG passing results, TaskBroken, an Error, a bulk func, a parent made at run time. ----
+
+describe('the README example', () => {
+  it('is the code above, word for word', () => {
+    const own = readFileSync(new URL(import.meta.url), 'utf8');
+    const sample = own.slice(own.indexOf('@Injectable()\nclass PriceTasks'), own.indexOf('// ---- A user')).trim();
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    expect(sample).toMatch(/^@Injectable\(\)\nclass PriceTasks[\s\S]*await laterz\.close\(\);\n {4}\}\n {2}\}\);\n\}\);$/);
+    expect(readme).toContain(`import { LaterzTesting, TaskHandler } from 'laterz';\n\n${sample}\n\`\`\``);
+  });
+});
 
 @Injectable()
 class ShopTasks {
@@ -249,6 +262,67 @@ describe('LaterzTesting on a given server (a database of its own)', () => {
   });
 });
 
+/** A user's own table, on the user's own TypeORM data source. */
+@Entity({ name: 'cart', schema: 'public' })
+class Cart {
+  @PrimaryGeneratedColumn() id!: number;
+  @Column({ type: 'int', nullable: true }) total!: number | null;
+}
+
+@Injectable()
+class CartTasks {
+  constructor(@InjectRepository(Cart) private readonly carts: Repository<Cart>) {}
+
+  @TaskHandler('cart.total')
+  async total(args: { cartId: number }, deps: { net: number }) {
+    await this.carts.update(args.cartId, { total: deps.net });
+    return deps.net;
+  }
+}
+
+@Injectable()
+class Checkout {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly tasks: TasksService,
+  ) {}
+
+  /** The cart and its tasks in one transaction of the app's own data source. */
+  place(items: number[]): Promise<{ cart: Cart; total: TaskHandle }> {
+    return this.dataSource.transaction(async (tx) => {
+      const cart = await tx.save(Cart, { total: null });
+      const net = await this.tasks.enqueue('shop.net', { cart: `cart-${cart.id}`, items }, { tx });
+      const total = await this.tasks.enqueue('cart.total', { cartId: cart.id }, { dependsOn: { net }, tx });
+      return { cart, total };
+    });
+  }
+}
+
+@Module({
+  imports: [
+    // The app's own data source, on the test's database (DATABASE_URL: the URL laterz opened).
+    TypeOrmModule.forRootAsync({ inject: [DATABASE_URL], useFactory: (url: string) => ({ type: 'postgres', url, entities: [Cart], synchronize: true }) }),
+    TypeOrmModule.forFeature([Cart]),
+    ShopModule,
+  ],
+  providers: [CartTasks, Checkout],
+})
+class CartModule {}
+
+describe('LaterzTesting with an app data source of its own', () => {
+  it('enqueue in the app\'s transaction (tx), then runUntilIdle: the handler writes the app\'s row', async () => {
+    const laterz = await LaterzTesting.create({ imports: [CartModule], database: { url: process.env.LATERZ_TEST_SERVER_URL! } });
+    try {
+      const { cart, total } = await laterz.app.get(Checkout).place([30, 12]);
+      expect(await laterz.runUntilIdle()).toMatchObject({ ran: 2, counts: { success: 2 } });
+      expect(await laterz.task(total)).toMatchObject({ status: 'success', result: 42 });
+      expect(await laterz.app.get(DataSource).getRepository(Cart).findOneByOrFail({ id: cart.id })).toEqual({ id: cart.id, total: 42 });
+    } finally {
+      await laterz.close();
+    }
+  });
+});
+
 describe('inline mode', () => {
   const server = () => process.env.LATERZ_TEST_SERVER_URL!;
 
@@ -283,22 +357,25 @@ describe('inline mode', () => {
     }
   });
 
-  it('LaterzModule.forRoot({ inline: true }) in an app of your own', async () => {
+  it('LaterzModule.forRoot({ inline: true }) and forRootAsync({ inline: true }) in an app of your own', async () => {
     const database = await createTestDatabase();
     const pool = new Pool({ connectionString: database.url, max: 1, options: `-c search_path=${userSettings.dbSchema}` });
+    const options = { database: { url: database.url }, schema: userSettings.dbSchema };
     try {
-      @Module({ imports: [LaterzModule.forRoot({ inline: true, database: { url: database.url }, schema: userSettings.dbSchema }), ShopModule] })
-      class ShopApp {}
-      const app = await NestFactory.createApplicationContext(ShopApp, { logger: ['error'], abortOnError: false });
-      try {
-        const tasks = app.get(TasksService);
-        const net = await tasks.enqueue('shop.net', { cart: 'own', items: [2, 3] });
-        const tax = await tasks.enqueue('shop.tax', { cart: 'own' }, { dependsOn: { net } });
-        expect([net.status, tax.status]).toEqual(['success', 'success']);
-        const { rows } = await pool.query('SELECT result FROM task WHERE id = $1', [tax.id]);
-        expect(rows).toEqual([{ result: 1.25 }]);
-      } finally {
-        await app.close();
+      for (const [n, laterz] of [LaterzModule.forRoot({ ...options, inline: true }), LaterzModule.forRootAsync({ inline: true, useFactory: () => options })].entries()) {
+        @Module({ imports: [laterz, ShopModule] })
+        class ShopApp {}
+        const app = await NestFactory.createApplicationContext(ShopApp, { logger: ['error'], abortOnError: false });
+        try {
+          const tasks = app.get(TasksService);
+          const net = await tasks.enqueue('shop.net', { cart: `own${n}`, items: [2, 3] });
+          const tax = await tasks.enqueue('shop.tax', { cart: `own${n}` }, { dependsOn: { net } });
+          expect([net.status, tax.status]).toEqual(['success', 'success']);
+          const { rows } = await pool.query('SELECT result FROM task WHERE id = $1', [tax.id]);
+          expect(rows).toEqual([{ result: 1.25 }]);
+        } finally {
+          await app.close();
+        }
       }
     } finally {
       await pool.end();
