@@ -1,18 +1,13 @@
 #!/usr/bin/env node
-import 'reflect-metadata';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { bootstrap } from '../bootstrap.js';
-import { AppConfig } from '../config/app-config.js';
-import { EnvValidationError } from '../config/env.schema.js';
-import { migrateConfigured } from '../database/migrate.js';
-import { AppLogger } from '../logging/app-logger.js';
 import { HandlersFileError, loadHandlersFiles } from './laterz-handlers.js';
 import { EXIT, parseLaterzArgs, USAGE } from './laterz-args.js';
 
 // The package's `laterz` bin (dist/src/cli/laterz.js): the service for producers and workers that
 // are not a Nest app of their own, with the user's compiled handlers modules. `npm start` (src/main.ts)
-// is the repository's demo: the same bootstrap with the reference pipeline.
+// is the repository's demo: the same bootstrap with the reference pipeline. The engine (Nest, pg,
+// TypeORM) is imported only by the commands that run it: help, version and a bad command line answer at once.
 
 /** The package's one entry, beside this file in dist/src/: what `import 'laterz'` in a handlers file must load. */
 const LATERZ_ENTRY = fileURLToPath(new URL('../index.js', import.meta.url));
@@ -21,6 +16,8 @@ const PACKAGE_JSON = new URL('../../../package.json', import.meta.url);
 
 /** `laterz start`: the handlers files of `--handlers`, else of LATERZ_HANDLERS, imported into the service; runs until a signal stops it. */
 async function start(flagged: string[]): Promise<void> {
+  await import('reflect-metadata');
+  const [{ AppConfig }, { bootstrap }, { AppLogger }] = await Promise.all([import('../config/app-config.js'), import('../bootstrap.js'), import('../logging/app-logger.js')]);
   const config = AppConfig.fromEnv();
   const [paths, from] = flagged.length > 0 ? [flagged, '--handlers'] : [config.handlers, 'LATERZ_HANDLERS'];
   const loaded = await loadHandlersFiles(paths, { cwd: process.cwd(), from, laterzEntry: LATERZ_ENTRY });
@@ -49,6 +46,7 @@ async function main(argv: string[]): Promise<number | undefined> {
       process.stderr.write(`laterz: ${command.message}\n\n${USAGE}\n`);
       return EXIT.usage;
     case 'migrate': {
+      const [{ AppConfig }, { migrateConfigured }] = await Promise.all([import('../config/app-config.js'), import('../database/migrate.js')]);
       const applied = await migrateConfigured(AppConfig.fromEnv());
       process.stdout.write(applied.length > 0 ? `applied: ${applied.join(', ')}\n` : 'no pending migrations\n');
       return EXIT.ok;
@@ -65,7 +63,8 @@ main(process.argv.slice(2)).then(
     if (code !== undefined) process.exit(code);
   },
   (err: unknown) => {
-    if (err instanceof EnvValidationError || err instanceof HandlersFileError) console.error(`laterz: ${err.message}`);
+    // EnvValidationError by name: its module is loaded only by the commands that read the settings.
+    if (err instanceof HandlersFileError || (err instanceof Error && err.name === 'EnvValidationError')) console.error(`laterz: ${err.message}`);
     else console.error(`laterz ${command === 'migrate' ? 'migrate failed' : 'failed to start'}: ${err instanceof Error ? err.message : String(err)}`);
     process.exit(EXIT.failed);
   },
