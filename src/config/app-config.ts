@@ -28,6 +28,8 @@ export class AppConfig {
     readonly maxTasks: number;
     readonly pollMs: number;
   };
+  /** FUNC_HEARTBEAT_SECONDS, in milliseconds: how often a serving process records its funcs. */
+  readonly funcHeartbeatMs: number;
   /** HANDLER_GUARD: what keeps a handler from ending its process (see the env schema). */
   readonly handlerGuard: 'exit' | 'full' | 'off';
   readonly limits: {
@@ -94,6 +96,7 @@ export class AppConfig {
       maxTasks: env.WORKER_MAX_TASKS,
       pollMs: env.WORKER_POLL_MS,
     };
+    this.funcHeartbeatMs = env.FUNC_HEARTBEAT_SECONDS * 1000;
     this.handlerGuard = env.HANDLER_GUARD;
     this.limits = {
       resultBytes: env.TASK_RESULT_MAX_BYTES,

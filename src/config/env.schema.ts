@@ -142,6 +142,14 @@ export class EnvSchema {
   @Transform(toInt) @Min(10) @Max(60000) @IsInt()
   WORKER_POLL_MS = 1000;
 
+  /**
+   * Seconds between two records of the funcs a worker or scheduler serves (func, func_server). A
+   * server not seen for 3 beats is not live: the dispatcher stops queuing its funcs, and an older
+   * version's worker resumes them. Default 15.
+   */
+  @Transform(toInt) @Min(1) @Max(3600) @IsInt()
+  FUNC_HEARTBEAT_SECONDS = 15;
+
   /** Largest task result, bytes (JSON). Default 1048576 (1 MiB). */
   @Transform(toInt) @Min(1024) @IsInt()
   TASK_RESULT_MAX_BYTES = 1048576;

@@ -9,7 +9,7 @@ import type { Executor, SameTransaction } from './executor.js';
 import { PublishOnCommit } from './publish-on-commit.js';
 import { TaskAdminGateway } from './task-admin.gateway.js';
 import { joinTransaction } from '../database/caller-transaction.js';
-import { TaskRegistry } from './task-registry.js';
+import { FuncCatalog } from './func-catalog.js';
 import { TaskId, TaskStatus } from './task-status.js';
 import { LaterzError, NotInTransaction, TaskNotFound, TaskRunning } from './tasks.errors.js';
 
@@ -24,7 +24,7 @@ export class TasksService {
 
   constructor(
     private readonly writer: EnqueueWriter,
-    private readonly registry: TaskRegistry,
+    private readonly catalog: FuncCatalog,
     broker: Broker,
     private readonly onCommit: PublishOnCommit,
     private readonly db: Db,
@@ -45,7 +45,8 @@ export class TasksService {
       const [handle] = await this.enqueueMany([{ ...rest, func, args }], { tx: within });
       return handle;
     }
-    return this.coalescer.add(this.writer.prepare({ ...rest, func, args }));
+    const [prepared] = await this.writer.prepare([{ ...rest, func, args }]);
+    return this.coalescer.add(prepared);
   }
 
   /**
@@ -54,7 +55,7 @@ export class TasksService {
    */
   async enqueueMany(requests: EnqueueRequest[], options: InTransaction | EntityManager = {}): Promise<TaskHandle[]> {
     const tx = isPlainObject(options) ? (options as InTransaction).tx : (options as EntityManager);
-    const prepared = requests.map((r) => this.writer.prepare(r));
+    const prepared = await this.writer.prepare(requests);
     if (!tx) return prepared.length === 0 ? [] : this.enqueueOn(this.engine, prepared);
     const joined = await joinTransaction(tx);
     if (joined.kind === 'refused') throw new NotInTransaction(joined.reason);
@@ -69,7 +70,7 @@ export class TasksService {
    * commit (all are written with its work, or nothing is); publishes through `on`'s broker after.
    */
   async enqueueVia(on: Executor, requests: EnqueueRequest[], within?: SameTransaction<TaskHandle[]>): Promise<TaskHandle[]> {
-    const prepared = requests.map((r) => this.writer.prepare(r));
+    const prepared = await this.writer.prepare(requests);
     if (prepared.length === 0) return [];
     return this.enqueueOn(on, prepared, within);
   }
@@ -79,7 +80,7 @@ export class TasksService {
     const on = options.on ?? this.engine;
     const row = await on.db.transaction(async (tx) => {
       const store = new TaskAdminGateway(tx);
-      const retried = await store.retryIfNotStarted(id, this.registry.bulkFuncs(), options.resetFailCount ?? false);
+      const retried = await store.retryIfNotStarted(id, this.catalog.bulkFuncs(), options.resetFailCount ?? false);
       if (!retried) {
         if ((await store.statusById(id)) === undefined) throw new TaskNotFound(id);
         throw new TaskRunning(id);
