@@ -2,6 +2,7 @@ import { MigrationInterface } from 'typeorm';
 import { EngineSchema1763790000000 } from './1763790000000-engine-schema.js';
 import { TaskKey1763790000002 } from './1763790000002-task-key.js';
 import { CollectionPaused1763790000003 } from './1763790000003-collection-paused.js';
+import { Funcs1763790000004 } from './1763790000004-funcs.js';
 
 /**
  * Every migration of the engine, in order. Listed by hand: ESM builds cannot glob-load classes.
@@ -12,4 +13,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   EngineSchema1763790000000,
   TaskKey1763790000002,
   CollectionPaused1763790000003,
+  Funcs1763790000004,
 ];

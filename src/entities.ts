@@ -1,6 +1,7 @@
 import { AuditLogEntity } from './audit/audit-log.entity.js';
 import { CollectionEntity } from './collections/collection.entity.js';
 import { CollectionStatsEntity } from './collections/collection-stats.entity.js';
+import { FuncEntity, FuncServerEntity } from './tasks/func.entity.js';
 import { TaskAttemptEntity } from './tasks/task-attempt.entity.js';
 import { TaskDependencyEntity } from './tasks/task-dependency.entity.js';
 import { TaskEntity } from './tasks/task.entity.js';
@@ -18,4 +19,6 @@ export const ENGINE_ENTITIES = [
   CollectionEntity,
   CollectionStatsEntity,
   AuditLogEntity,
+  FuncEntity,
+  FuncServerEntity,
 ];

@@ -12,7 +12,7 @@ export class QueuesController {
   constructor(private readonly queries: TaskQueries) {}
 
   @Get()
-  @ApiOperation({ summary: 'Per func: broker queue ready/unacked and database counts by status' })
+  @ApiOperation({ summary: 'Per func: its live servers, broker queue ready/unacked and database counts by status' })
   @ApiOkResponse({ type: QueuesResponse })
   list(@Query(NoParams) _query: unknown): Promise<QueuesResponse> {
     return this.queries.queues();

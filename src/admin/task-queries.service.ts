@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { Broker } from '../broker/broker.js';
 import type { Executor } from '../tasks/executor.js';
 import { filterToSql } from '../tasks/task-filter.js';
-import { TaskRegistry } from '../tasks/task-registry.js';
+import { FuncCatalog } from '../tasks/func-catalog.js';
 import { TaskNotFound } from '../tasks/tasks.errors.js';
 import { ListTasksQuery, TASK_SORTS } from './dto/list-tasks.dto.js';
 import { ADMIN_EXECUTOR } from './admin-pool.js';
@@ -13,19 +13,23 @@ import { EdgeRow, GraphEdgeRow, TaskReadsGateway, TaskRow } from './task-reads.g
 const EDGES_SHOWN = 500;
 /** Nodes a graph answer holds at most. */
 const GRAPH_NODES_MAX = 500;
+/** The funcs' current versions (for `outdated`) are read again when the catalog's copy is older than this. */
+const CATALOG_MAX_AGE_MS = 5000;
 
 /** The API's read side: list, inspect, graph, progress, queues. Reads only; the admin pool bounds each statement. */
 @Injectable()
 export class TaskQueries {
   private readonly tasks: TaskReadsGateway;
   private readonly broker: Broker;
+  private readonly admin: Executor;
 
   constructor(
     @Inject(ADMIN_EXECUTOR) admin: Executor,
-    private readonly registry: TaskRegistry,
+    private readonly catalog: FuncCatalog,
   ) {
     this.tasks = new TaskReadsGateway(admin.db);
     this.broker = admin.broker;
+    this.admin = admin;
   }
 
   /** A page of tasks, keyset-paginated on (sort column, id). */
@@ -38,7 +42,7 @@ export class TaskQueries {
       errorContains: q.errorContains,
       modifiedBefore: q.modifiedBefore === undefined ? undefined : new Date(q.modifiedBefore),
     });
-    const funcs = this.registry.all();
+    const funcs = await this.catalog.fresh(CATALOG_MAX_AGE_MS, this.admin.db);
     const cursor = q.cursor === undefined ? undefined : decodeTaskCursor(q.cursor, q.sort, q.order);
     const rows = await this.tasks.listPage({
       where,
@@ -65,7 +69,8 @@ export class TaskQueries {
       this.tasks.dependents(id, EDGES_SHOWN),
       this.tasks.edgeCounts(id),
     ]);
-    const func = this.registry.get(task.func);
+    await this.catalog.fresh(CATALOG_MAX_AGE_MS, this.admin.db);
+    const func = this.catalog.get(task.func);
     // Args (and stack traces, which quote them) are shown only for funcs that opt in with logArgs.
     const open = func?.logArgs === true;
     return {
@@ -94,6 +99,7 @@ export class TaskQueries {
   /** The DAG around a task: up to `depth` edges towards its inputs and towards its dependents. */
   async graph(id: string, depth: number) {
     if (!(await this.tasks.exists(id))) throw new TaskNotFound(id);
+    await this.catalog.fresh(CATALOG_MAX_AGE_MS, this.admin.db);
     const level = new Map<string, number>([[id, 0]]);
     const edges = new Map<string, GraphEdgeRow>();
     let truncated = false;
@@ -164,12 +170,15 @@ export class TaskQueries {
     };
   }
 
-  /** Per func: its broker queue's ready/unacked counts and the database counts by status. */
+  /**
+   * Per func (this process's and those the database knows): its live servers, its broker queue's
+   * ready/unacked counts and the database counts by status; a func with tasks that nobody knows
+   * comes last, with nulls.
+   */
   async queues() {
-    const counts = await this.tasks.countsByFuncStatus();
+    const [counts, funcs] = await Promise.all([this.tasks.countsByFuncStatus(), this.catalog.refresh(this.admin.db)]);
     const byFunc = new Map<string, Record<string, number>>();
     for (const c of counts) byFunc.set(c.func, { ...(byFunc.get(c.func) ?? {}), [c.status]: c.n });
-    const funcs = this.registry.all();
     const registered = await Promise.all(
       funcs.map(async (f) => {
         const spec = { func: f.name, queue: f.queue };
@@ -179,6 +188,8 @@ export class TaskQueries {
           queue: f.queue,
           bulk: f.bulk,
           version: f.version,
+          served: f.served,
+          servers: f.servers.map((s) => ({ server: s.server, version: s.version, lastSeen: s.lastSeen })),
           brokerQueue: depth?.name ?? null,
           broker: depth ? { ready: depth.ready, unacked: depth.unacked } : null,
           database: byFunc.get(f.name) ?? {},
@@ -188,7 +199,7 @@ export class TaskQueries {
     const known = new Set(funcs.map((f) => f.name));
     const unknown = [...byFunc.entries()]
       .filter(([func]) => !known.has(func))
-      .map(([func, database]) => ({ func, queue: null, bulk: false, version: null, brokerQueue: null, broker: null, database }));
+      .map(([func, database]) => ({ func, queue: null, bulk: false, version: null, served: false, servers: [], brokerQueue: null, broker: null, database }));
     return { transport: this.broker.transport, funcs: [...registered, ...unknown].sort((a, b) => a.func.localeCompare(b.func)) };
   }
 
@@ -221,7 +232,7 @@ export class TaskQueries {
 
   /** Finished at a version other than the func's current one (unknown funcs are never outdated). */
   private isOutdated(r: { func: string; status: string; version: number }): boolean {
-    const current = this.registry.version(r.func);
+    const current = this.catalog.get(r.func)?.version;
     return (r.status === 'success' || r.status === 'broken') && current !== undefined && r.version !== current;
   }
 }

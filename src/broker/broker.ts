@@ -42,8 +42,8 @@ export interface RefsDelivery {
 
 /**
  * PostgreSQL transport: the queued rows are the delivery. The claim takes up to `limit` of them
- * itself (FOR UPDATE SKIP LOCKED: the row locks are the delivery), of the listed funcs only when
- * `funcs` is not empty.
+ * itself (FOR UPDATE SKIP LOCKED: the row locks are the delivery), of the listed funcs only (the
+ * consumer's queues: a worker never takes another app's tasks).
  */
 export interface PullDelivery {
   kind: 'pull';
@@ -65,11 +65,6 @@ export interface ConsumeOptions {
   queues: QueueSpec[];
   /** Deliveries per batch and, for AMQP, the channel prefetch. */
   batchSize: number;
-  /**
-   * PostgreSQL transport: take only tasks of the listed funcs (WORKER_QUEUES is set). Otherwise a
-   * worker takes every queued task, and one of a func it does not know ends `unknown_task_func`.
-   */
-  onlyListed?: boolean;
   /**
    * How many deliveries the consumer can take now; resolves once it can take at least one. The
    * PostgreSQL transport waits for it before each pull and pulls no more rows than it says.

@@ -63,7 +63,7 @@ export class PostgresBroker extends Broker {
 
   async consume(options: ConsumeOptions, onBatch: BatchHandler<PullDelivery>): Promise<Consumer> {
     await this.startListener();
-    const funcs = options.onlyListed ? options.queues.map((q) => q.func) : [];
+    const funcs = options.queues.map((q) => q.func);
     let running = true;
     const loop = (async () => {
       while (running) {

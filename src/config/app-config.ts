@@ -1,5 +1,5 @@
 import { withEnvFile } from './env-file.js';
-import { EnvSchema, Role, validateEnv } from './env.schema.js';
+import { AdminRole, EnvSchema, Role, validateEnv } from './env.schema.js';
 
 /** Typed, validated settings; the only object that knows about process.env (and the .env file). */
 export class AppConfig {
@@ -28,6 +28,8 @@ export class AppConfig {
     readonly maxTasks: number;
     readonly pollMs: number;
   };
+  /** FUNC_HEARTBEAT_SECONDS, in milliseconds: how often a serving process records its funcs. */
+  readonly funcHeartbeatMs: number;
   /** HANDLER_GUARD: what keeps a handler from ending its process (see the env schema). */
   readonly handlerGuard: 'exit' | 'full' | 'off';
   readonly limits: {
@@ -57,8 +59,10 @@ export class AppConfig {
   readonly bulk: { readonly maxTasks: number; readonly maxBytes: number; readonly overheadBytes: number };
   readonly collections: readonly { name: string; root?: string; process: boolean; sync: boolean }[];
   readonly pipelineEnabled: boolean;
+  /** LATERZ_HANDLERS: the handlers files `laterz start` loads when no `--handlers` is given. */
+  readonly handlers: readonly string[];
   readonly admin: {
-    readonly tokens: readonly { role: 'operator' | 'viewer'; token: string }[];
+    readonly tokens: readonly { role: AdminRole; token: string }[];
     readonly maxRowsPerCall: number;
     readonly statementTimeoutMs: number;
   };
@@ -92,6 +96,7 @@ export class AppConfig {
       maxTasks: env.WORKER_MAX_TASKS,
       pollMs: env.WORKER_POLL_MS,
     };
+    this.funcHeartbeatMs = env.FUNC_HEARTBEAT_SECONDS * 1000;
     this.handlerGuard = env.HANDLER_GUARD;
     this.limits = {
       resultBytes: env.TASK_RESULT_MAX_BYTES,
@@ -129,13 +134,14 @@ export class AppConfig {
         return { name, root, process: !set.has('noprocess'), sync: set.has('sync') };
       });
     this.pipelineEnabled = env.PIPELINE_ENABLED;
+    this.handlers = env.LATERZ_HANDLERS;
     this.admin = {
       tokens: (env.ADMIN_TOKENS ?? '')
         .split(',')
         .filter((t) => t.length > 0)
         .map((pair) => {
           const i = pair.indexOf(':');
-          return { role: pair.slice(0, i) as 'operator' | 'viewer', token: pair.slice(i + 1) };
+          return { role: pair.slice(0, i) as AdminRole, token: pair.slice(i + 1) };
         }),
       maxRowsPerCall: env.ADMIN_MAX_ROWS_PER_CALL,
       statementTimeoutMs: env.ADMIN_STATEMENT_TIMEOUT_MS,

@@ -33,6 +33,7 @@ describe('validateEnv', () => {
       WORKER_QUEUES: [],
       WORKER_MAX_TASKS: 0,
       WORKER_POLL_MS: 1000,
+      FUNC_HEARTBEAT_SECONDS: 15,
       HANDLER_GUARD: 'exit',
       TASK_RESULT_MAX_BYTES: 1048576,
       TASK_ARGS_MAX_BYTES: 65536,
@@ -83,6 +84,7 @@ describe('validateEnv', () => {
     ['AMQP_QUEUE_TYPE', 'stream', /AMQP_QUEUE_TYPE must be one of/],
     ['WORKER_CONCURRENCY', '0', /not be less than 1/],
     ['HANDLER_GUARD', 'on', /HANDLER_GUARD must be one of/],
+    ['FUNC_HEARTBEAT_SECONDS', '0', /not be less than 1/],
     ['TASK_ARGS_MAX_BYTES', '10', /not be less than 256/],
   ])('rejects %s=%s', (name, value, expected) => {
     const err = problemsOf({ [name]: value });

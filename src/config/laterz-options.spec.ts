@@ -107,4 +107,17 @@ describe('laterzSetup: LaterzModule options to settings', () => {
       'settings.WORKER_POLL_MS: WORKER_POLL_MS must be an integer number (given "soon")',
     ]);
   });
+
+  it('api.tokens: operator, enqueuer and viewer tokens; another role is named', () => {
+    const tokens = [
+      { role: 'operator' as const, token: 'operator-token-0123456789' },
+      { role: 'enqueuer' as const, token: 'enqueuer-token-0123456789' },
+      { role: 'viewer' as const, token: 'viewer-token-0123456789' },
+    ];
+    expect(laterzSetup({ database: { url: URL_A }, api: { tokens } }, {}).config.admin.tokens).toEqual(tokens);
+    expect(problems(() => laterzSetup({ database: { url: URL_A }, api: { tokens: [{ role: 'admin' as never, token: 'admin-token-0123456789' }] } }, {}))).toEqual([
+      "api.tokens[0].role: must be 'operator', 'enqueuer' or 'viewer'",
+      'api.tokens: the admin API needs a token when the database is a URL (on the embedded database one is made under its dataDir)',
+    ]);
+  });
 });

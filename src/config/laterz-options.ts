@@ -1,18 +1,18 @@
 import { AppConfig } from './app-config.js';
-import { checkEnv, EnvSchema, envSettingNames, Role, ROLES } from './env.schema.js';
+import { ADMIN_ROLES, AdminRole, checkEnv, EnvSchema, envSettingNames, Role, ROLES } from './env.schema.js';
 
 /**
- * Settings of the service alone (its HTTP server, its logs, its env file, its roles and the demo):
- * an app has its own, so `settings` refuses them.
+ * Settings of the service alone (its HTTP server, its logs, its env file, its roles, its handlers
+ * files and the demo): an app has its own, so `settings` refuses them.
  */
-const SERVICE_ONLY = ['ENV_FILE', 'PORT', 'ROLES', 'LOG_LEVEL', 'LOG_FORMAT', 'PIPELINE_ENABLED'] as const;
+const SERVICE_ONLY = ['ENV_FILE', 'PORT', 'ROLES', 'LOG_LEVEL', 'LOG_FORMAT', 'PIPELINE_ENABLED', 'LATERZ_HANDLERS'] as const;
 
 /** A setting `LaterzModule` takes in `settings`: any variable of docs/configuration.md but the service's own. */
 export type LaterzSettingName = Exclude<keyof EnvSchema, (typeof SERVICE_ONLY)[number]>;
 
-/** A token of the admin API: a viewer reads, an operator also changes (16+ characters of A-Z a-z 0-9 _ - . ~ + / =). */
+/** A token of the admin API: a viewer reads, an enqueuer also enqueues, an operator also changes (16+ characters of A-Z a-z 0-9 _ - . ~ + / =). */
 export interface LaterzApiToken {
-  role: 'operator' | 'viewer';
+  role: AdminRole;
   token: string;
 }
 
@@ -267,7 +267,7 @@ function tokensInto(tokens: unknown, set: Assign, problems: string[]): void {
   }
   const pairs: string[] = [];
   tokens.forEach((t: unknown, i) => {
-    if (!isObject(t) || (t.role !== 'operator' && t.role !== 'viewer')) problems.push(`api.tokens[${i}].role: must be 'operator' or 'viewer'`);
+    if (!isObject(t) || !(ADMIN_ROLES as readonly unknown[]).includes(t.role)) problems.push(`api.tokens[${i}].role: must be 'operator', 'enqueuer' or 'viewer'`);
     else if (typeof t.token !== 'string' || !TOKEN_SHAPE.test(t.token)) problems.push(`api.tokens[${i}].token: must be 16+ characters of A-Z a-z 0-9 _ - . ~ + / =`);
     else pairs.push(`${t.role}:${t.token}`);
   });

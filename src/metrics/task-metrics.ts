@@ -3,8 +3,12 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { Broker, QueueDepth } from '../broker/broker.js';
 import { HandlerGuard } from '../runner/run/handler-guard.js';
 import { RunnerObserver } from '../runner/runner-observer.js';
+import { FuncCatalog } from '../tasks/func-catalog.js';
 import { TaskRegistry } from '../tasks/task-registry.js';
 import type { TaskStatus } from '../tasks/task-status.js';
+
+/** A scrape reads the funcs and their live servers again when the catalog's copy is older than this. */
+const FUNCS_MAX_AGE_MS = 1000;
 
 /** Buckets of task and job durations, seconds: from 5 ms to 1 h. */
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
@@ -70,6 +74,7 @@ export class TaskMetrics implements RunnerObserver {
   constructor(
     private readonly broker: Broker,
     private readonly tasks: TaskRegistry,
+    catalog: FuncCatalog,
     guard: HandlerGuard,
   ) {
     this.depthSource = broker;
@@ -86,6 +91,22 @@ export class TaskMetrics implements RunnerObserver {
         for (const { func, depth } of depths) {
           this.set({ queue: depth.name, func, state: 'ready' }, depth.ready);
           this.set({ queue: depth.name, func, state: 'unacked' }, depth.unacked);
+        }
+      },
+    });
+    const logger = this.logger;
+    new Gauge({
+      name: 'laterz_func_servers',
+      help: 'Live processes serving each func the database or this process knows (0: its tasks wait; read on scrape)',
+      labelNames: ['func'] as const,
+      registers: [this.registry],
+      async collect() {
+        try {
+          const funcs = await catalog.fresh(FUNCS_MAX_AGE_MS);
+          this.reset();
+          for (const f of funcs) this.set({ func: f.name }, f.servers.length);
+        } catch (err) {
+          logger.warn(`func servers unavailable: ${(err as Error).message}`);
         }
       },
     });

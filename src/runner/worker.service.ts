@@ -1,32 +1,39 @@
 import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { Broker, Consumer, QueueSpec } from '../broker/broker.js';
 import { AppConfig } from '../config/app-config.js';
-import { TaskRegistry } from '../tasks/task-registry.js';
+import { FuncCatalog } from '../tasks/func-catalog.js';
 import { TaskRunner } from './run/task-runner.js';
 import { WorkerSession } from './worker-session.js';
 import { WorkerSlots } from './worker-slots.js';
 
-/** The worker role: consumes the queues of this process's funcs and runs them; stops gracefully. */
+/**
+ * The worker role: consumes the queues of the funcs this process claims and runs them; stops
+ * gracefully. When the funcs it claims change (a newer version of one is live elsewhere, or no
+ * longer is), it consumes the new set instead.
+ */
 @Injectable()
 export class WorkerService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(WorkerService.name);
-  private consumer?: Consumer;
+  private consumer?: { consumer: Consumer; funcs: Set<string> };
+  /** Consumer changes, one after the other; shutdown waits for the one in progress. */
+  private changing: Promise<void> = Promise.resolve();
+  private stopping = false;
+  private unsubscribe?: () => void;
 
   constructor(
     private readonly broker: Broker,
-    private readonly registry: TaskRegistry,
+    private readonly catalog: FuncCatalog,
     private readonly runner: TaskRunner,
     private readonly session: WorkerSession,
     private readonly slots: WorkerSlots,
     private readonly config: AppConfig,
   ) {}
 
-  /** The queues served: every non-bulk func, or those of WORKER_QUEUES. */
+  /** The queues consumed: every non-bulk func this process claims now (of WORKER_QUEUES, if set). */
   queues(): QueueSpec[] {
-    const wanted = new Set(this.config.worker.queues);
-    return this.registry
-      .all()
-      .filter((f) => !f.bulk && (wanted.size === 0 || wanted.has(f.queue)))
+    return this.catalog
+      .claimable()
+      .filter((f) => !f.bulk)
       .map((f) => ({ func: f.name, queue: f.queue }));
   }
 
@@ -36,19 +43,45 @@ export class WorkerService implements OnApplicationBootstrap, BeforeApplicationS
       this.logger.log(`claimed ${n} tasks (WORKER_MAX_TASKS): stopping so the supervisor restarts this worker`);
       process.kill(process.pid, 'SIGTERM');
     });
-    const queues = this.queues();
-    this.consumer = await this.broker.consume(
-      { queues, batchSize: this.config.worker.batchSize, onlyListed: this.config.worker.queues.length > 0, capacity: () => this.slots.wait() },
-      (batch) => this.runner.handleBatch(batch),
-    );
-    this.logger.log(`worker consuming ${queues.length} queues (concurrency ${this.config.worker.concurrency}, batch ${this.config.worker.batchSize})`);
+    // The first beat tells whether a newer version of a func is live already.
+    await this.catalog.start();
+    await this.consume();
+    this.unsubscribe = this.catalog.onClaimableChange(() => {
+      this.changing = this.changing.then(() => this.follow()).catch((err: Error) => this.logger.error(`changing the consumed queues failed: ${err.message}`));
+    });
+    this.logger.log(`worker consuming ${this.consumer?.funcs.size ?? 0} queues (concurrency ${this.config.worker.concurrency}, batch ${this.config.worker.batchSize})`);
   }
 
   async beforeApplicationShutdown(): Promise<void> {
-    await this.consumer?.stop();
+    this.stopping = true;
+    this.unsubscribe?.();
+    await this.changing;
+    await this.consumer?.consumer.stop();
     this.consumer = undefined;
     const { finished, handedBack } = await this.runner.drain(this.config.shutdownGraceMs);
     await this.session.close();
     this.logger.log(`worker stopped: ${finished} running tasks finished, ${handedBack} handed back`);
+  }
+
+  private async consume(): Promise<void> {
+    const queues = this.queues();
+    const consumer = await this.broker.consume(
+      { queues, batchSize: this.config.worker.batchSize, capacity: () => this.slots.wait() },
+      (batch) => this.runner.handleBatch(batch),
+    );
+    this.consumer = { consumer, funcs: new Set(queues.map((q) => q.func)) };
+  }
+
+  /** Consumes the queues of the funcs claimed now, if they are not those consumed. */
+  private async follow(): Promise<void> {
+    if (this.stopping || !this.consumer) return;
+    const wanted = this.queues();
+    const consumed = this.consumer.funcs;
+    if (wanted.length === consumed.size && wanted.every((q) => consumed.has(q.func))) return;
+    await this.consumer.consumer.stop();
+    this.consumer = undefined;
+    if (this.stopping) return;
+    await this.consume();
+    this.logger.log(`worker now consuming ${wanted.length} queues (${wanted.map((q) => q.func).join(', ') || 'none'})`);
   }
 }

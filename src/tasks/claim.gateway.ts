@@ -1,6 +1,6 @@
 import type { PublishRef } from '../broker/broker.js';
 import type { Queryable } from '../database/queryable.js';
-import { CLAIM_DELIVERED, CLAIM_QUEUED, CLAIM_QUEUED_FUNCS, type ClaimRow } from './sql/claim-runnable.sql.js';
+import { CLAIM_DELIVERED, CLAIM_QUEUED, type ClaimRow } from './sql/claim-runnable.sql.js';
 import {
   HELD_TASK_LOCKS,
   LOCK_DELIVERED,
@@ -19,7 +19,7 @@ export type { ClaimRow, LockedRow, ParentRow };
 /** A row a queue statement changed, with the status it left it in (`pending` for a bulk func). */
 export type QueuedRow = PublishRef & { status: string };
 
-/** The funcs this process serves, each at its current version. */
+/** The funcs registered here, each at its version (a parent of one is completed only at that version). */
 export type ServedFuncs = readonly { name: string; version: number }[];
 
 /**
@@ -30,15 +30,17 @@ export type ServedFuncs = readonly { name: string; version: number }[];
 export class ClaimGateway {
   constructor(private readonly q: Queryable) {}
 
-  /** The fast path on delivered ids: locks them (SKIP LOCKED) and starts the plainly runnable ones; every locked row comes back. */
-  claimDelivered(ids: string[], worker: string, funcs: ServedFuncs): Promise<ClaimRow[]> {
-    return this.q.rows<ClaimRow>(CLAIM_DELIVERED, [ids, worker, funcs.map((f) => f.name), funcs.map((f) => f.version)]);
+  /**
+   * The fast path on delivered ids: locks them (SKIP LOCKED) and starts the plainly runnable ones
+   * of the `claims` funcs; every locked row comes back.
+   */
+  claimDelivered(ids: string[], worker: string, funcs: ServedFuncs, claims: readonly string[]): Promise<ClaimRow[]> {
+    return this.q.rows<ClaimRow>(CLAIM_DELIVERED, [ids, worker, funcs.map((f) => f.name), funcs.map((f) => f.version), claims]);
   }
 
-  /** The same on the next `limit` queued rows (PostgreSQL transport), of `only` these funcs when it names any. */
-  claimQueued(limit: number, worker: string, funcs: ServedFuncs, only: readonly string[]): Promise<ClaimRow[]> {
-    const params = [limit, worker, funcs.map((f) => f.name), funcs.map((f) => f.version)];
-    return only.length > 0 ? this.q.rows<ClaimRow>(CLAIM_QUEUED_FUNCS, [...params, [...only]]) : this.q.rows<ClaimRow>(CLAIM_QUEUED, params);
+  /** The same on the next `limit` queued rows of the `claims` funcs (PostgreSQL transport). */
+  claimQueued(limit: number, worker: string, funcs: ServedFuncs, claims: readonly string[]): Promise<ClaimRow[]> {
+    return this.q.rows<ClaimRow>(CLAIM_QUEUED, [limit, worker, funcs.map((f) => f.name), funcs.map((f) => f.version), claims]);
   }
 
   /** Locks these rows, skipping those another transaction holds. */

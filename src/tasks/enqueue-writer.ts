@@ -5,7 +5,7 @@ import { argsHash, canonicalJson } from './canonical-json.js';
 import { dependencyId, EnqueueRequest, TaskHandle } from './enqueue-request.js';
 import type { Queryable } from '../database/queryable.js';
 import { EnqueueGateway, TaskIdentityRow } from './enqueue.gateway.js';
-import { TaskRegistry } from './task-registry.js';
+import { FuncCatalog } from './func-catalog.js';
 import { TaskStatus } from './task-status.js';
 import {
   ArgsTooLarge,
@@ -20,7 +20,7 @@ import {
 const COLLECTION_NAME = /^[A-Za-z0-9_.-]{1,100}$/;
 const DEP_NAME = /^[A-Za-z0-9_.-]{1,100}$/;
 
-/** A request checked against the registry and the limits, ready to be written. */
+/** A request checked against the catalog of funcs and the limits, ready to be written. */
 export interface PreparedEnqueue {
   key: string;
   collection: string;
@@ -58,15 +58,27 @@ export class EnqueueWriter {
   private readonly gateway: (q: Queryable) => EnqueueGateway;
 
   constructor(
-    private readonly registry: TaskRegistry,
+    private readonly catalog: FuncCatalog,
     private readonly config: AppConfig,
   ) {
     this.gateway = EnqueueGateway.forSchema(config.dbSchema);
   }
 
-  /** Validates one request without touching the database; throws a typed error naming the problem. */
-  prepare(request: EnqueueRequest): PreparedEnqueue {
-    const func = this.registry.get(request.func);
+  /**
+   * Validates requests, in order (the first bad one is thrown, as a typed error naming the
+   * problem). Touches the database only for a func this process has no handler for and has not
+   * seen recorded yet (FuncCatalog.resolve).
+   */
+  async prepare(requests: readonly EnqueueRequest[]): Promise<PreparedEnqueue[]> {
+    for (const name of new Set(requests.map((r) => r.func))) {
+      if (typeof name === 'string' && !this.catalog.get(name)) await this.catalog.resolve(name);
+    }
+    return requests.map((r) => this.prepareKnown(r));
+  }
+
+  /** One request, its func looked up in the catalog as it is now. */
+  private prepareKnown(request: EnqueueRequest): PreparedEnqueue {
+    const func = this.catalog.get(request.func);
     if (!func) throw new UnknownFunc(request.func);
     const collection = request.collection ?? 'default';
     if (typeof collection !== 'string' || !COLLECTION_NAME.test(collection)) throw new InvalidCollection(String(collection));

@@ -5,7 +5,7 @@ import { Db } from '../database/db.js';
 import type { Executor, SameTransaction } from './executor.js';
 import { cancelChannel, FilterSql, TaskAdminGateway } from './task-admin.gateway.js';
 import { filterToSql, TaskFilter } from './task-filter.js';
-import { TaskRegistry } from './task-registry.js';
+import { FuncCatalog } from './func-catalog.js';
 import { TaskId, TaskStatus } from './task-status.js';
 import { TaskNotFound } from './tasks.errors.js';
 
@@ -45,7 +45,7 @@ export class TaskAdminService {
 
   constructor(
     db: Db,
-    private readonly registry: TaskRegistry,
+    private readonly catalog: FuncCatalog,
     broker: Broker,
     private readonly config: AppConfig,
   ) {
@@ -79,7 +79,7 @@ export class TaskAdminService {
       return rows;
     });
     const reset = groups.reduce((sum, g) => sum + g.n, 0);
-    const runnable = groups.filter((g) => !this.registry.get(g.func)?.bulk);
+    const runnable = groups.filter((g) => !this.catalog.get(g.func)?.bulk);
     if (runnable.length === 0) return { reset, queued: 0 };
     const refs = await new TaskAdminGateway(on.db).queuePendingSlice(
       runnable,
@@ -137,7 +137,7 @@ export class TaskAdminService {
         limit,
         message: CANCEL_MESSAGE,
         attemptsKept: this.config.limits.attemptsKept,
-        bulkFuncs: this.registry.bulkFuncs(),
+        bulkFuncs: this.catalog.bulkFuncs(),
         skipLocked,
       });
       const running = rows.filter((r) => r.kind === 'cancelled' && r.was === TaskStatus.Started).map((r) => r.id);

@@ -91,6 +91,11 @@ export class TaskRegistry implements OnModuleInit {
     return [...this.funcs.values()];
   }
 
+  /** How many funcs are registered. */
+  get size(): number {
+    return this.funcs.size;
+  }
+
   /** Names of the bulk funcs (never queued: the bulk runner takes them). */
   bulkFuncs(): string[] {
     return this.all()

@@ -27,6 +27,7 @@ export const PURGEABLE_STATUSES: readonly TaskStatus[] = [TaskStatus.Error, Task
 export const BrokenReason = {
   DependencyHasError: 'dependency_has_error',
   TaskKilled: 'task_killed',
+  /** No longer written: a worker leaves the tasks of funcs it does not serve alone (older rows may carry it). */
   UnknownTaskFunc: 'unknown_task_func',
   Timeout: 'timeout',
   Cancelled: 'cancelled',

@@ -28,7 +28,7 @@ export class LaterzError extends Error {
 
 export class UnknownFunc extends LaterzError {
   constructor(readonly func: string) {
-    super('unknown_func', `unknown task func "${func}": no @TaskHandler is registered under that name`);
+    super('unknown_func', `unknown task func "${func}": no @TaskHandler in this process has that name, and no worker has recorded it in the database`);
   }
 }
 

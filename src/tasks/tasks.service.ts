@@ -10,7 +10,7 @@ import { INLINE_RUNS, type InlineRuns } from './inline-runs.js';
 import { PublishOnCommit } from './publish-on-commit.js';
 import { TaskAdminGateway } from './task-admin.gateway.js';
 import { joinTransaction } from '../database/caller-transaction.js';
-import { TaskRegistry } from './task-registry.js';
+import { FuncCatalog } from './func-catalog.js';
 import { TaskId, TaskStatus } from './task-status.js';
 import { LaterzError, NotInTransaction, TaskNotFound, TaskRunning } from './tasks.errors.js';
 
@@ -25,7 +25,7 @@ export class TasksService {
 
   constructor(
     private readonly writer: EnqueueWriter,
-    private readonly registry: TaskRegistry,
+    private readonly catalog: FuncCatalog,
     broker: Broker,
     private readonly onCommit: PublishOnCommit,
     private readonly db: Db,
@@ -47,7 +47,8 @@ export class TasksService {
       const [handle] = await this.enqueueMany([{ ...rest, func, args }], { tx: within });
       return handle;
     }
-    const handle = await this.coalescer.add(this.writer.prepare({ ...rest, func, args }));
+    const [prepared] = await this.writer.prepare([{ ...rest, func, args }]);
+    const handle = await this.coalescer.add(prepared);
     return this.inline ? (await this.inline.afterEnqueue([handle]))[0] : handle;
   }
 
@@ -57,7 +58,7 @@ export class TasksService {
    */
   async enqueueMany(requests: EnqueueRequest[], options: InTransaction | EntityManager = {}): Promise<TaskHandle[]> {
     const tx = isPlainObject(options) ? (options as InTransaction).tx : (options as EntityManager);
-    const prepared = requests.map((r) => this.writer.prepare(r));
+    const prepared = await this.writer.prepare(requests);
     if (!tx) return prepared.length === 0 ? [] : this.ranInline(await this.enqueueOn(this.engine, prepared));
     const joined = await joinTransaction(tx);
     if (joined.kind === 'refused') throw new NotInTransaction(joined.reason);
@@ -72,7 +73,7 @@ export class TasksService {
    * commit (all are written with its work, or nothing is); publishes through `on`'s broker after.
    */
   async enqueueVia(on: Executor, requests: EnqueueRequest[], within?: SameTransaction<TaskHandle[]>): Promise<TaskHandle[]> {
-    const prepared = requests.map((r) => this.writer.prepare(r));
+    const prepared = await this.writer.prepare(requests);
     if (prepared.length === 0) return [];
     return this.ranInline(await this.enqueueOn(on, prepared, within));
   }
@@ -82,7 +83,7 @@ export class TasksService {
     const on = options.on ?? this.engine;
     const row = await on.db.transaction(async (tx) => {
       const store = new TaskAdminGateway(tx);
-      const retried = await store.retryIfNotStarted(id, this.registry.bulkFuncs(), options.resetFailCount ?? false);
+      const retried = await store.retryIfNotStarted(id, this.catalog.bulkFuncs(), options.resetFailCount ?? false);
       if (!retried) {
         if ((await store.statusById(id)) === undefined) throw new TaskNotFound(id);
         throw new TaskRunning(id);

@@ -88,3 +88,18 @@ export async function idsWithStatus(db: Pool, status: string): Promise<string[]>
   const { rows } = await db.query<{ id: string }>(`SELECT id::text AS id FROM task WHERE status = $1::task_status ORDER BY task.id`, [status]);
   return rows.map((r) => r.id);
 }
+
+/**
+ * Records `funcs` as served by a live process elsewhere (`server`, seen at 'infinity': live for the
+ * whole test file), as a worker of another process would: the dispatcher queues only the tasks of
+ * funcs with a live server.
+ */
+export async function serveElsewhere(db: Pool, funcs: { name: string; version: number; queue?: string; bulk?: boolean }[], server = 'elsewhere:0:test'): Promise<void> {
+  await db.query(
+    `WITH f AS (SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::boolean[]) AS f(name, version, queue, bulk)),
+          recorded AS (INSERT INTO func (name, version, queue, bulk) SELECT * FROM f ON CONFLICT (name) DO NOTHING)
+     INSERT INTO func_server (func, server, version, last_seen) SELECT name, $5, version, 'infinity' FROM f
+     ON CONFLICT (func, server) DO UPDATE SET version = EXCLUDED.version, last_seen = EXCLUDED.last_seen`,
+    [funcs.map((f) => f.name), funcs.map((f) => f.version), funcs.map((f) => f.queue ?? 'default'), funcs.map((f) => f.bulk ?? false), server],
+  );
+}

@@ -7,12 +7,15 @@ import type { BulkTask } from '../../src/tasks/task-context.js';
 import { TaskHandler } from '../../src/tasks/task-handler.decorator.js';
 import { TaskRegistry } from '../../src/tasks/task-registry.js';
 import { TasksService } from '../../src/tasks/tasks.service.js';
-import { clearTasks, holdTaskLocks, idsWithStatus, insertDetailedTasks, many, taskRow } from '../factories/scheduler.factory.js';
+import { clearTasks, holdTaskLocks, idsWithStatus, insertDetailedTasks, many, serveElsewhere, taskRow } from '../factories/scheduler.factory.js';
 import { waitFor } from '../helpers/databases.js';
 import { ServiceProcess, startWorkerProcess, stopIfRunning, workerProcessFuncs } from '../helpers/service-process.js';
 import { startTestApp, TestApp } from '../helpers/test-app.js';
 
-/** Funcs the dispatcher visits; nothing runs them here (ROLES=scheduler: no worker). */
+/**
+ * Funcs the dispatcher visits; nothing runs them here (ROLES=scheduler: no worker). The dispatcher
+ * queues only funcs a live server runs: each app below records one elsewhere (serveElsewhere).
+ */
 @Injectable()
 class DispatchHandlers {
   @TaskHandler('d.work')
@@ -74,6 +77,7 @@ describe('dispatcher: the branches of dispatchFor on factory rows', () => {
 
   beforeAll(async () => {
     app = await startTestApp({ handlers: [DispatchHandlers], env: ENV });
+    await serveElsewhere(app.db, app.get(TaskRegistry).all().filter((f) => !f.bulk));
     dispatcher = app.get(DispatcherService);
   });
   afterAll(async () => {
@@ -346,6 +350,7 @@ describe('dispatcher: the tick budget (DISPATCH_TICK_MAX_ROWS)', () => {
 
   beforeAll(async () => {
     app = await startTestApp({ handlers: [DispatchHandlers], env: { ...ENV, DISPATCH_TICK_MAX_ROWS: String(BUDGET) } });
+    await serveElsewhere(app.db, app.get(TaskRegistry).all().filter((f) => !f.bulk));
   });
   afterAll(async () => {
     await app?.close();

@@ -11,12 +11,21 @@ export class BrokerDepth {
   @ApiProperty({ type: 'integer' }) unacked: number;
 }
 
-/** One func: registered (its queue and version) or only found in the table (nulls). */
+/** A live process serving a func. */
+export class FuncServerView {
+  @ApiProperty({ description: '`host:pid:bootid` of the process', example: 'worker-7:41:9f3a0c12' }) server: string;
+  @ApiProperty({ type: 'integer', description: 'Its version of the func' }) version: number;
+  @ApiProperty({ ...TIME, description: 'Its last heartbeat (FUNC_HEARTBEAT_SECONDS)' }) lastSeen: Date;
+}
+
+/** One func: known (its queue, current version and live servers) or only found in the table (nulls). */
 export class FuncQueue {
   @ApiProperty() func: string;
-  @ApiProperty({ type: String, nullable: true, description: 'Its queue group; null for a func this process does not register' }) queue: string | null;
+  @ApiProperty({ type: String, nullable: true, description: 'Its queue group; null for a func neither this process nor the database knows' }) queue: string | null;
   @ApiProperty({ description: 'Run by the bulk runner (no broker queue)' }) bulk: boolean;
-  @ApiProperty({ type: 'integer', nullable: true }) version: number | null;
+  @ApiProperty({ type: 'integer', nullable: true, description: 'Its current version: the highest among its live servers, else the last recorded' }) version: number | null;
+  @ApiProperty({ description: 'A live server runs it; false: its waiting tasks wait until one does' }) served: boolean;
+  @ApiProperty({ type: [FuncServerView], description: 'The live processes serving it' }) servers: FuncServerView[];
   @ApiProperty({ type: String, nullable: true, description: 'The broker queue it is delivered on' }) brokerQueue: string | null;
   @ApiProperty({ type: BrokerDepth, nullable: true, description: 'Null when the broker could not say (or for bulk funcs)' }) broker: BrokerDepth | null;
   @ApiProperty({ ...COUNTS_BY_STATUS, description: 'Its tasks by status' }) database: Record<string, number>;

@@ -5,7 +5,7 @@ import { COLLECTION_NAME, FUNC_NAME, IsDependencyMap, IsIsoDateTime, IsJsonValue
 
 /** Body of `POST /api/tasks`. */
 export class EnqueueTaskBody {
-  @ApiProperty({ description: 'Registered func name', example: 'digests.gather' })
+  @ApiProperty({ description: 'A func name this service has a handler for, or one a worker has recorded in the database', example: 'digests.gather' })
   @Matches(FUNC_NAME, { message: 'func must be a func name: 1-200 letters, digits, _ . -' })
   func: string;
 

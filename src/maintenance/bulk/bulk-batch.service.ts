@@ -9,6 +9,7 @@ import { echoTo, LogBuffer } from '../../runner/run/run-context.js';
 import { TaskTimeout } from '../../runner/run/task-outcome.js';
 import type { BulkTask } from '../../tasks/task-context.js';
 import type { BulkHandlerFn } from '../../tasks/task-handler.decorator.js';
+import { FuncCatalog } from '../../tasks/func-catalog.js';
 import { RegisteredFunc, TaskRegistry } from '../../tasks/task-registry.js';
 import { TaskStatus } from '../../tasks/task-status.js';
 import { BulkFinishRow, BulkGateway } from './bulk.gateway.js';
@@ -62,6 +63,7 @@ export class BulkBatchService {
   constructor(
     private readonly gateway: BulkGateway,
     private readonly registry: TaskRegistry,
+    private readonly catalog: FuncCatalog,
     private readonly broker: Broker,
     private readonly config: AppConfig,
     private readonly guard: HandlerGuard,
@@ -150,7 +152,7 @@ export class BulkBatchService {
           version: func.version,
           trace: 'trace' in outcome ? outcome.trace : '',
           attemptsKept: this.config.limits.attemptsKept,
-          bulkFuncs: this.registry.bulkFuncs(),
+          bulkFuncs: this.catalog.bulkFuncs(),
         });
       } finally {
         // After the commit: the rows are finished by then, so the dispatcher cannot take one for

@@ -6,7 +6,8 @@ import type { Queryable } from '../../database/queryable.js';
 import { JobKey, runExclusive } from '../job-lock.js';
 import { MaintenanceJob } from '../maintenance-job.js';
 import { shuffled } from '../shuffled.js';
-import { RegisteredFunc, TaskRegistry } from '../../tasks/task-registry.js';
+import { FuncCatalog } from '../../tasks/func-catalog.js';
+import type { RegisteredFunc } from '../../tasks/task-registry.js';
 import { BulkBatchResult, BulkBatchService } from './bulk-batch.service.js';
 import { BulkHooks } from './bulk-hooks.js';
 
@@ -35,7 +36,7 @@ export class BulkRunnerService implements MaintenanceJob<BulkReport> {
 
   constructor(
     private readonly db: Db,
-    private readonly registry: TaskRegistry,
+    private readonly catalog: FuncCatalog,
     private readonly collections: CollectionsService,
     private readonly hooks: BulkHooks,
     private readonly batches: BulkBatchService,
@@ -50,7 +51,8 @@ export class BulkRunnerService implements MaintenanceJob<BulkReport> {
   /** Batches of every bulk func in every collection with `process` set, until the deadline; counts what ran. */
   async runOnce(): Promise<BulkReport> {
     const report: BulkReport = { skipped: true, batches: 0, ran: 0, succeeded: 0, broken: 0, errored: 0, deferred: 0, errors: 0 };
-    const funcs = this.registry.all().filter((f) => f.bulk);
+    // Its own bulk funcs, less those a newer version runs elsewhere (a rolling deploy).
+    const funcs = this.catalog.claimable().filter((f) => f.bulk);
     if (funcs.length === 0) return { ...report, skipped: false };
     await runExclusive(this.db, JobKey.BulkRunner, this.config.scheduler.deadlineMs, this.logger, async (session, deadline) => {
       report.skipped = false;

@@ -23,7 +23,8 @@ export type { KilledRow, ProbeRow };
 /** What DISPATCH_PROBE looks at: the collections and funcs of a tick, and the settings its tests use. */
 export interface ProbeInput {
   collections: readonly { name: string; sync: boolean }[];
-  funcs: readonly { name: string; version: number; resyncMs?: number; bulk: boolean }[];
+  /** `served`: a live server runs it (otherwise only its dead tasks are looked for). */
+  funcs: readonly { name: string; version: number; resyncMs?: number; bulk: boolean; served: boolean }[];
   minAgeSeconds: number;
   retryTiers: readonly { minutes: number; failLimit: number }[];
   /** Look for `queued` rows the broker lost (AMQP). */
@@ -62,6 +63,7 @@ export class DispatchGateway {
       p.lookForLost,
       p.queuedGraceSeconds,
       p.deadAfterSeconds,
+      p.funcs.map((f) => f.served),
     ]);
   }
 

@@ -7,7 +7,7 @@ import { Db } from '../../database/db.js';
 import { JobKey, runExclusive } from '../job-lock.js';
 import { MaintenanceJob } from '../maintenance-job.js';
 import { shuffled } from '../shuffled.js';
-import { RegisteredFunc, TaskRegistry } from '../../tasks/task-registry.js';
+import { CatalogFunc, FuncCatalog } from '../../tasks/func-catalog.js';
 import { DispatchGateway, ProbeRow, Slice } from './dispatch.gateway.js';
 
 /** Which branch of `dispatchFor` queued a batch. */
@@ -113,7 +113,7 @@ export class DispatcherService implements MaintenanceJob<DispatchReport> {
     private readonly db: Db,
     private readonly gateway: DispatchGateway,
     private readonly broker: Broker,
-    private readonly registry: TaskRegistry,
+    private readonly catalog: FuncCatalog,
     private readonly collections: CollectionsService,
     private readonly config: AppConfig,
   ) {}
@@ -128,7 +128,9 @@ export class DispatcherService implements MaintenanceJob<DispatchReport> {
     const report = emptyDispatchReport();
     await runExclusive(this.db, JobKey.Dispatcher, this.config.scheduler.deadlineMs, this.logger, async (_session, deadline) => {
       report.skipped = false;
-      const funcs = this.registry.all();
+      // Every func this process or the database knows, and whether a live server runs it (read
+      // again each tick: a worker that started or stopped elsewhere counts from this tick on).
+      const funcs = await this.catalog.refresh();
       const collections = shuffled((await this.collections.list()).filter((c) => c.process));
       if (collections.length === 0 || funcs.length === 0) return;
       const work = await this.probe(collections, funcs);
@@ -159,10 +161,14 @@ export class DispatcherService implements MaintenanceJob<DispatchReport> {
 
   /**
    * One (collection, func) as a tick treats it: dead tasks, lost messages, then at most one batch,
-   * first found wins. Bulk funcs get only the dead-task scan and the retry tiers.
+   * first found wins. Bulk funcs get only the dead-task scan and the retry tiers, and so do funcs
+   * no live server runs.
    */
-  async dispatchFor(collection: CollectionEntity, func: RegisteredFunc, report: DispatchReport): Promise<void> {
+  async dispatchFor(collection: CollectionEntity, named: { name: string }, report: DispatchReport): Promise<void> {
     report.pairsVisited++;
+    await this.catalog.refresh();
+    const func = this.catalog.get(named.name);
+    if (!func) return;
     const work = await this.probe([collection], [func]);
     const tick = this.newTick();
     await this.killDead(work, tick.budget, report);
@@ -209,7 +215,7 @@ export class DispatcherService implements MaintenanceJob<DispatchReport> {
   }
 
   /** The pairs that have something to do, from one statement. */
-  private async probe(collections: CollectionEntity[], funcs: RegisteredFunc[]): Promise<Map<string, PairWork>> {
+  private async probe(collections: CollectionEntity[], funcs: CatalogFunc[]): Promise<Map<string, PairWork>> {
     const d = this.config.dispatch;
     const rows = await this.gateway.probe({
       collections,
@@ -227,7 +233,7 @@ export class DispatcherService implements MaintenanceJob<DispatchReport> {
     return work;
   }
 
-  private async dispatchPair(collection: CollectionEntity, func: RegisteredFunc, todo: PairWork, tick: Tick, report: DispatchReport): Promise<void> {
+  private async dispatchPair(collection: CollectionEntity, func: CatalogFunc, todo: PairWork, tick: Tick, report: DispatchReport): Promise<void> {
     const d = this.config.dispatch;
     const { depths, budget } = tick;
     if (func.bulk) return this.retryBulk(collection, func, todo, budget, report);
@@ -298,7 +304,7 @@ export class DispatcherService implements MaintenanceJob<DispatchReport> {
    * Bulk funcs are never queued (the bulk runner takes their rows), but their failures follow the
    * same retry tiers, and a batch whose scheduler died is found dead like any started task.
    */
-  private async retryBulk(collection: CollectionEntity, func: RegisteredFunc, todo: PairWork, budget: TickBudget, report: DispatchReport): Promise<void> {
+  private async retryBulk(collection: CollectionEntity, func: CatalogFunc, todo: PairWork, budget: TickBudget, report: DispatchReport): Promise<void> {
     if (todo.tier === null) return;
     const limit = budget.forFunc(func.name, this.config.dispatch.queueLimit);
     if (limit === 0) {

@@ -9,7 +9,7 @@ import { Db } from '../../database/db.js';
 import { JobKey, runExclusive } from '../job-lock.js';
 import { JobOutcome, MaintenanceJob } from '../maintenance-job.js';
 import { shuffled } from '../shuffled.js';
-import { TaskRegistry } from '../../tasks/task-registry.js';
+import { FuncCatalog } from '../../tasks/func-catalog.js';
 import { StatsGateway } from './stats.gateway.js';
 
 export interface FuncStats {
@@ -59,7 +59,7 @@ export class StatsService implements MaintenanceJob<StatsReport> {
     private readonly gateway: StatsGateway,
     @InjectRepository(CollectionStatsEntity, LATERZ_DATA_SOURCE) private readonly saved: Repository<CollectionStatsEntity>,
     private readonly collections: CollectionsService,
-    private readonly registry: TaskRegistry,
+    private readonly catalog: FuncCatalog,
     private readonly config: AppConfig,
   ) {}
 
@@ -101,7 +101,8 @@ export class StatsService implements MaintenanceJob<StatsReport> {
   }
 
   async compute(collection: string): Promise<CollectionStats> {
-    const funcs = this.registry.all();
+    // Every func known here or in the database, at its current version (what `outdated` is measured against).
+    const funcs = this.catalog.all();
     const counts = await this.db.transaction((tx) =>
       this.gateway.countsWithoutSeqscan(
         tx,

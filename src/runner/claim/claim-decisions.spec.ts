@@ -3,23 +3,24 @@ import { BrokenReason, TaskStatus } from '../../tasks/task-status.js';
 import { DependencyBroken } from '../../tasks/tasks.errors.js';
 import { afterFastPath, isCompleted, parentsByChild, planClaim, rowsNeedingParents, startedTasks, toPublish } from './claim-decisions.js';
 
-/** Funcs served here: `f` at version 2, `g` at version 0. */
+/** Funcs registered here: `f` at version 2, `g` at version 0; this worker claims both. */
 const versions = new Map([
   ['f', 2],
   ['g', 0],
 ]);
+const claims = new Set(['f', 'g']);
 
 let nextId = 1;
 function locked(over: Partial<LockedRow> = {}): LockedRow {
   return { id: String(nextId++), collection: 'c', func: 'f', args: { n: 1 }, status: TaskStatus.Pending, version: 2, attempt: 0, size_bytes: '12', has_prev: false, ...over };
 }
 function fastRow(over: Partial<ClaimRow> = {}): ClaimRow {
-  return { ...locked(), paused: false, started_attempt: null, parents: null, ...over };
+  return { ...locked(), priority: 0, paused: false, started_attempt: null, parents: null, ...over };
 }
 function parent(child: LockedRow, over: Partial<ParentRow> = {}): ParentRow {
   return { next_id: child.id, name: 'p', id: String(nextId++), func: 'f', status: TaskStatus.Success, version: 2, result: { ok: true }, error: '', broken_reason: '', ...over };
 }
-const plan = (rows: LockedRow[], parents: ParentRow[] = []) => planClaim(rows, parentsByChild(parents), versions);
+const plan = (rows: LockedRow[], parents: ParentRow[] = [], claimed: ReadonlySet<string> = claims) => planClaim(rows, parentsByChild(parents), versions, claimed);
 
 describe('isCompleted', () => {
   it('is success or broken at the func current version', () => {
@@ -51,7 +52,7 @@ describe('afterFastPath', () => {
         { name: 'ocr', status: TaskStatus.Broken, result: null, error: 'bad scan', reason: 'corrupt' },
       ],
     });
-    const { started, unsettled } = afterFastPath([row]);
+    const { started, unsettled } = afterFastPath([row], claims);
     expect(unsettled).toEqual([]);
     expect(started).toHaveLength(1);
     expect(started[0]).toMatchObject({ id: row.id, collection: 'c', func: 'f', args: { n: 1 }, attempt: 3, sizeBytes: 40 });
@@ -61,24 +62,40 @@ describe('afterFastPath', () => {
   });
 
   it('gives a started row without parents empty deps, and keeps a dependency named __proto__ as a plain key', () => {
-    const [plain] = afterFastPath([fastRow({ started_attempt: 1 })]).started;
+    const [plain] = afterFastPath([fastRow({ started_attempt: 1 })], claims).started;
     expect(Object.keys(plain.deps)).toEqual([]);
-    const [odd] = afterFastPath([fastRow({ started_attempt: 1, parents: [{ name: '__proto__', status: TaskStatus.Success, result: 5, error: '', reason: '' }] })]).started;
+    const [odd] = afterFastPath([fastRow({ started_attempt: 1, parents: [{ name: '__proto__', status: TaskStatus.Success, result: 5, error: '', reason: '' }] })], claims).started;
     expect(Object.keys(odd.deps)).toEqual(['__proto__']);
     expect(odd.deps['__proto__']).toBe(5);
   });
 
   it('leaves a paused row alone, queued or not (the statement handed a queued one back to pending)', () => {
-    expect(afterFastPath([fastRow({ paused: true, status: TaskStatus.Queued }), fastRow({ paused: true, status: TaskStatus.Deferred })])).toEqual({ started: [], unsettled: [] });
+    expect(afterFastPath([fastRow({ paused: true, status: TaskStatus.Queued }), fastRow({ paused: true, status: TaskStatus.Deferred })], claims)).toEqual({ started: [], unsettled: [], handBack: [] });
   });
 
   it('leaves a running row and a failed one (waiting for its retry tier) alone', () => {
-    expect(afterFastPath([fastRow({ status: TaskStatus.Started }), fastRow({ status: TaskStatus.Error })])).toEqual({ started: [], unsettled: [] });
+    expect(afterFastPath([fastRow({ status: TaskStatus.Started }), fastRow({ status: TaskStatus.Error })], claims)).toEqual({ started: [], unsettled: [], handBack: [] });
   });
 
   it('hands every other unstarted row to the transactional claim, in order', () => {
     const rows = [TaskStatus.Pending, TaskStatus.Queued, TaskStatus.Deferred, TaskStatus.Success, TaskStatus.Broken].map((status) => fastRow({ status }));
-    expect(afterFastPath(rows)).toEqual({ started: [], unsettled: rows.map((r) => r.id) });
+    expect(afterFastPath(rows, claims)).toEqual({ started: [], unsettled: rows.map((r) => r.id), handBack: [] });
+  });
+
+  it('leaves a row of a func this worker does not claim as it is, and hands a queued one back to its queue', () => {
+    const queued = fastRow({ func: 'nobody', status: TaskStatus.Queued, priority: 4 });
+    const pending = fastRow({ func: 'nobody', status: TaskStatus.Pending });
+    const done = fastRow({ func: 'nobody', status: TaskStatus.Success });
+    // `g` is registered here, but a newer version runs elsewhere: this worker does not claim it now.
+    const superseded = fastRow({ func: 'g', status: TaskStatus.Queued, version: 0 });
+    expect(afterFastPath([queued, pending, done, superseded], new Set(['f']))).toEqual({
+      started: [],
+      unsettled: [],
+      handBack: [
+        { collection: 'c', taskId: queued.id, func: 'nobody', priority: 4 },
+        { collection: 'c', taskId: superseded.id, func: 'g', priority: 0 },
+      ],
+    });
   });
 });
 
@@ -91,7 +108,7 @@ describe('rowsNeedingParents', () => {
     const running = locked({ has_prev: true, status: TaskStatus.Started });
     const failed = locked({ has_prev: true, status: TaskStatus.Error });
     const outdated = locked({ has_prev: true, status: TaskStatus.Success, version: 1 });
-    expect(rowsNeedingParents([candidate, orphan, completed, unknown, running, failed, outdated], versions)).toEqual([candidate.id, outdated.id]);
+    expect(rowsNeedingParents([candidate, orphan, completed, unknown, running, failed, outdated], versions, claims)).toEqual([candidate.id, outdated.id]);
   });
 });
 
@@ -149,14 +166,12 @@ describe('planClaim', () => {
     expect(plan([done, broken])).toEqual({ start: [], notRunnable: [], queueParents: [], queueChildrenOf: [done.id, broken.id] });
   });
 
-  it('breaks a row of a func not served here (unknown_task_func), keeping its version', () => {
-    const row = locked({ func: 'nobody' });
-    expect(plan([row])).toEqual({
-      start: [],
-      notRunnable: [{ id: row.id, status: TaskStatus.Broken, reason: BrokenReason.UnknownTaskFunc, error: 'task func "nobody" is not registered', version: null }],
-      queueParents: [],
-      queueChildrenOf: [],
-    });
+  it('leaves a row of a func this worker does not claim as it is: a func of another app, or one a newer version runs elsewhere (never unknown_task_func)', () => {
+    const stranger = locked({ func: 'nobody' });
+    const superseded = locked({ func: 'g', version: 0 });
+    const empty = { start: [], notRunnable: [], queueParents: [], queueChildrenOf: [] };
+    expect(plan([stranger])).toEqual(empty);
+    expect(plan([superseded], [], new Set(['f']))).toEqual(empty);
   });
 
   it('breaks a row with a parent in error (dependency_has_error) and queues its children, even beside a parent still waiting', () => {
@@ -197,7 +212,6 @@ describe('planClaim', () => {
     const p = plan([runs, unknown, done, waits, errs], [parent(waits, { status: TaskStatus.Queued, id: '900' }), parent(errs, { status: TaskStatus.Error })]);
     expect(p.start.map((s) => s.row.id)).toEqual([runs.id]);
     expect(p.notRunnable.map((n) => [n.id, n.status, n.reason])).toEqual([
-      [unknown.id, TaskStatus.Broken, BrokenReason.UnknownTaskFunc],
       [waits.id, TaskStatus.Deferred, ''],
       [errs.id, TaskStatus.Broken, BrokenReason.DependencyHasError],
     ]);

@@ -23,8 +23,11 @@ export interface ClaimedTask {
   deps: Record<string, unknown>;
 }
 
-/** The current version of each func this process serves, by name. */
+/** The version of each func registered in this process, by name (a row of one is completed only at that version). */
 export type FuncVersions = ReadonlyMap<string, number>;
+
+/** The funcs this worker claims now: its own, less those a newer version runs elsewhere (FuncCatalog). */
+export type ClaimedFuncs = ReadonlySet<string>;
 
 /** A row the claim does not start: `deferred` (a parent is not completed) or `broken`. */
 export interface NotRunnable {
@@ -32,7 +35,7 @@ export interface NotRunnable {
   status: TaskStatus.Deferred | TaskStatus.Broken;
   reason: string;
   error: string;
-  /** The func's current version, written with the new status; null keeps the row's own (unknown func). */
+  /** The func's current version, written with the new status; null keeps the row's own. */
   version: number | null;
 }
 
@@ -83,33 +86,37 @@ export function claimedTask(row: LockedRow, attempt: number, deps: Record<string
 
 /**
  * What the fast path's statement left: the rows it started run; a paused row is left alone (the
- * statement handed a queued one back to pending), and so is a running or failed one; every other
- * row is `unsettled`, for the transactional claim (a parent not completed or in error, an unknown
- * func, a completed row).
+ * statement handed a queued one back to pending), and so is a running or failed one; a row of a
+ * func this worker does not claim is left as it is, and a queued one goes back to its queue
+ * (`handBack`: another worker's, or this one's once it claims that func again); every other row is
+ * `unsettled`, for the transactional claim (a parent not completed or in error, a completed row).
  */
-export function afterFastPath(rows: readonly ClaimRow[]): { started: ClaimedTask[]; unsettled: string[] } {
+export function afterFastPath(rows: readonly ClaimRow[], claims: ClaimedFuncs): { started: ClaimedTask[]; unsettled: string[]; handBack: PublishRef[] } {
   const started: ClaimedTask[] = [];
   const unsettled: string[] = [];
+  const handBack: PublishRef[] = [];
   for (const row of rows) {
     if (row.started_attempt !== null) started.push(claimedTask(row, row.started_attempt, depsOf(row.parents ?? [])));
-    else if (!row.paused && !leftAlone(row)) unsettled.push(row.id);
+    else if (!claims.has(row.func)) {
+      if (row.status === TaskStatus.Queued && !row.paused) handBack.push({ collection: row.collection, taskId: row.id, func: row.func, priority: row.priority });
+    } else if (!row.paused && !leftAlone(row)) unsettled.push(row.id);
   }
-  return { started, unsettled };
+  return { started, unsettled, handBack };
 }
 
 /** What a locked row is before its parents are looked at. */
-type Triage = 'left' | 'completed' | 'unknown' | 'candidate';
+type Triage = 'left' | 'completed' | 'elsewhere' | 'candidate';
 
-function triage(row: LockedRow, versions: FuncVersions): Triage {
+function triage(row: LockedRow, versions: FuncVersions, claims: ClaimedFuncs): Triage {
   if (leftAlone(row)) return 'left';
   if (isCompleted(row, versions)) return 'completed';
-  if (!versions.has(row.func)) return 'unknown';
+  if (!claims.has(row.func)) return 'elsewhere';
   return 'candidate';
 }
 
 /** The rows whose parents the transactional claim must read: candidates that have any. */
-export function rowsNeedingParents(rows: readonly LockedRow[], versions: FuncVersions): string[] {
-  return rows.filter((r) => r.has_prev && triage(r, versions) === 'candidate').map((r) => r.id);
+export function rowsNeedingParents(rows: readonly LockedRow[], versions: FuncVersions, claims: ClaimedFuncs): string[] {
+  return rows.filter((r) => r.has_prev && triage(r, versions, claims) === 'candidate').map((r) => r.id);
 }
 
 /** Parent rows grouped by the child that asked for them. */
@@ -125,23 +132,22 @@ export function parentsByChild(parents: readonly ParentRow[]): Map<string, Paren
 
 /**
  * The transactional claim's decision for each locked row, as the seed's claim does it: a running
- * or failed row is left alone; a row completed at its func's version only queues its children; an
- * unknown func is broken (`unknown_task_func`); a parent in error breaks the row
+ * or failed row is left alone; a row completed at its func's version only queues its children; a
+ * row of a func this worker does not claim (`claims`: another app's, or one a newer version runs
+ * elsewhere) is left as it is, never broken; a parent in error breaks the row
  * (`dependency_has_error`) and queues its children; a parent not completed defers the row and
  * queues that parent; otherwise the row starts with its parents' outcomes as `deps`.
  */
-export function planClaim(rows: readonly LockedRow[], parents: ReadonlyMap<string, readonly ParentRow[]>, versions: FuncVersions): ClaimPlan {
+export function planClaim(rows: readonly LockedRow[], parents: ReadonlyMap<string, readonly ParentRow[]>, versions: FuncVersions, claims: ClaimedFuncs): ClaimPlan {
   const plan: ClaimPlan = { start: [], notRunnable: [], queueParents: [], queueChildrenOf: [] };
   const candidates: LockedRow[] = [];
   for (const row of rows) {
-    switch (triage(row, versions)) {
+    switch (triage(row, versions, claims)) {
       case 'left':
+      case 'elsewhere':
         break;
       case 'completed':
         plan.queueChildrenOf.push(row.id);
-        break;
-      case 'unknown':
-        plan.notRunnable.push({ id: row.id, status: TaskStatus.Broken, reason: BrokenReason.UnknownTaskFunc, error: `task func "${row.func}" is not registered`, version: null });
         break;
       case 'candidate':
         candidates.push(row);

@@ -3,10 +3,12 @@ import { hostname } from 'node:os';
 import { Broker, DeliveryBatch, PublishPriority, PublishRef } from '../../broker/broker.js';
 import type { Queryable } from '../../database/queryable.js';
 import { ClaimGateway, ClaimRow, QueuedRow } from '../../tasks/claim.gateway.js';
+import { FuncCatalog } from '../../tasks/func-catalog.js';
 import { TaskRegistry } from '../../tasks/task-registry.js';
 import { WorkerSession } from '../worker-session.js';
 import {
   afterFastPath,
+  ClaimedFuncs,
   ClaimedTask,
   FuncVersions,
   parentsByChild,
@@ -31,6 +33,7 @@ export class TaskClaimer {
 
   constructor(
     private readonly registry: TaskRegistry,
+    private readonly catalog: FuncCatalog,
     private readonly session: WorkerSession,
     private readonly broker: Broker,
   ) {
@@ -38,32 +41,39 @@ export class TaskClaimer {
   }
 
   /**
-   * Claims a delivered batch (or takes up to `limit` queued rows, PostgreSQL transport). The fast
-   * path starts every plainly runnable row in one statement on the worker session; the rest (a
-   * parent not completed or in error, an unknown func, a completed row) go through one transaction
-   * that defers, breaks or re-queues them; rows of a paused collection are neither (the statement
-   * hands the queued ones back to pending). `isRunning` tells which tasks run here (their advisory
-   * locks are kept when a failed claim releases the ones it may have taken). `taken` is how many
-   * deliveries the claim took: the batch's refs, or the rows a pull picked.
+   * Claims a delivered batch (or takes up to `limit` queued rows, PostgreSQL transport), of the
+   * funcs this worker claims now (FuncCatalog.claimable): a pull takes no other func's rows, and a
+   * delivered row of another func is left as it is (a queued one is published again, for the
+   * worker that claims it). The fast path starts every plainly runnable row in one statement on
+   * the worker session; the rest (a parent not completed or in error, a completed row) go through
+   * one transaction that defers, breaks or re-queues them; rows of a paused collection are neither
+   * (the statement hands the queued ones back to pending). `isRunning` tells which tasks run here
+   * (their advisory locks are kept when a failed claim releases the ones it may have taken).
+   * `taken` is how many deliveries the claim took: the batch's refs, or the rows a pull picked.
    */
   async claim(batch: DeliveryBatch, limit: number, isRunning: (id: string) => boolean = () => false): Promise<{ started: ClaimedTask[]; taken: number }> {
     const funcs = this.registry.all();
+    const claims: ClaimedFuncs = this.catalog.claimableNames();
     let rows: ClaimRow[];
     try {
-      rows = batch.kind === 'pull'
-        ? await this.onSession.claimQueued(limit, this.worker, funcs, batch.pull.funcs)
-        : await this.onSession.claimDelivered([...new Set(batch.refs.map((r) => r.taskId))], this.worker, funcs);
+      if (batch.kind === 'pull') {
+        const wanted = batch.pull.funcs.filter((f) => claims.has(f));
+        rows = wanted.length === 0 ? [] : await this.onSession.claimQueued(limit, this.worker, funcs, wanted);
+      } else {
+        rows = await this.onSession.claimDelivered([...new Set(batch.refs.map((r) => r.taskId))], this.worker, funcs, [...claims]);
+      }
     } catch (err) {
       // Session advisory locks survive a failed statement: drop any it took.
       await this.session.releaseStray(isRunning).catch(() => undefined);
       throw err;
     }
-    const { started, unsettled } = afterFastPath(rows);
+    const { started, unsettled, handBack } = afterFastPath(rows, claims);
+    if (handBack.length > 0) void this.broker.publish(handBack, PublishPriority.Dispatch);
     if (unsettled.length > 0) {
       // The fast path's tasks are started and locked: they run whatever happens here. Rows this
       // claim could not settle stay as they are, for a later delivery or the dispatcher.
       try {
-        started.push(...(await this.claimSlow(unsettled, new Map(funcs.map((f) => [f.name, f.version])))));
+        started.push(...(await this.claimSlow(unsettled, new Map(funcs.map((f) => [f.name, f.version])), claims)));
       } catch (err) {
         this.logger.warn(`claim of ${unsettled.length} task(s) waiting on parents or not runnable failed: ${(err as Error).message}`);
       }
@@ -72,11 +82,11 @@ export class TaskClaimer {
   }
 
   /** The transactional claim of rows the fast path left: defers, breaks or re-queues, starts what it can. */
-  private async claimSlow(ids: string[], versions: FuncVersions): Promise<ClaimedTask[]> {
+  private async claimSlow(ids: string[], versions: FuncVersions, claims: ClaimedFuncs): Promise<ClaimedTask[]> {
     const attempted: string[] = [];
     let result: { started: ClaimedTask[]; publish: PublishRef[] };
     try {
-      result = await this.session.transaction((q) => this.claimIn(q, ids, versions, attempted));
+      result = await this.session.transaction((q) => this.claimIn(q, ids, versions, claims, attempted));
     } catch (err) {
       // Session advisory locks survive a rollback: drop the ones this claim may have taken.
       await this.session.unlock(attempted).catch(() => undefined);
@@ -86,12 +96,18 @@ export class TaskClaimer {
     return result.started;
   }
 
-  private async claimIn(q: Queryable, ids: string[], versions: FuncVersions, attempted: string[]): Promise<{ started: ClaimedTask[]; publish: PublishRef[] }> {
+  private async claimIn(
+    q: Queryable,
+    ids: string[],
+    versions: FuncVersions,
+    claims: ClaimedFuncs,
+    attempted: string[],
+  ): Promise<{ started: ClaimedTask[]; publish: PublishRef[] }> {
     const store = new ClaimGateway(q);
     const rows = await store.lockDelivered(ids);
-    const withParents = rowsNeedingParents(rows, versions);
+    const withParents = rowsNeedingParents(rows, versions, claims);
     const parents = withParents.length > 0 ? await store.parentsForShare(withParents) : [];
-    const plan = planClaim(rows, parentsByChild(parents), versions);
+    const plan = planClaim(rows, parentsByChild(parents), versions, claims);
 
     // Status and advisory lock in one statement: the dispatcher never sees a `started` row without its lock.
     attempted.push(...plan.start.map((s) => s.row.id));
@@ -104,7 +120,7 @@ export class TaskClaimer {
     const { notRunnable } = plan;
     if (notRunnable.length > 0) await store.markNotRunnable(notRunnable);
     const queued: QueuedRow[] = [];
-    const bulk = this.registry.bulkFuncs();
+    const bulk = this.catalog.bulkFuncs();
     if (plan.queueParents.length > 0) queued.push(...(await store.queueByIdIfNotStarted(plan.queueParents, bulk)));
     if (plan.queueChildrenOf.length > 0) queued.push(...(await store.queueChildrenIfNotStarted(plan.queueChildrenOf, bulk)));
     return { started: startedTasks(plan.start, attempts), publish: toPublish(queued) };

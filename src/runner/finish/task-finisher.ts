@@ -4,6 +4,7 @@ import { AppConfig } from '../../config/app-config.js';
 import { Db } from '../../database/db.js';
 import { Coalescer, Flushed } from '../../tasks/enqueue-batcher.js';
 import { FinishGateway } from '../../tasks/finish.gateway.js';
+import { FuncCatalog } from '../../tasks/func-catalog.js';
 import { TaskRegistry } from '../../tasks/task-registry.js';
 import { TaskStatus } from '../../tasks/task-status.js';
 import type { ClaimedTask } from '../claim/claim-decisions.js';
@@ -50,6 +51,7 @@ export class TaskFinisher implements OnModuleDestroy {
   constructor(
     db: Db,
     private readonly registry: TaskRegistry,
+    private readonly catalog: FuncCatalog,
     private readonly session: WorkerSession,
     private readonly broker: Broker,
     private readonly config: AppConfig,
@@ -101,7 +103,7 @@ export class TaskFinisher implements OnModuleDestroy {
       this.onPool.finishIfStarted(
         items.map((i) => ({ ...i.outcome, id: i.task.id, attempt: i.task.attempt, log: i.log, version: i.version })),
         this.config.limits.attemptsKept,
-        this.registry.bulkFuncs(),
+        this.catalog.bulkFuncs(),
       ),
     );
     await this.session.unlock(items.map((i) => i.task.id)).catch((err: Error) => this.logger.warn(`advisory unlock failed: ${err.message}`));

@@ -4,13 +4,15 @@ import type { Statement } from '../../database/queryable.js';
 /**
  * The claim's fast path, in one statement on the worker session: lock the picked rows (SKIP
  * LOCKED), read the parents of those that have any FOR SHARE (a parent whose finish is committing
- * at this moment is seen finished), and start every row that is plainly runnable — its func is
- * registered here ($3 names, $4 versions), it is neither running, failed nor completed, and every
- * parent is completed at its func's version — taking its session advisory lock in the same
- * statement. Every picked row comes back; `started_attempt` is set on the started ones, and
- * `parents` holds their parents' outcomes. A row left unstarted (a parent in error or not
- * completed, an unknown func, a completed row) goes through the transactional claim, which
- * defers, breaks or re-queues as the seed does. $2 is the worker's name.
+ * at this moment is seen finished), and start every row that is plainly runnable — this worker
+ * claims its func now ($5 names), it is neither running, failed nor completed, and every parent
+ * is completed at its func's version ($3 names and $4 versions of the funcs registered here; a
+ * parent of another func is completed at any version) — taking its session advisory lock in the
+ * same statement. Every picked row comes back; `started_attempt` is set on the started ones, and
+ * `parents` holds their parents' outcomes. A row of a func this worker does not claim is left as
+ * it is (the caller hands a queued one back to its queue); another row left unstarted (a parent in
+ * error or not completed, a completed row) goes through the transactional claim, which defers,
+ * breaks or re-queues as the seed does. $2 is the worker's name.
  * A row of a paused collection (`process = false`) is not started: `paused` is set on it, and a
  * queued one is handed back to `pending`, unbroken, where the dispatcher finds it once the
  * collection is resumed (left queued, the PostgreSQL transport's dequeue would walk past it at
@@ -22,7 +24,7 @@ const claimRunnable = (name: string, pick: string): Statement => ({
   text: `
     WITH paused_names AS MATERIALIZED (SELECT name FROM collection WHERE NOT process),
          picked AS MATERIALIZED (
-           SELECT t.id, t.collection, t.func, t.args, t.status, t.version, t.attempt, t.size_bytes,
+           SELECT t.id, t.collection, t.func, t.args, t.status, t.version, t.attempt, t.size_bytes, t.priority,
                   EXISTS (SELECT 1 FROM task_dependency d WHERE d.next_id = t.id) AS has_prev,
                   t.collection IN (SELECT name FROM paused_names) AS paused
              FROM task t
@@ -48,7 +50,7 @@ const claimRunnable = (name: string, pick: string): Statement => ({
          ),
          runnable AS MATERIALIZED (
            SELECT p.id FROM picked p JOIN funcs f ON f.func = p.func
-            WHERE NOT p.paused AND p.status NOT IN ('started', 'error')
+            WHERE p.func = ANY($5::text[]) AND NOT p.paused AND p.status NOT IN ('started', 'error')
               AND NOT (p.status IN ('success', 'broken') AND p.version = f.version)
               AND NOT (p.has_prev AND p.id IN (SELECT next_id FROM blocked))
          ),
@@ -76,23 +78,18 @@ const claimRunnable = (name: string, pick: string): Statement => ({
                      FROM parents GROUP BY next_id) g
          )
     SELECT p.id::text AS id, p.collection, p.func, p.args, p.status::text AS status, p.version, p.attempt,
-           p.size_bytes::bigint AS size_bytes, p.has_prev, p.paused,
+           p.size_bytes::bigint AS size_bytes, p.priority, p.has_prev, p.paused,
            ((SELECT m FROM attempts) ->> p.id::text)::int AS started_attempt,
            CASE WHEN p.has_prev THEN (SELECT m FROM parent_outcomes) -> p.id::text END AS parents
       FROM picked p`,
 });
 
-/** PostgreSQL transport: the next queued rows, highest priority first then oldest (task_queued_idx). */
+/**
+ * PostgreSQL transport: the next queued rows of the funcs this worker claims ($5), highest priority
+ * first then oldest (task_queued_idx): another app's tasks on the same database are never picked.
+ */
 export const CLAIM_QUEUED: Statement = claimRunnable(
   'laterz_claim_queued',
-  `WHERE t.status = 'queued'
-            ORDER BY t.priority DESC, t.id
-            LIMIT $1`,
-);
-
-/** The same for a worker that serves only some funcs (WORKER_QUEUES): $5 lists them. */
-export const CLAIM_QUEUED_FUNCS: Statement = claimRunnable(
-  'laterz_claim_queued_funcs',
   `WHERE t.status = 'queued' AND t.func = ANY($5::text[])
             ORDER BY t.priority DESC, t.id
             LIMIT $1`,
@@ -107,6 +104,7 @@ export const CLAIM_DELIVERED: Statement = claimRunnable(
 
 /** A picked row (LOCK_DELIVERED's shape), and what the statement did with it. */
 export interface ClaimRow extends LockedRow {
+  priority: number;
   /** Of a paused collection: not started, not for the transactional claim (handed back if it was queued). */
   paused: boolean;
   /** Set when this statement started the row: the new attempt, its fencing token. */

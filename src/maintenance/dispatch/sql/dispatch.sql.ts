@@ -160,8 +160,10 @@ export interface KilledRow {
  * $1 collections, $2 their sync flags; $3 funcs, $4 their versions, $5 resync seconds (NULL: none),
  * $6 bulk flags; $7 minimum age of pending/deferred, seconds; $8 tier minutes, $9 tier fail
  * limits; $10 look for lost queued rows (AMQP), $11 their grace, seconds; $12 age of a dead
- * started task, seconds (no session holds its advisory lock). `tier` is the first tier with work
- * (1-based) or NULL. Bulk funcs are never queued: only their dead tasks and tiers are probed.
+ * started task, seconds (no session holds its advisory lock); $13 the funcs' served flags (a
+ * live server runs them). `tier` is the first tier with work (1-based) or NULL. Bulk funcs are
+ * never queued: only their dead tasks and tiers are probed. A func nobody serves gets only the
+ * dead-task scan: its waiting tasks stay as they are until a server of it is live.
  */
 export const DISPATCH_PROBE: Statement = {
   name: 'laterz_dispatch_probe',
@@ -176,27 +178,28 @@ export const DISPATCH_PROBE: Statement = {
            EXISTS (
              SELECT 1 FROM task t WHERE t.collection = c.name AND t.func = f.func AND t.status = 'started'
                 AND t.date_modified < now() - make_interval(secs => $12) AND t.id NOT IN (SELECT id FROM held)) AS dead,
-           CASE WHEN f.bulk THEN false ELSE EXISTS (
+           CASE WHEN f.bulk OR NOT f.served THEN false ELSE EXISTS (
              SELECT 1 FROM task t WHERE t.collection = c.name AND t.func = f.func AND t.status = 'pending'
                 AND t.date_modified < now() - make_interval(secs => $7) AND (t.run_after IS NULL OR t.run_after <= now())) END AS pending,
-           CASE WHEN f.bulk THEN false ELSE EXISTS (
+           CASE WHEN f.bulk OR NOT f.served THEN false ELSE EXISTS (
              SELECT 1 FROM task t WHERE t.collection = c.name AND t.func = f.func AND t.status = 'deferred'
                 AND t.date_modified < now() - make_interval(secs => $7)) END AS deferred,
-           CASE WHEN f.bulk THEN false ELSE EXISTS (
+           CASE WHEN f.bulk OR NOT f.served THEN false ELSE EXISTS (
              SELECT 1 FROM task t WHERE t.collection = c.name AND t.func = f.func AND t.version < f.version
                 AND t.status IN ('success', 'broken') AND t.broken_reason <> 'cancelled') END AS outdated,
-           CASE WHEN f.bulk OR NOT c.sync OR f.resync IS NULL THEN false ELSE EXISTS (
+           CASE WHEN f.bulk OR NOT f.served OR NOT c.sync OR f.resync IS NULL THEN false ELSE EXISTS (
              SELECT 1 FROM task t WHERE t.collection = c.name AND t.func = f.func
                 AND t.date_finished < now() - make_interval(secs => f.resync) AND t.status = 'success') END AS resync,
+           CASE WHEN NOT f.bulk AND NOT f.served THEN NULL ELSE
            (SELECT min(r.i) FROM unnest($8::int[], $9::int[]) WITH ORDINALITY AS r(mins, lim, i)
              WHERE EXISTS (SELECT 1 FROM task t WHERE t.collection = c.name AND t.func = f.func
                               AND t.status IN ('error', 'broken') AND t.broken_reason <> 'cancelled' AND t.fail_count < r.lim
-                              AND t.date_modified < now() - make_interval(mins => r.mins)))::int AS tier,
-           CASE WHEN f.bulk OR NOT $10::boolean THEN false ELSE EXISTS (
+                              AND t.date_modified < now() - make_interval(mins => r.mins))) END::int AS tier,
+           CASE WHEN f.bulk OR NOT f.served OR NOT $10::boolean THEN false ELSE EXISTS (
              SELECT 1 FROM task t WHERE t.collection = c.name AND t.func = f.func AND t.status = 'queued'
                 AND t.date_modified < now() - make_interval(secs => $11)) END AS lost
       FROM unnest($1::text[], $2::boolean[]) AS c(name, sync)
-     CROSS JOIN unnest($3::text[], $4::int[], $5::float8[], $6::boolean[]) AS f(func, version, resync, bulk)`,
+     CROSS JOIN unnest($3::text[], $4::int[], $5::float8[], $6::boolean[], $13::boolean[]) AS f(func, version, resync, bulk, served)`,
 };
 
 export interface ProbeRow {
