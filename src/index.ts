@@ -18,7 +18,7 @@ export { runMigrationChain } from './database/migrate.js';
 
 export { TasksModule } from './tasks/tasks.module.js';
 export { TasksService, type TaskState } from './tasks/tasks.service.js';
-export type { CallerTransaction, EnqueueOptions, EnqueueRequest, InTransaction, TaskHandle } from './tasks/enqueue-request.js';
+export type { CallerTransaction, DependencyRef, EnqueueOptions, EnqueueRequest, InTransaction, TaskHandle } from './tasks/enqueue-request.js';
 export { TaskRegistry, type RegisteredFunc } from './tasks/task-registry.js';
 export { TaskHandler, type TaskHandlerOptions } from './tasks/task-handler.decorator.js';
 export type { BulkContext, BulkTask, TaskContext, TaskLogger } from './tasks/task-context.js';
@@ -38,6 +38,11 @@ export {
   TaskNotFound,
   UnknownFunc,
 } from './tasks/tasks.errors.js';
+
+/** Testing your handlers: a test app moved by your test (runUntilIdle), or inline. */
+export { LaterzTesting, type LaterzTestingApp, type LaterzTestingOptions } from './laterz-testing.js';
+export { NotIdle, type IdleReport, type RunUntilIdleOptions, type TaskSnapshot } from './driven/work-driver.js';
+export type { WaitingTask, WaitReason } from './driven/waiting.js';
 
 export { CollectionsModule } from './collections/collections.module.js';
 export { CollectionsService } from './collections/collections.service.js';

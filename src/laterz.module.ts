@@ -17,6 +17,7 @@ import {
   type LaterzShape,
 } from './config/laterz-options.js';
 import { DatabaseModule } from './database/database.module.js';
+import { DrivenModule } from './driven/driven.module.js';
 import { LaterzDatabase } from './database/laterz-database.js';
 import { ENGINE_ENTITIES } from './entities.js';
 import { HealthModule } from './health/health.module.js';
@@ -28,8 +29,8 @@ import { MetricsModule } from './metrics/metrics.module.js';
 import { WorkerModule } from './runner/worker.module.js';
 import { TasksModule } from './tasks/tasks.module.js';
 
-/** What `forRootAsync`'s factory returns: every option but those that decide the modules (`roles`, `api.prefix`), which forRootAsync takes itself. */
-export type LaterzFactoryOptions = Omit<LaterzOptions, 'roles' | 'api'> & { api?: Pick<LaterzApiOptions, 'tokens'> };
+/** What `forRootAsync`'s factory returns: every option but those that decide the modules (`roles`, `api.prefix`, `inline`), which forRootAsync takes itself. */
+export type LaterzFactoryOptions = Omit<LaterzOptions, 'roles' | 'api' | 'inline'> & { api?: Pick<LaterzApiOptions, 'tokens'> };
 
 export interface LaterzAsyncOptions {
   /** Modules whose providers the factory injects (your ConfigModule). */
@@ -42,6 +43,8 @@ export interface LaterzAsyncOptions {
   roles?: Role[];
   /** As in forRoot (the tokens may come from the factory instead). Here, not in the factory: Nest mounts the routes before it runs. */
   api?: false | LaterzApiOptions;
+  /** As in forRoot. Here, not in the factory: it decides the modules. */
+  inline?: boolean;
 }
 
 /** How the modules are put together: the same for an app and for the service. */
@@ -87,8 +90,17 @@ export class LaterzModule {
    * ROLES, the admin API (with the api role) at the root of an app that is laterz's alone.
    */
   static forService(config: AppConfig, database: LaterzDatabase): DynamicModule {
-    const shape: LaterzShape = { roles: [...config.roles], apiPrefix: config.has('api') ? '' : false };
+    const shape: LaterzShape = { roles: [...config.roles], apiPrefix: config.has('api') ? '' : false, drive: 'consumers' };
     return compose({ shape, setup: new LaterzSetup(config, true), config, database, routes: 'app' });
+  }
+
+  /**
+   * @internal LaterzTesting: laterz moved by its caller (`setup.drive`), on the database LaterzTesting
+   * opens and stops itself.
+   */
+  static forTesting(setup: LaterzSetup, database: LaterzDatabase): DynamicModule {
+    const shape: LaterzShape = { roles: [...setup.config.roles], apiPrefix: false, drive: setup.drive };
+    return compose({ shape, setup, config: setup.config, database, routes: 'own' });
   }
 }
 
@@ -98,16 +110,19 @@ function merged(options: LaterzAsyncOptions, shape: LaterzShape, made: LaterzFac
   const problems: string[] = [];
   const late = 'give it to forRootAsync itself, not from useFactory: Nest builds the modules before the factory runs';
   if (given.roles !== undefined) problems.push(`roles: ${late}`);
+  if ((given as LaterzOptions).inline !== undefined) problems.push(`inline: ${late}`);
   if (given.api && given.api.prefix !== undefined) problems.push(`api.prefix: ${late}`);
   if (given.api && shape.apiPrefix === false) problems.push(`api: the admin API is not mounted; ${late}`);
   if (problems.length > 0) throw new InvalidLaterzOptions(problems);
   const api = shape.apiPrefix === false ? false : { tokens: (given.api || undefined)?.tokens ?? (options.api || undefined)?.tokens, prefix: shape.apiPrefix };
-  return { ...given, roles: options.roles, api };
+  return { ...given, roles: options.roles, api, inline: options.inline };
 }
 
 function compose({ shape, setup, config, database, routes }: Composition): DynamicModule {
   const has = (role: Role) => shape.roles.includes(role);
   const api = shape.apiPrefix !== false;
+  // Moved by the caller: the worker's consumer takes nothing by itself and no timer runs the jobs.
+  const driven = shape.drive !== 'consumers';
   // The service answers health probes whatever its roles; an app has its own, and gets laterz's with its API.
   const health = routes === 'app' || api ? [HealthModule] : [];
   const mounted = api && shape.apiPrefix !== '' ? [RouterModule.register([{ path: shape.apiPrefix as string, module: AdminModule }, { path: shape.apiPrefix as string, module: HealthModule }])] : [];
@@ -127,7 +142,8 @@ function compose({ shape, setup, config, database, routes }: Composition): Dynam
       ...(api ? [AdminModule.forRoot({ config, scope: routes })] : []),
       // The scheduler role: the maintenance scheduler and the jobs only it runs (stats, above, is
       // read by every role).
-      ...(has('scheduler') ? [MaintenanceModule, DispatchModule, BulkModule] : []),
+      ...(has('scheduler') ? [...(driven ? [] : [MaintenanceModule]), DispatchModule, BulkModule] : []),
+      ...(driven ? [DrivenModule.forRoot({ inline: shape.drive === 'inline' })] : []),
       ...mounted,
     ],
     exports: [TasksModule, CollectionsModule],

@@ -2,8 +2,9 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppConfig } from '../config/app-config.js';
+import type { AdminRole } from '../config/env.schema.js';
 
-export type AdminRole = 'operator' | 'viewer';
+export type { AdminRole };
 
 /** Who made a request: the role and a short, non-reversible id of the token (never the token). */
 export interface Principal {
@@ -61,7 +62,7 @@ export function tokenId(token: string): string {
 export class AdminTokensMissing extends Error {
   constructor() {
     super(
-      'the api role needs ADMIN_TOKENS when DATABASE_URL is set: set ADMIN_TOKENS=operator:<token>[,viewer:<token>] ' +
+      'the api role needs ADMIN_TOKENS when DATABASE_URL is set: set ADMIN_TOKENS=operator:<token>[,enqueuer:<token>][,viewer:<token>] ' +
         '(tokens of 16+ characters), or start this process without the api role (e.g. ROLES=worker,scheduler)',
     );
     this.name = 'AdminTokensMissing';

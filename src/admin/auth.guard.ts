@@ -1,12 +1,34 @@
-import { CanActivate, createParamDecorator, ExecutionContext, ForbiddenException, Injectable, Type, UnauthorizedException } from '@nestjs/common';
+import { CanActivate, createParamDecorator, ExecutionContext, ForbiddenException, Injectable, SetMetadata, Type, UnauthorizedException } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { ADMIN_ROLES } from '../config/env.schema.js';
 import { HealthController } from '../health/health.controller.js';
-import { AdminTokens, Principal } from './admin-tokens.js';
+import { AdminRole, AdminTokens, Principal } from './admin-tokens.js';
 
 /** Controllers that answer without a token: the health probes (/health/live, /health/ready). */
 const PUBLIC_CONTROLLERS: readonly Type[] = [HealthController];
 
-/** Methods a viewer token may use; every other method needs an operator token. */
+/** Methods every token may use (a viewer's); a route of another method needs an operator token unless it says otherwise (@RequiresRole). */
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+const REQUIRED_ROLE = 'laterz:admin-required-role';
+
+/**
+ * The least role a route that is not a read needs, when it is less than operator: `@RequiresRole('enqueuer')`
+ * on enqueue. Roles are ranked (ADMIN_ROLES, weakest first): a stronger token may do what a weaker one may.
+ */
+export const RequiresRole = (role: Exclude<AdminRole, 'viewer'>): MethodDecorator => SetMetadata(REQUIRED_ROLE, role);
+
+/** What a token of each role may do, and which tokens a route needing each role takes: as a refusal says them. */
+const MAY: Record<AdminRole, string> = {
+  viewer: 'a viewer token can only read',
+  enqueuer: 'an enqueuer token can only enqueue and read',
+  operator: 'an operator token may do anything',
+};
+const TAKES: Record<AdminRole, string> = {
+  viewer: 'any token',
+  enqueuer: 'an enqueuer or operator token',
+  operator: 'an operator token',
+};
 
 /** The parts of an Express request the guard reads (@types/express is not a dependency). */
 interface AuthedRequest {
@@ -19,12 +41,16 @@ interface AuthedRequest {
  * Deny by default: registered as a global guard, it runs before every route of the app. A route
  * answers without a token only if its controller is one of the public ones (health); every other
  * one needs `Authorization: Bearer <token>` (401), and anything but a read needs an operator
- * token (403). Every answer of a guarded route says `Cache-Control: no-store`. (/docs is served
- * by Swagger outside Nest's router and is public by design.)
+ * token (403) unless the route names a lesser role (`@RequiresRole('enqueuer')`: enqueue). A
+ * refusal names the role the route needs. Every answer of a guarded route says
+ * `Cache-Control: no-store`. (/docs is served by Swagger outside Nest's router and is public by design.)
  */
 @Injectable()
 export class AdminAuthGuard implements CanActivate {
-  constructor(private readonly tokens: AdminTokens) {}
+  constructor(
+    private readonly tokens: AdminTokens,
+    private readonly reflector: Reflector,
+  ) {}
 
   canActivate(context: ExecutionContext): boolean {
     if (context.getType() !== 'http') return false;
@@ -39,8 +65,9 @@ export class AdminAuthGuard implements CanActivate {
     if (!bearer) throw new UnauthorizedException('a bearer token is required: Authorization: Bearer <token>');
     const principal = this.tokens.match(bearer[1]);
     if (!principal) throw new UnauthorizedException('the bearer token is not valid');
-    if (!READ_METHODS.has(request.method) && principal.role !== 'operator') {
-      throw new ForbiddenException(`a ${principal.role} token can only read: ${request.method} needs an operator token`);
+    const needed: AdminRole = READ_METHODS.has(request.method) ? 'viewer' : (this.reflector.get<AdminRole | undefined>(REQUIRED_ROLE, context.getHandler()) ?? 'operator');
+    if (ADMIN_ROLES.indexOf(principal.role) < ADMIN_ROLES.indexOf(needed)) {
+      throw new ForbiddenException(`${MAY[principal.role]}: ${request.method} needs ${TAKES[needed]}`);
     }
     request.principal = principal;
     return true;

@@ -1,18 +1,18 @@
 import { Injectable } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service.js';
 import { AdminPool } from './admin-pool.js';
-import { CollectionRow, CollectionsGateway } from './collections.gateway.js';
+import { CollectionGateway, type CollectionRow } from '../collections/collection.gateway.js';
 
 /** Collections with the statistics the stats job last saved (never computed on request), and their flags. */
 @Injectable()
 export class CollectionsAdmin {
-  private readonly collections: CollectionsGateway;
+  private readonly collections: CollectionGateway;
 
   constructor(
     private readonly admin: AdminPool,
     private readonly audit: AuditService,
   ) {
-    this.collections = new CollectionsGateway(admin.db);
+    this.collections = new CollectionGateway(admin.db);
   }
 
   async list() {

@@ -31,12 +31,17 @@ export function setupOpenApi(app: NestExpressApplication): void {
     app,
     new DocumentBuilder()
       .setTitle('laterz admin API')
-      .setDescription('Inspect, retry, cancel and watch tasks. Every route but /health/* and /docs needs `Authorization: Bearer <token>`; viewers read, operators also mutate.')
+      .setDescription(
+        'Inspect, enqueue, retry, cancel and watch tasks. Every route but /health/* and /docs needs `Authorization: Bearer <token>`: ' +
+          'a viewer token reads; an enqueuer token also enqueues (POST /api/tasks); an operator token also retries, cancels, purges and updates collections. ' +
+          'A token whose role is not enough gets 403, its message naming the role the route needs.',
+      )
       // addBearerAuth() would call the token a JWT: it is an opaque string of ADMIN_TOKENS.
       .addSecurity(BEARER_SCHEME, {
         type: 'http',
         scheme: 'bearer',
-        description: 'An opaque token of ADMIN_TOKENS (or, embedded, <DATA_DIR>/admin-token): a viewer token reads, an operator token also changes.',
+        description:
+          'An opaque token of ADMIN_TOKENS (or, embedded, <DATA_DIR>/admin-token): a viewer token reads, an enqueuer token also enqueues, an operator token also changes.',
       })
       .build(),
   );

@@ -2,7 +2,7 @@ import { Body, ConflictException, Controller, Delete, Get, HttpCode, HttpStatus,
 import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { principalName } from './admin-tokens.js';
 import type { Principal } from './admin-tokens.js';
-import { CurrentPrincipal } from './auth.guard.js';
+import { CurrentPrincipal, RequiresRole } from './auth.guard.js';
 import { BodyOptional } from './body-policy.interceptor.js';
 import { EnqueueTaskBody } from './dto/enqueue-task.dto.js';
 import { ListTasksQuery } from './dto/list-tasks.dto.js';
@@ -43,7 +43,11 @@ export class TasksController {
   }
 
   @Post()
-  @ApiOperation({ summary: 'Enqueue a task (get-or-create: the same func and args in a collection is one task)' })
+  @RequiresRole('enqueuer')
+  @ApiOperation({
+    summary: 'Enqueue a task (get-or-create: the same func and args in a collection is one task)',
+    description: 'An enqueuer token is enough (an operator token too); a viewer token gets 403.',
+  })
   @ApiCreatedResponse({ type: TaskHandleResponse, description: 'The task, created or found' })
   enqueue(@Body() body: EnqueueTaskBody, @Query(NoParams) _query: unknown, @CurrentPrincipal() who: Principal): Promise<TaskHandleResponse> {
     return this.actions.enqueue(body, principalName(who));

@@ -1,5 +1,5 @@
 import { withEnvFile } from './env-file.js';
-import { EnvSchema, Role, validateEnv } from './env.schema.js';
+import { AdminRole, EnvSchema, Role, validateEnv } from './env.schema.js';
 
 /** Typed, validated settings; the only object that knows about process.env (and the .env file). */
 export class AppConfig {
@@ -59,8 +59,10 @@ export class AppConfig {
   readonly bulk: { readonly maxTasks: number; readonly maxBytes: number; readonly overheadBytes: number };
   readonly collections: readonly { name: string; root?: string; process: boolean; sync: boolean }[];
   readonly pipelineEnabled: boolean;
+  /** LATERZ_HANDLERS: the handlers files `laterz start` loads when no `--handlers` is given. */
+  readonly handlers: readonly string[];
   readonly admin: {
-    readonly tokens: readonly { role: 'operator' | 'viewer'; token: string }[];
+    readonly tokens: readonly { role: AdminRole; token: string }[];
     readonly maxRowsPerCall: number;
     readonly statementTimeoutMs: number;
   };
@@ -132,13 +134,14 @@ export class AppConfig {
         return { name, root, process: !set.has('noprocess'), sync: set.has('sync') };
       });
     this.pipelineEnabled = env.PIPELINE_ENABLED;
+    this.handlers = env.LATERZ_HANDLERS;
     this.admin = {
       tokens: (env.ADMIN_TOKENS ?? '')
         .split(',')
         .filter((t) => t.length > 0)
         .map((pair) => {
           const i = pair.indexOf(':');
-          return { role: pair.slice(0, i) as 'operator' | 'viewer', token: pair.slice(i + 1) };
+          return { role: pair.slice(0, i) as AdminRole, token: pair.slice(i + 1) };
         }),
       maxRowsPerCall: env.ADMIN_MAX_ROWS_PER_CALL,
       statementTimeoutMs: env.ADMIN_STATEMENT_TIMEOUT_MS,

@@ -16,6 +16,10 @@ import {
 export const ROLES = ['api', 'worker', 'scheduler'] as const;
 export type Role = (typeof ROLES)[number];
 
+/** Roles of an admin API token, weakest first: a viewer reads, an enqueuer also enqueues, an operator also changes tasks and collections. */
+export const ADMIN_ROLES = ['viewer', 'enqueuer', 'operator'] as const;
+export type AdminRole = (typeof ADMIN_ROLES)[number];
+
 const toInt = ({ value }: { value: unknown }) =>
   typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value;
 const toList = ({ value }: { value: unknown }) =>
@@ -236,17 +240,24 @@ export class EnvSchema {
   })
   COLLECTIONS = '';
 
+  /**
+   * `laterz start` only: comma-separated paths (relative to the working directory) of compiled ES
+   * modules, each exporting a Nest module with the task handlers to run. `--handlers` wins. Default none.
+   */
+  @Transform(toList) @IsString({ each: true })
+  LATERZ_HANDLERS: string[] = [];
+
   /** Register the reference pipeline's tasks (walk, digest, extract, index) and its search routes. Default true. */
   @Transform(({ value }) => (value === 'true' || value === '1' ? true : value === 'false' || value === '0' ? false : value))
   @IsBoolean({ message: 'PIPELINE_ENABLED must be true or false' })
   PIPELINE_ENABLED = true;
 
   /**
-   * Admin API tokens, comma-separated `role:token` (role operator or viewer; token 16+ characters).
-   * Unset: in embedded mode an operator token is made at first start and kept under DATA_DIR.
+   * Admin API tokens, comma-separated `role:token` (role operator, enqueuer or viewer; token 16+
+   * characters). Unset: in embedded mode an operator token is made at first start and kept under DATA_DIR.
    */
-  @IsOptional() @Matches(/^(operator|viewer):[A-Za-z0-9_\-.~+/=]{16,}(,(operator|viewer):[A-Za-z0-9_\-.~+/=]{16,})*$/, {
-    message: 'ADMIN_TOKENS must be comma-separated role:token pairs (role operator or viewer, token of 16+ characters)',
+  @IsOptional() @Matches(/^(operator|enqueuer|viewer):[A-Za-z0-9_\-.~+/=]{16,}(,(operator|enqueuer|viewer):[A-Za-z0-9_\-.~+/=]{16,})*$/, {
+    message: 'ADMIN_TOKENS must be comma-separated role:token pairs (role operator, enqueuer or viewer, token of 16+ characters)',
   })
   ADMIN_TOKENS?: string;
 

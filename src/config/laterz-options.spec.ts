@@ -57,6 +57,30 @@ describe('laterzSetup: LaterzModule options to settings', () => {
     expect(laterzShape({ api: {} }).apiPrefix).toBe('laterz');
   });
 
+  it('inline: moved by the caller, through no transport (AMQP_URL of the environment ignored), pending tasks dispatched at once', () => {
+    const env = { DATABASE_URL: URL_A, AMQP_URL: 'amqp://rabbit' };
+    expect(laterzShape({}).drive).toBe('consumers');
+    expect(laterzShape({ inline: true }).drive).toBe('inline');
+    expect(laterzShape({}, 'caller').drive).toBe('caller');
+    const inline = laterzSetup({ inline: true }, env);
+    expect(inline.drive).toBe('inline');
+    expect(inline.config.amqp.url).toBeUndefined();
+    expect(inline.config.databaseUrl).toBe(URL_A);
+    expect(inline.config.dispatch.minAgeSeconds).toBe(0);
+    expect([...inline.config.roles]).toEqual(['worker', 'scheduler']);
+    expect(laterzSetup({ inline: true, settings: { DISPATCH_MIN_AGE_SECONDS: 5 } }, {}).config.dispatch.minAgeSeconds).toBe(5);
+    expect(laterzSetup({}, {}, 'caller')).toMatchObject({ drive: 'caller' });
+    expect(laterzSetup({}, env)).toMatchObject({ drive: 'consumers', config: { amqp: { url: 'amqp://rabbit' }, dispatch: { minAgeSeconds: 60 } } });
+    expect(laterzSetup({ inline: false }, env).drive).toBe('consumers');
+    expect(laterzSetup({ inline: true, roles: ['scheduler', 'worker'] }, {}).drive).toBe('inline');
+    expect(problems(() => laterzSetup({ inline: true, roles: [], transport: 'postgres', settings: { AMQP_URL: 'amqp://x' } }, {}))).toEqual([
+      'roles: inline, every task runs in the caller (the worker and scheduler roles, without their consumer and timers): leave roles out',
+      'transport: inline, every task runs in the caller, through no transport: leave it out',
+      'settings.AMQP_URL: inline, every task runs in the caller, through no transport: leave it out',
+    ]);
+    expect(problems(() => laterzShape({ inline: 1 as never }))).toEqual(['inline: must be true or false']);
+  });
+
   it('names every wrong field, and where a bad value came from', () => {
     expect(problems(() => laterzSetup({}, { DATABASE_URL: 'mysql://x' }))).toEqual(['DATABASE_URL (environment): DATABASE_URL must be a postgres:// or postgresql:// URL']);
     expect(
@@ -81,6 +105,19 @@ describe('laterzSetup: LaterzModule options to settings', () => {
       'migrate: must be true or false',
       'transport.prefix: AMQP_PREFIX must be 1-64 letters, digits, _ . - (given "bad prefix")',
       'settings.WORKER_POLL_MS: WORKER_POLL_MS must be an integer number (given "soon")',
+    ]);
+  });
+
+  it('api.tokens: operator, enqueuer and viewer tokens; another role is named', () => {
+    const tokens = [
+      { role: 'operator' as const, token: 'operator-token-0123456789' },
+      { role: 'enqueuer' as const, token: 'enqueuer-token-0123456789' },
+      { role: 'viewer' as const, token: 'viewer-token-0123456789' },
+    ];
+    expect(laterzSetup({ database: { url: URL_A }, api: { tokens } }, {}).config.admin.tokens).toEqual(tokens);
+    expect(problems(() => laterzSetup({ database: { url: URL_A }, api: { tokens: [{ role: 'admin' as never, token: 'admin-token-0123456789' }] } }, {}))).toEqual([
+      "api.tokens[0].role: must be 'operator', 'enqueuer' or 'viewer'",
+      'api.tokens: the admin API needs a token when the database is a URL (on the embedded database one is made under its dataDir)',
     ]);
   });
 });

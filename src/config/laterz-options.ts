@@ -1,18 +1,18 @@
 import { AppConfig } from './app-config.js';
-import { checkEnv, EnvSchema, envSettingNames, Role, ROLES } from './env.schema.js';
+import { ADMIN_ROLES, AdminRole, checkEnv, EnvSchema, envSettingNames, Role, ROLES } from './env.schema.js';
 
 /**
- * Settings of the service alone (its HTTP server, its logs, its env file, its roles and the demo):
- * an app has its own, so `settings` refuses them.
+ * Settings of the service alone (its HTTP server, its logs, its env file, its roles, its handlers
+ * files and the demo): an app has its own, so `settings` refuses them.
  */
-const SERVICE_ONLY = ['ENV_FILE', 'PORT', 'ROLES', 'LOG_LEVEL', 'LOG_FORMAT', 'PIPELINE_ENABLED'] as const;
+const SERVICE_ONLY = ['ENV_FILE', 'PORT', 'ROLES', 'LOG_LEVEL', 'LOG_FORMAT', 'PIPELINE_ENABLED', 'LATERZ_HANDLERS'] as const;
 
 /** A setting `LaterzModule` takes in `settings`: any variable of docs/configuration.md but the service's own. */
 export type LaterzSettingName = Exclude<keyof EnvSchema, (typeof SERVICE_ONLY)[number]>;
 
-/** A token of the admin API: a viewer reads, an operator also changes (16+ characters of A-Z a-z 0-9 _ - . ~ + / =). */
+/** A token of the admin API: a viewer reads, an enqueuer also enqueues, an operator also changes (16+ characters of A-Z a-z 0-9 _ - . ~ + / =). */
 export interface LaterzApiToken {
-  role: 'operator' | 'viewer';
+  role: AdminRole;
   token: string;
 }
 
@@ -39,13 +39,27 @@ export interface LaterzOptions {
   settings?: Partial<Record<LaterzSettingName, string | number | boolean>>;
   /** Apply laterz's migrations at start (under an advisory lock, so instances starting together apply them once). Default true. */
   migrate?: boolean;
+  /**
+   * Run every task in the caller: an enqueue (outside your own transaction) runs the task and the
+   * DAG it makes runnable through the worker's claim, run and finish before it resolves; nothing
+   * runs in the background. For tests and scripts. Default false.
+   */
+  inline?: boolean;
 }
+
+/**
+ * Who moves the work. 'consumers': the worker role's consumer and the scheduler role's timers (an
+ * app, the service). 'caller': nothing moves by itself; LaterzTesting's runUntilIdle() runs what is
+ * runnable. 'inline': as 'caller', and each enqueue runs what it made runnable before it resolves.
+ */
+export type LaterzDrive = 'consumers' | 'caller' | 'inline';
 
 /** What LaterzModule makes of its options: the typed settings every module injects, and whether it migrates. */
 export class LaterzSetup {
   constructor(
     readonly config: AppConfig,
     readonly migrate: boolean,
+    readonly drive: LaterzDrive = 'consumers',
   ) {}
 }
 
@@ -62,7 +76,7 @@ export const APP_ROLES: readonly Role[] = ['worker', 'scheduler'];
 /** The admin API's prefix when `api` leaves it out. */
 export const DEFAULT_API_PREFIX = 'laterz';
 
-const OPTION_FIELDS = ['roles', 'database', 'schema', 'transport', 'api', 'settings', 'migrate'];
+const OPTION_FIELDS = ['roles', 'database', 'schema', 'transport', 'api', 'settings', 'migrate', 'inline'];
 const SEGMENT = /^[A-Za-z0-9._~-]+$/;
 const TOKEN_SHAPE = /^[A-Za-z0-9_\-.~+/=]{16,}$/;
 
@@ -74,17 +88,25 @@ export interface LaterzShape {
   roles: Role[];
   /** The admin API's path prefix ('' for the root), or false: no API. */
   apiPrefix: string | false;
+  drive: LaterzDrive;
 }
 
-/** `roles` and `api` checked, with their defaults: they decide which modules Nest builds. */
-export function laterzShape(options: Pick<LaterzOptions, 'roles' | 'api'>): LaterzShape {
+type ShapeOptions = Pick<LaterzOptions, 'roles' | 'api' | 'inline'>;
+
+/**
+ * `roles`, `api` and `inline` checked, with their defaults: they decide which modules Nest builds.
+ * `drive` (LaterzTesting) overrides what `inline` says.
+ */
+export function laterzShape(options: ShapeOptions, drive?: LaterzDrive): LaterzShape {
   const problems: string[] = [];
-  const shape = shapeOf(options, problems);
+  const shape = shapeOf(options, problems, drive);
   if (problems.length > 0) throw new InvalidLaterzOptions(problems);
   return shape;
 }
 
-function shapeOf(options: Pick<LaterzOptions, 'roles' | 'api'>, problems: string[]): LaterzShape {
+function shapeOf(options: ShapeOptions, problems: string[], given?: LaterzDrive): LaterzShape {
+  if (options.inline !== undefined && typeof options.inline !== 'boolean') problems.push('inline: must be true or false');
+  const drive = given ?? (options.inline === true ? 'inline' : 'consumers');
   const roles: Role[] = [];
   if (options.roles === undefined) roles.push(...APP_ROLES);
   else if (!Array.isArray(options.roles)) problems.push(`roles: must be an array of ${ROLES.filter((r) => r !== 'api').join(', ')}`);
@@ -95,11 +117,14 @@ function shapeOf(options: Pick<LaterzOptions, 'roles' | 'api'>, problems: string
       else if (!roles.includes(role as Role)) roles.push(role as Role);
     });
   }
+  if (drive !== 'consumers' && options.roles !== undefined && !(roles.includes('worker') && roles.includes('scheduler'))) {
+    problems.push('roles: inline, every task runs in the caller (the worker and scheduler roles, without their consumer and timers): leave roles out');
+  }
   const api = options.api ?? false;
-  if (api === false) return { roles: roles.filter((r) => r !== 'api'), apiPrefix: false };
+  if (api === false) return { roles: roles.filter((r) => r !== 'api'), apiPrefix: false, drive };
   if (!isObject(api)) {
     problems.push('api: must be false or { prefix?, tokens? }');
-    return { roles, apiPrefix: false };
+    return { roles, apiPrefix: false, drive };
   }
   for (const key of Object.keys(api)) if (key !== 'prefix' && key !== 'tokens') problems.push(`api.${key}: not an api option (prefix, tokens)`);
   const prefix = api.prefix ?? DEFAULT_API_PREFIX;
@@ -107,22 +132,22 @@ function shapeOf(options: Pick<LaterzOptions, 'roles' | 'api'>, problems: string
   if (!segments || !segments.every((s) => SEGMENT.test(s))) {
     problems.push(`api.prefix: ${JSON.stringify(prefix)} must be a URL path of letters, digits and . _ ~ - (e.g. 'laterz' or 'admin/laterz')`);
   }
-  return { roles: roles.includes('api') ? roles : [...roles, 'api'], apiPrefix: (segments ?? []).join('/') };
+  return { roles: roles.includes('api') ? roles : [...roles, 'api'], apiPrefix: (segments ?? []).join('/'), drive };
 }
 
 /**
  * The settings of `options`, validated: typed fields over `settings`; from the environment only
  * DATABASE_URL (when neither `database` nor `settings.DATABASE_URL` is given) and AMQP_URL (when
- * neither `transport` nor `settings.AMQP_URL` is). No env file is read. Throws
- * InvalidLaterzOptions naming every wrong field.
+ * neither `transport` nor `settings.AMQP_URL` is, and the work is moved by consumers). No env file
+ * is read. `drive` as in laterzShape. Throws InvalidLaterzOptions naming every wrong field.
  */
-export function laterzSetup(options: LaterzOptions, env: Readonly<Raw> = process.env): LaterzSetup {
+export function laterzSetup(options: LaterzOptions, env: Readonly<Raw> = process.env, drive?: LaterzDrive): LaterzSetup {
   const problems: string[] = [];
   if (!isObject(options)) throw new InvalidLaterzOptions(['options: must be an object']);
   for (const key of Object.keys(options)) {
     if (!OPTION_FIELDS.includes(key)) problems.push(`${key}: not a LaterzModule option (${OPTION_FIELDS.join(', ')})`);
   }
-  const shape = shapeOf(options, problems);
+  const shape = shapeOf(options, problems, drive);
   // Each variable's field, for the problems the env schema finds.
   const origin = new Map<string, string>();
   const raw: Raw = {};
@@ -135,8 +160,12 @@ export function laterzSetup(options: LaterzOptions, env: Readonly<Raw> = process
   databaseInto(options.database, set, problems);
   if (options.database === undefined && raw.DATABASE_URL === undefined && env.DATABASE_URL) set('DATABASE_URL', env.DATABASE_URL, 'DATABASE_URL (environment)');
   if (options.schema !== undefined) set('DB_SCHEMA', String(options.schema), 'schema');
-  transportInto(options.transport, set, problems);
-  if (options.transport === undefined && raw.AMQP_URL === undefined && env.AMQP_URL) set('AMQP_URL', env.AMQP_URL, 'AMQP_URL (environment)');
+  if (shape.drive === 'consumers') {
+    transportInto(options.transport, set, problems);
+    if (options.transport === undefined && raw.AMQP_URL === undefined && env.AMQP_URL) set('AMQP_URL', env.AMQP_URL, 'AMQP_URL (environment)');
+  } else {
+    callerDriven(options, raw, set, problems);
+  }
   if (options.migrate !== undefined && typeof options.migrate !== 'boolean') problems.push('migrate: must be true or false');
   if (shape.apiPrefix !== false) tokensInto(isObject(options.api) ? options.api.tokens : undefined, set, problems);
   if (shape.roles.length > 0) set('ROLES', shape.roles.join(','), 'roles');
@@ -152,7 +181,18 @@ export function laterzSetup(options: LaterzOptions, env: Readonly<Raw> = process
   if (problems.length > 0) throw new InvalidLaterzOptions(problems);
   // An app may play no role (it only enqueues), which ROLES, the service's setting, refuses.
   checked.env.ROLES = shape.roles;
-  return new LaterzSetup(new AppConfig(checked.env, raw), options.migrate !== false);
+  return new LaterzSetup(new AppConfig(checked.env, raw), options.migrate !== false, shape.drive);
+}
+
+/**
+ * Work moved by the caller: the queued rows are the queue (no transport to name), and pending or
+ * deferred tasks are dispatched at once (DISPATCH_MIN_AGE_SECONDS 0, unless settings say otherwise).
+ */
+function callerDriven(options: LaterzOptions, raw: Raw, set: Assign, problems: string[]): void {
+  const why = 'inline, every task runs in the caller, through no transport: leave it out';
+  if (options.transport !== undefined) problems.push(`transport: ${why}`);
+  if (raw.AMQP_URL !== undefined) problems.push(`settings.AMQP_URL: ${why}`);
+  if (raw.DISPATCH_MIN_AGE_SECONDS === undefined) set('DISPATCH_MIN_AGE_SECONDS', '0', 'inline');
 }
 
 type Assign = (name: string, value: string | undefined, field: string) => void;
@@ -227,7 +267,7 @@ function tokensInto(tokens: unknown, set: Assign, problems: string[]): void {
   }
   const pairs: string[] = [];
   tokens.forEach((t: unknown, i) => {
-    if (!isObject(t) || (t.role !== 'operator' && t.role !== 'viewer')) problems.push(`api.tokens[${i}].role: must be 'operator' or 'viewer'`);
+    if (!isObject(t) || !(ADMIN_ROLES as readonly unknown[]).includes(t.role)) problems.push(`api.tokens[${i}].role: must be 'operator', 'enqueuer' or 'viewer'`);
     else if (typeof t.token !== 'string' || !TOKEN_SHAPE.test(t.token)) problems.push(`api.tokens[${i}].token: must be 16+ characters of A-Z a-z 0-9 _ - . ~ + / =`);
     else pairs.push(`${t.role}:${t.token}`);
   });

@@ -8,7 +8,7 @@ import { validateEnv } from './env.schema.js';
  * benchmarks and chaos suite create".
  */
 
-export type ScratchPurpose = 'test' | 'bench' | 'chaos';
+export type ScratchPurpose = 'test' | 'bench' | 'chaos' | 'testing';
 
 /** PostgreSQL truncates identifiers longer than this; a truncated name would not be the one dropped later. */
 const MAX_IDENTIFIER = 63;

@@ -2,6 +2,7 @@ import { Client } from 'pg';
 import { DataSource, DataSourceOptions } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
 import { dataSourceOptions } from './data-source.js';
+import { EmbeddedPostgresServer } from './embedded-postgres.js';
 import { ADVISORY_LOCK, ADVISORY_UNLOCK, createSchemaIfMissing } from './sql/migrate.sql.js';
 
 /** Advisory lock key (two-int form, class 0x6c7a = "lz") held while migrations run. */
@@ -14,6 +15,20 @@ export const MIGRATION_LOCK: readonly [number, number] = [0x6c7a, 1];
 export async function runMigrations(config: AppConfig, url: string): Promise<string[]> {
   // Migrations map no entity.
   return runMigrationChain(url, MIGRATION_LOCK, dataSourceOptions(config, url, { entities: [], poolSize: 2 }), 'laterz-migrate', config.dbSchema);
+}
+
+/**
+ * `laterz migrate`, `npm run migration:run`: applies pending migrations to DATABASE_URL, or to the
+ * embedded server under DATA_DIR (started for it, stopped after). Returns the names it applied.
+ */
+export async function migrateConfigured(config: AppConfig): Promise<string[]> {
+  const embedded = config.databaseUrl ? undefined : new EmbeddedPostgresServer({ dataDir: config.dataDir, port: config.embeddedPgPort });
+  const url = config.databaseUrl ?? (await embedded!.start());
+  try {
+    return await runMigrations(config, url);
+  } finally {
+    await embedded?.stop();
+  }
 }
 
 /**

@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
 import { Broker, PublishPriority } from '../broker/broker.js';
 import { Db } from '../database/db.js';
@@ -6,6 +6,7 @@ import { Coalescer, Flushed } from './enqueue-batcher.js';
 import { EnqueueOptions, EnqueueRequest, InTransaction, TaskHandle } from './enqueue-request.js';
 import { EnqueueWriter, PreparedEnqueue, WriteResult } from './enqueue-writer.js';
 import type { Executor, SameTransaction } from './executor.js';
+import { INLINE_RUNS, type InlineRuns } from './inline-runs.js';
 import { PublishOnCommit } from './publish-on-commit.js';
 import { TaskAdminGateway } from './task-admin.gateway.js';
 import { TaskReadGateway, type TaskStateRow } from './task-read.gateway.js';
@@ -30,6 +31,7 @@ export class TasksService {
     broker: Broker,
     private readonly onCommit: PublishOnCommit,
     private readonly db: Db,
+    @Optional() @Inject(INLINE_RUNS) private readonly inline?: InlineRuns,
   ) {
     this.engine = { db, broker };
     this.reads = new TaskReadGateway(db);
@@ -59,7 +61,8 @@ export class TasksService {
       return handle;
     }
     const [prepared] = await this.writer.prepare([{ ...rest, func, args }]);
-    return this.coalescer.add(prepared);
+    const handle = await this.coalescer.add(prepared);
+    return this.inline ? (await this.inline.afterEnqueue([handle]))[0] : handle;
   }
 
   /**
@@ -69,7 +72,7 @@ export class TasksService {
   async enqueueMany(requests: EnqueueRequest[], options: InTransaction | EntityManager = {}): Promise<TaskHandle[]> {
     const tx = isPlainObject(options) ? (options as InTransaction).tx : (options as EntityManager);
     const prepared = await this.writer.prepare(requests);
-    if (!tx) return prepared.length === 0 ? [] : this.enqueueOn(this.engine, prepared);
+    if (!tx) return prepared.length === 0 ? [] : this.ranInline(await this.enqueueOn(this.engine, prepared));
     const joined = await joinTransaction(tx);
     if (joined.kind === 'refused') throw new NotInTransaction(joined.reason);
     if (prepared.length === 0) return [];
@@ -85,7 +88,7 @@ export class TasksService {
   async enqueueVia(on: Executor, requests: EnqueueRequest[], within?: SameTransaction<TaskHandle[]>): Promise<TaskHandle[]> {
     const prepared = await this.writer.prepare(requests);
     if (prepared.length === 0) return [];
-    return this.enqueueOn(on, prepared, within);
+    return this.ranInline(await this.enqueueOn(on, prepared, within));
   }
 
   /** Resets one task (anything but a running one) and queues it; `within` runs in its transaction. */
@@ -114,6 +117,11 @@ export class TasksService {
     });
     await this.afterCommit(result, on.broker);
     return result.handles;
+  }
+
+  /** Inline mode: what the committed enqueue made runnable has run (see InlineRuns); otherwise `handles` as they are. */
+  private ranInline(handles: TaskHandle[]): Promise<TaskHandle[]> | TaskHandle[] {
+    return this.inline ? this.inline.afterEnqueue(handles) : handles;
   }
 
   /** One write for the coalesced calls; publishing it runs beside the next write (see Coalescer). */

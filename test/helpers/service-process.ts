@@ -31,11 +31,16 @@ const STRIPPED = /^(PORT|ROLES|DATABASE_URL|DATA_DIR|EMBEDDED_PG_PORT|DB_.*|LOG_
  * `.env` in the repository is not read (ENV_FILE=NO_ENV_FILE) unless `env` sets ENV_FILE. `tty`:
  * with a terminal as its stdout (through script(1); its output, stderr included, is in `stdout`).
  * `detached`: in a process group of its own, as a terminal runs a command (a Ctrl-C there is
- * `process.kill(-pid, 'SIGINT')` here).
+ * `process.kill(-pid, 'SIGINT')` here). `args`: the script's arguments.
  */
-export function startNode(script: string, env: Record<string, string>, options: { cwd?: string; tty?: boolean; detached?: boolean } = {}): ServiceProcess {
+export function startNode(
+  script: string,
+  env: Record<string, string>,
+  options: { cwd?: string; tty?: boolean; detached?: boolean; args?: string[] } = {},
+): ServiceProcess {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !STRIPPED.test(k)));
-  const [command, argv] = options.tty ? ['script', ['-qfec', `${process.execPath} ${script}`, '/dev/null']] : [process.execPath, [script]];
+  const args = options.args ?? [];
+  const [command, argv] = options.tty ? ['script', ['-qfec', [process.execPath, script, ...args].join(' '), '/dev/null']] : [process.execPath, [script, ...args]];
   const child = spawn(command, argv, {
     cwd: options.cwd ?? ROOT,
     env: { ...base, ENV_FILE: NO_ENV_FILE, ...env },

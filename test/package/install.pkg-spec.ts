@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFile } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -133,7 +133,16 @@ describe('the npm package', () => {
     expect(migrations.length).toBeGreaterThan(1);
     for (const m of migrations) expect(paths).toContain(`dist/migrations/${m.replace(/\.ts$/, '.js')}`);
     // Not the service's entry (it wires in examples/, not shipped), the TypeORM CLI files, tests or maps.
-    expect(paths.filter((p) => /^dist\/src\/(main\.|cli\/)|\.spec\.|\.map$|^dist\/(examples|bench|test)\//.test(p))).toEqual([]);
+    expect(paths.filter((p) => /^dist\/src\/(main\.|cli\/(?!laterz[^/]*\.js$))|\.spec\.|\.map$|^dist\/(examples|bench|test)\//.test(p))).toEqual([]);
+    // The `laterz` bin, with the files it imports from its folder.
+    expect(paths.filter((p) => p.startsWith('dist/src/cli/')).sort()).toEqual(['dist/src/cli/laterz-args.js', 'dist/src/cli/laterz-handlers.js', 'dist/src/cli/laterz.js']);
+  });
+
+  it('installs the laterz bin (node_modules/.bin/laterz, executable): --version answers the package version', async () => {
+    const bin = join(consumer, 'node_modules', '.bin', 'laterz');
+    expect(statSync(bin).mode & 0o111).not.toBe(0);
+    const r = await run(process.execPath, [bin, '--version'], consumer);
+    expect({ code: r.code, stdout: r.stdout.trim() }).toEqual({ code: 0, stdout: packed.filename.replace(/^laterz-(.+)\.tgz$/, '$1') });
   });
 
   it('type-checks a TypeScript consumer importing laterz (strict, nodenext, no skipLibCheck)', async () => {

@@ -95,6 +95,11 @@ export class TaskRunner extends EventEmitter {
     return [...this.running.keys()];
   }
 
+  /** Resolves once no task runs here, runs started meanwhile included (each run's finish written). */
+  async settled(): Promise<void> {
+    while (this.running.size > 0) await Promise.all([...this.running.values()].map((r) => r.done));
+  }
+
   /** Aborts a running attempt (operator cancel); false if it does not run here. */
   cancel(taskId: string): boolean {
     const run = this.running.get(taskId);

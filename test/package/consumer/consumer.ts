@@ -10,6 +10,8 @@ import {
   FINISHED_STATUSES,
   LaterzError,
   type LaterzErrorCode,
+  LaterzTesting,
+  type IdleReport,
   type Running,
   TaskBroken,
   type TaskContext,
@@ -72,4 +74,17 @@ export async function start(): Promise<Running> {
   const running = await bootstrap(AppConfig.fromEnv(), { imports: [GreetModule] });
   await running.app.get(Greeter).greet('world');
   return running;
+}
+
+/** A user's test of the handlers above, on a server of theirs (a database of its own is made there). */
+export async function testGreeting(serverUrl: string): Promise<IdleReport> {
+  const testing = await LaterzTesting.create({ imports: [GreetModule], database: { url: serverUrl }, settings: { RETRY_TIERS: '0:3' } });
+  try {
+    await testing.app.get(Greeter).greet('world');
+    const report = await testing.runUntilIdle({ maxRounds: 10 });
+    if (report.waiting.some((t) => t.why === 'retry' && t.at !== undefined)) throw new Error('a retry waits');
+    return report;
+  } finally {
+    await testing.close();
+  }
 }
