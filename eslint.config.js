@@ -42,11 +42,19 @@ export default tseslint.config(
   {
     // An example is an app on the engine: it imports laterz through its public surface only.
     files: ['examples/**/*.ts'],
+    ignores: ['examples/hello-dag/**'],
     rules: {
       'no-restricted-imports': [
         'error',
         { patterns: [{ group: ['**/src/**', '!**/src/index.js'], message: 'Examples import laterz through src/index.ts only.' }] },
       ],
+    },
+  },
+  {
+    // hello-dag is an app of its own, built outside the repository: 'laterz' (the package) and its own files only.
+    files: ['examples/hello-dag/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['../../*'], message: 'hello-dag imports the laterz package, never the repository.' }] }],
     },
   },
   {
