@@ -34,7 +34,8 @@ export class FuncCatalog {
   private seenAt: Date | null = null;
   /** Built from the registry and `recorded` when first asked for after a change. */
   private view?: { entries: Map<string, CatalogFunc>; bulk: string[]; localCount: number };
-  private readonly misses = new Map<string, number>();
+  /** Names looked up after a miss: when, and the read that looked (a caller within the second waits for it). */
+  private readonly misses = new Map<string, { at: number; read: Promise<unknown> }>();
   private claimableNow?: { funcs: RegisteredFunc[]; names: Set<string> };
   /** Served funcs a newer live server runs, with that version (logged once when it starts and ends). */
   private superseded = new Map<string, number>();
@@ -83,10 +84,16 @@ export class FuncCatalog {
     const known = this.get(name);
     if (known) return known;
     const now = Date.now();
-    if (now - (this.misses.get(name) ?? 0) < MISS_REREAD_MS) return undefined;
-    this.misses.set(name, now);
-    if (this.misses.size > 10_000) this.misses.clear();
-    await this.refresh();
+    const miss = this.misses.get(name);
+    if (miss && now - miss.at < MISS_REREAD_MS) {
+      // Another caller's read of this name may still be in flight: its answer is this one's too.
+      await miss.read;
+      return this.get(name);
+    }
+    if (this.misses.size >= 10_000) this.misses.clear();
+    const read = this.refresh();
+    this.misses.set(name, { at: now, read: read.catch(() => undefined) });
+    await read;
     return this.get(name);
   }
 
