@@ -66,11 +66,19 @@ export class AdminAuthGuard implements CanActivate {
     const principal = this.tokens.match(bearer[1]);
     if (!principal) throw new UnauthorizedException('the bearer token is not valid');
     const needed: AdminRole = READ_METHODS.has(request.method) ? 'viewer' : (this.reflector.get<AdminRole | undefined>(REQUIRED_ROLE, context.getHandler()) ?? 'operator');
-    if (ADMIN_ROLES.indexOf(principal.role) < ADMIN_ROLES.indexOf(needed)) {
-      throw new ForbiddenException(`${MAY[principal.role]}: ${request.method} needs ${TAKES[needed]}`);
-    }
+    assertMay(principal, needed, request.method);
     request.principal = principal;
     return true;
+  }
+}
+
+/**
+ * 403 unless `principal`'s role is at least `needed`, worded as the guard's refusals (`what`: the
+ * method, or an option of a route that needs more than the route itself: `retry: true` on enqueue).
+ */
+export function assertMay(principal: Principal, needed: AdminRole, what: string): void {
+  if (ADMIN_ROLES.indexOf(principal.role) < ADMIN_ROLES.indexOf(needed)) {
+    throw new ForbiddenException(`${MAY[principal.role]}: ${what} needs ${TAKES[needed]}`);
   }
 }
 

@@ -2,7 +2,7 @@ import { Body, ConflictException, Controller, Delete, Get, HttpCode, HttpStatus,
 import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { principalName } from './admin-tokens.js';
 import type { Principal } from './admin-tokens.js';
-import { CurrentPrincipal, RequiresRole } from './auth.guard.js';
+import { assertMay, CurrentPrincipal, RequiresRole } from './auth.guard.js';
 import { BodyOptional } from './body-policy.interceptor.js';
 import { EnqueueTaskBody } from './dto/enqueue-task.dto.js';
 import { ListTasksQuery } from './dto/list-tasks.dto.js';
@@ -46,10 +46,12 @@ export class TasksController {
   @RequiresRole('enqueuer')
   @ApiOperation({
     summary: 'Enqueue a task (get-or-create: the same func and args in a collection is one task)',
-    description: 'An enqueuer token is enough (an operator token too); a viewer token gets 403.',
+    description: 'An enqueuer token is enough (an operator token too); a viewer token gets 403. `retry: true` re-runs a finished task: like the retry routes, it needs an operator token.',
   })
   @ApiCreatedResponse({ type: TaskHandleResponse, description: 'The task, created or found' })
   enqueue(@Body() body: EnqueueTaskBody, @Query(NoParams) _query: unknown, @CurrentPrincipal() who: Principal): Promise<TaskHandleResponse> {
+    // A retry by another route: an enqueuer may not (its token gets 403 on the retry routes).
+    if (body.retry === true) assertMay(who, 'operator', 'retry: true');
     return this.actions.enqueue(body, principalName(who));
   }
 

@@ -18,9 +18,10 @@ const FORGET_AFTER_SECONDS = 3600;
 /**
  * The funcs this process can name: its own handlers (TaskRegistry) and those the database knows
  * (`func`, with their live servers in `func_server`). Enqueue, the dispatcher, stats and the API
- * ask it. Its copy of the database's funcs is re-read at each heartbeat, and on a miss (a name it
- * does not know, at most once a second per name). It also decides which of this process's funcs
- * the worker claims now: not those a live server runs at a newer version (a rolling deploy).
+ * ask it. Its copy of the database's funcs is re-read at each heartbeat (also in a process that
+ * serves nothing), and on a miss (a name it does not know, at most once a second per name). It
+ * also decides which of this process's funcs the worker claims now: not those a live server runs
+ * at a newer version (a rolling deploy).
  */
 @Injectable()
 export class FuncCatalog {
@@ -34,7 +35,8 @@ export class FuncCatalog {
   private seenAt: Date | null = null;
   /** Built from the registry and `recorded` when first asked for after a change. */
   private view?: { entries: Map<string, CatalogFunc>; bulk: string[]; localCount: number };
-  private readonly misses = new Map<string, number>();
+  /** Names looked up after a miss: when, and the read that looked (a caller within the second waits for it). */
+  private readonly misses = new Map<string, { at: number; read: Promise<unknown> }>();
   private claimableNow?: { funcs: RegisteredFunc[]; names: Set<string> };
   /** Served funcs a newer live server runs, with that version (logged once when it starts and ends). */
   private superseded = new Map<string, number>();
@@ -83,10 +85,16 @@ export class FuncCatalog {
     const known = this.get(name);
     if (known) return known;
     const now = Date.now();
-    if (now - (this.misses.get(name) ?? 0) < MISS_REREAD_MS) return undefined;
-    this.misses.set(name, now);
-    if (this.misses.size > 10_000) this.misses.clear();
-    await this.refresh();
+    const miss = this.misses.get(name);
+    if (miss && now - miss.at < MISS_REREAD_MS) {
+      // Another caller's read of this name may still be in flight: its answer is this one's too.
+      await miss.read;
+      return this.get(name);
+    }
+    if (this.misses.size >= 10_000) this.misses.clear();
+    const read = this.refresh();
+    this.misses.set(name, { at: now, read: read.catch(() => undefined) });
+    await read;
     return this.get(name);
   }
 
@@ -101,28 +109,33 @@ export class FuncCatalog {
     return Date.now() - this.readAt > maxAgeMs ? this.refresh(db) : this.all();
   }
 
-  /** The first beat (or, in a process that serves nothing, the first read); later calls share it. */
+  /** The first beat; later calls share it. */
   start(): Promise<void> {
-    this.started ??= this.serving ? this.beat() : this.refresh().then(() => undefined);
+    this.started ??= this.beat();
     return this.started;
   }
 
-  /** One heartbeat: records the funcs served here as live now, and reads the database's funcs. */
+  /**
+   * One heartbeat: records the funcs served here as live now, and reads the database's funcs. A
+   * process that serves nothing only reads them: what it enqueues follows each func's current
+   * version, queue group and options.
+   */
   beat(): Promise<void> {
     if (this.stopped) return Promise.resolve();
     const beating = (this.beating ?? Promise.resolve()).then(async () => {
       if (this.stopped) return;
-      const served = this.served().map(servedFunc);
-      const rows = await this.gateway.beat(this.server, served, this.liveSeconds, Math.max(FORGET_AFTER_SECONDS, 10 * this.liveSeconds));
+      const rows = this.serving
+        ? await this.gateway.beat(this.server, this.served().map(servedFunc), this.liveSeconds, Math.max(FORGET_AFTER_SECONDS, 10 * this.liveSeconds))
+        : await this.gateway.readAll(this.liveSeconds);
       if (this.stopped) return;
-      this.seenAt = new Date();
+      if (this.serving) this.seenAt = new Date();
       this.absorb(rows);
     });
     this.beating = beating.catch(() => undefined);
     return beating;
   }
 
-  /** Shutdown: no beat from now on, and this process's servers are deleted (after a beat in flight). */
+  /** Shutdown: no beat from now on, and this process's servers (if it serves) are deleted (after a beat in flight). */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;

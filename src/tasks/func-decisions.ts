@@ -17,16 +17,11 @@ export interface LocalFunc {
   logArgs: boolean;
 }
 
-/** A func as the catalog answers for it: known here, in the database, or both. */
-export interface CatalogFunc {
-  name: string;
-  /** The current version: the highest among its live servers; none live, the last recorded. */
-  version: number;
-  queue: string;
-  bulk: boolean;
-  priority: number;
-  resyncMs?: number;
-  logArgs: boolean;
+/**
+ * A func as the catalog answers for it: known here, in the database, or both. `version` is the
+ * current one: the highest among its live servers; none live, the last recorded.
+ */
+export interface CatalogFunc extends LocalFunc {
   /** Its live servers, by server name. */
   servers: FuncServer[];
   /** Some live server serves it: the dispatcher queues its tasks. */

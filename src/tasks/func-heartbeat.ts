@@ -10,7 +10,8 @@ type HeartbeatState = { mode: typeof IDLE } | { mode: typeof BEATING; timer: Nod
 /**
  * A serving process's record of its funcs (worker and scheduler roles): the first beat at boot,
  * one every FUNC_HEARTBEAT_SECONDS (one statement each), its servers deleted at shutdown. A
- * process that serves nothing (api role only) reads the catalog at boot and beats never.
+ * process that serves nothing (a producer, the api role alone) reads the catalog as often, and
+ * records nothing.
  */
 @Injectable()
 export class FuncHeartbeat implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -24,9 +25,10 @@ export class FuncHeartbeat implements OnApplicationBootstrap, BeforeApplicationS
 
   async onApplicationBootstrap(): Promise<void> {
     await this.catalog.start();
-    if (this.state.mode !== IDLE || !this.catalog.serving) return;
+    if (this.state.mode !== IDLE) return;
+    const failed = this.catalog.serving ? 'recording the funcs served here failed' : 'reading the funcs failed';
     const timer = setInterval(() => {
-      this.catalog.beat().catch((err: Error) => this.logger.warn(`recording the funcs served here failed: ${err.message}`));
+      this.catalog.beat().catch((err: Error) => this.logger.warn(`${failed}: ${err.message}`));
     }, this.config.funcHeartbeatMs);
     timer.unref();
     this.state = { mode: BEATING, timer };

@@ -2,15 +2,18 @@ import { Injectable } from '@nestjs/common';
 import { Db } from '../database/db.js';
 import { BEAT, FORGET_SERVER, type FuncRow, READ_FUNCS } from './sql/funcs.sql.js';
 
-/** A func as the database has it, with its live servers. */
-export interface RecordedFunc {
+/** What a server records of one func it serves. */
+export interface ServedFunc {
   name: string;
-  /** The version last recorded (by the server whose version was the current one). */
   version: number;
   queue: string;
   bulk: boolean;
   priority: number;
   options: FuncOptions;
+}
+
+/** A func as the database has it (`version`: the one last recorded, by the server whose version was the current one), with its live servers. */
+export interface RecordedFunc extends ServedFunc {
   servers: FuncServer[];
 }
 
@@ -26,16 +29,6 @@ export interface FuncServer {
   server: string;
   version: number;
   lastSeen: Date;
-}
-
-/** What a server records of one func it serves. */
-export interface ServedFunc {
-  name: string;
-  version: number;
-  queue: string;
-  bulk: boolean;
-  priority: number;
-  options: FuncOptions;
 }
 
 /** The statements of `func` and `func_server`: one per heartbeat, one per read, one at shutdown. */

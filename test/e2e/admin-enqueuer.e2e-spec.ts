@@ -93,6 +93,20 @@ describe('the enqueuer token role', () => {
     expect(await snapshot(app.db)).toEqual(before);
   });
 
+  it('may not re-run a finished task through the enqueue (retry: true is a retry: 403), as an operator may', async () => {
+    const created = await enqueuer.post('/api/tasks', { func: 'enq.ok', args: { n: 'rerun' } });
+    await app.db.query(`UPDATE task SET status = 'success' WHERE id = $1`, [created.body.id]);
+    const before = await snapshot(app.db);
+    const res = await enqueuer.post('/api/tasks', { func: 'enq.ok', args: { n: 'rerun' }, retry: true });
+    expect(res.status).toBe(403);
+    expect(res.body.message).toBe('an enqueuer token can only enqueue and read: retry: true needs an operator token');
+    expect(await snapshot(app.db)).toEqual(before);
+    // Without retry the enqueue finds the finished task and leaves it as it is.
+    expect((await enqueuer.post('/api/tasks', { func: 'enq.ok', args: { n: 'rerun' }, retry: false })).body).toMatchObject({ id: created.body.id, status: 'success' });
+    const rerun = await c.op.post('/api/tasks', { func: 'enq.ok', args: { n: 'rerun' }, retry: true });
+    expect(rerun.body).toMatchObject({ id: created.body.id, status: 'queued' });
+  });
+
   it('still refuses a viewer the enqueue, naming the roles that may; an operator still may', async () => {
     const before = await snapshot(app.db);
     const res = await c.viewer.post('/api/tasks', { func: 'enq.ok', args: { n: 3 } });

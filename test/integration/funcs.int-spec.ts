@@ -72,6 +72,22 @@ class JobV2 {
   }
 }
 
+@Injectable()
+class MovedV1 {
+  @TaskHandler('m.job', { version: 1, queue: 'old' })
+  job(_args: unknown, _deps: unknown, ctx: TaskContext) {
+    return by('v1', ctx);
+  }
+}
+
+@Injectable()
+class MovedV2 {
+  @TaskHandler('m.job', { version: 2, queue: 'new' })
+  job(_args: unknown, _deps: unknown, ctx: TaskContext) {
+    return by('v2', ctx);
+  }
+}
+
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 /**
@@ -168,6 +184,21 @@ describe.each(TRANSPORTS)('funcs known to the database (%s transport)', (transpo
     const api = clients(producer);
     expect((await api.op.post('/api/tasks', { func: 'p.remote', args: { n: 5 } })).status).toBe(201);
     expect((await api.op.post('/api/tasks', { func: 'no.such.func', args: {} })).status).toBe(400);
+  }, 60000);
+
+  it('a producer-only app reads the funcs again every heartbeat: a func moved to another queue group by a new version is enqueued there', async () => {
+    const v1 = await cluster.start([MovedV1]);
+    const producer = await cluster.start([], { ROLES: 'api' });
+    const catalog = producer.get(FuncCatalog);
+    expect(catalog.get('m.job')).toMatchObject({ version: 1, queue: 'old' });
+    await cluster.stop(v1);
+    await cluster.start([MovedV2]);
+    // No request reaches the producer meanwhile: only its own heartbeat reads the funcs again.
+    await waitFor(async () => catalog.get('m.job')?.queue === 'new', "the producer to see m.job's new queue group", 10000);
+    expect(catalog.get('m.job')).toMatchObject({ version: 2, served: true });
+    const handle = await producer.get(TasksService).enqueue('m.job', { n: 1 });
+    await waitFor(() => allSucceeded(producer, [handle.id]), 'v2 to run the task the producer enqueued', 30000);
+    expect((await rows(producer, [handle.id]))[0].result).toEqual({ by: 'v2', func: 'm.job' });
   }, 60000);
 
   it('a func nobody serves waits (queued or pending, never broken) and the API and the metric say so; a server of it runs its tasks', async () => {
