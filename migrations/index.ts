@@ -3,6 +3,7 @@ import { EngineSchema1763790000000 } from './1763790000000-engine-schema.js';
 import { TaskKey1763790000002 } from './1763790000002-task-key.js';
 import { CollectionPaused1763790000003 } from './1763790000003-collection-paused.js';
 import { Funcs1763790000004 } from './1763790000004-funcs.js';
+import { ClaimByFunc1763790000005 } from './1763790000005-claim-by-func.js';
 
 /**
  * Every migration of the engine, in order. Listed by hand: ESM builds cannot glob-load classes.
@@ -14,4 +15,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   TaskKey1763790000002,
   CollectionPaused1763790000003,
   Funcs1763790000004,
+  ClaimByFunc1763790000005,
 ];

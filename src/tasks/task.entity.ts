@@ -11,7 +11,7 @@ import { TaskStatus } from './task-status.js';
 })
 // (priority DESC, id): TypeORM cannot say DESC, so the migration owns this index.
 @Index('task_queued_idx', { synchronize: false })
-@Index('task_queued_func_idx', ['func'], { where: `status = 'queued'` })
+@Index('task_queued_func_idx', { synchronize: false })
 // (collection, func, version, status) INCLUDE (size_bytes): TypeORM cannot say INCLUDE.
 @Index('task_version_idx', { synchronize: false })
 // (collection, func, date_finished) INCLUDE (date_started, status) and (collection, func, fail_count,

@@ -78,9 +78,9 @@ describe('the pipeline schema (its own migrations, apart from the engine)', () =
       }
       await query(db.url, `INSERT INTO ${schema}.blob (sha256, size, mime, first_path) VALUES (repeat('a', 64), 3, 'text/plain', 'a.txt')`);
 
-      // Today's boot: the engine applies only what came after the move (funcs, issue 16); the pipeline's
+      // Today's boot: the engine applies only what came after the move (funcs, claim by func); the pipeline's
       // chain finds its tables and records them.
-      expect(await runMigrations(config, db.url)).toEqual(['Funcs1763790000004']);
+      expect(await runMigrations(config, db.url)).toEqual(['Funcs1763790000004', 'ClaimByFunc1763790000005']);
       expect(await migratePipeline(config, db.url)).toEqual(['Pipeline1763790000001']);
       expect(await query(db.url, `SELECT first_path FROM ${schema}.blob`)).toEqual([{ first_path: 'a.txt' }]);
       expect(await pipelineSchemaDiff(config, db.url)).toEqual([]);

@@ -27,9 +27,7 @@ const claimRunnable = (name: string, pick: string): Statement => ({
            SELECT t.id, t.collection, t.func, t.args, t.status, t.version, t.attempt, t.size_bytes, t.priority,
                   EXISTS (SELECT 1 FROM task_dependency d WHERE d.next_id = t.id) AS has_prev,
                   t.collection IN (SELECT name FROM paused_names) AS paused
-             FROM task t
-            ${pick}
-              FOR UPDATE OF t SKIP LOCKED
+             FROM ${pick}
          ),
          funcs AS (SELECT * FROM unnest($3::text[], $4::int[]) AS f(func, version)),
          edges AS MATERIALIZED (
@@ -86,11 +84,20 @@ const claimRunnable = (name: string, pick: string): Statement => ({
 
 /**
  * PostgreSQL transport: the next queued rows of the funcs this worker claims ($5), highest priority
- * first then oldest (task_queued_idx): another app's tasks on the same database are never picked.
+ * first then oldest: another app's tasks on the same database are never picked, nor walked past.
  */
 export const CLAIM_QUEUED: Statement = claimRunnable(
   'laterz_claim_queued',
-  `WHERE t.status = 'queued' AND t.func = ANY($5::text[])
+  // Each func's next rows on task_queued_func_idx (func, priority, id), locked as the scan meets them
+  // (SKIP LOCKED: concurrent workers go on past each other's rows), then the batch's best $1 of them.
+  // Another app's backlog on the same database is never walked. Rows locked here and not picked are
+  // released when the statement ends.
+  `unnest($5::text[]) AS w(func),
+                  LATERAL (SELECT * FROM task t
+                            WHERE t.status = 'queued' AND t.func = w.func
+                            ORDER BY t.priority DESC, t.id
+                            LIMIT $1
+                              FOR UPDATE OF t SKIP LOCKED) t
             ORDER BY t.priority DESC, t.id
             LIMIT $1`,
 );
@@ -98,8 +105,10 @@ export const CLAIM_QUEUED: Statement = claimRunnable(
 /** AMQP: the delivered ids ($1), in id order. */
 export const CLAIM_DELIVERED: Statement = claimRunnable(
   'laterz_claim_delivered',
-  `WHERE t.id = ANY($1::bigint[])
-            ORDER BY t.id`,
+  `task t
+            WHERE t.id = ANY($1::bigint[])
+            ORDER BY t.id
+              FOR UPDATE OF t SKIP LOCKED`,
 );
 
 /** A picked row (LOCK_DELIVERED's shape), and what the statement did with it. */
