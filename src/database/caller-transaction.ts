@@ -1,7 +1,7 @@
 import type { ClientBase } from 'pg';
 import type { EntityManager, QueryRunner } from 'typeorm';
 import { pgQueryable, typeormQueryable, type Queryable } from './queryable.js';
-import { PROBE_SAVEPOINT, RELEASE_PROBE } from './sql/session.sql.js';
+import { PROBE_SAVEPOINT, RELEASE_ENQUEUE, RELEASE_PROBE, ROLLBACK_TO_ENQUEUE, SAVEPOINT_ENQUEUE } from './sql/session.sql.js';
 
 /**
  * An application's own transaction to enqueue in: a TypeORM EntityManager or QueryRunner of any
@@ -85,4 +85,20 @@ async function joinPgClient(client: ClientBase): Promise<JoinedTransaction> {
   }
   await q.rows(RELEASE_PROBE, []);
   return { kind: 'pg', q };
+}
+
+/**
+ * Runs `work` in a savepoint of the caller's transaction: if it throws, what it wrote is rolled back
+ * and the caller's transaction stays usable (its own work can still commit), never half of `work`.
+ */
+export async function inSavepoint<T>(q: Queryable, work: () => Promise<T>): Promise<T> {
+  await q.rows(SAVEPOINT_ENQUEUE, []);
+  try {
+    const result = await work();
+    await q.rows(RELEASE_ENQUEUE, []);
+    return result;
+  } catch (err) {
+    await q.rows(ROLLBACK_TO_ENQUEUE, []);
+    throw err;
+  }
 }

@@ -10,7 +10,7 @@ import { INLINE_RUNS, type InlineRuns } from './inline-runs.js';
 import { PublishOnCommit } from './publish-on-commit.js';
 import { TaskAdminGateway } from './task-admin.gateway.js';
 import { TaskReadGateway, type TaskStateRow } from './task-read.gateway.js';
-import { joinTransaction } from '../database/caller-transaction.js';
+import { inSavepoint, joinTransaction } from '../database/caller-transaction.js';
 import { FuncCatalog } from './func-catalog.js';
 import { TaskId, TaskStatus } from './task-status.js';
 import { LaterzError, NotInTransaction, TaskNotFound, TaskRunning } from './tasks.errors.js';
@@ -76,7 +76,10 @@ export class TasksService {
     const joined = await joinTransaction(tx);
     if (joined.kind === 'refused') throw new NotInTransaction(joined.reason);
     if (prepared.length === 0) return [];
-    const result = await this.writer.write(joined.q, prepared);
+    // A dependency can be refused after the inserts (a cycle): in the caller's transaction, which the
+    // caller may still commit, a savepoint keeps the batch whole or absent.
+    const write = () => this.writer.write(joined.q, prepared);
+    const result = prepared.some((p) => p.deps.length > 0) ? await inSavepoint(joined.q, write) : await write();
     await this.onCommit.afterCommit(joined, result.toPublish);
     return result.handles;
   }

@@ -230,6 +230,28 @@ describe.each(TRANSPORTS)('enqueue in the app’s own transaction (%s transport)
     expect(runs.has('pg-rollback')).toBe(false);
   });
 
+  it('a cycle refused inside the app’s transaction leaves none of the batch in it: the app commits its own work only', async () => {
+    const a = await tasks.enqueue('tx.run', { v: 'cyc-a' }, { queueNow: false });
+    const b = await tasks.enqueue('tx.child', { v: 'cyc-b' }, { dependsOn: { parent: a }, queueNow: false });
+    await appDataSource.transaction(async (manager) => {
+      await manager.query('INSERT INTO orders (note) VALUES ($1)', ['cycle-kept']);
+      await expect(
+        tasks.enqueueMany(
+          [
+            { func: 'tx.run', args: { v: 'cyc-new' } },
+            { func: 'tx.run', args: { v: 'cyc-a' }, dependsOn: { back: b } },
+          ],
+          { tx: manager },
+        ),
+      ).rejects.toThrow(/would close a cycle/);
+      // The app handles the error and commits the rest of its transaction.
+    });
+    expect(await order('cycle-kept')).toBe(1);
+    expect(await tasksWithArg('cyc-new')).toBe(0);
+    const edges = await app.db.query<{ n: number }>('SELECT count(*)::int AS n FROM task_dependency WHERE next_id = $1', [a.id]);
+    expect(edges.rows[0].n).toBe(0);
+  });
+
   it('refuses a tx that is not inside a transaction, writing nothing', async () => {
     const refused = (tx: unknown) => tasks.enqueue('tx.run', { v: 'refused' }, { tx: tx as CallerTransaction });
     await expect(refused(appDataSource.manager)).rejects.toThrow(NotInTransaction);

@@ -12,3 +12,8 @@ export const NOTIFY: Statement = { name: 'laterz_notify', text: 'SELECT pg_notif
  */
 export const PROBE_SAVEPOINT: Statement = { text: 'SAVEPOINT laterz_in_transaction' };
 export const RELEASE_PROBE: Statement = { text: 'RELEASE SAVEPOINT laterz_in_transaction' };
+
+/** Around a write into a caller's transaction that may be refused half-way (a cycle found after the inserts). */
+export const SAVEPOINT_ENQUEUE: Statement = { text: 'SAVEPOINT laterz_enqueue' };
+export const ROLLBACK_TO_ENQUEUE: Statement = { text: 'ROLLBACK TO SAVEPOINT laterz_enqueue' };
+export const RELEASE_ENQUEUE: Statement = { text: 'RELEASE SAVEPOINT laterz_enqueue' };
