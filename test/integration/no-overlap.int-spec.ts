@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { performance } from 'node:perf_hooks';
+import { Client } from 'pg';
 import { DispatcherService } from '../../src/maintenance/dispatch/dispatcher.service.js';
 import { TaskMetrics } from '../../src/metrics/task-metrics.js';
 import { WorkerSession } from '../../src/runner/worker-session.js';
@@ -292,13 +293,25 @@ describe('no overlap: a worker whose lost session cannot take a lock again stops
       `SELECT pid FROM pg_stat_activity WHERE application_name = 'laterz-worker-session' AND datname = current_database()`,
     );
     expect(rows).toHaveLength(1);
-    // Ends the worker's session and takes the task's lock in one statement: before the worker can reconnect.
+    // Another session takes the task's lock while the worker cannot reconnect (the database
+    // refuses new connections for a moment): the worker's session is ended meanwhile.
     const thief = await producer.db.connect();
+    const admin = new Client({ connectionString: process.env.DATABASE_URL });
+    await admin.connect();
+    const name = new URL(producer.url).pathname.slice(1);
     try {
-      await thief.query('SELECT pg_terminate_backend($1, 5000), pg_advisory_lock($2::bigint)', [rows[0].pid, id]);
+      await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS false`);
+      try {
+        await thief.query('SELECT pg_terminate_backend($1, 5000)', [rows[0].pid]);
+        await thief.query('SELECT pg_advisory_lock($1::bigint)', [id]);
+      } finally {
+        await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS true`);
+      }
       const code = await exitWithin(proc, 30000);
-      expect({ code, log: proc.stdout.includes(`task ${id}`) && proc.stdout.includes('could not be taken again') }).toEqual({ code: 0, log: true });
+      const lines = proc.stdout.split('\n').filter((l) => l.includes(`task ${id} (k.hang)`) && l.includes('could not be taken again'));
+      expect({ code, lines: lines.length }).toEqual({ code: 0, lines: 1 });
     } finally {
+      await admin.end();
       await thief.query('SELECT pg_advisory_unlock_all()').catch(() => undefined);
       thief.release();
     }

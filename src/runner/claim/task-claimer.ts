@@ -18,6 +18,12 @@ import {
   toPublish,
 } from './claim-decisions.js';
 
+/** The tasks whose advisory locks the worker session holds (a Map or Set of their ids). */
+export interface RunningHere {
+  has(id: string): boolean;
+  keys(): Iterable<string>;
+}
+
 /**
  * Claim (short transaction on the worker session): lock the delivered rows SKIP LOCKED, resolve
  * their dependencies, mark the runnable ones `started` and take their advisory locks. A fixed
@@ -47,27 +53,31 @@ export class TaskClaimer {
    * worker that claims it). The fast path starts every plainly runnable row in one statement on
    * the worker session; the rest (a parent not completed or in error, a completed row) go through
    * one transaction that defers, breaks or re-queues them; rows of a paused collection are neither
-   * (the statement hands the queued ones back to pending). `isRunning` tells which tasks run here
-   * (their advisory locks are kept when a failed claim releases the ones it may have taken).
+   * (the statement hands the queued ones back to pending). `here` are the tasks whose advisory
+   * locks this session holds (running here, or their handlers not returned yet): none of them is
+   * started again, and their locks are kept when a failed claim releases the ones it may have taken.
    * `taken` is how many deliveries the claim took: the batch's refs, or the rows a pull picked.
    */
-  async claim(batch: DeliveryBatch, limit: number, isRunning: (id: string) => boolean = () => false): Promise<{ started: ClaimedTask[]; taken: number }> {
+  async claim(batch: DeliveryBatch, limit: number, here: RunningHere = new Set()): Promise<{ started: ClaimedTask[]; taken: number }> {
     const funcs = this.registry.all();
     const claims: ClaimedFuncs = this.catalog.claimableNames();
+    const held = [...here.keys()];
     let rows: ClaimRow[];
     try {
       if (batch.kind === 'pull') {
         const wanted = batch.pull.funcs.filter((f) => claims.has(f));
-        rows = wanted.length === 0 ? [] : await this.onSession.claimQueued(limit, this.worker, funcs, wanted);
+        rows = wanted.length === 0 ? [] : await this.onSession.claimQueued(limit, this.worker, funcs, wanted, held);
       } else {
-        rows = await this.onSession.claimDelivered([...new Set(batch.refs.map((r) => r.taskId))], this.worker, funcs, [...claims]);
+        rows = await this.onSession.claimDelivered([...new Set(batch.refs.map((r) => r.taskId))], this.worker, funcs, [...claims], held);
       }
     } catch (err) {
       // Session advisory locks survive a failed statement: drop any it took.
-      await this.session.releaseStray(isRunning).catch(() => undefined);
+      await this.session.releaseStray((id) => here.has(id)).catch(() => undefined);
       throw err;
     }
-    const { started, unsettled, handBack } = afterFastPath(rows, claims);
+    const { started, unsettled: settleable, handBack } = afterFastPath(rows, claims);
+    // A row whose lock this session holds is never started here again (the lock would be taken twice).
+    const unsettled = settleable.filter((id) => !here.has(id));
     if (handBack.length > 0) void this.broker.publish(handBack, PublishPriority.Dispatch);
     if (unsettled.length > 0) {
       // The fast path's tasks are started and locked: they run whatever happens here. Rows this
