@@ -44,8 +44,11 @@ export class TaskFinisher implements OnModuleDestroy {
     (err) => this.logger.warn(`writing the logs of running tasks failed (each is written at its finish): ${err.message}`),
   );
   private lastTopUp = 0;
-  /** Tasks whose locks the session still holds after their finish: released by `release`. */
-  private readonly kept = new Set<string>();
+  /**
+   * Tasks whose locks the session still holds after their finish, released by `release`: how many
+   * times each (a lock is re-entrant; a new attempt may take it before an old one released it).
+   */
+  private readonly kept = new Map<string, number>();
   /**
    * The batch finish, live logs and top-up run on the pool, alongside the claims that run on the
    * worker session (one connection for both halved the drain rate: each waited for the other).
@@ -91,7 +94,7 @@ export class TaskFinisher implements OnModuleDestroy {
       case 'extra':
         return this.requeue(task, keepLock, () => this.onSession.dropEdgeAndRequeueIfStarted(task, outcome.dependency, log));
       case 'abandon':
-        this.kept.add(task.id);
+        this.keep(task.id);
         return false;
     }
   }
@@ -103,7 +106,15 @@ export class TaskFinisher implements OnModuleDestroy {
 
   /** The run is over (its handler has returned): releases the lock its finish kept, if any. */
   async release(task: ClaimedTask): Promise<void> {
-    if (this.kept.delete(task.id)) await this.session.unlock([task.id]);
+    const n = this.kept.get(task.id);
+    if (n === undefined) return;
+    if (n > 1) this.kept.set(task.id, n - 1);
+    else this.kept.delete(task.id);
+    await this.session.unlock([task.id]);
+  }
+
+  private keep(taskId: string): void {
+    this.kept.set(taskId, (this.kept.get(taskId) ?? 0) + 1);
   }
 
   /**
@@ -142,12 +153,12 @@ export class TaskFinisher implements OnModuleDestroy {
       );
     } catch (err) {
       // Nothing written: the runner's release lets the locks go (the rows, still started, are then found dead).
-      for (const i of items) this.kept.add(i.task.id);
+      for (const i of items) this.keep(i.task.id);
       throw err;
     }
     const unlock: string[] = [];
     for (const i of items) {
-      if (i.keepLock) this.kept.add(i.task.id);
+      if (i.keepLock) this.keep(i.task.id);
       else unlock.push(i.task.id);
     }
     await this.session.unlock(unlock).catch((err: Error) => this.logger.warn(`advisory unlock failed: ${err.message}`));
@@ -193,14 +204,16 @@ export class TaskFinisher implements OnModuleDestroy {
   }
 
   private async requeue(task: ClaimedTask, keepLock: boolean, write: () => Promise<PublishRef[]>): Promise<boolean> {
+    let refs: PublishRef[];
     try {
-      const refs = await this.withDeadlockRetry(write);
-      if (refs.length > 0) await this.broker.publish(refs, PublishPriority.Next);
-      return refs.length > 0;
+      refs = await this.withDeadlockRetry(write);
     } finally {
-      if (keepLock) this.kept.add(task.id);
+      // Released before the publish: a claim of the task queued again must find its lock free.
+      if (keepLock) this.keep(task.id);
       else await this.session.unlock([task.id]).catch(() => undefined);
     }
+    if (refs.length > 0) await this.broker.publish(refs, PublishPriority.Next);
+    return refs.length > 0;
   }
 
   private async withDeadlockRetry<T>(work: () => Promise<T>): Promise<T> {

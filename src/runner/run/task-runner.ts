@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { DeliveryBatch } from '../../broker/broker.js';
 import { AppConfig } from '../../config/app-config.js';
 import type { ClaimedTask } from '../claim/claim-decisions.js';
-import { TaskClaimer } from '../claim/task-claimer.js';
+import { HeldHere, TaskClaimer } from '../claim/task-claimer.js';
 import { TaskFinisher } from '../finish/task-finisher.js';
 import { RunnerObserver } from '../runner-observer.js';
 import { WorkerSlots } from '../worker-slots.js';
@@ -65,6 +65,14 @@ export class TaskRunner extends EventEmitter {
   private abandoned = 0;
   private relocking?: Promise<void>;
   private relockWanted = false;
+  private readonly heldHere: HeldHere = {
+    running: () => {
+      const ids: string[] = [];
+      for (const run of this.running.values()) if (run.abort.handlerRunning) ids.push(run.task.id);
+      return ids;
+    },
+    holds: (id) => this.running.has(id),
+  };
 
   constructor(
     private readonly claimer: TaskClaimer,
@@ -98,7 +106,7 @@ export class TaskRunner extends EventEmitter {
     this.slots.take(reserved);
     let claimed: { started: ClaimedTask[]; taken: number };
     try {
-      claimed = await this.claimer.claim(batch, reserved, this.running);
+      claimed = await this.claimer.claim(batch, reserved, this.heldHere);
     } catch (err) {
       this.slots.release(reserved);
       throw err;
@@ -204,7 +212,8 @@ export class TaskRunner extends EventEmitter {
         if (run.abort.handlerRunning || run.lost || this.finisher.keeps(task.id)) return this.release(run);
       })
       .finally(() => {
-        this.running.delete(task.id);
+        // A new attempt of the task may have started here meanwhile (its handler returned first).
+        if (this.running.get(task.id) === run) this.running.delete(task.id);
         this.slots.release(1);
       });
     return run;
@@ -256,14 +265,20 @@ export class TaskRunner extends EventEmitter {
         continue;
       }
       this.logger.log(`worker session back: ${runs.length - elsewhere.length} running handler(s) hold their tasks' locks again`);
+      // A handler that has returned meanwhile (it heard its abort) overlaps nothing any more.
+      const overlapping = elsewhere.filter((t) => this.running.get(t.id)?.abort.handlerRunning === true);
       for (const t of elsewhere) {
+        if (!overlapping.includes(t)) {
+          this.logger.warn(`task ${t.id} (${t.func}) attempt ${t.attempt}: another session took its lock while the worker session was lost; its handler has returned since`);
+          continue;
+        }
         this.logger.error(
           `task ${t.id} (${t.func}) attempt ${t.attempt}: its lock could not be taken again after the worker session was lost: another session holds it, ` +
             'so the task may run elsewhere while its handler here has not returned; this worker stops',
         );
         this.observer?.lockLost?.();
       }
-      if (elsewhere.length > 0) this.emit('lockLost', elsewhere.map((t) => t.id));
+      if (overlapping.length > 0) this.emit('lockLost', overlapping.map((t) => t.id));
     }
   }
 }
