@@ -223,9 +223,11 @@ export class TaskRunner extends EventEmitter {
   private async release(run: Running): Promise<void> {
     const { task } = run;
     const name = `task ${task.id} (${task.func}) attempt ${task.attempt}`;
+    // A handler that heeds its signal has mostly returned within a turn of the abort.
+    if (run.abort.handlerRunning) await new Promise<void>((resolve) => setImmediate(resolve));
     if (run.abort.handlerRunning) {
       const why = run.abort.reason instanceof Error ? run.abort.reason.message : 'given up';
-      this.logger.warn(`${name}: ${why}, but its handler has not returned (it does not stop on its abort signal): its lock and slot stay held until it does`);
+      this.logger.warn(`${name}: ${why}, but its handler has not returned: its lock and slot stay held until it does`);
       this.countAbandoned(1);
       const since = Date.now();
       try {
