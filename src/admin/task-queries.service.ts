@@ -3,11 +3,12 @@ import { Broker } from '../broker/broker.js';
 import type { Executor } from '../tasks/executor.js';
 import { filterToSql } from '../tasks/task-filter.js';
 import { FuncCatalog } from '../tasks/func-catalog.js';
+import { TaskStatus } from '../tasks/task-status.js';
 import { TaskNotFound } from '../tasks/tasks.errors.js';
 import { ListTasksQuery, TASK_SORTS } from './dto/list-tasks.dto.js';
 import { ADMIN_EXECUTOR } from './admin-pool.js';
 import { decodeTaskCursor, encodeTaskCursor, sortKeySql } from './task-cursor.js';
-import { EdgeRow, GraphEdgeRow, TaskReadsGateway, TaskRow } from './task-reads.gateway.js';
+import { EdgeRow, GraphEdgeRow, TaskDetailRow, TaskReadsGateway, TaskRow } from './task-reads.gateway.js';
 
 /** Edges of each kind shown by inspect; the counts say when there are more. */
 const EDGES_SHOWN = 500;
@@ -79,6 +80,7 @@ export class TaskQueries {
         ...(open ? { args: task.args } : { argsRedacted: true }),
         result: task.result,
         log: task.log,
+        running: this.running(task),
       },
       attempts: attempts.map((a) => ({
         attempt: a.attempt,
@@ -224,6 +226,16 @@ export class TaskQueries {
       dateStarted: r.date_started,
       dateFinished: r.date_finished,
     };
+  }
+
+  /**
+   * The attempt whose handler has not returned (its lock is held), if any. Abandoned: the row no
+   * longer says started (timed out, cancelled, handed back), yet that handler runs on, and the task
+   * cannot run again until it returns (for a moment after a finish's write, too: its lock is released just after).
+   */
+  private running(t: TaskDetailRow) {
+    if (!t.lock_held) return null;
+    return { abandoned: t.status !== TaskStatus.Started, attempt: t.attempt, since: t.date_started ?? t.date_modified, worker: t.worker };
   }
 
   private edge(e: EdgeRow) {

@@ -63,6 +63,18 @@ export class TaskMetrics implements RunnerObserver {
     registers: [this.registry],
   });
 
+  private readonly abandonedRunningGauge = new Gauge({
+    name: 'laterz_abandoned_running',
+    help: 'Runs given up here (timed out, cancelled, handed back, their session lost) whose handlers have not returned: each holds its task lock and a slot until it does',
+    registers: [this.registry],
+  });
+
+  private readonly locksLost = new Counter({
+    name: 'laterz_task_locks_lost_total',
+    help: 'Locks of running handlers that a lost worker session could not take again (another session held them): the worker stops',
+    registers: [this.registry],
+  });
+
   private readonly jobDuration = new Histogram({
     name: 'laterz_job_duration_seconds',
     help: 'Run time of the cron jobs (dispatcher, bulk runner, stats)',
@@ -130,6 +142,16 @@ export class TaskMetrics implements RunnerObserver {
     }
     series.finished.inc();
     series.duration.observe(seconds);
+  }
+
+  /** Runs given up whose handlers have not returned, now. */
+  abandonedRunning(count: number): void {
+    this.abandonedRunningGauge.set(count);
+  }
+
+  /** A lost session's lock of a running handler was held elsewhere. */
+  lockLost(): void {
+    this.locksLost.inc();
   }
 
   /** A cron job run took `seconds` (the dispatcher, bulk and stats jobs call this). */

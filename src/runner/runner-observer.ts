@@ -15,4 +15,13 @@ export abstract class RunnerObserver {
    * its claim committed.
    */
   abstract finished(func: string, status: TaskStatus, seconds: number): void;
+
+  /**
+   * How many runs here are given up (timed out, cancelled, handed back, their session lost) while
+   * their handlers have not returned: each holds its task's lock and a slot until it does.
+   */
+  abandonedRunning?(count: number): void;
+
+  /** A lost session's lock could not be taken again: another session holds it (the worker stops). */
+  lockLost?(): void;
 }

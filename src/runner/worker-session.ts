@@ -29,7 +29,7 @@ export class WorkerSession implements Queryable {
     this.locks = new ClaimGateway(this.session);
   }
 
-  /** Called when the session is lost: every lock it held is gone, so running tasks are no longer ours. */
+  /** Called when the session is lost: every lock it held is gone, until the runner takes them again. */
   onLost(listener: (reason: string) => void): void {
     this.session.onLost(listener);
   }
@@ -52,6 +52,15 @@ export class WorkerSession implements Queryable {
   async unlock(ids: string[]): Promise<void> {
     if (ids.length === 0 || !this.session.connected) return;
     await this.locks.unlockTasks(ids);
+  }
+
+  /**
+   * Takes again the locks of `ids` (after the session was lost: their handlers still run here),
+   * those it holds already aside; reconnects if need be. The ids whose lock another session holds.
+   */
+  relock(ids: string[]): Promise<string[]> {
+    if (ids.length === 0) return Promise.resolve([]);
+    return this.locks.relockTasks(ids);
   }
 
   /**

@@ -43,6 +43,12 @@ export class WorkerService implements OnApplicationBootstrap, BeforeApplicationS
       this.logger.log(`claimed ${n} tasks (WORKER_MAX_TASKS): stopping so the supervisor restarts this worker`);
       process.kill(process.pid, 'SIGTERM');
     });
+    // A lost session's lock another session took meanwhile: that task may run there while its
+    // handler, deaf to its signal, still runs here. Only this process's end stops the handler.
+    this.runner.once('lockLost', (ids: string[]) => {
+      this.logger.error(`the locks of ${ids.length} task(s) whose handlers still run here are held elsewhere (${ids.join(', ')}): stopping this worker`);
+      process.kill(process.pid, 'SIGTERM');
+    });
     // The first beat tells whether a newer version of a func is live already.
     await this.catalog.start();
     await this.consume();
@@ -58,9 +64,17 @@ export class WorkerService implements OnApplicationBootstrap, BeforeApplicationS
     await this.changing;
     await this.consumer?.consumer.stop();
     this.consumer = undefined;
-    const { finished, handedBack } = await this.runner.drain(this.config.shutdownGraceMs);
-    await this.session.close();
-    this.logger.log(`worker stopped: ${finished} running tasks finished, ${handedBack} handed back`);
+    const { finished, handedBack, unsettled } = await this.runner.drain(this.config.shutdownGraceMs);
+    const stopped = `worker stopped: ${finished} running tasks finished, ${handedBack} handed back`;
+    if (unsettled === 0) {
+      await this.session.close();
+      this.logger.log(stopped);
+      return;
+    }
+    // Closing the session would release the locks of tasks whose handlers still run: it closes once
+    // they have returned, or goes with the process.
+    this.logger.warn(`${stopped}; ${unsettled} handler(s) have not returned: their tasks stay locked until they do or this process exits`);
+    void this.runner.settled().then(() => this.session.close());
   }
 
   private async consume(): Promise<void> {

@@ -11,6 +11,7 @@ import {
   type ParentRow,
   QUEUE_BY_ID,
   QUEUE_CHILDREN,
+  RELOCK_RUNNING,
   UNLOCK_RUNNING,
 } from './sql/claim.sql.js';
 
@@ -32,15 +33,16 @@ export class ClaimGateway {
 
   /**
    * The fast path on delivered ids: locks them (SKIP LOCKED) and starts the plainly runnable ones
-   * of the `claims` funcs; every locked row comes back.
+   * of the `claims` funcs whose advisory lock is free (never one of `here`, the tasks whose locks
+   * this session holds); every locked row comes back.
    */
-  claimDelivered(ids: string[], worker: string, funcs: ServedFuncs, claims: readonly string[]): Promise<ClaimRow[]> {
-    return this.q.rows<ClaimRow>(CLAIM_DELIVERED, [ids, worker, funcs.map((f) => f.name), funcs.map((f) => f.version), claims]);
+  claimDelivered(ids: string[], worker: string, funcs: ServedFuncs, claims: readonly string[], here: readonly string[]): Promise<ClaimRow[]> {
+    return this.q.rows<ClaimRow>(CLAIM_DELIVERED, [ids, worker, funcs.map((f) => f.name), funcs.map((f) => f.version), claims, here]);
   }
 
   /** The same on the next `limit` queued rows of the `claims` funcs (PostgreSQL transport). */
-  claimQueued(limit: number, worker: string, funcs: ServedFuncs, claims: readonly string[]): Promise<ClaimRow[]> {
-    return this.q.rows<ClaimRow>(CLAIM_QUEUED, [limit, worker, funcs.map((f) => f.name), funcs.map((f) => f.version), claims]);
+  claimQueued(limit: number, worker: string, funcs: ServedFuncs, claims: readonly string[], here: readonly string[]): Promise<ClaimRow[]> {
+    return this.q.rows<ClaimRow>(CLAIM_QUEUED, [limit, worker, funcs.map((f) => f.name), funcs.map((f) => f.version), claims, here]);
   }
 
   /** Locks these rows, skipping those another transaction holds. */
@@ -87,5 +89,13 @@ export class ClaimGateway {
   /** Releases the task advisory locks this session holds among `ids` (others are skipped). */
   async unlockTasks(ids: string[]): Promise<void> {
     await this.q.rows(UNLOCK_RUNNING, [ids]);
+  }
+
+  /**
+   * Takes the advisory locks of `ids` unless this session holds them already (a lock is
+   * re-entrant: taking it twice would need two unlocks); the ids whose lock another session holds.
+   */
+  async relockTasks(ids: string[]): Promise<string[]> {
+    return (await this.q.rows<{ id: string }>(RELOCK_RUNNING, [ids])).map((r) => r.id);
   }
 }

@@ -120,7 +120,7 @@ describe('cancel reaches a worker in another process', () => {
     await api?.close();
   });
 
-  it('aborts the attempt there through NOTIFY: the hanging handler gives up its lock', async () => {
+  it('aborts the attempt there through NOTIFY; the hanging handler keeps its lock (issue 17: no other attempt while it runs)', async () => {
     worker = startWorkerProcess(api.url, { LOG_LEVEL: 'info', WORKER_POLL_MS: '100' });
     const proc = worker;
     // k.hang never returns and ignores its signal: only the runner's abort ends the attempt.
@@ -139,9 +139,12 @@ describe('cancel reaches a worker in another process', () => {
     });
     const res = await clients(api).op.post(`/api/tasks/${id}/cancel`);
     expect(res.body).toMatchObject({ previous: 'started' });
-    await waitFor(async () => (await api.db.query(ADVISORY_LOCKS, [id])).rowCount === 0, 'the worker process to abort the attempt', 10000);
-    expect(proc.stdout).toContain(`task ${id}: running attempt cancelled`);
+    await waitFor(async () => proc.stdout.includes(`task ${id}: running attempt cancelled`), 'the worker process to abort the attempt', 10000);
     const { rows } = await api.db.query(`SELECT status::text AS status, broken_reason FROM task WHERE id = $1`, [id]);
     expect(rows[0]).toEqual({ status: 'broken', broken_reason: 'cancelled' });
+    // k.hang has not returned: its lock stays held, and the API shows the attempt abandoned but running.
+    await waitFor(async () => proc.stdout.includes(`task ${id} (k.hang) attempt 1: cancelled by an operator, but its handler has not returned`), 'the worker to keep the lock', 10000);
+    expect((await api.db.query(ADVISORY_LOCKS, [id])).rowCount).toBe(1);
+    expect((await clients(api).viewer.get(`/api/tasks/${id}`)).body.task.running).toMatchObject({ abandoned: true, attempt: 1 });
   });
 });

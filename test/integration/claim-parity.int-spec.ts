@@ -100,7 +100,7 @@ describe('claim decisions: the fast path statement agrees with planClaim', () =>
     const session = new WorkerSession(db.url, userSettings.dbSchema);
     let done: Map<string, Fate>;
     try {
-      const rows = await session.rows<ClaimRow>(CLAIM_DELIVERED, [delivered, 'parity-test', [...versions.keys()], [...versions.values()], [...claims]]);
+      const rows = await session.rows<ClaimRow>(CLAIM_DELIVERED, [delivered, 'parity-test', [...versions.keys()], [...versions.values()], [...claims], []]);
       // A row handed back to its queue (a func not claimed here) is left as it is, as planClaim leaves it.
       const { started, unsettled } = afterFastPath(rows, claims);
       done = new Map<string, Fate>(rows.map((r) => [r.id, 'left alone']));

@@ -47,12 +47,25 @@ export class TaskPageResponse {
   @ApiProperty({ type: String, nullable: true, description: 'Pass as `cursor` for the next page; null on the last one' }) nextCursor: string | null;
 }
 
+/** The attempt of a task whose handler has not returned: the worker holds the task's lock. */
+export class TaskRunning {
+  @ApiProperty({
+    description:
+      'True when the task no longer says `started` (its outcome was written at a timeout or a cancel, or it was handed back) while this attempt’s handler, deaf to its abort signal, still runs: the task runs nowhere else until it returns',
+  })
+  abandoned: boolean;
+  @ApiProperty({ ...INT, description: 'The attempt running' }) attempt: number;
+  @ApiProperty({ ...TIME, description: 'When it started' }) since: Date;
+  @ApiProperty({ type: String, nullable: true, description: 'The worker running it' }) worker: string | null;
+}
+
 /** The task of `GET /api/tasks/:id`: the summary with its args (funcs with logArgs only), result and log. */
 export class TaskDetail extends TaskSummary {
   @ApiPropertyOptional({ ...JSON_VALUE_SCHEMA, description: 'Its args, for funcs declared with logArgs: true' }) args?: unknown;
   @ApiPropertyOptional({ enum: [true], description: 'Present (true) instead of args for every other func' }) argsRedacted?: boolean;
   @ApiProperty({ ...JSON_VALUE_SCHEMA, description: 'What its handler returned (null before a success)' }) result: unknown;
   @ApiProperty({ description: 'What it logged (capped, the tail kept)' }) log: string;
+  @ApiProperty({ type: TaskRunning, nullable: true, description: 'The attempt a worker runs now (its lock held); null when none does' }) running: TaskRunning | null;
 }
 
 export class TaskAttempt {

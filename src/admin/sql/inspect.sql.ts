@@ -38,11 +38,20 @@ export interface TaskDetailRow extends TaskRow {
   args: unknown;
   result: unknown;
   log: string;
+  /** A session holds the task's advisory lock: a worker runs its attempt `attempt` (its handler has not returned). */
+  lock_held: boolean;
 }
 
+/** The task, and whether some session holds its advisory lock (pg_locks is small: read whole). */
 export const TASK_DETAIL: Statement = {
   name: 'laterz_admin_task_detail',
-  text: `SELECT ${TASK_COLUMNS}, error, args, result, log FROM task WHERE id = $1`,
+  text: `
+    SELECT ${TASK_COLUMNS}, error, args, result, log,
+           EXISTS (SELECT 1 FROM pg_locks l
+                    WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted
+                      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                      AND ((l.classid::bigint << 32) | l.objid::bigint) = task.id) AS lock_held
+      FROM task WHERE id = $1`,
 };
 
 /** Failed and killed attempts, newest first (the table keeps the last TASK_ATTEMPTS_KEPT per task). */

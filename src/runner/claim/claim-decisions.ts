@@ -86,7 +86,9 @@ export function claimedTask(row: LockedRow, attempt: number, deps: Record<string
 
 /**
  * What the fast path's statement left: the rows it started run; a paused row is left alone (the
- * statement handed a queued one back to pending), and so is a running or failed one; a row of a
+ * statement handed a queued one back to pending), and so is a busy one (its advisory lock is held:
+ * an earlier attempt's handler has not returned; handed back the same way), a running or a failed
+ * one; a row of a
  * func this worker does not claim is left as it is, and a queued one goes back to its queue
  * (`handBack`: another worker's, or this one's once it claims that func again); every other row is
  * `unsettled`, for the transactional claim (a parent not completed or in error, a completed row).
@@ -97,6 +99,7 @@ export function afterFastPath(rows: readonly ClaimRow[], claims: ClaimedFuncs): 
   const handBack: PublishRef[] = [];
   for (const row of rows) {
     if (row.started_attempt !== null) started.push(claimedTask(row, row.started_attempt, depsOf(row.parents ?? [])));
+    else if (row.busy) continue;
     else if (!claims.has(row.func)) {
       if (row.status === TaskStatus.Queued && !row.paused) handBack.push({ collection: row.collection, taskId: row.id, func: row.func, priority: row.priority });
     } else if (!row.paused && !leftAlone(row)) unsettled.push(row.id);

@@ -18,6 +18,21 @@ import {
   toPublish,
 } from './claim-decisions.js';
 
+/** What the claim must know of the runs of this process (their locks are on the worker session). */
+export interface HeldHere {
+  /**
+   * Tasks whose handlers run here and have not returned (given up ones included): none is started
+   * again meanwhile. A session lock is re-entrant, so the claim's try-lock alone would take theirs
+   * again. (A run whose handler has returned may still hold its lock for a moment: taken twice
+   * then, it is released once by each run.)
+   */
+  running(): string[];
+  /** Whether a run here holds this task's lock. */
+  holds(id: string): boolean;
+}
+
+const NOTHING_HERE: HeldHere = { running: () => [], holds: () => false };
+
 /**
  * Claim (short transaction on the worker session): lock the delivered rows SKIP LOCKED, resolve
  * their dependencies, mark the runnable ones `started` and take their advisory locks. A fixed
@@ -47,27 +62,32 @@ export class TaskClaimer {
    * worker that claims it). The fast path starts every plainly runnable row in one statement on
    * the worker session; the rest (a parent not completed or in error, a completed row) go through
    * one transaction that defers, breaks or re-queues them; rows of a paused collection are neither
-   * (the statement hands the queued ones back to pending). `isRunning` tells which tasks run here
-   * (their advisory locks are kept when a failed claim releases the ones it may have taken).
+   * (the statement hands the queued ones back to pending). `here`: the runs of this process, whose
+   * handlers' tasks are not started again, and whose locks are kept when a failed claim releases
+   * the ones it may have taken. A runnable row whose lock another session holds is handed back to
+   * pending the same way (an earlier attempt's handler has not returned there).
    * `taken` is how many deliveries the claim took: the batch's refs, or the rows a pull picked.
    */
-  async claim(batch: DeliveryBatch, limit: number, isRunning: (id: string) => boolean = () => false): Promise<{ started: ClaimedTask[]; taken: number }> {
+  async claim(batch: DeliveryBatch, limit: number, here: HeldHere = NOTHING_HERE): Promise<{ started: ClaimedTask[]; taken: number }> {
     const funcs = this.registry.all();
     const claims: ClaimedFuncs = this.catalog.claimableNames();
+    const running = here.running();
     let rows: ClaimRow[];
     try {
       if (batch.kind === 'pull') {
         const wanted = batch.pull.funcs.filter((f) => claims.has(f));
-        rows = wanted.length === 0 ? [] : await this.onSession.claimQueued(limit, this.worker, funcs, wanted);
+        rows = wanted.length === 0 ? [] : await this.onSession.claimQueued(limit, this.worker, funcs, wanted, running);
       } else {
-        rows = await this.onSession.claimDelivered([...new Set(batch.refs.map((r) => r.taskId))], this.worker, funcs, [...claims]);
+        rows = await this.onSession.claimDelivered([...new Set(batch.refs.map((r) => r.taskId))], this.worker, funcs, [...claims], running);
       }
     } catch (err) {
       // Session advisory locks survive a failed statement: drop any it took.
-      await this.session.releaseStray(isRunning).catch(() => undefined);
+      await this.session.releaseStray((id) => here.holds(id)).catch(() => undefined);
       throw err;
     }
-    const { started, unsettled, handBack } = afterFastPath(rows, claims);
+    const { started, unsettled: settleable, handBack } = afterFastPath(rows, claims);
+    // Nor does the transactional claim start a task whose handler runs here.
+    const unsettled = running.length === 0 ? settleable : settleable.filter((id) => !running.includes(id));
     if (handBack.length > 0) void this.broker.publish(handBack, PublishPriority.Dispatch);
     if (unsettled.length > 0) {
       // The fast path's tasks are started and locked: they run whatever happens here. Rows this

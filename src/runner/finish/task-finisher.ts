@@ -3,7 +3,7 @@ import { Broker, PublishPriority, PublishRef } from '../../broker/broker.js';
 import { AppConfig } from '../../config/app-config.js';
 import { Db } from '../../database/db.js';
 import { Coalescer, Flushed } from '../../tasks/enqueue-batcher.js';
-import { FinishGateway } from '../../tasks/finish.gateway.js';
+import { FinishGateway, type FinishRow } from '../../tasks/finish.gateway.js';
 import { FuncCatalog } from '../../tasks/func-catalog.js';
 import { TaskRegistry } from '../../tasks/task-registry.js';
 import { TaskStatus } from '../../tasks/task-status.js';
@@ -19,6 +19,8 @@ interface Finished {
   outcome: FinalOutcome;
   log: string;
   version: number;
+  /** Its handler has not returned: the lock stays held (see release). */
+  keepLock: boolean;
 }
 
 const DEADLOCK = '40P01';
@@ -29,7 +31,9 @@ const TOP_UP_EVERY_MS = 250;
 /**
  * Finish (short transaction): writes outcomes of many tasks in one statement, guarded by status
  * and attempt; then releases the advisory locks and publishes the next tasks. While tasks run,
- * writes their logs so far (throttled, batched, guarded the same way).
+ * writes their logs so far (throttled, batched, guarded the same way). The lock of a run whose
+ * handler has not returned (timed out, cancelled, given up) is kept past its finish, until the
+ * runner's `release` once the handler has returned: no other attempt can start meanwhile.
  */
 @Injectable()
 export class TaskFinisher implements OnModuleDestroy {
@@ -40,6 +44,11 @@ export class TaskFinisher implements OnModuleDestroy {
     (err) => this.logger.warn(`writing the logs of running tasks failed (each is written at its finish): ${err.message}`),
   );
   private lastTopUp = 0;
+  /**
+   * Tasks whose locks the session still holds after their finish, released by `release`: how many
+   * times each (a lock is re-entrant; a new attempt may take it before an old one released it).
+   */
+  private readonly kept = new Map<string, number>();
   /**
    * The batch finish, live logs and top-up run on the pool, alongside the claims that run on the
    * worker session (one connection for both halved the drain rate: each waited for the other).
@@ -69,29 +78,63 @@ export class TaskFinisher implements OnModuleDestroy {
     this.liveLogs.stop();
   }
 
-  /** Records how a run ended; resolves true if the write landed (false: a stale attempt). */
-  async finish(task: ClaimedTask, outcome: Outcome, log: string): Promise<boolean> {
+  /**
+   * Records how a run ended; resolves true if the write landed (false: a stale attempt). Its lock
+   * is released after the write, unless `keepLock` (its handler has not returned) or the run was
+   * given up (its outcome `abandon`): then it is kept until `release`.
+   */
+  async finish(task: ClaimedTask, outcome: Outcome, log: string, keepLock = false): Promise<boolean> {
     this.liveLogs.forget([task.id]);
     const version = this.registry.version(task.func) ?? 0;
     switch (outcome.kind) {
       case 'final':
-        return this.coalescer.add({ task, outcome, log, version });
+        return this.coalescer.add({ task, outcome, log, version, keepLock });
       case 'missing':
-        return this.requireParent(task, outcome.dependency, outcome.prevId, log, version);
+        return this.requireParent(task, outcome.dependency, outcome.prevId, log, version, keepLock);
       case 'extra':
-        return this.requeue(task, () => this.onSession.dropEdgeAndRequeueIfStarted(task, outcome.dependency, log));
+        return this.requeue(task, keepLock, () => this.onSession.dropEdgeAndRequeueIfStarted(task, outcome.dependency, log));
       case 'abandon':
-        await this.session.unlock([task.id]).catch(() => undefined);
+        this.keep(task.id);
         return false;
     }
   }
 
-  /** Shutdown: running tasks go back to the queue (only if still ours) and their locks are released. */
+  /** Whether the session still holds this task's lock past its finish (`release` lets it go). */
+  keeps(taskId: string): boolean {
+    return this.kept.has(taskId);
+  }
+
+  /** The run is over (its handler has returned): releases the lock its finish kept, if any. */
+  async release(task: ClaimedTask): Promise<void> {
+    const n = this.kept.get(task.id);
+    if (n === undefined) return;
+    if (n > 1) this.kept.set(task.id, n - 1);
+    else this.kept.delete(task.id);
+    await this.session.unlock([task.id]);
+  }
+
+  private keep(taskId: string): void {
+    this.kept.set(taskId, (this.kept.get(taskId) ?? 0) + 1);
+  }
+
+  /**
+   * The worker session was lost, and its locks with it: takes again the locks of `tasks` (their
+   * handlers still run here). Resolves with those another session holds now (no longer kept here).
+   */
+  async relock(tasks: readonly ClaimedTask[]): Promise<ClaimedTask[]> {
+    const elsewhere = new Set(await this.session.relock(tasks.map((t) => t.id)));
+    for (const id of elsewhere) this.kept.delete(id);
+    return tasks.filter((t) => elsewhere.has(t.id));
+  }
+
+  /**
+   * Running tasks go back to the queue (only if still ours: status and attempt). Their locks are
+   * not released here: each is released by `release` once its handler has returned.
+   */
   async handBack(tasks: ClaimedTask[]): Promise<number> {
     if (tasks.length === 0) return 0;
     this.liveLogs.forget(tasks.map((t) => t.id));
     const refs = await this.onSession.handBackIfStarted(tasks);
-    await this.session.unlock(tasks.map((t) => t.id)).catch(() => undefined);
     if (refs.length > 0) await this.broker.publish(refs, PublishPriority.Next);
     return refs.length;
   }
@@ -99,14 +142,26 @@ export class TaskFinisher implements OnModuleDestroy {
   /** One statement for the finished batch; the next tasks it queued are published beside the next batch. */
   private async flush(items: Finished[]): Promise<Flushed<boolean>> {
     // On the pool (see onPool); the locks are released on the session after.
-    const rows = await this.withDeadlockRetry(() =>
-      this.onPool.finishIfStarted(
-        items.map((i) => ({ ...i.outcome, id: i.task.id, attempt: i.task.attempt, log: i.log, version: i.version })),
-        this.config.limits.attemptsKept,
-        this.catalog.bulkFuncs(),
-      ),
-    );
-    await this.session.unlock(items.map((i) => i.task.id)).catch((err: Error) => this.logger.warn(`advisory unlock failed: ${err.message}`));
+    let rows: FinishRow[];
+    try {
+      rows = await this.withDeadlockRetry(() =>
+        this.onPool.finishIfStarted(
+          items.map((i) => ({ ...i.outcome, id: i.task.id, attempt: i.task.attempt, log: i.log, version: i.version })),
+          this.config.limits.attemptsKept,
+          this.catalog.bulkFuncs(),
+        ),
+      );
+    } catch (err) {
+      // Nothing written: the runner's release lets the locks go (the rows, still started, are then found dead).
+      for (const i of items) this.keep(i.task.id);
+      throw err;
+    }
+    const unlock: string[] = [];
+    for (const i of items) {
+      if (i.keepLock) this.keep(i.task.id);
+      else unlock.push(i.task.id);
+    }
+    await this.session.unlock(unlock).catch((err: Error) => this.logger.warn(`advisory unlock failed: ${err.message}`));
     const done = new Set<string>();
     const next: PublishRef[] = [];
     for (const row of rows) {
@@ -140,22 +195,25 @@ export class TaskFinisher implements OnModuleDestroy {
     }
   }
 
-  private async requireParent(task: ClaimedTask, dependency: string, prevId: string, log: string, version: number): Promise<boolean> {
+  private async requireParent(task: ClaimedTask, dependency: string, prevId: string, log: string, version: number, keepLock: boolean): Promise<boolean> {
     if (await this.onSession.wouldCloseCycle(prevId, task.id)) {
       const error = `dependency "${dependency}" (task ${prevId}) depends on this task: that would close a cycle`;
-      return this.coalescer.add({ task, log, version, outcome: { kind: 'final', status: TaskStatus.Broken, result: null, error, reason: 'dependency_cycle', trace: error } });
+      return this.coalescer.add({ task, log, version, keepLock, outcome: { kind: 'final', status: TaskStatus.Broken, result: null, error, reason: 'dependency_cycle', trace: error } });
     }
-    return this.requeue(task, () => this.onSession.addEdgeAndRequeueIfStarted(task, prevId, dependency, log));
+    return this.requeue(task, keepLock, () => this.onSession.addEdgeAndRequeueIfStarted(task, prevId, dependency, log));
   }
 
-  private async requeue(task: ClaimedTask, write: () => Promise<PublishRef[]>): Promise<boolean> {
+  private async requeue(task: ClaimedTask, keepLock: boolean, write: () => Promise<PublishRef[]>): Promise<boolean> {
+    let refs: PublishRef[];
     try {
-      const refs = await this.withDeadlockRetry(write);
-      if (refs.length > 0) await this.broker.publish(refs, PublishPriority.Next);
-      return refs.length > 0;
+      refs = await this.withDeadlockRetry(write);
     } finally {
-      await this.session.unlock([task.id]).catch(() => undefined);
+      // Released before the publish: a claim of the task queued again must find its lock free.
+      if (keepLock) this.keep(task.id);
+      else await this.session.unlock([task.id]).catch(() => undefined);
     }
+    if (refs.length > 0) await this.broker.publish(refs, PublishPriority.Next);
+    return refs.length > 0;
   }
 
   private async withDeadlockRetry<T>(work: () => Promise<T>): Promise<T> {

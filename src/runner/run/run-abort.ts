@@ -9,8 +9,15 @@ import type { GuardedRun } from './handler-guard.js';
 export class RunAbort {
   aborted = false;
   reason: unknown;
+  /**
+   * The raced handler has not settled yet. An abort ends the race at once, but not the handler:
+   * one deaf to its signal runs on, and its task's lock and slot must stay held until it returns.
+   */
+  handlerRunning = false;
   private controller?: AbortController;
   private rejectRace?: (reason: unknown) => void;
+  private settledHandler?: Promise<void>;
+  private onHandlerSettled?: () => void;
 
   get signal(): AbortSignal {
     if (!this.controller) {
@@ -30,16 +37,41 @@ export class RunAbort {
 
   /** `work`, or a rejection with the abort's reason as soon as the run is aborted. */
   race<T>(work: Promise<T>): Promise<T> {
+    this.handlerRunning = true;
     if (this.aborted) {
       // Aborted while the handler was being called (the guard failed it: process.exit): its own
       // outcome no longer matters, and must not become an unhandled rejection.
-      work.catch(() => undefined);
+      work.then(
+        () => this.handlerSettled(),
+        () => this.handlerSettled(),
+      );
       return Promise.reject(this.reason);
     }
+    // The handler's settling is noted in the race's own reactions: no extra promise per task.
     return new Promise<T>((resolve, reject) => {
       this.rejectRace = reject;
-      work.then(resolve, reject);
+      work.then(
+        (value) => {
+          this.handlerSettled();
+          resolve(value);
+        },
+        (err: unknown) => {
+          this.handlerSettled();
+          reject(err);
+        },
+      );
     });
+  }
+
+  /** Resolves once the raced handler has settled (at once when it has, or none was raced). */
+  whenHandlerSettled(): Promise<void> {
+    if (!this.handlerRunning) return Promise.resolve();
+    return (this.settledHandler ??= new Promise<void>((resolve) => (this.onHandlerSettled = resolve)));
+  }
+
+  private handlerSettled(): void {
+    this.handlerRunning = false;
+    this.onHandlerSettled?.();
   }
 }
 

@@ -36,7 +36,8 @@ export class TaskExecutor {
 
   /**
    * Runs `task` to its finish; resolves with the status its outcome wrote, or undefined when none
-   * did (a stale attempt, a run handed back or re-queued for a dependency).
+   * did (a stale attempt, a run handed back or re-queued for a dependency). An aborted run resolves
+   * as soon as its outcome is written, its handler perhaps still running (`abort.handlerRunning`).
    */
   async execute(task: ClaimedTask, abort: GuardedAbort): Promise<TaskStatus | undefined> {
     const func = this.registry.get(task.func)!;
@@ -65,7 +66,9 @@ export class TaskExecutor {
       this.logger.warn({ msg: `task ${task.id} (${task.func}) attempt ${task.attempt} failed: ${status}`, taskId: task.id, func: task.func, attempt: task.attempt, status, reason: reason || undefined, error });
     }
     ended = true;
-    const landed = await this.finisher.finish(task, outcome, log.text());
+    // A handler still running (aborted, deaf to its signal) keeps its task's lock: the outcome is
+    // written now, and the runner releases the lock once the handler has returned.
+    const landed = await this.finisher.finish(task, outcome, log.text(), abort.handlerRunning);
     return landed && outcome.kind === 'final' ? outcome.status : undefined;
   }
 

@@ -8,6 +8,7 @@ import type { TaskFinisher } from '../finish/task-finisher.js';
 import type { RunnerObserver } from '../runner-observer.js';
 import { WorkerSlots } from '../worker-slots.js';
 import type { TaskExecutor } from './task-executor.js';
+import type { GuardedAbort } from './run-abort.js';
 import { TaskRunner } from './task-runner.js';
 
 const task = (id: string): ClaimedTask => ({ id, collection: 'c', func: 'f', args: {}, attempt: 1, sizeBytes: 0, deps: {} });
@@ -39,7 +40,7 @@ function setUp(concurrency: number, batchSize = 10) {
     timeoutMs: () => 60_000,
     execute: (t: ClaimedTask) => new Promise<TaskStatus | undefined>((resolve) => ends.set(t.id, resolve)),
   } as unknown as TaskExecutor;
-  const finisher = { handBack: async (tasks: ClaimedTask[]) => tasks.length } as unknown as TaskFinisher;
+  const finisher = { handBack: async (tasks: ClaimedTask[]) => tasks.length, keeps: () => false, release: async () => undefined } as unknown as TaskFinisher;
   const observed = { claimed: [] as [number, number][], finished: [] as [string, TaskStatus, number][] };
   const observer: RunnerObserver = {
     claimed: (delivered, started) => observed.claimed.push([delivered, started]),
@@ -132,5 +133,134 @@ describe('TaskRunner: observer', () => {
     expect(seconds).toBeGreaterThanOrEqual(0);
     expect(runner.runningCount).toBe(0);
     expect(slots.running).toBe(0);
+  });
+});
+
+/**
+ * A runner whose executor races a handler the test settles (as TaskExecutor does, through the
+ * run's abort), and a finisher that records what it is asked to release, hand back and relock.
+ */
+function withHandlers(concurrency = 4) {
+  const config = { worker: { concurrency, batchSize: 10, maxTasks: 0 } } as unknown as AppConfig;
+  const slots = new WorkerSlots(config);
+  let next: ClaimedTask[] = [];
+  const claimer = { claim: async () => ({ started: next, taken: next.length }) } as unknown as TaskClaimer;
+  const handlers = new Map<string, () => void>();
+  const executor = {
+    timeoutMs: () => 60_000,
+    execute: async (t: ClaimedTask, abort: GuardedAbort) => {
+      try {
+        await abort.race(new Promise<void>((resolve) => handlers.set(t.id, resolve)));
+        return TaskStatus.Success;
+      } catch {
+        // An aborted run: its outcome is written at once, its lock kept while the handler runs.
+        if (abort.handlerRunning) kept.add(t.id);
+        return TaskStatus.Broken;
+      }
+    },
+  } as unknown as TaskExecutor;
+  const kept = new Set<string>();
+  const log = { released: [] as string[], handedBack: [] as string[], relocked: [] as string[][] };
+  let elsewhere: string[] = [];
+  const finisher = {
+    keeps: (id: string) => kept.has(id),
+    release: async (t: ClaimedTask) => {
+      if (kept.delete(t.id)) log.released.push(t.id);
+    },
+    handBack: async (tasks: ClaimedTask[]) => {
+      log.handedBack.push(...tasks.map((t) => t.id));
+      return tasks.length;
+    },
+    relock: async (tasks: ClaimedTask[]) => {
+      log.relocked.push(tasks.map((t) => t.id));
+      return tasks.filter((t) => elsewhere.includes(t.id));
+    },
+  } as unknown as TaskFinisher;
+  const abandoned: number[] = [];
+  let lost = 0;
+  const observer: RunnerObserver = { claimed: () => undefined, finished: () => undefined, abandonedRunning: (n) => abandoned.push(n), lockLost: () => lost++ };
+  const runner = new TaskRunner(claimer, executor, finisher, slots, config, observer);
+  const turn = () => new Promise((resolve) => setImmediate(resolve));
+  return {
+    runner,
+    slots,
+    log,
+    abandoned,
+    lostCount: () => lost,
+    heldElsewhere: (ids: string[]) => (elsewhere = ids),
+    start: async (...ids: string[]) => {
+      next = ids.map(task);
+      await runner.handleBatch({ kind: 'pull', pull: { funcs: [], limit: ids.length } });
+    },
+    settle: async (id: string) => {
+      handlers.get(id)!();
+      await turn();
+      await turn();
+    },
+    turn,
+  };
+}
+
+describe('TaskRunner: a handler that has not returned keeps its task locked, wherever it was given up', () => {
+  it('cancelled: its outcome is written, but its slot and lock are held, and it counts as abandoned, until the handler returns', async () => {
+    const { runner, slots, log, abandoned, start, settle, turn } = withHandlers();
+    await start('1', '2');
+    expect(runner.cancel('1')).toBe(true);
+    await turn();
+    await turn();
+    expect(slots.running).toBe(2);
+    expect(runner.runningIds().sort()).toEqual(['1', '2']);
+    expect(runner.abandonedCount).toBe(1);
+    expect(log.released).toEqual([]);
+    await settle('1');
+    expect(log.released).toEqual(['1']);
+    expect(runner.abandonedCount).toBe(0);
+    expect(abandoned).toEqual([1, 0]);
+    expect(runner.runningIds()).toEqual(['2']);
+    expect(slots.running).toBe(1);
+    await settle('2');
+    expect(slots.running).toBe(0);
+  });
+
+  it('shutdown: hands back what outlives the grace, leaves its lock to the handler, and says how many have not returned', async () => {
+    const { runner, log, start, settle } = withHandlers();
+    await start('1');
+    await expect(runner.drain(10)).resolves.toEqual({ finished: 0, handedBack: 1, unsettled: 1 });
+    expect(log.handedBack).toEqual(['1']);
+    expect(log.released).toEqual([]);
+    const settled = runner.settled();
+    await settle('1');
+    await settled;
+    expect(log.released).toEqual(['1']);
+  });
+
+  it('session lost: takes the locks of the handlers still running again, and hands each back once it has returned', async () => {
+    const { runner, log, lostCount, start, settle, turn } = withHandlers();
+    const lockLost = jest.fn();
+    runner.on('lockLost', lockLost);
+    await start('1', '2');
+    await settle('2');
+    runner.abandonAll('worker session lost: test');
+    await turn();
+    expect(log.relocked).toEqual([['1']]);
+    expect(lockLost).not.toHaveBeenCalled();
+    await settle('1');
+    expect(log.handedBack).toEqual(['1']);
+    expect(log.released).toEqual(['1']);
+    expect(lostCount()).toBe(0);
+  });
+
+  it('session lost, and a lock held elsewhere meanwhile: counted, and `lockLost` names the task', async () => {
+    const { runner, lostCount, heldElsewhere, start, settle, turn } = withHandlers();
+    const lockLost = jest.fn();
+    runner.on('lockLost', lockLost);
+    await start('1', '2');
+    heldElsewhere(['2']);
+    runner.abandonAll('worker session lost: test');
+    await turn();
+    expect(lockLost).toHaveBeenCalledWith(['2']);
+    expect(lostCount()).toBe(1);
+    await settle('1');
+    await settle('2');
   });
 });

@@ -18,6 +18,11 @@ import type { Statement } from '../../database/queryable.js';
  * collection is resumed (left queued, the PostgreSQL transport's dequeue would walk past it at
  * every claim, and on RabbitMQ its message is gone). The paused names are read once per claim
  * through collection_paused_idx, which holds the paused collections only.
+ * A runnable row whose advisory lock is held (an earlier attempt's handler has not returned yet,
+ * here or in another process, though its row was finished, cancelled or handed back) is `busy`:
+ * not started, and a queued one is handed back to `pending` the same way. $6 are the tasks whose
+ * locks this session holds (running here): a session advisory lock is re-entrant, so
+ * pg_try_advisory_lock would take theirs again.
  */
 const claimRunnable = (name: string, pick: string): Statement => ({
   name,
@@ -47,14 +52,16 @@ const claimRunnable = (name: string, pick: string): Statement => ({
             WHERE NOT (pa.status IN ('success', 'broken') AND (f.version IS NULL OR pa.version = f.version))
          ),
          runnable AS MATERIALIZED (
-           SELECT p.id FROM picked p JOIN funcs f ON f.func = p.func
+           SELECT p.id, p.id = ANY($6::bigint[]) AS here FROM picked p JOIN funcs f ON f.func = p.func
             WHERE p.func = ANY($5::text[]) AND NOT p.paused AND p.status NOT IN ('started', 'error')
               AND NOT (p.status IN ('success', 'broken') AND p.version = f.version)
               AND NOT (p.has_prev AND p.id IN (SELECT next_id FROM blocked))
          ),
          -- The lock function sees only the runnable ids (materialized): in the UPDATE's own WHERE
-         -- the planner could evaluate it on every row a scan visits.
-         locked AS MATERIALIZED (SELECT id FROM runnable WHERE pg_try_advisory_lock(id)),
+         -- the planner could evaluate it on every row a scan visits. CASE, not AND: the lock must
+         -- not be tried (and taken again) on a row running here, whatever order AND would take.
+         locked AS MATERIALIZED (SELECT id FROM runnable WHERE CASE WHEN here THEN false ELSE pg_try_advisory_lock(id) END),
+         busy AS MATERIALIZED (SELECT id FROM runnable WHERE id NOT IN (SELECT id FROM locked)),
          started AS (
            UPDATE task
               SET status = 'started', attempt = attempt + 1, worker = $2,
@@ -64,7 +71,8 @@ const claimRunnable = (name: string, pick: string): Statement => ({
          ),
          handed_back AS (
            UPDATE task SET status = 'pending', date_modified = now()
-            WHERE id = ANY ((SELECT array_agg(id) FROM picked WHERE paused AND status = 'queued')::bigint[])
+            WHERE id = ANY ((SELECT array_agg(id) FROM picked
+                              WHERE status = 'queued' AND (paused OR id IN (SELECT id FROM busy)))::bigint[])
          ),
          -- Looked up by key in one jsonb object each: a join of these CTEs (no index, estimates of
          -- a generic plan) became a nested loop, quadratic in the batch.
@@ -76,7 +84,7 @@ const claimRunnable = (name: string, pick: string): Statement => ({
                      FROM parents GROUP BY next_id) g
          )
     SELECT p.id::text AS id, p.collection, p.func, p.args, p.status::text AS status, p.version, p.attempt,
-           p.size_bytes::bigint AS size_bytes, p.priority, p.has_prev, p.paused,
+           p.size_bytes::bigint AS size_bytes, p.priority, p.has_prev, p.paused, p.id IN (SELECT id FROM busy) AS busy,
            ((SELECT m FROM attempts) ->> p.id::text)::int AS started_attempt,
            CASE WHEN p.has_prev THEN (SELECT m FROM parent_outcomes) -> p.id::text END AS parents
       FROM picked p`,
@@ -116,6 +124,8 @@ export interface ClaimRow extends LockedRow {
   priority: number;
   /** Of a paused collection: not started, not for the transactional claim (handed back if it was queued). */
   paused: boolean;
+  /** Runnable, but its advisory lock is held (an earlier attempt still runs): not started, handed back if it was queued. */
+  busy: boolean;
   /** Set when this statement started the row: the new attempt, its fencing token. */
   started_attempt: number | null;
   parents: { name: string; status: string; result: unknown; error: string; reason: string }[] | null;

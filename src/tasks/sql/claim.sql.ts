@@ -135,3 +135,21 @@ export const UNLOCK_RUNNING: Statement = {
   name: 'laterz_unlock_running',
   text: `SELECT count(*) FILTER (WHERE pg_advisory_unlock(x))::int AS n FROM unnest($1::bigint[]) AS x`,
 };
+
+/**
+ * After the worker session was lost (and its locks with it): takes again the locks of the tasks
+ * whose handlers still run here, skipping those this session holds already (re-entrant: taken
+ * twice, a lock would need two unlocks). Returns the ids whose lock another session holds now.
+ */
+export const RELOCK_RUNNING: Statement = {
+  name: 'laterz_relock_running',
+  text: `
+    WITH mine AS MATERIALIZED (
+           SELECT (classid::bigint << 32) | objid::bigint AS id
+             FROM pg_locks
+            WHERE locktype = 'advisory' AND objsubid = 1 AND pid = pg_backend_pid() AND granted
+         )
+    SELECT x::text AS id
+      FROM unnest($1::bigint[]) AS x
+     WHERE NOT CASE WHEN x IN (SELECT id FROM mine) THEN true ELSE pg_try_advisory_lock(x) END`,
+};

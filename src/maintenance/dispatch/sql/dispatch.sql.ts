@@ -9,6 +9,13 @@ import type { Statement } from '../../../database/queryable.js';
  * (collection, func, fail_count, date_modified).
  */
 
+/** The task ids whose advisory locks some session of this database holds (a worker runs them). */
+const HELD_TASK_LOCKS = `
+  SELECT (l.classid::bigint << 32) | l.objid::bigint AS id
+    FROM pg_locks l
+   WHERE l.locktype = 'advisory' AND l.objsubid = 1
+     AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`;
+
 // The ids go in as one array, so the UPDATE finds its rows by primary key whatever the planner
 // guesses about their number (a join may turn into a hash join over the whole table).
 const queueWhere = (where: string, order: string, setExtra = '', to = 'queued') => `
@@ -67,17 +74,20 @@ export const QUEUE_RESYNC: Statement = {
 };
 
 /**
- * Errors and broken tasks of one retry tier: older than $4 minutes, fewer than $5 failures. On
- * task_failed_idx, whose fail_count key skips the failures that have used up their tries (they
- * pile up over the years) instead of reading them at every tick.
+ * A failure whose advisory lock is still held is not retried: its attempt's handler has not
+ * returned (it timed out or was cancelled, and ignores its abort signal). It is retried once it has.
+ */
+const FAILED_TIER = `status IN ('error', 'broken') AND broken_reason <> 'cancelled' AND fail_count < $5
+               AND date_modified < now() - make_interval(mins => $4) AND id NOT IN (SELECT id FROM held)`;
+
+/**
+ * Errors and broken tasks of one retry tier: older than $4 minutes, fewer than $5 failures, their
+ * locks free. On task_failed_idx, whose fail_count key skips the failures that have used up their
+ * tries (they pile up over the years) instead of reading them at every tick.
  */
 export const QUEUE_FAILED_TIER: Statement = {
   name: 'laterz_dispatch_failed_tier',
-  text: queueWhere(
-    `status IN ('error', 'broken') AND broken_reason <> 'cancelled' AND fail_count < $5 AND date_modified < now() - make_interval(mins => $4)`,
-    'ORDER BY date_modified',
-    ", error = '', broken_reason = ''",
-  ),
+  text: `WITH held AS MATERIALIZED (${HELD_TASK_LOCKS})${queueWhere(FAILED_TIER, 'ORDER BY date_modified', ", error = '', broken_reason = ''")}`,
 };
 
 /**
@@ -86,12 +96,7 @@ export const QUEUE_FAILED_TIER: Statement = {
  */
 export const PEND_FAILED_TIER: Statement = {
   name: 'laterz_dispatch_pend_failed_tier',
-  text: queueWhere(
-    `status IN ('error', 'broken') AND broken_reason <> 'cancelled' AND fail_count < $5 AND date_modified < now() - make_interval(mins => $4)`,
-    'ORDER BY date_modified',
-    ", error = '', broken_reason = ''",
-    'pending',
-  ),
+  text: `WITH held AS MATERIALIZED (${HELD_TASK_LOCKS})${queueWhere(FAILED_TIER, 'ORDER BY date_modified', ", error = '', broken_reason = ''", 'pending')}`,
 };
 
 /** Broker queue empty but rows say queued for longer than $3 seconds: the messages were lost. */
@@ -119,12 +124,7 @@ export const RESET_LOST_QUEUED: Statement = {
 export const KILL_DEAD_STARTED: Statement = {
   name: 'laterz_dispatch_kill_dead',
   text: `
-    WITH held AS (
-           SELECT (l.classid::bigint << 32) | l.objid::bigint AS id
-             FROM pg_locks l
-            WHERE l.locktype = 'advisory' AND l.objsubid = 1
-              AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-         ),
+    WITH held AS (${HELD_TASK_LOCKS}),
          dead AS (
            SELECT id FROM task
             WHERE collection = ANY($1::text[]) AND func = ANY($2::text[]) AND status = 'started'
@@ -159,7 +159,8 @@ export interface KilledRow {
  * which a bitmap scan would read again at every tick), so an idle pair costs no round trip.
  * $1 collections, $2 their sync flags; $3 funcs, $4 their versions, $5 resync seconds (NULL: none),
  * $6 bulk flags; $7 minimum age of pending/deferred, seconds; $8 tier minutes, $9 tier fail
- * limits; $10 look for lost queued rows (AMQP), $11 their grace, seconds; $12 age of a dead
+ * limits (a failure whose advisory lock is held is not counted: its handler has not returned);
+ * $10 look for lost queued rows (AMQP), $11 their grace, seconds; $12 age of a dead
  * started task, seconds (no session holds its advisory lock); $13 the funcs' served flags (a
  * live server runs them). `tier` is the first tier with work (1-based) or NULL. Bulk funcs are
  * never queued: only their dead tasks and tiers are probed. A func nobody serves gets only the
@@ -168,12 +169,7 @@ export interface KilledRow {
 export const DISPATCH_PROBE: Statement = {
   name: 'laterz_dispatch_probe',
   text: `
-    WITH held AS MATERIALIZED (
-           SELECT (l.classid::bigint << 32) | l.objid::bigint AS id
-             FROM pg_locks l
-            WHERE l.locktype = 'advisory' AND l.objsubid = 1
-              AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-         )
+    WITH held AS MATERIALIZED (${HELD_TASK_LOCKS})
     SELECT c.name AS collection, f.func,
            EXISTS (
              SELECT 1 FROM task t WHERE t.collection = c.name AND t.func = f.func AND t.status = 'started'
@@ -194,7 +190,8 @@ export const DISPATCH_PROBE: Statement = {
            (SELECT min(r.i) FROM unnest($8::int[], $9::int[]) WITH ORDINALITY AS r(mins, lim, i)
              WHERE EXISTS (SELECT 1 FROM task t WHERE t.collection = c.name AND t.func = f.func
                               AND t.status IN ('error', 'broken') AND t.broken_reason <> 'cancelled' AND t.fail_count < r.lim
-                              AND t.date_modified < now() - make_interval(mins => r.mins))) END::int AS tier,
+                              AND t.date_modified < now() - make_interval(mins => r.mins)
+                              AND t.id NOT IN (SELECT id FROM held))) END::int AS tier,
            CASE WHEN f.bulk OR NOT f.served OR NOT $10::boolean THEN false ELSE EXISTS (
              SELECT 1 FROM task t WHERE t.collection = c.name AND t.func = f.func AND t.status = 'queued'
                 AND t.date_modified < now() - make_interval(secs => $11)) END AS lost
