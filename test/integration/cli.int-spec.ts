@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +7,7 @@ import { waitFor } from '../helpers/databases.js';
 import { createEmptyDatabase } from '../helpers/empty-database.js';
 import { userSettings } from '../helpers/scratch.js';
 import { freePort, ready, ROOT, ServiceProcess, startNode, stopIfRunning } from '../helpers/service-process.js';
+import { run } from '../helpers/run-command.js';
 
 // The `laterz` bin as the Docker image runs it (Dockerfile): in /app, an ES-module project with laterz
 // installed in node_modules as `npm pack` ships it, beside its production dependencies, and the user's
@@ -54,26 +54,6 @@ class ShoutTasks {
 @Module({ providers: [ShoutTasks] })
 export default class ShoutModule {}
 `;
-
-interface Run {
-  code: number | string;
-  stdout: string;
-  stderr: string;
-}
-
-/** The environment without what `npm test` adds (npm_config_local_prefix would make npm act on this repository). */
-function cleanEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k) && k !== 'INIT_CWD'));
-}
-
-function run(command: string, args: string[], cwd: string): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(command, args, { cwd, env: cleanEnv(), timeout: 120_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? ((err as { signal?: string; code?: number | string }).signal ?? (err as { code?: number | string }).code ?? 1) : 0;
-      resolve({ code: code as number | string, stdout: String(stdout), stderr: String(stderr) });
-    });
-  });
-}
 
 async function mustRun(command: string, args: string[], cwd: string): Promise<string> {
   const r = await run(command, args, cwd);

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFile } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { run } from '../helpers/run-command.js';
 
 // The package as a user gets it: `npm pack` of the built repository (dist/, as `npm run build` left
 // it: `npm test` builds first), installed into a fresh project outside the repository, where a
@@ -17,29 +17,6 @@ const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
 
 /** What a Nest app on Node 20 installs beside laterz: Node's types and Express's (Nest's HTTP adapter names them). */
 const CONSUMER_DEV_DEPS = ['@types/node@^20', '@types/express@^5'];
-
-interface Run {
-  code: number | string;
-  stdout: string;
-  stderr: string;
-}
-
-/**
- * The environment of this process without what `npm test` adds (npm_config_local_prefix would make
- * an npm run in the consumer install into this repository instead).
- */
-function cleanEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k) && k !== 'INIT_CWD'));
-}
-
-function run(command: string, args: string[], cwd: string, timeoutMs = 120_000): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(command, args, { cwd, env: cleanEnv(), timeout: timeoutMs, maxBuffer: 32 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? ((err as NodeJS.ErrnoException & { code?: number | string; signal?: string }).signal ?? err.code ?? 1) : 0;
-      resolve({ code: code as number | string, stdout: String(stdout), stderr: String(stderr) });
-    });
-  });
-}
 
 /** `node --input-type=module -e script` in `cwd`: its stdout, or a failure with stderr. */
 async function nodeEval(script: string, cwd: string): Promise<string> {
