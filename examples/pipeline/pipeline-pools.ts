@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
 import { Pool } from 'pg';
 import { AppConfig, DATABASE_URL } from '../../src/index.js';
 
@@ -9,9 +9,11 @@ import { AppConfig, DATABASE_URL } from '../../src/index.js';
  * Both on laterz's database and schema (the pipeline's tables live beside laterz's).
  */
 @Injectable()
-export class PipelinePools implements OnApplicationShutdown {
+export class PipelinePools implements BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger(PipelinePools.name);
   private readonly opened: Pool[] = [];
+  /** Set once the app shuts down: an embedded server stopping may end an idle connection before the pools close. */
+  private closing = false;
 
   constructor(
     private readonly config: AppConfig,
@@ -39,9 +41,15 @@ export class PipelinePools implements OnApplicationShutdown {
       options: `-c search_path=${this.config.dbSchema}`,
       ...(statementTimeoutMs ? { statement_timeout: statementTimeoutMs, connectionTimeoutMillis: statementTimeoutMs } : {}),
     });
-    pool.on('error', (err) => this.logger.warn(`idle pipeline connection failed: ${err.message}`));
+    pool.on('error', (err) => {
+      if (!this.closing) this.logger.warn(`idle pipeline connection failed: ${err.message}`);
+    });
     this.opened.push(pool);
     return pool;
+  }
+
+  beforeApplicationShutdown(): void {
+    this.closing = true;
   }
 
   async onApplicationShutdown(): Promise<void> {
