@@ -101,13 +101,17 @@ describe.each(CASES)('isolated handlers (WORKER_ISOLATION=%s, %s transport)', (m
   });
 
   it('the soft timeout aborts the signal and lets the handler clean up; its isolate is not ended', async () => {
-    const { id } = await tasks.enqueue('iso.polite', {});
-    const r = await ended(id);
-    expect(r).toMatchObject({ status: 'broken', broken_reason: 'timeout' });
-    // Its outcome is written at the soft timeout; the clean-up line comes once the handler has returned.
+    const log = join(dir, `polite-${mode}-${transport}.log`);
+    const { id } = await tasks.enqueue('iso.polite', { log });
+    expect(await ended(id)).toMatchObject({ status: 'broken', broken_reason: 'timeout' });
+    // Its outcome is written at the soft timeout; the clean-up comes once the handler has heard of it.
     await waitFor(async () => (await lockHolder(app, id)) === undefined, 'the handler to return');
+    const cleaned = JSON.parse(readFileSync(log, 'utf8')) as { cleanedUpAfter: string; pid: number; thread: number };
+    expect(cleaned.cleanedUpAfter).toBe('timed out after 0.3s');
+    // The same isolate takes the next task: the soft timeout did not end it.
     const { id: next } = await tasks.enqueue('iso.echo', { after: 'polite' });
-    await succeeded([next]);
+    const r = (await ended(next)).result as { pid: number; thread: number };
+    expect([r.pid, r.thread]).toEqual([cleaned.pid, cleaned.thread]);
   });
 
   it('the hard timeout ends a busy loop: its lock is released only then, and bystanders finish', async () => {

@@ -151,6 +151,8 @@ describe.each(TRANSPORTS)('no overlap: a task whose handler has not returned run
     const reports = [await tick(), await tick(), await tick()];
     // Either the second attempt started meanwhile (the defect), or the row is as the timeout left it.
     await waitFor(async () => executionsOf(id).length >= 2 || (await row(id)).status === 'broken', 'attempt 2, or the row left broken');
+    // A handler that has not returned soon after its abort counts as abandoned.
+    await waitFor(async () => executionsOf(id).length >= 2 || (await abandonedGauge(worker!)) === 1, 'attempt 2, or the run counted as abandoned');
     const during = {
       row: await row(id),
       holder: (await lockHolder(producer, id))?.app,

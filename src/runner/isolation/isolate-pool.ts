@@ -65,14 +65,20 @@ export class IsolatePool implements OnModuleInit, OnApplicationShutdown {
           '(LaterzModule.forRoot({ handlers: [...] }), `laterz start --handlers`, or LATERZ_HANDLERS)',
       );
     }
-    for (const pool of pools.values()) {
-      const isolate = await this.startIsolate(pool.mode, pool.memoryLimitMb);
-      const found = new Set(await isolate.funcs);
-      const missing = pool.funcs.filter((f) => !found.has(f.name)).map((f) => f.name);
-      this.park(isolate);
-      if (missing.length > 0) {
-        throw new Error(`isolated func(s) ${missing.join(', ')}: no @TaskHandler of that name in the handlers files an isolate boots (${this.config.handlers.join(', ')})`);
+    try {
+      for (const pool of pools.values()) {
+        const isolate = await this.startIsolate(pool.mode, pool.memoryLimitMb);
+        this.park(isolate);
+        const found = new Set(await isolate.funcs);
+        const missing = pool.funcs.filter((f) => !found.has(f.name)).map((f) => f.name);
+        if (missing.length > 0) {
+          throw new Error(`isolated func(s) ${missing.join(', ')}: no @TaskHandler of that name in the handlers files an isolate boots (${this.config.handlers.join(', ')})`);
+        }
       }
+    } catch (err) {
+      // The boot stops here: no shutdown hook will end the isolates started so far.
+      await this.onApplicationShutdown();
+      throw err;
     }
     this.sweeper = setInterval(() => this.sweepIdle(), SWEEP_MS);
     this.sweeper.unref();
