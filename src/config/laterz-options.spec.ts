@@ -1,3 +1,5 @@
+import { relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { InvalidLaterzOptions, laterzSetup, laterzShape } from './laterz-options.js';
 
 const URL_A = 'postgres://app@db-a/shop';
@@ -79,6 +81,19 @@ describe('laterzSetup: LaterzModule options to settings', () => {
       'settings.AMQP_URL: inline, every task runs in the caller, through no transport: leave it out',
     ]);
     expect(problems(() => laterzShape({ inline: 1 as never }))).toEqual(['inline: must be true or false']);
+  });
+
+  it('handlers: the files isolates boot, as absolute paths from paths or file: URLs; a missing or malformed one is named', () => {
+    const here = fileURLToPath(import.meta.url);
+    const config = laterzSetup({ database: { url: URL_A }, handlers: [here, new URL(import.meta.url), relative(process.cwd(), here)] }, {}).config;
+    expect(config.handlers).toEqual([here, here, here]);
+    expect(problems(() => laterzSetup({ database: { url: URL_A }, handlers: ['/no/such/handlers.js', 42] as never }, {}))).toEqual([
+      'handlers[0]: /no/such/handlers.js does not exist (give the compiled .js module)',
+      'handlers[1]: must be a file path or a file: URL (given 42)',
+    ]);
+    expect(problems(() => laterzSetup({ database: { url: URL_A }, handlers: './x.js' as never }, {}))).toEqual([
+      'handlers: must be an array of file paths or file: URLs (the compiled modules of your isolated handlers)',
+    ]);
   });
 
   it('names every wrong field, and where a bad value came from', () => {
