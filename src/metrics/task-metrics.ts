@@ -75,6 +75,20 @@ export class TaskMetrics implements RunnerObserver {
     registers: [this.registry],
   });
 
+  private readonly isolatesGauge = new Gauge({
+    name: 'laterz_isolates',
+    help: 'Worker threads and child processes of isolated handlers, by kind, idle or busy (running a task)',
+    labelNames: ['mode', 'state'] as const,
+    registers: [this.registry],
+  });
+
+  private readonly isolateEnds = new Counter({
+    name: 'laterz_isolate_ends_total',
+    help: 'Isolates that ended, by kind and how: retired (recycled, idle, shutdown), task_killed (hard timeout), out_of_memory, handler_crashed, handler_exited',
+    labelNames: ['mode', 'how'] as const,
+    registers: [this.registry],
+  });
+
   private readonly jobDuration = new Histogram({
     name: 'laterz_job_duration_seconds',
     help: 'Run time of the cron jobs (dispatcher, bulk runner, stats)',
@@ -152,6 +166,15 @@ export class TaskMetrics implements RunnerObserver {
   /** A lost session's lock of a running handler was held elsewhere. */
   lockLost(): void {
     this.locksLost.inc();
+  }
+
+  isolates(mode: string, alive: number, busy: number): void {
+    this.isolatesGauge.set({ mode, state: 'busy' }, busy);
+    this.isolatesGauge.set({ mode, state: 'idle' }, alive - busy);
+  }
+
+  isolateEnded(mode: string, how: string): void {
+    this.isolateEnds.inc({ mode, how });
   }
 
   /** A cron job run took `seconds` (the dispatcher, bulk and stats jobs call this). */

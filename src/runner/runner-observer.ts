@@ -24,4 +24,10 @@ export abstract class RunnerObserver {
 
   /** A lost session's lock could not be taken again: another session holds it (the worker stops). */
   lockLost?(): void;
+
+  /** The isolates of a kind (`thread`, `process`) now: how many are alive, how many of them run a task. */
+  isolates?(mode: string, alive: number, busy: number): void;
+
+  /** An isolate ended: `retired` (recycled, idle, shutdown), or how it ended its task (`task_killed`, `out_of_memory`, `handler_crashed`, `handler_exited`). */
+  isolateEnded?(mode: string, how: string): void;
 }

@@ -1,3 +1,4 @@
+import { Injectable } from '@nestjs/common';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +7,8 @@ import { threadId } from 'node:worker_threads';
 // @ts-expect-error: a plain JS fixture (an isolate boots it as a user's compiled handlers file)
 import { IsolatedHandlers } from '../fixtures/isolated-handlers.mjs';
 import { DispatcherService } from '../../src/maintenance/dispatch/dispatcher.service.js';
+import { TaskMetrics } from '../../src/metrics/task-metrics.js';
+import { TaskHandler } from '../../src/tasks/task-handler.decorator.js';
 import { TasksService } from '../../src/tasks/tasks.service.js';
 import { taskRow } from '../factories/scheduler.factory.js';
 import { waitFor } from '../helpers/databases.js';
@@ -23,6 +26,15 @@ noteSkippedAmqp('isolated handlers');
  * requireDependency and the soft timeout's signal work as in-process; isolates are reused, and
  * recycled after ISOLATE_MAX_TASKS.
  */
+
+/** The worker's side of iso.via-service (its isolates run the fixture's, which injects TasksService). */
+@Injectable()
+class ViaServiceDeclaration {
+  @TaskHandler('iso.via-service')
+  viaService(): never {
+    throw new Error('iso.via-service runs in an isolate, never here');
+  }
+}
 
 const HANDLERS_FILE = fileURLToPath(new URL('../fixtures/isolated-handlers.mjs', import.meta.url));
 
@@ -47,7 +59,7 @@ describe.each(CASES)('isolated handlers (WORKER_ISOLATION=%s, %s transport)', (m
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'laterz-isolation-'));
     app = await startTestApp({
-      handlers: [IsolatedHandlers],
+      handlers: [IsolatedHandlers, ViaServiceDeclaration],
       env: {
         ROLES: 'worker,scheduler',
         WORKER_ISOLATION: mode,
@@ -91,6 +103,16 @@ describe.each(CASES)('isolated handlers (WORKER_ISOLATION=%s, %s transport)', (m
     await succeeded([child, needs.id]);
     expect(((await row(child)).result as { args: unknown }).args).toEqual({ from: made.id, n: 7 });
     expect((await row(needs.id)).result).toEqual({ parent: { parentOf: 8 } });
+  });
+
+  it('a provider that injects TasksService gets one through the worker: enqueue and get work, an operator action is refused by name', async () => {
+    const { id } = await tasks.enqueue('iso.via-service', { n: 5 });
+    await succeeded([id]);
+    const r = (await row(id)).result as { child: string; seenFunc: string; refused: string };
+    expect(r.seenFunc).toBe('iso.echo');
+    expect(r.refused).toBe('TasksService.retryTask is not available in an isolated handler (enqueue, enqueueMany and get are): run it where laterz runs inline');
+    await succeeded([r.child]);
+    expect(((await row(r.child)).result as { args: unknown }).args).toEqual({ via: 'service', n: 5 });
   });
 
   it('errors keep their kind: TaskBroken is broken with its reason, an Error is error, a result that is not JSON is broken', async () => {
@@ -142,12 +164,21 @@ describe.each(CASES)('isolated handlers (WORKER_ISOLATION=%s, %s transport)', (m
   ];
   if (mode === 'process') poison.push(['iso.segv', 'handler_crashed', /killed by SIGSEGV/], ['iso.abort', 'handler_crashed', /killed by SIGABRT/]);
 
+  /** laterz_isolate_ends_total of the worker for one kind and how. */
+  const ends = async (kind: string, how: string) => {
+    const m = new RegExp(`^laterz_isolate_ends_total\\{mode="${kind}",how="${how}"\\} (\\d+)$`, 'm').exec(await app.get(TaskMetrics).scrape());
+    return m ? Number(m[1]) : 0;
+  };
+
   it.each(poison)('%s fails its own task (%s) while bystanders finish', async (func, reason, message) => {
+    const kind = ['iso.segv', 'iso.abort'].includes(func) ? 'process' : mode;
+    const endsBefore = await ends(kind, reason);
     const bad = await tasks.enqueue(func, {});
     const bystanders = await Promise.all([1, 2, 3, 4, 5].map((n) => tasks.enqueue('iso.echo', { beside: func, n })));
     const r = await ended(bad.id);
     expect(r).toMatchObject({ status: 'broken', broken_reason: reason });
     expect(r.error).toMatch(message);
+    expect(await ends(kind, reason)).toBe(endsBefore + 1);
     await succeeded(bystanders.map((b) => b.id));
   });
 

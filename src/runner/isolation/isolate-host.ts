@@ -1,23 +1,24 @@
 import 'reflect-metadata';
-import { Logger, Module } from '@nestjs/common';
+import { Global, Logger, Module } from '@nestjs/common';
 import { DiscoveryModule, DiscoveryService, MetadataScanner, NestFactory } from '@nestjs/core';
 import { pathToFileURL } from 'node:url';
 import { parentPort, workerData } from 'node:worker_threads';
 import { canonicalJson } from '../../tasks/canonical-json.js';
-import type { EnqueueOptions, TaskHandle } from '../../tasks/enqueue-request.js';
 import { pickHandlersModules } from '../../tasks/handlers-files.js';
 import type { TaskHandlerFn } from '../../tasks/task-handler.decorator.js';
 import { discoverTaskHandlers } from '../../tasks/task-registry.js';
 import { BrokenReason } from '../../tasks/task-status.js';
 import { TaskBroken } from '../../tasks/tasks.errors.js';
+import { TasksService } from '../../tasks/tasks.service.js';
 import { RunAbort } from '../run/run-abort.js';
 import { RunContext } from '../run/run-context.js';
-import { decodeDeps, decodeError, encodeError, FromIsolate, IsolateBoot, IsolatedTask, ToIsolate } from './isolate-protocol.js';
+import { decodeDeps, decodeError, encodeError, FromIsolate, IsolateBoot, IsolatedTask, ToIsolate, WorkerCall } from './isolate-protocol.js';
+import { IsolatedTasks } from './isolated-tasks.js';
 
 // The entry of an isolate: a worker thread (workerData) or a child process (argv[2]) that boots the
 // worker's handlers files in a Nest application context of its own, then runs one task at a time
 // for its worker. Handlers get the same (args, deps, ctx): ctx's logger and enqueue go through
-// the worker. What a handler does to this isolate (process.exit, a crash, running out of memory,
+// the worker, as do the calls of an injected TasksService. What a handler does to this isolate (process.exit, a crash, running out of memory,
 // an uncaught error) ends at most the isolate and its one task.
 
 const channel = parentPort
@@ -33,21 +34,21 @@ interface Current {
 
 let current: Current | undefined;
 let nextCall = 0;
-const calls = new Map<number, { resolve: (h: TaskHandle) => void; reject: (e: Error) => void }>();
+const calls = new Map<number, { resolve: (value: unknown) => void; reject: (e: Error) => void }>();
 
 /** The isolate's own memory measure: a thread's V8 heap (the process's RSS is the worker's), a child's RSS. */
 const memory = (): number => (channel.isThread ? process.memoryUsage().heapUsed : process.memoryUsage.rss());
 
-function enqueueThroughWorker(run: number, func: string, args: unknown, options: EnqueueOptions): Promise<TaskHandle> {
-  if ((options as { tx?: unknown }).tx !== undefined) {
-    return Promise.reject(new TypeError('ctx.enqueue in an isolated handler cannot join a transaction (tx): its connection lives in the worker'));
-  }
+/** A TasksService call, answered by the worker. */
+function callWorker(method: WorkerCall, args: unknown[]): Promise<unknown> {
   const call = nextCall++;
   return new Promise((resolve, reject) => {
     calls.set(call, { resolve, reject });
-    channel.send({ t: 'enqueue', run, call, func, args, options });
+    channel.send({ t: 'call', call, method, args });
   });
 }
+
+const isolatedTasks = IsolatedTasks.refusingOthers(new IsolatedTasks(callWorker), Object.getOwnPropertyNames(TasksService.prototype));
 
 async function runTask(handlers: Map<string, TaskHandlerFn>, run: number, task: IsolatedTask): Promise<void> {
   const abort = new RunAbort();
@@ -59,7 +60,7 @@ async function runTask(handlers: Map<string, TaskHandlerFn>, run: number, task: 
     error: (message: string) => channel.send({ t: 'log', run, level: 'error', message: String(message) }),
   };
   const deps = decodeDeps(task.deps);
-  const ctx = new RunContext(task.id, task.collection, task.func, task.attempt, abort, log, deps, (f, a, o) => enqueueThroughWorker(run, f, a, o));
+  const ctx = new RunContext(task.id, task.collection, task.func, task.attempt, abort, log, deps, (f, a, o) => isolatedTasks.enqueue(f, a, o));
   let done: FromIsolate;
   try {
     const handler = handlers.get(task.func);
@@ -95,7 +96,9 @@ function failCurrentAndExit(origin: string, err: unknown): void {
   setImmediate(() => process.exit(70));
 }
 
-@Module({ imports: [DiscoveryModule] })
+/** What an isolate gives the handlers' modules: discovery, and TasksService (through the worker) to whoever injects it. */
+@Global()
+@Module({ imports: [DiscoveryModule], providers: [{ provide: TasksService, useValue: isolatedTasks }], exports: [TasksService] })
 class IsolateHostModule {}
 
 async function main(): Promise<void> {
@@ -123,11 +126,11 @@ async function main(): Promise<void> {
           current.abort.abort(reason);
         }
         break;
-      case 'enqueued': {
+      case 'answer': {
         const call = calls.get(message.call);
         calls.delete(message.call);
         if (message.error) call?.reject(decodeError(message.error));
-        else call?.resolve(message.handle!);
+        else call?.resolve(message.value);
         break;
       }
       case 'retire':

@@ -1,11 +1,14 @@
-import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationShutdown, OnModuleInit, Optional } from '@nestjs/common';
 import { AppConfig } from '../../config/app-config.js';
+import type { EnqueueOptions, EnqueueRequest } from '../../tasks/enqueue-request.js';
 import { RegisteredFunc, TaskRegistry } from '../../tasks/task-registry.js';
+import { TasksService } from '../../tasks/tasks.service.js';
 import type { ClaimedTask } from '../claim/claim-decisions.js';
 import type { RunAbort } from '../run/run-abort.js';
+import { RunnerObserver } from '../runner-observer.js';
 import { TaskTimeout } from '../run/task-outcome.js';
 import { Isolate, IsolatedRunIo, IsolationMode } from './isolate.js';
-import { encodeDeps, IsolateBoot } from './isolate-protocol.js';
+import { encodeDeps, IsolateBoot, WorkerCall } from './isolate-protocol.js';
 
 
 /** How long a retiring isolate may take to close before it is ended by force. */
@@ -36,6 +39,8 @@ export class IsolatePool implements OnModuleInit, OnApplicationShutdown {
   constructor(
     private readonly registry: TaskRegistry,
     private readonly config: AppConfig,
+    private readonly tasks: TasksService,
+    @Optional() private readonly observer?: RunnerObserver,
   ) {}
 
   /** Funcs of this worker that run isolated, by pool. */
@@ -120,21 +125,54 @@ export class IsolatePool implements OnModuleInit, OnApplicationShutdown {
     if (signal.aborted) onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });
     try {
-      return await isolate.run({ id: task.id, collection: task.collection, func: task.func, attempt: task.attempt, args: task.args, deps: encodeDeps(task.deps) }, io);
+      const result = isolate.run({ id: task.id, collection: task.collection, func: task.func, attempt: task.attempt, args: task.args, deps: encodeDeps(task.deps) }, io);
+      this.report(mode);
+      return await result;
     } finally {
       signal.removeEventListener('abort', onAbort);
       clearTimeout(killer);
       this.afterRun(isolate);
+      this.report(mode);
     }
   }
 
   private async startIsolate(mode: IsolationMode, memoryLimitMb: number): Promise<Isolate> {
     const boot: IsolateBoot = { handlers: [...this.config.handlers] };
-    const isolate = await Isolate.start(mode, boot, memoryLimitMb).catch((err: Error) => {
+    const isolate = await Isolate.start(mode, boot, memoryLimitMb, (method, args) => this.answer(method, args)).catch((err: Error) => {
       throw new Error(`starting a ${mode === 'thread' ? 'worker thread' : 'child process'} for isolated handlers failed: ${err.message}`, { cause: err });
     });
     this.all.add(isolate);
+    void isolate.ended.then((how) => {
+      this.all.delete(isolate);
+      this.observer?.isolateEnded?.(mode, how);
+      this.report(mode);
+    });
     return isolate;
+  }
+
+  /** An isolate's TasksService call, made here (the worker's pool and broker); values cross by structured clone. */
+  private async answer(method: WorkerCall, args: unknown[]): Promise<unknown> {
+    switch (method) {
+      case 'enqueue':
+        return { ...(await this.tasks.enqueue(args[0] as string, args[1], args[2] as EnqueueOptions)) };
+      case 'enqueueMany':
+        return (await this.tasks.enqueueMany(args[0] as EnqueueRequest[])).map((handle) => ({ ...handle }));
+      case 'get':
+        return this.tasks.get(args[0] as string);
+    }
+  }
+
+  /** Tells the observer how many isolates of a kind live, and run a task. */
+  private report(mode: IsolationMode): void {
+    if (!this.observer?.isolates) return;
+    let alive = 0;
+    let busy = 0;
+    for (const isolate of this.all) {
+      if (isolate.mode !== mode) continue;
+      alive++;
+      if (isolate.busy) busy++;
+    }
+    this.observer.isolates(mode, alive, busy);
   }
 
   /** Back to the idle list, unless it ended or is due for recycling. */

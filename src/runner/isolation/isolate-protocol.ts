@@ -1,4 +1,3 @@
-import type { EnqueueOptions, TaskHandle } from '../../tasks/enqueue-request.js';
 import { DependencyBroken, ExtraDependency, MissingDependency, TaskBroken, TaskError } from '../../tasks/tasks.errors.js';
 import type { LogLevel } from '../run/run-context.js';
 
@@ -40,17 +39,22 @@ export interface EncodedError {
   parentError?: string;
 }
 
+/** The TasksService methods an isolate's handlers and providers call through the worker. */
+export const WORKER_CALLS = ['enqueue', 'enqueueMany', 'get'] as const;
+export type WorkerCall = (typeof WORKER_CALLS)[number];
+
 export type ToIsolate =
   | { t: 'run'; run: number; task: IsolatedTask }
   | { t: 'abort'; run: number; reason: { name: string; message: string } }
-  | { t: 'enqueued'; call: number; handle?: TaskHandle; error?: EncodedError }
+  | { t: 'answer'; call: number; value?: unknown; error?: EncodedError }
   | { t: 'retire' };
 
 export type FromIsolate =
   | { t: 'ready'; funcs: string[] }
   | { t: 'boot-failed'; message: string }
   | { t: 'log'; run: number; level: LogLevel; message: string }
-  | { t: 'enqueue'; run: number; call: number; func: string; args: unknown; options: EnqueueOptions }
+  /** A TasksService call (ctx.enqueue, an injected TasksService), answered by the worker. */
+  | { t: 'call'; call: number; method: WorkerCall; args: unknown[] }
   /**
    * A run's end: its result as canonical JSON, or its error; `memory`: the isolate's own measure
    * after it, bytes; `last`: the isolate is ending (the handler left it broken), give it no task.

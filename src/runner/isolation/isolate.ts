@@ -2,11 +2,10 @@ import { ChildProcess, fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { EnqueueOptions, TaskHandle } from '../../tasks/enqueue-request.js';
 import type { TaskLogger } from '../../tasks/task-context.js';
 import type { Isolation } from '../../tasks/task-handler.decorator.js';
 import { TaskBroken } from '../../tasks/tasks.errors.js';
-import { decodeError, encodeError, FromIsolate, IsolateBoot, IsolatedTask, ToIsolate } from './isolate-protocol.js';
+import { decodeError, encodeError, FromIsolate, IsolateBoot, IsolatedTask, ToIsolate, WORKER_CALLS, WorkerCall } from './isolate-protocol.js';
 
 /** An isolate's kind. */
 export type IsolationMode = Exclude<Isolation, 'inline'>;
@@ -25,11 +24,13 @@ function hostEntry(): string {
   return existsSync(here) ? here : fileURLToPath(new URL('../../../dist/src/runner/isolation/isolate-host.js', import.meta.url));
 }
 
-/** What one run in an isolate reports to: the worker's log buffer of the task, and its enqueue. */
+/** What one run in an isolate reports to: the worker's log buffer of the task. */
 export interface IsolatedRunIo {
   log: TaskLogger;
-  enqueue(func: string, args: unknown, options: EnqueueOptions): Promise<TaskHandle>;
 }
+
+/** Answers an isolate's TasksService calls (WORKER_CALLS), in the worker. */
+export type WorkerCalls = (method: WorkerCall, args: unknown[]) => Promise<unknown>;
 
 interface Pending {
   run: number;
@@ -53,25 +54,29 @@ export class Isolate {
   idleSince = 0;
   private pending?: Pending;
   private nextRun = 0;
-  private ended = false;
+  private exitedAlready = false;
   /** It said it is ending (or was told to): no task is given to it any more. */
   private leaving = false;
+  private retiring = false;
   private killedOnPurpose = false;
   private outOfMemory = false;
   private stderrTail = '';
-  private readonly exited: Promise<void>;
+  /** Resolves, once it has exited, with how: `retired`, or the broken reason its end gave (or would give) its task. */
+  readonly ended: Promise<string>;
 
   private constructor(
     readonly mode: IsolationMode,
     readonly memoryLimitMb: number,
     private readonly endpoint: Worker | ChildProcess,
     readonly funcs: Promise<string[]>,
+    private readonly answer: WorkerCalls,
   ) {
-    this.exited = new Promise((resolve) => endpoint.once('exit', () => resolve()));
+    this.ended = new Promise((resolve) => (this.onEnded = resolve));
   }
+  private onEnded!: (how: string) => void;
 
   /** Starts an isolate and resolves once it has booted the handlers files (with the funcs it found there). */
-  static async start(mode: IsolationMode, boot: IsolateBoot, memoryLimitMb: number): Promise<Isolate> {
+  static async start(mode: IsolationMode, boot: IsolateBoot, memoryLimitMb: number, answer: WorkerCalls): Promise<Isolate> {
     let endpoint: Worker | ChildProcess;
     if (mode === 'thread') {
       endpoint = new Worker(hostEntry(), { workerData: boot, resourceLimits: memoryLimitMb > 0 ? { maxOldGenerationSizeMb: memoryLimitMb } : undefined });
@@ -85,7 +90,7 @@ export class Isolate {
     let ready!: (funcs: string[]) => void;
     let failed!: (err: Error) => void;
     const funcs = new Promise<string[]>((resolve, reject) => ((ready = resolve), (failed = reject)));
-    const isolate = new Isolate(mode, memoryLimitMb, endpoint, funcs);
+    const isolate = new Isolate(mode, memoryLimitMb, endpoint, funcs, answer);
     isolate.listen(ready, failed);
     await funcs;
     return isolate;
@@ -93,7 +98,7 @@ export class Isolate {
 
   /** It can take a task: not ended, not ending. */
   get alive(): boolean {
-    return !this.ended && !this.leaving;
+    return !this.exitedAlready && !this.leaving;
   }
 
   get busy(): boolean {
@@ -118,23 +123,24 @@ export class Isolate {
 
   /** Ends it by force (a hard timeout): the run in progress fails as killed. Resolves once it has exited. */
   kill(): Promise<void> {
-    if (!this.ended) {
+    if (!this.exitedAlready) {
       this.leaving = true;
       this.killedOnPurpose = true;
       if (this.endpoint instanceof Worker) void this.endpoint.terminate();
       else this.endpoint.kill('SIGKILL');
     }
-    return this.exited;
+    return this.ended.then(() => undefined);
   }
 
   /** Ends it gracefully (recycled, idle, shutdown): it closes its application context and exits. */
   retire(graceMs: number): Promise<void> {
-    if (this.ended) return this.exited;
+    if (this.exitedAlready) return this.ended.then(() => undefined);
     this.leaving = true;
+    this.retiring = true;
     this.send({ t: 'retire' });
     const timer = setTimeout(() => void this.kill(), graceMs);
     timer.unref();
-    return this.exited.finally(() => clearTimeout(timer));
+    return this.ended.then(() => clearTimeout(timer));
   }
 
   describe(): string {
@@ -161,8 +167,9 @@ export class Isolate {
       });
     }
     endpoint.once('exit', (code: number | null, signal?: NodeJS.Signals | null) => {
-      this.ended = true;
+      this.exitedAlready = true;
       const why = this.endedBecause(code, signal ?? null);
+      this.onEnded(this.retiring && !this.killedOnPurpose ? 'retired' : why.reason);
       failed(new Error(`the ${this.describe()} ended before it booted: ${why.message}${this.stderrTail ? `\n${this.stderrTail.trim()}` : ''}`));
       const pending = this.pending;
       this.pending = undefined;
@@ -181,12 +188,13 @@ export class Isolate {
       case 'log':
         if (this.pending?.run === message.run) this.pending.io.log[message.level](message.message);
         return;
-      case 'enqueue': {
-        const pending = this.pending;
-        if (pending?.run !== message.run) return;
-        pending.io.enqueue(message.func, message.args, message.options).then(
-          (handle) => this.send({ t: 'enqueued', call: message.call, handle: { ...handle } }),
-          (err: unknown) => this.send({ t: 'enqueued', call: message.call, error: encodeError(err) }),
+      case 'call': {
+        // Calls come from the handler or from a provider (its constructor, a timer): not tied to a run.
+        const method = message.method;
+        const answered = WORKER_CALLS.includes(method) ? this.answer(method, message.args) : Promise.reject(new TypeError(`${String(method)} is not a call an isolate may make`));
+        answered.then(
+          (value) => this.send({ t: 'answer', call: message.call, value }),
+          (err: unknown) => this.send({ t: 'answer', call: message.call, error: encodeError(err) }),
         );
         return;
       }

@@ -80,7 +80,7 @@ export class TaskExecutor {
    */
   private call(func: RegisteredFunc, task: ClaimedTask, ctx: RunContext, abort: GuardedAbort): unknown {
     // An isolated handler: its ctx lives in the isolate; its log lines and enqueues come back through ctx's.
-    if (func.isolation !== 'inline') return this.isolates.run(func, task, abort, { log: ctx.logger, enqueue: (f, a, o) => this.tasks.enqueue(f, a, o) });
+    if (func.isolation !== 'inline') return this.isolates.run(func, task, abort, { log: ctx.logger });
     if (!func.bulk) return (func.run as TaskHandlerFn)(task.args as never, task.deps, ctx);
     return this.callBulk(func, task, ctx);
   }
