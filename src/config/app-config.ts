@@ -1,4 +1,3 @@
-import { resolve } from 'node:path';
 import { withEnvFile } from './env-file.js';
 import { AdminRole, EnvSchema, Role, validateEnv } from './env.schema.js';
 
@@ -162,7 +161,7 @@ export class AppConfig {
         return { name, root, process: !set.has('noprocess'), sync: set.has('sync') };
       });
     this.pipelineEnabled = env.PIPELINE_ENABLED;
-    this.handlers = env.LATERZ_HANDLERS.map((file) => resolve(file));
+    this.handlers = env.LATERZ_HANDLERS;
     this.admin = {
       tokens: (env.ADMIN_TOKENS ?? '')
         .split(',')

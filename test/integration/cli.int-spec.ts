@@ -29,7 +29,7 @@ export class GreetTasks {
   @TaskHandler('cli.greet')
   async greet(args: { name: string }, _deps: unknown, ctx: TaskContext) {
     ctx.logger.info('greeting ' + args.name);
-    return { greeting: 'hello ' + args.name };
+    return { greeting: 'hello ' + args.name, pid: process.pid };
   }
 }
 
@@ -199,6 +199,37 @@ describe('the laterz bin, laid out as the Docker image', () => {
     expect(proc.stdout).toMatch(/handlers: .*\(GreetModule\); .*\(ShoutModule\)/);
     proc.child.kill('SIGTERM');
     expect(await proc.exited).toBe(0);
+  }, 90_000);
+
+  it('start --handlers with WORKER_ISOLATION=process: each handler runs in a pooled child process of the installed package, TasksService injected there works', async () => {
+    const port = await freePort();
+    proc = laterz(['start', '--handlers', 'handlers/greet.handlers.js', '--handlers', 'handlers/shout.handlers.js'], {
+      DATABASE_URL: await emptyDatabase(),
+      DB_SCHEMA: userSettings.dbSchema,
+      PORT: String(port),
+      ADMIN_TOKENS: `enqueuer:${ENQUEUER}`,
+      LOG_LEVEL: 'info',
+      WORKER_POLL_MS: '200',
+      WORKER_ISOLATION: 'process',
+    });
+    await ready(proc, port);
+    const api = (path: string, init: RequestInit = {}) =>
+      fetch(`http://127.0.0.1:${port}${path}`, { ...init, headers: { authorization: `Bearer ${ENQUEUER}`, 'content-type': 'application/json', connection: 'close' } });
+    const finished = async (taskId: string) => {
+      const body = (await (await api(`/api/tasks/${taskId}`)).json()) as { task: { status: string; result: unknown; error: string } };
+      return ['success', 'error', 'broken'].includes(body.task.status) && body.task;
+    };
+    const { id } = (await (await api('/api/tasks', { method: 'POST', body: JSON.stringify({ func: 'cli.shout', args: { name: 'bo' } }) })).json()) as { id: string };
+    const shout = await waitFor(() => finished(id), `task ${id} (cli.shout) to finish`, 30_000);
+    expect(shout).toMatchObject({ status: 'success', result: { greetTask: expect.any(String) } });
+    const greet = await waitFor(() => finished((shout.result as { greetTask: string }).greetTask), 'cli.greet to finish', 30_000);
+    expect(greet).toMatchObject({ status: 'success', result: { greeting: 'hello BO' } });
+    expect((greet.result as { pid: number }).pid).not.toBe(proc.child.pid);
+    expect(proc.stdout).toContain('isolated: cli.greet (process), cli.shout (process)');
+
+    proc.child.kill('SIGTERM');
+    expect(await proc.exited).toBe(0);
+    expect(proc.stderr).toBe('');
   }, 90_000);
 
   it('migrate: applies the migrations to a fresh database and exits 0; a second run has nothing to do', async () => {

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit, Optional } from '@nestjs/common';
 import { AppConfig } from '../../config/app-config.js';
 import type { EnqueueOptions, EnqueueRequest } from '../../tasks/enqueue-request.js';
@@ -137,7 +138,8 @@ export class IsolatePool implements OnModuleInit, OnApplicationShutdown {
   }
 
   private async startIsolate(mode: IsolationMode, memoryLimitMb: number): Promise<Isolate> {
-    const boot: IsolateBoot = { handlers: [...this.config.handlers] };
+    // As given (LATERZ_HANDLERS: relative to the working directory); an isolate needs them whole.
+    const boot: IsolateBoot = { handlers: this.config.handlers.map((file) => resolve(file)) };
     const isolate = await Isolate.start(mode, boot, memoryLimitMb, (method, args) => this.answer(method, args)).catch((err: Error) => {
       throw new Error(`starting a ${mode === 'thread' ? 'worker thread' : 'child process'} for isolated handlers failed: ${err.message}`, { cause: err });
     });
