@@ -98,13 +98,6 @@ export class IsolatePool implements OnModuleInit, OnApplicationShutdown {
     await Promise.all([...this.all].map((isolate) => (isolate.busy ? isolate.kill() : isolate.retire(RETIRE_GRACE_MS))));
   }
 
-  /** How many isolates are alive, and how many of them run a task. */
-  counts(): { alive: number; busy: number } {
-    let busy = 0;
-    for (const isolate of this.all) if (isolate.busy) busy++;
-    return { alive: this.all.size, busy };
-  }
-
   /**
    * Runs `task`'s handler in an isolate of its func's kind; settles when the handler has (its
    * result, or its error), or when the isolate ends (a crash, out of memory, ended by force).
@@ -122,12 +115,13 @@ export class IsolatePool implements OnModuleInit, OnApplicationShutdown {
         void isolate.kill();
       }, hardAfter);
     };
+    const result = isolate.run({ id: task.id, collection: task.collection, func: task.func, attempt: task.attempt, args: task.args, deps: encodeDeps(task.deps) }, io);
+    this.report(mode);
+    // Aborted while its isolate was starting, or later: the isolate hears of it once it runs the task.
     const signal = abort.signal;
     if (signal.aborted) onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });
     try {
-      const result = isolate.run({ id: task.id, collection: task.collection, func: task.func, attempt: task.attempt, args: task.args, deps: encodeDeps(task.deps) }, io);
-      this.report(mode);
       return await result;
     } finally {
       signal.removeEventListener('abort', onAbort);
