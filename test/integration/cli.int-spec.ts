@@ -55,6 +55,16 @@ class ShoutTasks {
 export default class ShoutModule {}
 `;
 
+/** The service's API on `port`, as the enqueuer token calls it. */
+const enqueuerApi = (port: number) => (path: string, init: RequestInit = {}) =>
+  fetch(`http://127.0.0.1:${port}${path}`, { ...init, headers: { authorization: `Bearer ${ENQUEUER}`, 'content-type': 'application/json', connection: 'close' } });
+
+/** The task, once it has ended (success, error or broken); false before. */
+const finishedVia = (api: ReturnType<typeof enqueuerApi>) => async (taskId: string) => {
+  const body = (await (await api(`/api/tasks/${taskId}`)).json()) as { task: { status: string; result: unknown; error: string } };
+  return ['success', 'error', 'broken'].includes(body.task.status) && body.task;
+};
+
 async function mustRun(command: string, args: string[], cwd: string): Promise<string> {
   const r = await run(command, args, cwd);
   if (r.code !== 0) throw new Error(`${command} ${args.join(' ')} failed (${r.code}):\n${r.stdout}\n${r.stderr}`);
@@ -157,16 +167,12 @@ describe('the laterz bin, laid out as the Docker image', () => {
       SHUTDOWN_GRACE_SECONDS: '5',
     });
     await ready(proc, port);
-    const api = (path: string, init: RequestInit = {}) =>
-      fetch(`http://127.0.0.1:${port}${path}`, { ...init, headers: { authorization: `Bearer ${ENQUEUER}`, 'content-type': 'application/json', connection: 'close' } });
+    const api = enqueuerApi(port);
 
     const enqueued = await api('/api/tasks', { method: 'POST', body: JSON.stringify({ func: 'cli.shout', args: { name: 'ada' } }) });
     expect(enqueued.status).toBe(201);
     const { id } = (await enqueued.json()) as { id: string };
-    const finished = async (taskId: string) => {
-      const body = (await (await api(`/api/tasks/${taskId}`)).json()) as { task: { status: string; result: unknown; error: string } };
-      return ['success', 'error', 'broken'].includes(body.task.status) && body.task;
-    };
+    const finished = finishedVia(api);
     const shout = await waitFor(() => finished(id), `task ${id} (cli.shout) to finish`, 30_000);
     expect(shout).toMatchObject({ status: 'success', result: { greetTask: expect.any(String) } });
     const greetId = (shout.result as { greetTask: string }).greetTask;
@@ -213,12 +219,8 @@ describe('the laterz bin, laid out as the Docker image', () => {
       WORKER_ISOLATION: 'process',
     });
     await ready(proc, port);
-    const api = (path: string, init: RequestInit = {}) =>
-      fetch(`http://127.0.0.1:${port}${path}`, { ...init, headers: { authorization: `Bearer ${ENQUEUER}`, 'content-type': 'application/json', connection: 'close' } });
-    const finished = async (taskId: string) => {
-      const body = (await (await api(`/api/tasks/${taskId}`)).json()) as { task: { status: string; result: unknown; error: string } };
-      return ['success', 'error', 'broken'].includes(body.task.status) && body.task;
-    };
+    const api = enqueuerApi(port);
+    const finished = finishedVia(api);
     const { id } = (await (await api('/api/tasks', { method: 'POST', body: JSON.stringify({ func: 'cli.shout', args: { name: 'bo' } }) })).json()) as { id: string };
     const shout = await waitFor(() => finished(id), `task ${id} (cli.shout) to finish`, 30_000);
     expect(shout).toMatchObject({ status: 'success', result: { greetTask: expect.any(String) } });
