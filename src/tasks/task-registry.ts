@@ -4,12 +4,14 @@ import { Broker } from '../broker/broker.js';
 import { AppConfig } from '../config/app-config.js';
 import {
   BulkHandlerFn,
+  type HandlerSchedule,
   parseDuration,
   TASK_HANDLER_METADATA,
   TaskHandlerFn,
   TaskHandlerMetadata,
 } from './task-handler.decorator.js';
 import { DuplicateTaskHandler, InvalidHandler } from './tasks.errors.js';
+import { FailureHooks, ON_TASK_FAILURE_METADATA, type TaskFailureHook } from './failure-hooks.js';
 
 export interface RegisteredFunc {
   name: string;
@@ -20,6 +22,10 @@ export interface RegisteredFunc {
   priority: number;
   resyncMs?: number;
   logArgs: boolean;
+  expireInMs?: number;
+  maxQueued?: number;
+  /** Its periodic schedule, as declared (checked by the schedules module at boot). */
+  schedule?: HandlerSchedule;
   /** `Class.method`, for messages. */
   owner: string;
   run: TaskHandlerFn | BulkHandlerFn;
@@ -32,6 +38,8 @@ const FUNC_NAME = /^[A-Za-z0-9_.-]{1,200}$/;
 export class TaskRegistry implements OnModuleInit {
   private readonly logger = new Logger(TaskRegistry.name);
   private readonly funcs = new Map<string, RegisteredFunc>();
+  /** The app's @OnTaskFailure methods, found in the same scan as the handlers. */
+  readonly failureHooks = new FailureHooks();
 
   constructor(
     private readonly discovery: DiscoveryService,
@@ -49,6 +57,7 @@ export class TaskRegistry implements OnModuleInit {
         const fn = (proto as Record<string, unknown>)[method];
         const meta = typeof fn === 'function' ? (Reflect.getMetadata(TASK_HANDLER_METADATA, fn) as TaskHandlerMetadata | undefined) : undefined;
         if (meta) this.register(meta, `${proto.constructor.name}.${method}`, (fn as TaskHandlerFn).bind(instance));
+        if (typeof fn === 'function' && Reflect.getMetadata(ON_TASK_FAILURE_METADATA, fn)) this.failureHooks.add(`${proto.constructor.name}.${method}`, (fn as TaskFailureHook).bind(instance));
       }
     }
     // Every role publishes (enqueue, retry, dispatch): the broker must know each func's queue group.
@@ -76,6 +85,7 @@ export class TaskRegistry implements OnModuleInit {
       priority,
       resyncMs: meta.resync === undefined ? undefined : parseDuration(meta.resync, `${owner}: resync`),
       logArgs: meta.logArgs ?? false,
+      ...flowOptions(meta, owner),
       owner,
       run,
     };
@@ -107,4 +117,16 @@ export class TaskRegistry implements OnModuleInit {
   version(name: string): number | undefined {
     return this.funcs.get(name)?.version;
   }
+}
+
+/** A handler's expiry, queue cap and schedule options (issue 18), checked. */
+function flowOptions(meta: TaskHandlerMetadata, owner: string): Pick<RegisteredFunc, 'expireInMs' | 'maxQueued' | 'schedule'> {
+  if (meta.maxQueued !== undefined && (!Number.isSafeInteger(meta.maxQueued) || meta.maxQueued < 0)) {
+    throw new InvalidHandler(`${owner}: maxQueued must be a whole number >= 0 (got ${JSON.stringify(meta.maxQueued)})`);
+  }
+  return {
+    ...(meta.expireIn === undefined ? {} : { expireInMs: parseDuration(meta.expireIn, `${owner}: expireIn`) }),
+    ...(meta.maxQueued === undefined ? {} : { maxQueued: meta.maxQueued }),
+    ...(meta.schedule === undefined ? {} : { schedule: meta.schedule }),
+  };
 }
