@@ -1,9 +1,9 @@
-import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Post, Query } from '@nestjs/common';
-import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Delete, Get, Param, Post, Query } from '@nestjs/common';
+import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { principalName } from './admin-tokens.js';
 import type { Principal } from './admin-tokens.js';
 import { CurrentPrincipal } from './auth.guard.js';
-import { CreateScheduleBody, ScheduleListResponse, ScheduleNameParams, ScheduleResponse } from './dto/schedules.dto.js';
+import { CreateScheduleBody, RemovedScheduleResponse, ScheduleListResponse, ScheduleNameParams, ScheduleResponse } from './dto/schedules.dto.js';
 import { ApiGuarded } from './openapi.js';
 import { SchedulesAdmin } from './schedules-admin.service.js';
 import { NoParams } from './validation.pipe.js';
@@ -36,10 +36,10 @@ export class SchedulesController {
   }
 
   @Delete(':name')
-  @HttpCode(HttpStatus.NO_CONTENT)
   @ApiOperation({ summary: 'Remove a schedule (a declared one comes back when a process declaring it boots)' })
-  @ApiNoContentResponse({ description: 'Removed' })
-  async remove(@Param() params: ScheduleNameParams, @Query(NoParams) _query: unknown, @CurrentPrincipal() who: Principal): Promise<void> {
+  @ApiOkResponse({ type: RemovedScheduleResponse, description: 'The schedule removed' })
+  async remove(@Param() params: ScheduleNameParams, @Query(NoParams) _query: unknown, @CurrentPrincipal() who: Principal): Promise<RemovedScheduleResponse> {
     await this.schedules.remove(params.name, principalName(who));
+    return { name: params.name, removed: true };
   }
 }

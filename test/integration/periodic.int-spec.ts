@@ -102,7 +102,7 @@ describe.each(TRANSPORTS)('periodic schedules (%s transport)', (transport) => {
     const last = await app.db.query(`SELECT args->>'slot' AS slot, collection FROM task WHERE id = $1`, [listed.lastTaskId]);
     expect(last.rows[0]).toEqual({ slot: new Date(listed.lastRun).toISOString(), collection: 'default' });
 
-    expect((await as(http.delete('/api/schedules/per-added'))).status).toBe(204);
+    expect((await as(http.delete('/api/schedules/per-added'))).body).toEqual({ name: 'per-added', removed: true });
     expect((await as(http.delete('/api/schedules/per-added'))).status).toBe(404);
     const audit = await app.db.query(`SELECT action FROM audit_log WHERE action LIKE 'schedule.%' ORDER BY id`);
     expect(audit.rows.map((r) => r.action)).toEqual(['schedule.add', 'schedule.remove']);

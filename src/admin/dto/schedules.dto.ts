@@ -74,6 +74,11 @@ export class ScheduleResponse {
   @ApiProperty({ type: String, format: 'date-time' }) updated: Date;
 }
 
+export class RemovedScheduleResponse {
+  @ApiProperty() name: string;
+  @ApiProperty({ enum: [true] }) removed: true;
+}
+
 export class ScheduleListResponse {
   @ApiProperty({ type: [ScheduleResponse] }) items: ScheduleResponse[];
 }
