@@ -1,8 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import request from 'supertest';
+import { BulkRunnerService } from '../../src/maintenance/bulk/bulk-runner.service.js';
 import { ExpiryService } from '../../src/maintenance/expiry/expiry.service.js';
 import { OnTaskFailure, type TaskFailure } from '../../src/tasks/failure-hooks.js';
-import type { TaskContext } from '../../src/tasks/task-context.js';
+import type { BulkTask, TaskContext } from '../../src/tasks/task-context.js';
 import { TaskHandler } from '../../src/tasks/task-handler.decorator.js';
 import { TasksService } from '../../src/tasks/tasks.service.js';
 import { QueueFull, TaskBroken, TaskHasDependents, TaskNotFound } from '../../src/tasks/tasks.errors.js';
@@ -47,6 +48,14 @@ class TimeHandlers {
 }
 
 @Injectable()
+class BulkHandlers {
+  @TaskHandler('tc.bulk', { bulk: true })
+  bulk(batch: BulkTask[]) {
+    return new Map(batch.map((t) => [t.id, (t.args as { ok: boolean }).ok]));
+  }
+}
+
+@Injectable()
 class Reporters {
   @OnTaskFailure()
   collect(failure: TaskFailure) {
@@ -77,7 +86,7 @@ describe.each(TRANSPORTS)('expiry, queue caps, delete by identity, failure hooks
     failures.length = 0;
     hookCalls = 0;
     app = await startTestApp({
-      handlers: [TimeHandlers, Reporters],
+      handlers: [TimeHandlers, BulkHandlers, Reporters],
       // One error is the last under these tiers: a failure hook runs for it.
       env: { ROLES: 'api,worker,scheduler', RETRY_TIERS: '60:1', ...transportEnv(transport, prefix) },
     });
@@ -193,6 +202,17 @@ describe.each(TRANSPORTS)('expiry, queue caps, delete by identity, failure hooks
       expect(hookCalls).toBe(2 * failures.length);
       expect(await row(broken.id)).toMatchObject({ status: 'broken', broken_reason: 'bad_input', fail_count: 1 });
       expect(await row(error.id)).toMatchObject({ status: 'error', fail_count: 1 });
+    });
+
+    it('run for the tasks of a bulk batch that failed for good, not for those that succeeded', async () => {
+      const [good, bad] = await tasks.enqueueMany([{ func: 'tc.bulk', args: { ok: true } }, { func: 'tc.bulk', args: { ok: false } }]);
+      await waitFor(async () => {
+        await app.get(BulkRunnerService).runOnce();
+        return failures.some((f) => f.taskId === bad.id);
+      }, 'the bulk failure to reach the hook');
+      expect(failures.find((f) => f.taskId === bad.id)).toMatchObject({ func: 'tc.bulk', status: 'broken', reason: 'bulk_item_failed', attempt: 1, failCount: 1 });
+      expect(failures.some((f) => f.taskId === good.id)).toBe(false);
+      expect(await row(good.id)).toMatchObject({ status: 'success' });
     });
   });
 });

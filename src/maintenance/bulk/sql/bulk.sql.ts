@@ -132,4 +132,6 @@ export interface BulkFinishRow {
   func: string | null;
   /** A next task's priority. */
   priority: number | null;
+  /** A finished task's failed attempts, this one included. */
+  fail_count: number | null;
 }
