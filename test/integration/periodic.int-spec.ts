@@ -1,6 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import request from 'supertest';
+import { JOB_LOCK_CLASS, JobKey } from '../../src/maintenance/job-lock.js';
 import { PeriodicService } from '../../src/maintenance/periodic/periodic.service.js';
+import { Db } from '../../src/database/db.js';
+import { SchedulesGateway } from '../../src/schedules/schedules.gateway.js';
 import { SchedulesService } from '../../src/schedules/schedules.service.js';
 import type { TaskContext } from '../../src/tasks/task-context.js';
 import { TaskHandler } from '../../src/tasks/task-handler.decorator.js';
@@ -144,6 +147,30 @@ describe.each(TRANSPORTS)('three scheduler replicas on one database (%s transpor
     await Promise.all((apps ?? []).map((a) => a.close()));
     await db?.drop();
     if (transport === 'amqp') await deleteQueues(prefix);
+  });
+
+  it('without the job lock, replicas firing the same due slots at once write them once (the guarded UPDATE)', async () => {
+    const service = apps[0].get(SchedulesService);
+    // The job lock held here: the replicas' timers skip their runs, and the test fires by hand.
+    const holder = await apps[0].db.connect();
+    await holder.query('SELECT pg_advisory_lock($1, $2)', [JOB_LOCK_CLASS, JobKey.Periodic]);
+    try {
+      await service.add({ name: 'per-race', func: 'per.added', every: '1s', args: { race: true } });
+      // Three slots due (inside the misfire grace), read once, fired by all three replicas together.
+      await apps[0].db.query(`UPDATE schedule SET next_run = date_trunc('second', now()) - interval '2 seconds' WHERE name = 'per-race'`);
+      const [row] = (await new SchedulesGateway(new Db(apps[0].db)).due(100)).filter((r) => r.name === 'per-race');
+      const reports = apps.map(() => ({ skipped: false, fired: 0, missed: 0, full: 0, raced: 0, errors: 0 }));
+      await Promise.all(apps.map((app, i) => app.get(PeriodicService)['fire'](row, reports[i])));
+      expect(reports.map((r) => r.fired).sort()).toEqual([0, 0, 3]);
+      expect(reports.map((r) => r.raced).sort()).toEqual([0, 1, 1]);
+      const fired = await apps[0].db.query<{ slot: string }>(`SELECT args->>'slot' AS slot FROM task WHERE func = 'per.added' AND args ? 'race'`);
+      expect(fired.rows).toHaveLength(3);
+      expectEverySecondOnce(fired.rows.map((r) => r.slot));
+      await service.remove('per-race');
+    } finally {
+      await holder.query('SELECT pg_advisory_unlock($1, $2)', [JOB_LOCK_CLASS, JobKey.Periodic]);
+      holder.release();
+    }
   });
 
   it('fire each slot exactly once: one task and one run per slot, none missing', async () => {
