@@ -2,6 +2,7 @@ import { AuditLogEntity } from './audit/audit-log.entity.js';
 import { CollectionEntity } from './collections/collection.entity.js';
 import { CollectionStatsEntity } from './collections/collection-stats.entity.js';
 import { FuncEntity, FuncServerEntity } from './tasks/func.entity.js';
+import { ScheduleEntity } from './schedules/schedule.entity.js';
 import { TaskAttemptEntity } from './tasks/task-attempt.entity.js';
 import { TaskDependencyEntity } from './tasks/task-dependency.entity.js';
 import { TaskEntity } from './tasks/task.entity.js';
@@ -21,4 +22,5 @@ export const ENGINE_ENTITIES = [
   AuditLogEntity,
   FuncEntity,
   FuncServerEntity,
+  ScheduleEntity,
 ];

@@ -17,10 +17,11 @@ export { DATABASE_URL } from './database/database.module.js';
 export { runMigrationChain } from './database/migrate.js';
 
 export { TasksModule } from './tasks/tasks.module.js';
-export { TasksService, type TaskState } from './tasks/tasks.service.js';
+export { TasksService, type DeletedTask, type TaskState } from './tasks/tasks.service.js';
 export type { CallerTransaction, DependencyRef, EnqueueOptions, EnqueueRequest, InTransaction, TaskHandle } from './tasks/enqueue-request.js';
 export { TaskRegistry, type RegisteredFunc } from './tasks/task-registry.js';
-export { TaskHandler, type TaskHandlerOptions } from './tasks/task-handler.decorator.js';
+export { TaskHandler, type HandlerSchedule, type TaskHandlerOptions } from './tasks/task-handler.decorator.js';
+export { OnTaskFailure, type TaskFailure } from './tasks/failure-hooks.js';
 export type { BulkContext, BulkTask, TaskContext, TaskLogger } from './tasks/task-context.js';
 export { BrokenReason, FINISHED_STATUSES, TaskStatus, type TaskId } from './tasks/task-status.js';
 export {
@@ -33,7 +34,9 @@ export {
   LaterzError,
   type LaterzErrorCode,
   NotInTransaction,
+  QueueFull,
   TaskBroken,
+  TaskHasDependents,
   TaskError,
   TaskNotFound,
   UnknownFunc,
@@ -43,6 +46,12 @@ export {
 export { LaterzTesting, type LaterzTestingApp, type LaterzTestingOptions } from './laterz-testing.js';
 export { NotIdle, type IdleReport, type RunUntilIdleOptions, type TaskSnapshot } from './driven/work-driver.js';
 export type { WaitingTask, WaitReason } from './driven/waiting.js';
+
+/** Periodic schedules added and removed at run time (declared ones: @TaskHandler's `schedule`). */
+export { SchedulesModule } from './schedules/schedules.module.js';
+export { SchedulesService, type ScheduleCallOptions, type ScheduleView } from './schedules/schedules.service.js';
+export type { ScheduleDefinition } from './schedules/schedule-definition.js';
+export { InvalidSchedule, ScheduleNotFound } from './schedules/schedules.errors.js';
 
 export { CollectionsModule } from './collections/collections.module.js';
 export { CollectionsService } from './collections/collections.service.js';

@@ -23,10 +23,13 @@ import { ENGINE_ENTITIES } from './entities.js';
 import { HealthModule } from './health/health.module.js';
 import { BulkModule } from './maintenance/bulk/bulk.module.js';
 import { DispatchModule } from './maintenance/dispatch/dispatch.module.js';
+import { ExpiryModule } from './maintenance/expiry/expiry.module.js';
 import { MaintenanceModule } from './maintenance/maintenance.module.js';
+import { PeriodicModule } from './maintenance/periodic/periodic.module.js';
 import { StatsModule } from './maintenance/stats/stats.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { WorkerModule } from './runner/worker.module.js';
+import { SchedulesModule } from './schedules/schedules.module.js';
 import { TasksModule } from './tasks/tasks.module.js';
 
 /** What `forRootAsync`'s factory returns: every option but those that decide the modules (`roles`, `api.prefix`, `inline`), which forRootAsync takes itself. */
@@ -136,16 +139,17 @@ function compose({ shape, setup, config, database, routes }: Composition): Dynam
       BrokerModule,
       TasksModule,
       CollectionsModule,
+      SchedulesModule,
       ...health,
       StatsModule,
       ...(has('worker') ? [WorkerModule.forRoot({ observedBy: MetricsModule })] : []),
       ...(api ? [AdminModule.forRoot({ config, scope: routes })] : []),
       // The scheduler role: the maintenance scheduler and the jobs only it runs (stats, above, is
       // read by every role).
-      ...(has('scheduler') ? [...(driven ? [] : [MaintenanceModule]), DispatchModule, BulkModule] : []),
+      ...(has('scheduler') ? [...(driven ? [] : [MaintenanceModule]), DispatchModule, BulkModule, PeriodicModule, ExpiryModule] : []),
       ...(driven ? [DrivenModule.forRoot({ inline: shape.drive === 'inline' })] : []),
       ...mounted,
     ],
-    exports: [TasksModule, CollectionsModule],
+    exports: [TasksModule, CollectionsModule, SchedulesModule],
   };
 }

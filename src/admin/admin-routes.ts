@@ -6,11 +6,12 @@ import { CollectionsController } from './collections.controller.js';
 import { AdminExceptionFilter } from './http-exception.filter.js';
 import { MetricsController } from './metrics.controller.js';
 import { QueuesController } from './queues.controller.js';
+import { SchedulesController } from './schedules.controller.js';
 import { TasksController } from './tasks.controller.js';
 import { AdminValidationPipe } from './validation.pipe.js';
 
 /** The admin API's controllers. */
-export const ADMIN_CONTROLLERS: readonly Type[] = [TasksController, QueuesController, CollectionsController, AuditController, MetricsController];
+export const ADMIN_CONTROLLERS: readonly Type[] = [TasksController, QueuesController, CollectionsController, SchedulesController, AuditController, MetricsController];
 
 /**
  * Who guards the admin routes, validates their input and maps their errors:

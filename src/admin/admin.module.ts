@@ -14,6 +14,8 @@ import { adminControllers, AdminRoutesScope } from './admin-routes.js';
 import { AdminTokens, resolveAdminTokens } from './admin-tokens.js';
 import { AdminAuthGuard } from './auth.guard.js';
 import { CollectionsAdmin } from './collections-admin.service.js';
+import { SchedulesModule } from '../schedules/schedules.module.js';
+import { SchedulesAdmin } from './schedules-admin.service.js';
 import { TaskActions } from './task-actions.service.js';
 import { TaskQueries } from './task-queries.service.js';
 
@@ -45,7 +47,7 @@ export class AdminModule implements OnModuleInit {
       : { provide: AdminTokens, inject: [AppConfig], useFactory: (config: AppConfig) => resolveAdminTokens(config) };
     return {
       module: AdminModule,
-      imports: [TasksModule, MetricsModule, AdminPoolModule],
+      imports: [TasksModule, SchedulesModule, MetricsModule, AdminPoolModule],
       controllers: adminControllers(options.scope),
       providers: [
         tokens,
@@ -64,6 +66,7 @@ export class AdminModule implements OnModuleInit {
         TaskQueries,
         TaskActions,
         CollectionsAdmin,
+        SchedulesAdmin,
       ],
     };
   }

@@ -1,5 +1,16 @@
 import { BadRequestException, HttpException, ServiceUnavailableException } from '@nestjs/common';
-import { ArgsTooLarge, DependencyCycle, DuplicateTaskHandler, LaterzErrorCode, TaskNotFound, TaskRunning, UnknownFunc } from '../tasks/tasks.errors.js';
+import { InvalidSchedule } from '../schedules/schedules.errors.js';
+import {
+  ArgsTooLarge,
+  DependencyCycle,
+  DuplicateTaskHandler,
+  LaterzErrorCode,
+  QueueFull,
+  TaskHasDependents,
+  TaskNotFound,
+  TaskRunning,
+  UnknownFunc,
+} from '../tasks/tasks.errors.js';
 import { AdminExceptionFilter, statusOfCode } from './http-exception.filter.js';
 
 describe('AdminExceptionFilter', () => {
@@ -17,6 +28,10 @@ describe('AdminExceptionFilter', () => {
       'task_running',
       'duplicate_task_handler',
       'invalid_handler',
+      'queue_full',
+      'task_has_dependents',
+      'invalid_schedule',
+      'schedule_not_found',
     ];
     expect(codes.map((c) => [c, statusOfCode(c)])).toEqual([
       ['unknown_func', 400],
@@ -29,6 +44,10 @@ describe('AdminExceptionFilter', () => {
       ['task_running', 409],
       ['duplicate_task_handler', 500],
       ['invalid_handler', 500],
+      ['queue_full', 429],
+      ['task_has_dependents', 409],
+      ['invalid_schedule', 400],
+      ['schedule_not_found', 404],
     ]);
   });
 
@@ -38,6 +57,15 @@ describe('AdminExceptionFilter', () => {
     expect(filter.toBody(new TaskNotFound('7'))).toEqual({ statusCode: 404, error: 'Not Found', message: 'task 7 does not exist' });
     expect(filter.toBody(new TaskRunning('7'))).toMatchObject({ statusCode: 409 });
     expect(filter.toBody(new DependencyCycle('1', '2'))).toMatchObject({ statusCode: 409, fields: ['dependsOn'] });
+    expect(filter.toBody(new QueueFull('x.y', 10, 10))).toEqual({
+      statusCode: 429,
+      error: 'Too Many Requests',
+      message: expect.stringContaining('its cap (maxQueued) is 10'),
+      cap: 10,
+      depth: 10,
+    });
+    expect(filter.toBody(new TaskHasDependents('7', 2))).toMatchObject({ statusCode: 409, message: expect.stringContaining('2 other task(s) depend on it') });
+    expect(filter.toBody(new InvalidSchedule('cron', 'bad'))).toMatchObject({ statusCode: 400, fields: ['cron'] });
     expect(filter.toBody(new DuplicateTaskHandler('f', 'A.a', 'B.b'))).toEqual({ statusCode: 500, error: 'Internal Server Error', message: 'internal error' });
   });
 

@@ -1,5 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
-import { LaterzError, LaterzErrorCode } from '../tasks/tasks.errors.js';
+import { InvalidSchedule } from '../schedules/schedules.errors.js';
+import { LaterzError, LaterzErrorCode, QueueFull } from '../tasks/tasks.errors.js';
 import { ErrorBody } from './dto/error-body.dto.js';
 
 interface HttpResponse {
@@ -17,6 +18,7 @@ const STATUS_TEXT: Record<number, string> = {
   409: 'Conflict',
   413: 'Payload Too Large',
   415: 'Unsupported Media Type',
+  429: 'Too Many Requests',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 };
@@ -29,12 +31,17 @@ export function statusOfCode(code: LaterzErrorCode): number {
     case 'args_too_large':
     case 'invalid_collection':
     case 'cross_collection_dependency':
+    case 'invalid_schedule':
       return HttpStatus.BAD_REQUEST;
     case 'task_not_found':
+    case 'schedule_not_found':
       return HttpStatus.NOT_FOUND;
     case 'task_running':
     case 'dependency_cycle':
+    case 'task_has_dependents':
       return HttpStatus.CONFLICT;
+    case 'queue_full':
+      return HttpStatus.TOO_MANY_REQUESTS;
     case 'duplicate_task_handler':
     case 'invalid_handler':
     case 'not_in_transaction':
@@ -75,7 +82,7 @@ export class AdminExceptionFilter implements ExceptionFilter {
     if (exception instanceof LaterzError) {
       const status = statusOfCode(exception.code);
       if (status >= 500) return bare(status, 'internal error');
-      return { ...bare(status, exception.message), fields: fieldsOf(exception.code) };
+      return { ...bare(status, exception.message), fields: fieldsOf(exception), ...(exception instanceof QueueFull ? { cap: exception.cap, depth: exception.depth } : {}) };
     }
     if (exception instanceof HttpException) return this.fromHttp(exception);
     const pgCode = (exception as { code?: unknown } | null)?.code;
@@ -117,8 +124,9 @@ function bare(statusCode: number, message: string): ErrorBody {
   return { statusCode, error: STATUS_TEXT[statusCode] ?? 'Error', message };
 }
 
-function fieldsOf(code: LaterzErrorCode): string[] | undefined {
-  switch (code) {
+function fieldsOf(error: LaterzError): string[] | undefined {
+  if (error instanceof InvalidSchedule) return [error.field];
+  switch (error.code) {
     case 'unknown_func':
       return ['func'];
     case 'invalid_args':

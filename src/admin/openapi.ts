@@ -18,7 +18,7 @@ export const ApiGuarded = (): ClassDecorator & MethodDecorator =>
   applyDecorators(
     ApiBearerAuth(BEARER_SCHEME),
     ApiExtraModels(ErrorBody),
-    ApiDefaultResponse({ description: 'An error: 400 names the bad fields, 401/403 the token, 404, 409, 413, 415, 503', type: ErrorBody }),
+    ApiDefaultResponse({ description: 'An error: 400 names the bad fields, 401/403 the token, 404, 409, 413, 415, 429 (QueueFull: cap and depth), 503', type: ErrorBody }),
   );
 
 /** A 200 whose body is one of `types` (a mutation by filter answers a dry run's count or what it did). */

@@ -1,3 +1,4 @@
+import type { DeleteTaskBody } from './dto/schedules.dto.js';
 import { Inject, Injectable } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service.js';
 import { AppConfig } from '../config/app-config.js';
@@ -42,6 +43,8 @@ export class TaskActions {
       dependsOn: body.dependsOn,
       priority: body.priority,
       runAfter: body.runAfter === undefined ? undefined : new Date(body.runAfter),
+      expiresAt: body.expiresAt === undefined ? undefined : new Date(body.expiresAt),
+      expireIn: body.expireIn,
       queueNow: body.queueNow,
       retry: body.retry,
     };
@@ -49,6 +52,15 @@ export class TaskActions {
       this.audit.record({ who, action: 'task.enqueue', target: { taskId: h.id, func: h.func, collection: h.collection, created: h.created }, count: 1 }, tx),
     );
     return handle;
+  }
+
+  /** Deletes one task by identity; TaskHasDependents / TaskRunning (409), TaskNotFound (404). */
+  async deleteOne(body: DeleteTaskBody, who: string) {
+    return this.tasks.deleteTask(body.func, body.args, {
+      collection: body.collection,
+      on: this.on,
+      within: (tx, d) => this.audit.record({ who, action: 'task.delete', target: { taskId: d.id, func: d.func, collection: d.collection, status: d.status }, count: 1 }, tx),
+    });
   }
 
   /** Retries one task; TaskRunning (409) while it runs, TaskNotFound (404). */

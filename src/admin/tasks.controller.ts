@@ -5,6 +5,7 @@ import type { Principal } from './admin-tokens.js';
 import { assertMay, CurrentPrincipal, RequiresRole } from './auth.guard.js';
 import { BodyOptional } from './body-policy.interceptor.js';
 import { EnqueueTaskBody } from './dto/enqueue-task.dto.js';
+import { DeletedTaskResponse, DeleteTaskBody } from './dto/schedules.dto.js';
 import { ListTasksQuery } from './dto/list-tasks.dto.js';
 import { CancelByFilterBody, PurgeQuery, RetryByFilterBody } from './dto/task-filter.dto.js';
 import { TaskIdParams } from './dto/task-params.dto.js';
@@ -75,6 +76,14 @@ export class TasksController {
       throw validationFailed([{ field: 'filter', message: `a cancel by filter needs at least one of ${FILTER_FIELDS.join(', ')}` }]);
     }
     return this.actions.cancelByFilter(body, principalName(who));
+  }
+
+  @Post('delete')
+  @HttpCode(HttpStatus.OK)
+  @ApiOperation({ summary: 'Delete one task by identity (func, args, collection) that no task depends on: 409 when some do or while it runs, 404 when there is none' })
+  @ApiOkResponse({ type: DeletedTaskResponse, description: 'The task deleted, with the status it had' })
+  deleteOne(@Body() body: DeleteTaskBody, @Query(NoParams) _query: unknown, @CurrentPrincipal() who: Principal): Promise<DeletedTaskResponse> {
+    return this.actions.deleteOne(body, principalName(who));
   }
 
   @Delete()

@@ -58,6 +58,9 @@ export class AppConfig {
     readonly bulkIntervalMs: number;
     readonly statsIntervalMs: number;
     readonly deadlineMs: number;
+    readonly periodicIntervalMs: number;
+    readonly periodicGraceMs: number;
+    readonly expiryIntervalMs: number;
   };
   readonly dispatch: {
     readonly queueLimit: number;
@@ -137,6 +140,9 @@ export class AppConfig {
       bulkIntervalMs: env.BULK_INTERVAL_SECONDS * 1000,
       statsIntervalMs: env.STATS_INTERVAL_SECONDS * 1000,
       deadlineMs: env.SYSTEM_TASK_DEADLINE_SECONDS * 1000,
+      periodicIntervalMs: env.PERIODIC_INTERVAL_MS,
+      periodicGraceMs: env.PERIODIC_MISFIRE_GRACE_SECONDS * 1000,
+      expiryIntervalMs: env.EXPIRY_INTERVAL_SECONDS * 1000,
     };
     this.dispatch = {
       queueLimit: env.DISPATCH_QUEUE_LIMIT,

@@ -219,6 +219,18 @@ export class EnvSchema {
   @Transform(toInt) @Min(1) @Max(86400) @IsInt()
   STATS_INTERVAL_SECONDS = 60;
 
+  /** Milliseconds between runs of the periodic job (fires due schedules). Default 1000. */
+  @Transform(toInt) @Min(100) @Max(3_600_000) @IsInt()
+  PERIODIC_INTERVAL_MS = 1000;
+
+  /** Seconds a schedule's slot may be late and still fire as itself; older slots were missed (the schedule's `missed` policy). Default 60. */
+  @Transform(toInt) @Min(1) @Max(86400) @IsInt()
+  PERIODIC_MISFIRE_GRACE_SECONDS = 60;
+
+  /** Seconds between runs of the expiry sweep (waiting tasks past their expiresAt become broken/expired). Default 5. */
+  @Transform(toInt) @Min(1) @Max(86400) @IsInt()
+  EXPIRY_INTERVAL_SECONDS = 5;
+
   /** Longest run of one cron job, seconds; it stops taking new work after this. Default 60. */
   @Transform(toInt) @Min(1) @Max(86400) @IsInt()
   SYSTEM_TASK_DEADLINE_SECONDS = 60;

@@ -8,6 +8,8 @@ export enum JobKey {
   Dispatcher = 10,
   BulkRunner = 11,
   Stats = 12,
+  Periodic = 13,
+  Expiry = 14,
 }
 export const JOB_LOCK_CLASS = 0x6c7a;
 

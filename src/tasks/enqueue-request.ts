@@ -32,6 +32,10 @@ export interface EnqueueOptions {
   runAfter?: Date;
   /** Size of the work, in bytes, for bulk batching. */
   sizeBytes?: number;
+  /** Not started by then: it ends `broken` / `expired` and never runs. Overrides the func's `expireIn`. */
+  expiresAt?: Date;
+  /** Like expiresAt, this long after the enqueue (milliseconds or `10m`, on the database's clock). */
+  expireIn?: number | string;
 }
 
 /** Enqueue in an application's own transaction: written with its work, published once it commits. */

@@ -6,6 +6,7 @@ import { dependencyId, EnqueueRequest, TaskHandle } from './enqueue-request.js';
 import type { Queryable } from '../database/queryable.js';
 import { EnqueueGateway, TaskIdentityRow } from './enqueue.gateway.js';
 import { FuncCatalog } from './func-catalog.js';
+import { parseDuration } from './task-handler.decorator.js';
 import { TaskStatus } from './task-status.js';
 import {
   ArgsTooLarge,
@@ -13,6 +14,7 @@ import {
   DependencyCycle,
   InvalidArgs,
   InvalidCollection,
+  QueueFull,
   TaskNotFound,
   UnknownFunc,
 } from './tasks.errors.js';
@@ -36,6 +38,10 @@ export interface PreparedEnqueue {
   retry: boolean;
   queueNow: boolean;
   deleteExtraDeps: boolean;
+  expiresAt: Date | null;
+  expireMs: number | null;
+  /** The func's cap on waiting tasks, if it has one. */
+  maxQueued?: number;
 }
 
 export interface WriteResult {
@@ -104,6 +110,7 @@ export class EnqueueWriter {
     }
     const sizeBytes = request.sizeBytes ?? bytes;
     if (!Number.isSafeInteger(sizeBytes) || sizeBytes < 0) throw new InvalidArgs(request.func, `sizeBytes must be a whole number >= 0`);
+    const { expiresAt, expireMs } = expiryOf(request, func.expireInMs);
     const hash = argsHash(args);
     const queueNow = (request.queueNow ?? true) && !func.bulk && (runAfter === null || runAfter.getTime() <= Date.now());
     return {
@@ -121,6 +128,9 @@ export class EnqueueWriter {
       retry: request.retry ?? false,
       queueNow,
       deleteExtraDeps: request.deleteExtraDeps ?? false,
+      expiresAt,
+      expireMs,
+      ...(func.maxQueued === undefined ? {} : { maxQueued: func.maxQueued }),
     };
   }
 
@@ -138,7 +148,10 @@ export class EnqueueWriter {
 
     // Created first, inside the caller's transaction (a cycle found below rolls it back): finding
     // the existing rows first cost a lookup per identity, slow on a table whose statistics lag.
+    const capped = [...new Set(unique.filter((r) => r.maxQueued !== undefined).map((r) => r.func))];
+    if (capped.length > 0) await store.lockCaps(capped);
     const { byKey, created } = await this.getOrCreate(store, unique);
+    if (capped.length > 0) await this.checkCaps(store, unique, byKey, created);
     const existedBefore = new Set([...byKey.values()].map((r) => r.id).filter((id) => !created.has(id)));
     await this.checkCycles(store, unique, new Map([...byKey].filter(([, row]) => existedBefore.has(row.id))));
 
@@ -175,7 +188,7 @@ export class EnqueueWriter {
    * queues. Returns undefined when a request needs the transactional write().
    */
   async writeSimple(q: Queryable, requests: PreparedEnqueue[]): Promise<WriteResult | undefined> {
-    if (requests.some((r) => r.deps.length > 0 || r.retry || r.deleteExtraDeps || !this.knownCollections.has(r.collection))) return undefined;
+    if (requests.some((r) => r.deps.length > 0 || r.retry || r.deleteExtraDeps || r.maxQueued !== undefined || !this.knownCollections.has(r.collection))) return undefined;
     const store = this.gateway(q);
     const unique = this.merge(requests);
     const { byKey, created } = await this.getOrCreate(store, unique);
@@ -271,6 +284,29 @@ export class EnqueueWriter {
     return [...byKey.values()];
   }
 
+  /**
+   * Queue caps, after the inserts (under the caps' locks, in the write's transaction): a capped func
+   * that got new tasks and now has more than its cap waiting throws QueueFull, and the caller rolls
+   * the whole write back. A fixed number of statements: one bounded count (cap + 1 index entries
+   * per func at most), and one full count only to say how deep the queue is when it refuses.
+   */
+  private async checkCaps(store: EnqueueGateway, unique: PreparedEnqueue[], byKey: Map<string, TaskIdentityRow>, created: Set<string>): Promise<void> {
+    const adding = new Map<string, { cap: number; n: number }>();
+    for (const r of unique) {
+      if (r.maxQueued === undefined || !created.has(byKey.get(r.key)!.id)) continue;
+      const a = adding.get(r.func) ?? { cap: r.maxQueued, n: 0 };
+      a.n++;
+      adding.set(r.func, a);
+    }
+    if (adding.size === 0) return;
+    const funcs = [...adding].map(([func, a]) => ({ func, upto: a.cap + 1 }));
+    const over = (await store.countWaiting(funcs, true)).filter((c) => c.depth > adding.get(c.func)!.cap);
+    if (over.length === 0) return;
+    const [full] = await store.countWaiting([{ func: over[0].func, upto: 0 }], false);
+    const a = adding.get(full.func)!;
+    throw new QueueFull(full.func, a.cap, full.depth - a.n, a.n);
+  }
+
   private async checkParents(store: EnqueueGateway, requests: PreparedEnqueue[]): Promise<void> {
     const ids = [...new Set(requests.flatMap((r) => r.deps.map((d) => d.prevId)))];
     if (ids.length === 0) return;
@@ -295,4 +331,21 @@ export class EnqueueWriter {
     const cycle = await store.findCycle(edges);
     if (cycle) throw new DependencyCycle(cycle.prev, cycle.next);
   }
+}
+
+/** A request's deadline to start: `expiresAt`, or `expireIn` (else the func's) after the insert; both given is an error. */
+function expiryOf(request: EnqueueRequest, funcDefaultMs: number | undefined): { expiresAt: Date | null; expireMs: number | null } {
+  if (request.expiresAt !== undefined && request.expireIn !== undefined) throw new InvalidArgs(request.func, 'give expiresAt or expireIn, not both');
+  if (request.expiresAt !== undefined) {
+    if (!(request.expiresAt instanceof Date) || Number.isNaN(request.expiresAt.getTime())) throw new InvalidArgs(request.func, 'expiresAt must be a valid Date');
+    return { expiresAt: request.expiresAt, expireMs: null };
+  }
+  if (request.expireIn !== undefined) {
+    try {
+      return { expiresAt: null, expireMs: parseDuration(request.expireIn, 'expireIn') };
+    } catch (err) {
+      throw new InvalidArgs(request.func, (err as Error).message);
+    }
+  }
+  return { expiresAt: null, expireMs: funcDefaultMs ?? null };
 }

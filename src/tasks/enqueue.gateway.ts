@@ -22,6 +22,9 @@ export interface NewTask extends TaskIdentity {
   priority: number;
   runAfter: Date | null;
   sizeBytes: number;
+  /** Deadline to start: a time, or milliseconds after the insert (database clock); neither: none. */
+  expiresAt: Date | null;
+  expireMs: number | null;
 }
 
 /** An edge prev -> next, named as the child's handler sees its parent. */
@@ -70,7 +73,19 @@ export class EnqueueGateway {
       tasks.map((t) => t.runAfter),
       tasks.map((t) => t.sizeBytes),
       tasks.map((_, i) => i),
+      tasks.map((t) => t.expiresAt),
+      tasks.map((t) => t.expireMs),
     ]);
+  }
+
+  /** Queue caps: waits for (and holds until the transaction ends) the cap lock of each func. */
+  async lockCaps(funcs: readonly string[]): Promise<void> {
+    await this.q.rows(this.sql.lockCaps, [funcs]);
+  }
+
+  /** Waiting tasks of each func, counted up to `upto` each (`bounded`), or in full. */
+  countWaiting(funcs: readonly { func: string; upto: number }[], bounded: boolean): Promise<{ func: string; depth: number }[]> {
+    return this.q.rows<{ func: string; depth: number }>(this.sql.countWaiting, [funcs.map((f) => f.func), funcs.map((f) => f.upto), bounded]);
   }
 
   /** The existing tasks of these identities. */

@@ -226,6 +226,12 @@ function servedFunc(f: RegisteredFunc): ServedFunc {
     queue: f.queue,
     bulk: f.bulk,
     priority: f.priority,
-    options: { timeoutMs: f.timeoutMs, ...(f.resyncMs === undefined ? {} : { resyncMs: f.resyncMs }), logArgs: f.logArgs },
+    options: {
+      timeoutMs: f.timeoutMs,
+      ...(f.resyncMs === undefined ? {} : { resyncMs: f.resyncMs }),
+      logArgs: f.logArgs,
+      ...(f.expireInMs === undefined ? {} : { expireInMs: f.expireInMs }),
+      ...(f.maxQueued === undefined ? {} : { maxQueued: f.maxQueued }),
+    },
   };
 }

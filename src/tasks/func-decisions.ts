@@ -15,6 +15,10 @@ export interface LocalFunc {
   priority: number;
   resyncMs?: number;
   logArgs: boolean;
+  /** Default deadline to start its tasks, from their enqueue. */
+  expireInMs?: number;
+  /** Cap on its waiting tasks. */
+  maxQueued?: number;
 }
 
 /**
@@ -63,11 +67,19 @@ export function mergeCatalog(local: readonly LocalFunc[], recorded: readonly Rec
 }
 
 function describeLocal(f: LocalFunc) {
-  return { queue: f.queue, bulk: f.bulk, priority: f.priority, resyncMs: f.resyncMs, logArgs: f.logArgs };
+  return { queue: f.queue, bulk: f.bulk, priority: f.priority, resyncMs: f.resyncMs, logArgs: f.logArgs, expireInMs: f.expireInMs, maxQueued: f.maxQueued };
 }
 
 function describeRecorded(f: RecordedFunc) {
-  return { queue: f.queue, bulk: f.bulk, priority: f.priority, resyncMs: f.options.resyncMs, logArgs: f.options.logArgs === true };
+  return {
+    queue: f.queue,
+    bulk: f.bulk,
+    priority: f.priority,
+    resyncMs: f.options.resyncMs,
+    logArgs: f.options.logArgs === true,
+    expireInMs: f.options.expireInMs,
+    maxQueued: f.options.maxQueued,
+  };
 }
 
 /** The newest version a live server runs of `func`, when it is newer than `version`; otherwise undefined. */

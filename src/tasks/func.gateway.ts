@@ -22,6 +22,8 @@ export interface FuncOptions {
   timeoutMs?: number;
   resyncMs?: number;
   logArgs?: boolean;
+  expireInMs?: number;
+  maxQueued?: number;
 }
 
 /** A live process serving a func: `host:pid:bootid`, its version of the func, its last heartbeat. */
@@ -79,6 +81,8 @@ function recorded(row: FuncRow): RecordedFunc {
       timeoutMs: typeof options.timeoutMs === 'number' ? options.timeoutMs : undefined,
       resyncMs: typeof options.resyncMs === 'number' ? options.resyncMs : undefined,
       logArgs: options.logArgs === true,
+      expireInMs: typeof options.expireInMs === 'number' ? options.expireInMs : undefined,
+      maxQueued: typeof options.maxQueued === 'number' ? options.maxQueued : undefined,
     },
     servers: row.servers.map((s) => ({ server: s.server, version: s.version, lastSeen: new Date(s.lastSeen) })),
   };

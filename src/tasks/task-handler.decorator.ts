@@ -35,7 +35,30 @@ export interface TaskHandlerOptions {
   resync?: number | string;
   /** Let its args appear in logs (they are redacted by default). */
   logArgs?: boolean;
+  /** Run it periodically: `{ cron, tz }` or `{ every }` (a schedule named after the func; docs/funcs.md). */
+  schedule?: HandlerSchedule;
+  /** Tasks not started this long after their enqueue end `broken` / `expired` (milliseconds or `10m`); enqueue's expireIn/expiresAt override it. */
+  expireIn?: number | string;
+  /** At most this many of its tasks wait (pending, queued, deferred); an enqueue past it throws QueueFull. */
+  maxQueued?: number;
 }
+
+/** When and how a handler's tasks run periodically (`@TaskHandler(name, { schedule })`): `cron` (and `tz`) or `every`. */
+export interface HandlerSchedule {
+  /** A cron expression: 5 fields, or 6 with seconds first (`*\/10 * * * * *`). */
+  cron?: string;
+  /** The cron's IANA time zone (`Europe/Paris`). Default UTC. */
+  tz?: string;
+  /** Every N milliseconds, or a duration like `30s`, `5m`: slots at whole multiples since the epoch. */
+  every?: number | string;
+  /** The args of each run (a JSON object; the slot is added as `slot`). Default `{}`. */
+  args?: Record<string, unknown>;
+  /** Default `default`. */
+  collection?: string;
+  /** Slots missed while no scheduler ran: `once` (one run for all of them, the default) or `skip`. */
+  missed?: 'once' | 'skip';
+}
+
 
 export interface TaskHandlerMetadata extends TaskHandlerOptions {
   name: string;

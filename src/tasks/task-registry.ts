@@ -4,6 +4,7 @@ import { Broker } from '../broker/broker.js';
 import { AppConfig } from '../config/app-config.js';
 import {
   BulkHandlerFn,
+  type HandlerSchedule,
   Isolation,
   ISOLATIONS,
   parseDuration,
@@ -12,6 +13,7 @@ import {
   TaskHandlerMetadata,
 } from './task-handler.decorator.js';
 import { DuplicateTaskHandler, InvalidHandler } from './tasks.errors.js';
+import { FailureHooks, ON_TASK_FAILURE_METADATA, type TaskFailureHook } from './failure-hooks.js';
 
 export interface RegisteredFunc {
   name: string;
@@ -29,6 +31,10 @@ export interface RegisteredFunc {
   priority: number;
   resyncMs?: number;
   logArgs: boolean;
+  expireInMs?: number;
+  maxQueued?: number;
+  /** Its periodic schedule, as declared (checked by the schedules module at boot). */
+  schedule?: HandlerSchedule;
   /** `Class.method`, for messages. */
   owner: string;
   run: TaskHandlerFn | BulkHandlerFn;
@@ -43,20 +49,36 @@ export interface FoundHandler {
   run: TaskHandlerFn | BulkHandlerFn;
 }
 
-/** Every @TaskHandler method of the providers Nest built (the worker's registry, and an isolate's). */
-export function discoverTaskHandlers(discovery: DiscoveryService, scanner: MetadataScanner): FoundHandler[] {
-  const found: FoundHandler[] = [];
+/** Every method of the providers Nest built, with `Class.method` and its instance. */
+function providerMethods(discovery: DiscoveryService, scanner: MetadataScanner): { owner: string; fn: (...args: never[]) => unknown; instance: object }[] {
+  const methods: { owner: string; fn: (...args: never[]) => unknown; instance: object }[] = [];
   for (const wrapper of discovery.getProviders()) {
     const instance = wrapper.instance as Record<string, unknown> | undefined;
     if (!instance || typeof instance !== 'object' || wrapper.isAlias) continue;
     const proto = Object.getPrototypeOf(instance) as object;
     for (const method of scanner.getAllMethodNames(proto)) {
       const fn = (proto as Record<string, unknown>)[method];
-      const meta = typeof fn === 'function' ? (Reflect.getMetadata(TASK_HANDLER_METADATA, fn) as TaskHandlerMetadata | undefined) : undefined;
-      if (meta) found.push({ meta, owner: `${proto.constructor.name}.${method}`, run: (fn as TaskHandlerFn).bind(instance) });
+      if (typeof fn === 'function') methods.push({ owner: `${proto.constructor.name}.${method}`, fn: fn as (...args: never[]) => unknown, instance });
     }
   }
+  return methods;
+}
+
+/** Every @TaskHandler method of the providers Nest built (the worker's registry, and an isolate's). */
+export function discoverTaskHandlers(discovery: DiscoveryService, scanner: MetadataScanner): FoundHandler[] {
+  const found: FoundHandler[] = [];
+  for (const { owner, fn, instance } of providerMethods(discovery, scanner)) {
+    const meta = Reflect.getMetadata(TASK_HANDLER_METADATA, fn) as TaskHandlerMetadata | undefined;
+    if (meta) found.push({ meta, owner, run: (fn as unknown as TaskHandlerFn).bind(instance) });
+  }
   return found;
+}
+
+/** Every @OnTaskFailure method of the providers Nest built (the worker's registry only: hooks run in the worker). */
+export function discoverFailureHooks(discovery: DiscoveryService, scanner: MetadataScanner): { owner: string; run: TaskFailureHook }[] {
+  return providerMethods(discovery, scanner)
+    .filter(({ fn }) => Reflect.getMetadata(ON_TASK_FAILURE_METADATA, fn))
+    .map(({ owner, fn, instance }) => ({ owner, run: (fn as unknown as TaskFailureHook).bind(instance) }));
 }
 
 /** Every @TaskHandler of the application, found at boot through Nest's DiscoveryService. */
@@ -64,6 +86,8 @@ export function discoverTaskHandlers(discovery: DiscoveryService, scanner: Metad
 export class TaskRegistry implements OnModuleInit {
   private readonly logger = new Logger(TaskRegistry.name);
   private readonly funcs = new Map<string, RegisteredFunc>();
+  /** The app's @OnTaskFailure methods, found in the same scan as the handlers. */
+  readonly failureHooks = new FailureHooks();
 
   constructor(
     private readonly discovery: DiscoveryService,
@@ -74,6 +98,7 @@ export class TaskRegistry implements OnModuleInit {
 
   onModuleInit(): void {
     for (const found of discoverTaskHandlers(this.discovery, this.scanner)) this.register(found.meta, found.owner, found.run);
+    for (const hook of discoverFailureHooks(this.discovery, this.scanner)) this.failureHooks.add(hook.owner, hook.run);
     // Every role publishes (enqueue, retry, dispatch): the broker must know each func's queue group.
     this.broker.registerQueues(this.all().map((f) => ({ func: f.name, queue: f.queue })));
     this.logger.log(`registered ${this.funcs.size} task funcs`);
@@ -101,6 +126,7 @@ export class TaskRegistry implements OnModuleInit {
       priority,
       resyncMs: meta.resync === undefined ? undefined : parseDuration(meta.resync, `${owner}: resync`),
       logArgs: meta.logArgs ?? false,
+      ...flowOptions(meta, owner),
       owner,
       run,
     };
@@ -150,4 +176,16 @@ export class TaskRegistry implements OnModuleInit {
   version(name: string): number | undefined {
     return this.funcs.get(name)?.version;
   }
+}
+
+/** A handler's expiry, queue cap and schedule options (issue 18), checked. */
+function flowOptions(meta: TaskHandlerMetadata, owner: string): Pick<RegisteredFunc, 'expireInMs' | 'maxQueued' | 'schedule'> {
+  if (meta.maxQueued !== undefined && (!Number.isSafeInteger(meta.maxQueued) || meta.maxQueued < 0)) {
+    throw new InvalidHandler(`${owner}: maxQueued must be a whole number >= 0 (got ${JSON.stringify(meta.maxQueued)})`);
+  }
+  return {
+    ...(meta.expireIn === undefined ? {} : { expireInMs: parseDuration(meta.expireIn, `${owner}: expireIn`) }),
+    ...(meta.maxQueued === undefined ? {} : { maxQueued: meta.maxQueued }),
+    ...(meta.schedule === undefined ? {} : { schedule: meta.schedule }),
+  };
 }

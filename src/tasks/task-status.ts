@@ -33,6 +33,8 @@ export const BrokenReason = {
   Cancelled: 'cancelled',
   ResultTooLarge: 'result_too_large',
   InvalidResult: 'invalid_result',
+  /** Not started by its deadline (expiresAt / expireIn): never run. */
+  Expired: 'expired',
 } as const;
 
 /** A task's id: defined where it travels (broker.ts), the same type everywhere. */

@@ -18,6 +18,9 @@ import { TaskStatus } from './task-status.js';
 // date_modified) INCLUDE (status, broken_reason): TypeORM cannot say INCLUDE.
 @Index('task_finished_idx', { synchronize: false })
 @Index('task_failed_idx', { synchronize: false })
+// Expiry's sweep (expires_at of waiting rows) and the queue caps' count (waiting rows of a func).
+@Index('task_expires_idx', { synchronize: false })
+@Index('task_waiting_func_idx', { synchronize: false })
 export class TaskEntity {
   @PrimaryGeneratedColumn('identity', { type: 'bigint', generatedIdentity: 'BY DEFAULT' })
   id: string;
@@ -68,6 +71,10 @@ export class TaskEntity {
 
   @Column({ name: 'run_after', type: 'timestamptz', nullable: true })
   runAfter: Date | null;
+
+  /** Not started by then: `broken` / `expired`, never run. */
+  @Column({ name: 'expires_at', type: 'timestamptz', nullable: true })
+  expiresAt: Date | null;
 
   @Column({ type: 'varchar', length: 200, nullable: true })
   worker: string | null;

@@ -12,7 +12,11 @@ export type LaterzErrorCode =
   | 'task_running'
   | 'duplicate_task_handler'
   | 'invalid_handler'
-  | 'not_in_transaction';
+  | 'not_in_transaction'
+  | 'queue_full'
+  | 'task_has_dependents'
+  | 'invalid_schedule'
+  | 'schedule_not_found';
 
 /** Base of the engine's typed errors. */
 export class LaterzError extends Error {
@@ -93,6 +97,28 @@ export class InvalidHandler extends LaterzError {
 export class NotInTransaction extends LaterzError {
   constructor(reason: string) {
     super('not_in_transaction', `enqueue with tx: ${reason}`);
+  }
+}
+
+/** An enqueue would take a capped func past its `maxQueued` waiting tasks: nothing was written (HTTP 429). */
+export class QueueFull extends LaterzError {
+  constructor(
+    readonly func: string,
+    readonly cap: number,
+    readonly depth: number,
+    adding = 1,
+  ) {
+    super('queue_full', `queue of "${func}" is full: ${depth} task(s) wait (pending, queued or deferred), its cap (maxQueued) is ${cap}, ${adding} more would pass it`);
+  }
+}
+
+/** A delete by identity of a task other tasks depend on (or one running): nothing was deleted. */
+export class TaskHasDependents extends LaterzError {
+  constructor(
+    readonly taskId: TaskId,
+    readonly dependents: number,
+  ) {
+    super('task_has_dependents', `task ${taskId} cannot be deleted: ${dependents} other task(s) depend on it`);
   }
 }
 

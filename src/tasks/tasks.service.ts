@@ -13,7 +13,9 @@ import { TaskReadGateway, type TaskStateRow } from './task-read.gateway.js';
 import { inSavepoint, joinTransaction } from '../database/caller-transaction.js';
 import { FuncCatalog } from './func-catalog.js';
 import { TaskId, TaskStatus } from './task-status.js';
-import { LaterzError, NotInTransaction, TaskNotFound, TaskRunning } from './tasks.errors.js';
+import { InvalidArgs, LaterzError, NotInTransaction, TaskHasDependents, TaskNotFound, TaskRunning } from './tasks.errors.js';
+import { argsHash, canonicalJson } from './canonical-json.js';
+import { TaskDeleteGateway } from './task-delete.gateway.js';
 
 /**
  * Enqueue (idempotent get-or-create) and retry: the API handlers and operators write against.
@@ -79,7 +81,8 @@ export class TasksService {
     // A dependency can be refused after the inserts (a cycle): in the caller's transaction, which the
     // caller may still commit, a savepoint keeps the batch whole or absent.
     const write = () => this.writer.write(joined.q, prepared);
-    const result = prepared.some((p) => p.deps.length > 0) ? await inSavepoint(joined.q, write) : await write();
+    // A queue cap is also checked after the inserts (QueueFull).
+    const result = prepared.some((p) => p.deps.length > 0 || p.maxQueued !== undefined) ? await inSavepoint(joined.q, write) : await write();
     await this.onCommit.afterCommit(joined, result.toPublish);
     return result.handles;
   }
@@ -110,6 +113,34 @@ export class TasksService {
     const { priority, ...handle } = row;
     if (handle.status === TaskStatus.Queued) await on.broker.publish([{ collection: handle.collection, taskId: handle.id, func: handle.func, priority }], PublishPriority.Enqueue);
     return { ...handle, created: false };
+  }
+
+  /**
+   * Deletes the task `func(args)` of a collection (snoop's `func.delete(args)`), in one transaction:
+   * TaskNotFound when there is none, TaskHasDependents when other tasks depend on it, TaskRunning
+   * while it runs; nothing is deleted then. Its edges to its parents, its attempts and its identity
+   * go with it; a broker message still carrying its id finds nothing to run.
+   */
+  async deleteTask(func: string, args: unknown, options: { collection?: string; on?: Executor; within?: SameTransaction<DeletedTask> } = {}): Promise<DeletedTask> {
+    const collection = options.collection ?? 'default';
+    let hash: Buffer;
+    try {
+      hash = argsHash(canonicalJson(args ?? null));
+    } catch (err) {
+      throw new InvalidArgs(func, (err as Error).message);
+    }
+    const on = options.on ?? this.engine;
+    return on.db.transaction(async (tx) => {
+      const store = new TaskDeleteGateway(tx);
+      const row = await store.lockByIdentity(collection, func, hash);
+      if (!row) throw new TaskNotFound(`${func} with these args in collection "${collection}"`);
+      const dependents = await store.countDependents(row.id);
+      if (dependents > 0) throw new TaskHasDependents(row.id, dependents);
+      if (!(await store.deleteIfNotStarted(row.id))) throw new TaskRunning(row.id);
+      const deleted = { id: row.id, collection, func, status: row.status as TaskStatus };
+      await options.within?.(tx, deleted);
+      return deleted;
+    });
   }
 
   private async enqueueOn(on: Executor, prepared: PreparedEnqueue[], within?: SameTransaction<TaskHandle[]>): Promise<TaskHandle[]> {
@@ -151,6 +182,14 @@ export class TasksService {
     this.writer.committed(result);
     if (result.toPublish.length > 0) await broker.publish(result.toPublish, PublishPriority.Enqueue);
   }
+}
+
+/** A task deleteTask removed, with the status it had. */
+export interface DeletedTask {
+  id: TaskId;
+  collection: string;
+  func: string;
+  status: TaskStatus;
 }
 
 /** A task as `TasksService.get` reads it. */

@@ -65,6 +65,11 @@ describe('admin API security (api role, reference pipeline routes included)', ()
       'GET /health/live',
       'GET /health/ready',
       'GET /api/collections/:name/search',
+      'POST /api/tasks/delete',
+      'GET /api/schedules',
+      'GET /api/schedules/:name',
+      'POST /api/schedules',
+      'DELETE /api/schedules/:name',
     ]) {
       expect(table).toContain(expected);
     }

@@ -51,6 +51,8 @@ export async function startTestApp(options: {
     DISPATCH_INTERVAL_SECONDS: '86400',
     BULK_INTERVAL_SECONDS: '86400',
     STATS_INTERVAL_SECONDS: '86400',
+    PERIODIC_INTERVAL_MS: '3600000',
+    EXPIRY_INTERVAL_SECONDS: '86400',
     // The reference pipeline (and its demo collection) only where a test asks for it.
     PIPELINE_ENABLED: 'false',
     AMQP_URL: process.env.TEST_AMQP === '1' ? process.env.AMQP_URL : undefined,

@@ -67,7 +67,7 @@ describe('two schedulers on one database', () => {
   });
 
   it('registers the three jobs on their intervals', () => {
-    for (const app of [one, two]) expect(app.get(SchedulerRegistry).getIntervals().sort()).toEqual(['bulk-runner', 'dispatcher', 'stats']);
+    for (const app of [one, two]) expect(app.get(SchedulerRegistry).getIntervals().sort()).toEqual(['bulk-runner', 'dispatcher', 'expiry', 'periodic', 'stats']);
   });
 
   describe.each(Object.entries(JOBS))('%s', (_name, job) => {

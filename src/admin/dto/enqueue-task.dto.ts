@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsBoolean, IsInt, Matches, Max, Min } from 'class-validator';
 import { JSON_VALUE_SCHEMA } from '../openapi.js';
-import { COLLECTION_NAME, FUNC_NAME, IsDependencyMap, IsIsoDateTime, IsJsonValue, OpaqueJson, Optional } from './validators.js';
+import { COLLECTION_NAME, DURATION, FUNC_NAME, IsDependencyMap, IsIsoDateTime, IsJsonValue, OpaqueJson, Optional } from './validators.js';
 
 /** Body of `POST /api/tasks`. */
 export class EnqueueTaskBody {
@@ -42,6 +42,16 @@ export class EnqueueTaskBody {
   @Optional()
   @IsIsoDateTime()
   runAfter?: string;
+
+  @ApiPropertyOptional({ description: 'Not started by this time (ISO 8601): it ends broken / expired and never runs' })
+  @Optional()
+  @IsIsoDateTime()
+  expiresAt?: string;
+
+  @ApiPropertyOptional({ description: 'Like expiresAt, this long after the enqueue: a duration like 90s, 10m, 2h', example: '10m' })
+  @Optional()
+  @Matches(DURATION, { message: 'expireIn must be a duration like 250ms, 90s, 10m, 2h, 1d' })
+  expireIn?: string;
 
   @ApiPropertyOptional({ description: 'Hand it to the broker now (default true)' })
   @Optional()

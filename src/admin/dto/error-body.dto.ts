@@ -13,4 +13,10 @@ export class ErrorBody {
 
   @ApiPropertyOptional({ description: 'The request fields at fault, when known', type: [String], example: ['limit'] })
   fields?: string[];
+
+  @ApiPropertyOptional({ description: "429 QueueFull: the func's cap (maxQueued)", type: 'integer', example: 1000 })
+  cap?: number;
+
+  @ApiPropertyOptional({ description: '429 QueueFull: how many of its tasks wait now (pending, queued, deferred)', type: 'integer', example: 1000 })
+  depth?: number;
 }

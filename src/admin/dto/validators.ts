@@ -6,6 +6,7 @@ const MAX_BIGINT = 9223372036854775807n;
 
 export const COLLECTION_NAME = /^[A-Za-z0-9_.-]{1,100}$/;
 export const FUNC_NAME = /^[A-Za-z0-9_.-]{1,200}$/;
+export const DURATION = /^\d+(\.\d+)?\s*(ms|s|m|h|d)$/;
 export const DEPENDENCY_NAME = /^[A-Za-z0-9_.-]{1,100}$/;
 export const BROKEN_REASON = /^[A-Za-z0-9_.:-]{1,100}$/;
 const NUL = String.fromCharCode(0);

@@ -1,3 +1,4 @@
+import { failsForGood, type TaskFailure } from '../../tasks/failure-hooks.js';
 import { Injectable, Logger } from '@nestjs/common';
 import { hostname } from 'node:os';
 import { Broker, PublishPriority, PublishRef } from '../../broker/broker.js';
@@ -171,8 +172,30 @@ export class BulkBatchService {
         .filter((r) => r.kind === 'next')
         .map((r) => ({ taskId: r.id, collection: r.collection!, func: r.func!, priority: r.priority! }));
       if (next.length > 0) await this.broker.publish(next, PublishPriority.Next);
+      void this.registry.failureHooks.report(this.failedForGood(finished, picked, statuses, collection, func.name, failedWith));
     };
     return { result, finish };
+  }
+
+  /** The batch's tasks that failed for good (failsForGood): what the failure hooks get. */
+  private failedForGood(
+    finished: readonly BulkFinishRow[],
+    picked: readonly { id: string; attempt: number }[],
+    statuses: readonly string[],
+    collection: string,
+    func: string,
+    error: string,
+  ): TaskFailure[] {
+    if (this.registry.failureHooks.size === 0) return [];
+    const failCounts = new Map(finished.filter((r) => r.kind === 'done').map((r) => [r.id, r.fail_count ?? 0]));
+    return picked.flatMap((p, i) => {
+      const status = statuses[i];
+      const failCount = failCounts.get(p.id);
+      if (failCount === undefined || (status !== TaskStatus.Broken && status !== TaskStatus.Error)) return [];
+      if (!failsForGood({ status, failCount }, this.config.dispatch.retryTiers)) return [];
+      const reason = status === TaskStatus.Broken ? 'bulk_item_failed' : '';
+      return [{ taskId: p.id, collection, func, attempt: p.attempt, status, reason, error, failCount }];
+    });
   }
 
   /**

@@ -15,7 +15,7 @@ function locked(over: Partial<LockedRow> = {}): LockedRow {
   return { id: String(nextId++), collection: 'c', func: 'f', args: { n: 1 }, status: TaskStatus.Pending, version: 2, attempt: 0, size_bytes: '12', has_prev: false, ...over };
 }
 function fastRow(over: Partial<ClaimRow> = {}): ClaimRow {
-  return { ...locked(), priority: 0, paused: false, busy: false, started_attempt: null, parents: null, ...over };
+  return { ...locked(), priority: 0, paused: false, busy: false, expired: false, started_attempt: null, parents: null, ...over };
 }
 function parent(child: LockedRow, over: Partial<ParentRow> = {}): ParentRow {
   return { next_id: child.id, name: 'p', id: String(nextId++), func: 'f', status: TaskStatus.Success, version: 2, result: { ok: true }, error: '', broken_reason: '', ...over };
@@ -75,6 +75,8 @@ describe('afterFastPath', () => {
 
   it('leaves a busy row alone, queued or not: an earlier attempt still holds its lock (the statement handed a queued one back to pending)', () => {
     expect(afterFastPath([fastRow({ busy: true, status: TaskStatus.Queued }), fastRow({ busy: true, status: TaskStatus.Pending })], claims)).toEqual({ started: [], unsettled: [], handBack: [] });
+    // An expired row was broken by the statement itself: nothing more to do with it.
+    expect(afterFastPath([fastRow({ expired: true, status: TaskStatus.Queued })], claims)).toEqual({ started: [], unsettled: [], handBack: [] });
   });
 
   it('leaves a running row and a failed one (waiting for its retry tier) alone', () => {

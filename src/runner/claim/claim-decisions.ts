@@ -99,7 +99,7 @@ export function afterFastPath(rows: readonly ClaimRow[], claims: ClaimedFuncs): 
   const handBack: PublishRef[] = [];
   for (const row of rows) {
     if (row.started_attempt !== null) started.push(claimedTask(row, row.started_attempt, depsOf(row.parents ?? [])));
-    else if (row.busy) continue;
+    else if (row.busy || row.expired) continue;
     else if (!claims.has(row.func)) {
       if (row.status === TaskStatus.Queued && !row.paused) handBack.push({ collection: row.collection, taskId: row.id, func: row.func, priority: row.priority });
     } else if (!row.paused && !leftAlone(row)) unsettled.push(row.id);

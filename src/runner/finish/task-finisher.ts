@@ -7,6 +7,7 @@ import { FinishGateway, type FinishRow } from '../../tasks/finish.gateway.js';
 import { FuncCatalog } from '../../tasks/func-catalog.js';
 import { TaskRegistry } from '../../tasks/task-registry.js';
 import { TaskStatus } from '../../tasks/task-status.js';
+import { failsForGood, type TaskFailure } from '../../tasks/failure-hooks.js';
 import type { ClaimedTask } from '../claim/claim-decisions.js';
 import type { LogBuffer } from '../run/run-context.js';
 import { Outcome } from '../run/task-outcome.js';
@@ -163,16 +164,33 @@ export class TaskFinisher implements OnModuleDestroy {
     }
     await this.session.unlock(unlock).catch((err: Error) => this.logger.warn(`advisory unlock failed: ${err.message}`));
     const done = new Set<string>();
+    const failCounts = new Map<string, number>();
     const next: PublishRef[] = [];
     for (const row of rows) {
-      if (row.kind === 'done') done.add(row.id);
+      if (row.kind === 'done') {
+        done.add(row.id);
+        failCounts.set(row.id, row.fail_count ?? 0);
+      }
       else if (row.kind === 'next') next.push({ taskId: row.id, collection: row.collection!, func: row.func!, priority: row.priority! });
     }
     const after = (async () => {
       if (next.length > 0) await this.broker.publish(next, PublishPriority.Next);
       await this.topUp(items);
     })();
+    void this.registry.failureHooks.report(this.failedForGood(items, failCounts));
     return { results: items.map((i) => done.has(i.task.id)), after };
+  }
+
+  /** The landed outcomes that end their tasks for good (failsForGood): what the failure hooks get. */
+  private failedForGood(items: Finished[], failCounts: ReadonlyMap<string, number>): TaskFailure[] {
+    if (this.registry.failureHooks.size === 0) return [];
+    const tiers = this.config.dispatch.retryTiers;
+    return items.flatMap((i) => {
+      const failCount = failCounts.get(i.task.id);
+      const status = i.outcome.status;
+      if (failCount === undefined || (status !== TaskStatus.Broken && status !== TaskStatus.Error) || !failsForGood({ status, failCount }, tiers)) return [];
+      return [{ taskId: i.task.id, collection: i.task.collection, func: i.task.func, attempt: i.task.attempt, status, reason: i.outcome.reason, error: i.outcome.error, failCount }];
+    });
   }
 
   /** Like snoop's queue_another_task: a few pending tasks of the funcs just finished, at most every 250 ms. */

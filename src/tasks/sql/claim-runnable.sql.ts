@@ -31,7 +31,8 @@ const claimRunnable = (name: string, pick: string): Statement => ({
          picked AS MATERIALIZED (
            SELECT t.id, t.collection, t.func, t.args, t.status, t.version, t.attempt, t.size_bytes, t.priority,
                   EXISTS (SELECT 1 FROM task_dependency d WHERE d.next_id = t.id) AS has_prev,
-                  t.collection IN (SELECT name FROM paused_names) AS paused
+                  t.collection IN (SELECT name FROM paused_names) AS paused,
+                  (t.expires_at IS NOT NULL AND t.expires_at <= now() AND t.status IN ('pending', 'queued', 'deferred', 'error')) AS expired
              FROM ${pick}
          ),
          funcs AS (SELECT * FROM unnest($3::text[], $4::int[]) AS f(func, version)),
@@ -53,7 +54,7 @@ const claimRunnable = (name: string, pick: string): Statement => ({
          ),
          runnable AS MATERIALIZED (
            SELECT p.id, p.id = ANY($6::bigint[]) AS here FROM picked p JOIN funcs f ON f.func = p.func
-            WHERE p.func = ANY($5::text[]) AND NOT p.paused AND p.status NOT IN ('started', 'error')
+            WHERE p.func = ANY($5::text[]) AND NOT p.paused AND NOT p.expired AND p.status NOT IN ('started', 'error')
               AND NOT (p.status IN ('success', 'broken') AND p.version = f.version)
               AND NOT (p.has_prev AND p.id IN (SELECT next_id FROM blocked))
          ),
@@ -72,7 +73,13 @@ const claimRunnable = (name: string, pick: string): Statement => ({
          handed_back AS (
            UPDATE task SET status = 'pending', date_modified = now()
             WHERE id = ANY ((SELECT array_agg(id) FROM picked
-                              WHERE status = 'queued' AND (paused OR id IN (SELECT id FROM busy)))::bigint[])
+                              WHERE status = 'queued' AND NOT expired AND (paused OR id IN (SELECT id FROM busy)))::bigint[])
+         ),
+         -- Past its deadline and not started (expiresAt): broken, never run, whoever serves its func.
+         expired AS (
+           UPDATE task SET status = 'broken', broken_reason = 'expired', error = 'not started by its deadline (expiresAt)',
+                  date_finished = now(), date_modified = now()
+            WHERE id = ANY ((SELECT array_agg(id) FROM picked WHERE expired)::bigint[])
          ),
          -- Looked up by key in one jsonb object each: a join of these CTEs (no index, estimates of
          -- a generic plan) became a nested loop, quadratic in the batch.
@@ -84,7 +91,7 @@ const claimRunnable = (name: string, pick: string): Statement => ({
                      FROM parents GROUP BY next_id) g
          )
     SELECT p.id::text AS id, p.collection, p.func, p.args, p.status::text AS status, p.version, p.attempt,
-           p.size_bytes::bigint AS size_bytes, p.priority, p.has_prev, p.paused, p.id IN (SELECT id FROM busy) AS busy,
+           p.size_bytes::bigint AS size_bytes, p.priority, p.has_prev, p.paused, p.expired, p.id IN (SELECT id FROM busy) AS busy,
            ((SELECT m FROM attempts) ->> p.id::text)::int AS started_attempt,
            CASE WHEN p.has_prev THEN (SELECT m FROM parent_outcomes) -> p.id::text END AS parents
       FROM picked p`,
@@ -126,6 +133,8 @@ export interface ClaimRow extends LockedRow {
   paused: boolean;
   /** Runnable, but its advisory lock is held (an earlier attempt still runs): not started, handed back if it was queued. */
   busy: boolean;
+  /** Past its expiresAt: the statement made it broken / expired. */
+  expired: boolean;
   /** Set when this statement started the row: the new attempt, its fencing token. */
   started_attempt: number | null;
   parents: { name: string; status: string; result: unknown; error: string; reason: string }[] | null;

@@ -8,6 +8,9 @@ import type { Statement } from '../../database/queryable.js';
  * connection (pg refuses one name for two texts).
  */
 
+/** The class of the queue caps' advisory locks (two-int form; "lc"). */
+const CAP_LOCK_CLASS = 0x6c63;
+
 /** PostgreSQL keeps the first 63 bytes of a prepared statement's name: two longer ones could collide. */
 const MAX_NAME = 63;
 
@@ -30,6 +33,8 @@ export interface EnqueueStatements {
   ensureCollections: Statement;
   queuedRefs: Statement;
   notifyEach: Statement;
+  lockCaps: Statement;
+  countWaiting: Statement;
 }
 
 export interface TaskIdentityRow {
@@ -100,8 +105,8 @@ export function enqueueStatements(schema: string): EnqueueStatements {
       `
     WITH k AS (
            SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::bytea[], $5::${s}task_status[], $6::int[], $7::smallint[],
-                                $8::timestamptz[], $9::bigint[], $10::int[])
-                    AS k(collection, func, args, args_hash, status, version, priority, run_after, size_bytes, ord)
+                                $8::timestamptz[], $9::bigint[], $10::int[], $11::timestamptz[], $12::float8[])
+                    AS k(collection, func, args, args_hash, status, version, priority, run_after, size_bytes, ord, expires_at, expire_ms)
          ),
          keyed AS (
            INSERT INTO ${s}task_key (collection, func, args_hash, task_id)
@@ -117,8 +122,9 @@ export function enqueueStatements(schema: string): EnqueueStatements {
          -- Runs to completion although nothing reads it (a data-modifying CTE always does); the
          -- keys' foreign key is checked at the end of the statement, when these rows exist.
          ins AS (
-           INSERT INTO ${s}task (id, collection, func, args, args_hash, status, version, priority, run_after, size_bytes)
-           SELECT id, collection, func, args, args_hash, status, version, priority, run_after, size_bytes FROM created
+           INSERT INTO ${s}task (id, collection, func, args, args_hash, status, version, priority, run_after, size_bytes, expires_at)
+           SELECT id, collection, func, args, args_hash, status, version, priority, run_after, size_bytes,
+                  COALESCE(expires_at, now() + expire_ms * interval '1 millisecond') FROM created
          )
     SELECT true AS created, id::text AS id, collection, func, status::text AS status, priority, ord FROM created
     UNION ALL
@@ -182,6 +188,25 @@ export function enqueueStatements(schema: string): EnqueueStatements {
     queuedRefs: named(
       'laterz_queued_refs',
       `SELECT id::text AS "taskId", collection, func, priority FROM ${s}task WHERE id = ANY($1::bigint[]) AND status = 'queued'`,
+    ),
+
+    /**
+     * Queue caps: enqueues of one capped func take turns (a transaction-scoped lock per func, in name
+     * order), so that the count below and the insert it allows are not raced by another enqueue.
+     */
+    lockCaps: named('laterz_lock_caps', `SELECT pg_advisory_xact_lock(${CAP_LOCK_CLASS}, hashtext(f)) FROM (SELECT DISTINCT unnest($1::text[]) AS f ORDER BY 1) x`),
+
+    /**
+     * How many tasks of each func wait (pending, queued, deferred), counted on task_waiting_func_idx up
+     * to $2 (the cap + 1: enough to know it is over) when $3, otherwise in full (the QueueFull message).
+     */
+    countWaiting: named(
+      'laterz_count_waiting',
+      `
+    SELECT f.func, (SELECT count(*) FROM (SELECT 1 FROM ${s}task t
+                                           WHERE t.func = f.func AND t.status IN ('pending', 'queued', 'deferred')
+                                           LIMIT CASE WHEN $3::bool THEN f.upto END) w)::int AS depth
+      FROM unnest($1::text[], $2::bigint[]) AS f(func, upto)`,
     ),
 
     /** One NOTIFY per payload on one channel; inside a transaction, delivered at its commit (dropped by a rollback). */

@@ -26,9 +26,9 @@ export function afterFinish(keepParam: string, bulkFuncsParam: string): string {
              FROM kids WHERE n.id = kids.id
            RETURNING n.id, n.collection, n.func, n.priority, n.status
          )
-    SELECT 'done' AS kind, id::text AS id, NULL AS collection, NULL AS func, NULL::smallint AS priority FROM fin
+    SELECT 'done' AS kind, id::text AS id, NULL AS collection, NULL AS func, NULL::smallint AS priority, fail_count FROM fin
     UNION ALL
-    SELECT 'next', id::text, collection, func, priority FROM queued WHERE status = 'queued'`;
+    SELECT 'next', id::text, collection, func, priority, NULL FROM queued WHERE status = 'queued'`;
 }
 
 /**
@@ -70,7 +70,7 @@ export const FINISH_IF_STARTED: Statement = {
              FROM mine m
             -- The ids as an array too: the join alone got a sequential scan and a hash on small tables.
             WHERE t.id = m.id AND t.id = ANY ((SELECT array_agg(id) FROM mine)::bigint[])
-           RETURNING t.id, t.status, t.attempt, t.worker, t.date_started, m.reason, m.trace
+           RETURNING t.id, t.status, t.attempt, t.worker, t.date_started, m.reason, m.trace, t.fail_count
          ),
          att AS (
            INSERT INTO task_attempt (task_id, attempt, status, broken_reason, error, worker, date_started)
@@ -95,6 +95,8 @@ export interface FinishRow {
   func: string | null;
   /** A next task's priority. */
   priority: number | null;
+  /** A finished task's failed attempts, this one included. */
+  fail_count: number | null;
 }
 
 /** Shutdown: tasks still running after the grace period go back to the queue, attempt-guarded. */

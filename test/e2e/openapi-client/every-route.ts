@@ -67,6 +67,17 @@ export async function callEveryRoute(api: Client<paths>, f: Fixtures): Promise<v
   const purged = ok('purge', await api.DELETE('/api/tasks', { params: { query: { collection: f.purgeCollection, olderThanSeconds: 60, status: ['error'] } } }));
   if (!('matching' in dryPurge) || !('deleted' in purged) || purged.deleted !== dryPurge.matching) throw new Error('purge');
 
+  const schedule = ok('schedule add', await api.POST('/api/schedules', { body: { name: 'oa-every-hour', func: 'oa.work', cron: '0 * * * *', tz: 'UTC', args: { n: 3 } } }));
+  if (schedule.source !== 'api' || schedule.lastRun !== null) throw new Error('schedule add: not a new api schedule');
+  const schedules = ok('schedules', await api.GET('/api/schedules'));
+  if (!schedules.items.some((s) => s.name === 'oa-every-hour')) throw new Error('schedules: oa-every-hour is missing');
+  const one = ok('schedule', await api.GET('/api/schedules/{name}', { params: { path: { name: 'oa-every-hour' } } }));
+  if (Date.parse(one.nextRun) <= Date.now()) throw new Error('schedule: next run is not ahead');
+  ok('schedule remove', await api.DELETE('/api/schedules/{name}', { params: { path: { name: 'oa-every-hour' } } }));
+  const lone = ok('enqueue a task to delete', await api.POST('/api/tasks', { body: { func: 'oa.work', args: { n: 4 }, collection: 'oa', queueNow: false } }));
+  const deleted = ok('delete by identity', await api.POST('/api/tasks/delete', { body: { func: 'oa.work', args: { n: 4 }, collection: 'oa' } }));
+  if (deleted.id !== lone.id) throw new Error('delete by identity: not that task');
+
   const queues = ok('queues', await api.GET('/api/queues'));
   if (!queues.funcs.some((q) => q.func === 'oa.work')) throw new Error('queues: oa.work is missing');
   const collections = ok('collections', await api.GET('/api/collections'));

@@ -115,7 +115,7 @@ export const FINISH_BULK_IF_STARTED: Statement = {
                   date_finished = now(), date_modified = now()
              FROM generate_subscripts($1::bigint[], 1) AS i
             WHERE t.id = ($1::bigint[])[i] AND t.attempt = ($2::int[])[i] AND t.status = 'started'
-           RETURNING t.id, t.status, t.attempt, t.worker, t.date_started, t.broken_reason, t.error
+           RETURNING t.id, t.status, t.attempt, t.worker, t.date_started, t.broken_reason, t.error, t.fail_count
          ),
          att AS (
            INSERT INTO task_attempt (task_id, attempt, status, broken_reason, error, worker, date_started)
@@ -132,4 +132,6 @@ export interface BulkFinishRow {
   func: string | null;
   /** A next task's priority. */
   priority: number | null;
+  /** A finished task's failed attempts, this one included. */
+  fail_count: number | null;
 }

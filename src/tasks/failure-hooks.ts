@@ -1,0 +1,77 @@
+import { Logger } from '@nestjs/common';
+import { TaskStatus } from './task-status.js';
+
+export const ON_TASK_FAILURE_METADATA = 'laterz:on-task-failure';
+
+/** What a failure hook gets: a task that failed for good (see failsForGood). */
+export interface TaskFailure {
+  taskId: string;
+  collection: string;
+  func: string;
+  /** The attempt that failed (1 for the first run). */
+  attempt: number;
+  /** `broken`, or `error` with no retry left. */
+  status: TaskStatus.Broken | TaskStatus.Error;
+  /** The broken reason (`timeout`, a handler's TaskBroken reason, …); empty for an error. */
+  reason: string;
+  /** The error's message. */
+  error: string;
+  /** Failed attempts so far, this one included. */
+  failCount: number;
+}
+
+export type TaskFailureHook = (failure: TaskFailure) => unknown;
+
+/**
+ * Marks a provider method to be called when a task fails for good (a reporter such as Sentry):
+ * `@OnTaskFailure() report(failure: TaskFailure) { … }`. It runs after the failure is written, off
+ * the worker's path; whatever it throws (or rejects with) is logged and changes nothing.
+ */
+export function OnTaskFailure(): MethodDecorator {
+  return (_target, _key, descriptor) => {
+    Reflect.defineMetadata(ON_TASK_FAILURE_METADATA, true, descriptor.value as object);
+    return descriptor;
+  };
+}
+
+/**
+ * Whether a failed run is the task's last (its hooks run): `broken`, or `error` once no retry tier
+ * applies any more (fail_count at or past the last tier's limit, RETRY_TIERS). The one place that
+ * decides it: a per-func retry policy takes its place here.
+ */
+export function failsForGood(outcome: { status: string; failCount: number }, tiers: readonly { failLimit: number }[]): boolean {
+  if (outcome.status === TaskStatus.Broken) return true;
+  if (outcome.status !== TaskStatus.Error) return false;
+  const lastLimit = tiers.reduce((max, t) => Math.max(max, t.failLimit), 0);
+  return outcome.failCount >= lastLimit;
+}
+
+/** The @OnTaskFailure methods of the app, found at boot by the registry; `report` runs them, never throwing. */
+export class FailureHooks {
+  private readonly logger = new Logger('FailureHooks');
+  private readonly hooks: { owner: string; run: TaskFailureHook }[] = [];
+
+  add(owner: string, run: TaskFailureHook): void {
+    this.hooks.push({ owner, run });
+  }
+
+  get size(): number {
+    return this.hooks.length;
+  }
+
+  /** Calls every hook with every failure; resolves when all have settled (their failures logged). */
+  async report(failures: readonly TaskFailure[]): Promise<void> {
+    if (this.hooks.length === 0 || failures.length === 0) return;
+    await Promise.all(
+      failures.flatMap((f) =>
+        this.hooks.map(async (h) => {
+          try {
+            await h.run(f);
+          } catch (err) {
+            this.logger.warn(`failure hook ${h.owner} failed for task ${f.taskId} (${f.func}): ${err instanceof Error ? err.message : String(err)}`);
+          }
+        }),
+      ),
+    );
+  }
+}
