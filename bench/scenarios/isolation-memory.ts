@@ -68,7 +68,7 @@ async function soak(options: BenchOptions, system: Laterz, first: number, last: 
     for (let done = 0; done < last; ) {
       const n = Math.min(chunk, last - done);
       const visible = await client.seed(BENCH_FUNCS.noop, done + 1, done + n, { analyze: options.analyze });
-      await waitUntil(async () => !(await client.busy()), `the ${mode} worker to run tasks ${done + 1}-${done + n}`, 120_000 + 2 * n);
+      await waitUntil(async () => !(await client.busy()), `the ${mode} worker to run tasks ${done + 1}-${done + n}`, 120_000 + 50 * n);
       busyMs += wallMs() - visible;
       done += n;
       samples.push(await sample(done, worker));
