@@ -7,6 +7,8 @@ import { dag } from './scenarios/dag.js';
 import { dispatcherTick } from './scenarios/dispatcher-tick.js';
 import { enqueue } from './scenarios/enqueue.js';
 import { ingest } from './scenarios/ingest.js';
+import { isolation } from './scenarios/isolation.js';
+import { isolationMemory } from './scenarios/isolation-memory.js';
 import { latency } from './scenarios/latency.js';
 import { memory } from './scenarios/memory.js';
 import { noopDrain } from './scenarios/noop-drain.js';
@@ -27,6 +29,8 @@ const SCENARIOS: Record<ScenarioName, Scenario> = {
   bulk,
   ingest,
   periodic,
+  isolation,
+  'isolation-memory': isolationMemory,
 };
 
 async function main(options: BenchOptions): Promise<number> {

@@ -1,4 +1,12 @@
+import { createSocket, Socket } from 'node:dgram';
 import { wallMs } from './clock.js';
+
+/**
+ * Set by the isolation bench: latency handlers report over UDP to this port on 127.0.0.1, since a
+ * handler in a worker thread or a child process of the worker has no IPC channel to the bench.
+ */
+export const REPORT_PORT_VARIABLE = 'BENCH_REPORT_UDP_PORT';
+let reportSocket: Socket | undefined;
 
 /** Worker process → bench. */
 export type WorkerMessage =
@@ -19,7 +27,28 @@ export function tellBench(message: WorkerMessage): void {
 
 /** Called first thing by a latency handler. */
 export function reportStarted(t0: number): void {
-  tellBench({ type: 'started', t0, at: wallMs() });
+  const at = wallMs();
+  const port = process.env[REPORT_PORT_VARIABLE];
+  if (port === undefined) {
+    tellBench({ type: 'started', t0, at });
+    return;
+  }
+  if (!reportSocket) {
+    reportSocket = createSocket('udp4');
+    reportSocket.unref();
+  }
+  reportSocket.send(`${t0} ${at}`, Number(port), '127.0.0.1');
+}
+
+/** In the bench: listens for the UDP reports of `reportStarted`; returns the port and a close. */
+export async function listenForStarts(onStarted: (t0: number, at: number) => void): Promise<{ port: number; close: () => void }> {
+  const socket = createSocket('udp4');
+  socket.on('message', (m) => {
+    const [t0, at] = m.toString().split(' ').map(Number);
+    onStarted(t0, at);
+  });
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  return { port: socket.address().port, close: () => socket.close() };
 }
 
 /**

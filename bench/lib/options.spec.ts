@@ -23,3 +23,20 @@ describe("bench options: the user's settings", () => {
     expect(() => parse({ AMQP_PREFIX: 'no spaces' })).toThrow(/AMQP_PREFIX/);
   });
 });
+
+describe('bench options: execution modes (issue 17)', () => {
+  it('compares every mode by default, or the ones --modes names, in its order', () => {
+    expect(parse({}).isolationModes).toEqual(['inline', 'thread', 'process']);
+    expect((parseOptions(['isolation', '--modes', 'thread,inline'], {}) as BenchOptions).isolationModes).toEqual(['thread', 'inline']);
+  });
+
+  it('refuses an unknown mode, naming the ones it takes', () => {
+    expect(() => parseOptions(['isolation', '--modes', 'thread,fork'], {})).toThrow(/--modes takes inline, thread, process .*"fork"/);
+  });
+
+  it('takes the pool size and the soak size', () => {
+    const options = parseOptions(['isolation-memory', '--isolates', '16', '--soak-tasks', '50000'], {}) as BenchOptions;
+    expect(options).toMatchObject({ isolates: 16, soakTasks: 50000, scenarios: ['isolation-memory'] });
+    expect(() => parseOptions(['--isolates', '0'], {})).toThrow(/--isolates/);
+  });
+});

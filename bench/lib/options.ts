@@ -2,10 +2,13 @@ import { parseArgs } from 'node:util';
 import { ScratchSettings, scratchSettings } from '../../src/config/scratch-names.js';
 
 /** Scenarios this harness runs, in the order `npm run bench` runs them. */
-export const SCENARIO_NAMES = ['noop-drain', 'enqueue', 'latency', 'dag', 'memory', 'dispatcher-tick', 'stats', 'bulk', 'ingest', 'periodic'] as const;
+export const SCENARIO_NAMES = ['noop-drain', 'enqueue', 'latency', 'dag', 'memory', 'dispatcher-tick', 'stats', 'bulk', 'ingest', 'periodic', 'isolation', 'isolation-memory'] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 /** Named in DESIGN.md ("Benchmarks") but belonging to modules that do not exist yet. */
 export type Transport = 'postgres' | 'amqp';
+/** Where the handlers run (WORKER_ISOLATION). */
+export const ISOLATION_MODES = ['inline', 'thread', 'process'] as const;
+export type IsolationMode = (typeof ISOLATION_MODES)[number];
 
 export interface WorkerTuning {
   /** WORKER_CONCURRENCY of each laterz worker process. */
@@ -37,6 +40,12 @@ export interface BenchOptions {
   /** The user's AMQP_PREFIX (queues `<prefix>.bench-<id>…`) and DB_SCHEMA (the engine's schema in each run's database). */
   settings: ScratchSettings;
   worker: WorkerTuning;
+  /** isolation, isolation-memory: the execution modes to compare, in order (default all three). */
+  isolationModes: IsolationMode[];
+  /** WORKER_CONCURRENCY (the isolate pool's size) of a worker in thread or process mode. */
+  isolates: number;
+  /** isolation-memory: tasks per mode (compared with a fifth of it); default 1,000,000 (100,000 with --quick). */
+  soakTasks?: number;
   verbose: boolean;
   outDir: string;
 }
@@ -56,6 +65,12 @@ options:
   --large                    dispatcher-tick, stats and bulk on 10,000,000 tasks (default 1,000,000)
   --concurrency N            laterz WORKER_CONCURRENCY per worker process (default 500)
   --batch-size N             laterz WORKER_BATCH_SIZE per worker process (default 200)
+  --modes LIST               isolation, isolation-memory: execution modes, comma-separated
+                             (inline,thread,process; default all three)
+  --isolates N               WORKER_CONCURRENCY of a worker in thread or process mode, the isolate
+                             pool's size (default 8)
+  --soak-tasks N             isolation-memory: tasks per mode, compared with after N/5
+                             (default 1,000,000; 100,000 with --quick)
   --verbose                  show worker output and progress
 environment: DATABASE_URL (server, default postgres://postgres@127.0.0.1:5432/postgres: each run creates
   and drops a database laterz_bench_<scenario>_<system>_<id> on it), AMQP_URL, AMQP_PREFIX (queues
@@ -83,6 +98,9 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
       large: { type: 'boolean', default: false },
       concurrency: { type: 'string' },
       'batch-size': { type: 'string' },
+      modes: { type: 'string' },
+      isolates: { type: 'string' },
+      'soak-tasks': { type: 'string' },
       verbose: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -118,7 +136,19 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
       concurrency: positiveInt(values.concurrency, '--concurrency', 500),
       batchSize: positiveInt(values['batch-size'], '--batch-size', 200),
     },
+    isolationModes: parseModes(values.modes),
+    isolates: positiveInt(values.isolates, '--isolates', 8),
+    soakTasks: values['soak-tasks'] === undefined ? undefined : positiveInt(values['soak-tasks'], '--soak-tasks', 1),
     verbose: values.verbose,
     outDir: 'bench-results',
   };
+}
+
+function parseModes(value: string | undefined): IsolationMode[] {
+  if (value === undefined) return [...ISOLATION_MODES];
+  const modes = value.split(',').map((m) => m.trim());
+  for (const m of modes) {
+    if (!(ISOLATION_MODES as readonly string[]).includes(m)) throw new Error(`--modes takes ${ISOLATION_MODES.join(', ')} (comma-separated), got ${JSON.stringify(m)}`);
+  }
+  return [...new Set(modes)] as IsolationMode[];
 }

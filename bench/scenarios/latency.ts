@@ -15,7 +15,7 @@ const WORKERS = 2;
  * machine's wall clock (performance.timeOrigin + performance.now()), so the difference is the
  * enqueue→start latency, enqueue call, commit, wake-up, claim and dispatch included.
  */
-async function sendAtRate(session: Session, firstI: number, count: number, samples: number[]): Promise<void> {
+export async function sendAtRate(session: Session, firstI: number, count: number, samples: number[]): Promise<void> {
   const interval = 1000 / RATE_PER_SECOND;
   const calls: Promise<void>[] = [];
   const expected = samples.length + count;

@@ -185,6 +185,11 @@ export class Laterz implements QueueSystem<LaterzClient> {
 
   constructor(private readonly options: LaterzOptions) {}
 
+  /** The same system whose workers get these settings too (e.g. WORKER_ISOLATION). */
+  withWorkerEnv(env: Record<string, string>, worker: WorkerTuning = this.options.worker): Laterz {
+    return new Laterz({ ...this.options, worker, workerEnv: { ...this.options.workerEnv, ...env } });
+  }
+
   get settings(): Record<string, unknown> {
     return {
       transport: this.options.transport,

@@ -20,6 +20,11 @@ function run(taskId: string, attempt: number, pid: number, start: number, end?: 
   return { id: `${pid}.${taskId}.${attempt}`, taskId, attempt, func: CHAOS_FUNCS.work, pid, startedAt: T0 + start, endedAt: end === undefined ? undefined : T0 + end, outcome: end === undefined ? undefined : 'ok' };
 }
 
+/** The same run in a child isolate (pid 900) of worker 10, ended by force (no end of its own), its end seen by the worker at `isolateEnd`. */
+function isolated(e: Execution, isolateEnd?: number): Execution {
+  return { ...e, pid: 900, ownerPid: 10, isolate: 'p900', isolateEndedAt: isolateEnd === undefined ? undefined : T0 + isolateEnd };
+}
+
 let seq = 0;
 function step(taskId: string, at: number, from: string, to: string, attempt: number, extra: Partial<Transition> = {}): Transition {
   const newAttempt = from !== 'started' && to === 'started' ? attempt + 1 : attempt;
@@ -75,6 +80,21 @@ const CASES: { name: string; expect: Partial<Figures>; input: CheckInput }[] = [
     name: 'a killed process whose task ran again at once',
     expect: { overlapping: 1, reruns: 1 },
     input: input({ ...clean('1'), executions: [run('1', 1, 10, 1), run('1', 2, 11, 30, 60)], children: [child(10, 100), child(11, 10_000)] }),
+  },
+  {
+    name: 'an isolate ended by force after its task ran again (issue 17)',
+    expect: { overlapping: 1, reruns: 1 },
+    input: input({ ...clean('1'), executions: [isolated(run('1', 1, 10, 1), 40), run('1', 2, 11, 30, 60)] }),
+  },
+  {
+    name: 'an isolated handler of a gone process whose isolate end was never seen',
+    expect: { overlapping: 1, reruns: 1 },
+    input: input({ ...clean('1'), executions: [isolated(run('1', 1, 900, 1)), run('1', 2, 11, 30, 60)], children: [child(10, 100), child(11, 10_000)] }),
+  },
+  {
+    name: 'an isolate ended by force before its task ran again: no overlap',
+    expect: { reruns: 1 },
+    input: input({ ...clean('1'), executions: [isolated(run('1', 1, 10, 1), 25), run('1', 2, 11, 30, 60)] }),
   },
   {
     name: 'a superseded attempt whose success landed',

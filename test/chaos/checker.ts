@@ -104,7 +104,9 @@ export function check(input: CheckInput): { figures: Figures; examples: Example[
   const exitOf = new Map(input.children.map((c) => [c.pid, c]));
   const endOf = (e: Execution): { at: number; inferred: boolean } => {
     if (e.endedAt !== undefined) return { at: e.endedAt, inferred: false };
-    return { at: exitOf.get(e.pid)?.exitedAt ?? Infinity, inferred: true };
+    // An isolated handler ended by force: when its worker saw its isolate end, or when the worker did.
+    const owner = exitOf.get(e.ownerPid ?? e.pid)?.exitedAt ?? Infinity;
+    return { at: Math.min(owner, e.isolateEndedAt ?? Infinity), inferred: true };
   };
   const key = (taskId: string, attempt: number) => `${taskId}#${attempt}`;
 
@@ -160,7 +162,7 @@ export function check(input: CheckInput): { figures: Figures; examples: Example[
     if (t.oldStatus === 'started' && t.newStatus === 'broken' && t.reason === 'task_killed') {
       killed++;
       const e = execByKey.get(key(t.taskId, t.oldAttempt));
-      const owner = e ? exitOf.get(e.pid) : undefined;
+      const owner = e ? exitOf.get(e.ownerPid ?? e.pid) : undefined;
       // Still running: the handler had not stopped, and its process was alive, when it was declared dead.
       if (e && e.startedAt <= t.at && endOf(e).at > t.at && (!owner?.exitedAt || owner.exitedAt > t.at)) {
         killedWhileRunning++;

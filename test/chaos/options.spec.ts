@@ -33,3 +33,19 @@ describe("chaos options: the user's settings", () => {
     expect(() => parse([], { DB_SCHEMA: 'No Schema' })).toThrow(/DB_SCHEMA/);
   });
 });
+
+describe('chaos options: the isolation scenarios (issue 17)', () => {
+  it('adds the fault-free reference run of a scenario that compares with one (6 with 0, 9 with 8)', () => {
+    expect(parse(['--scenario', '9'], {}).scenarios).toEqual([8, 9]);
+    expect(parse(['--scenario', '6,9'], {}).scenarios).toEqual([0, 6, 8, 9]);
+  });
+
+  it('runs 8 and 9 in the full suite but not in the --quick set', () => {
+    expect(parse([], {}).scenarios).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(parse(['--quick'], {}).scenarios).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+  });
+
+  it('names the range when a scenario number is out of it', () => {
+    expect(() => parse(['--scenario', '10'], {})).toThrow(/--scenario must be 0-9, got "10"/);
+  });
+});

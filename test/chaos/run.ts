@@ -18,6 +18,7 @@ import { scratchAmqpPrefix, scratchId } from '../../src/config/scratch-names.js'
 import { EmbeddedPostgresServer } from '../../src/database/embedded-postgres.js';
 import { ChaosDb, TaskSpec } from './chaos-db.js';
 import { CHAOS_FUNCS } from './chaos-handlers.js';
+import { CHAOS_ISOLATION_FUNCS } from './chaos-isolation-handlers.js';
 import { check, Fault, Figures } from './checker.js';
 import { checkerSelfTest } from './checker-self-test.js';
 import { Cluster, Role } from './cluster.js';
@@ -25,7 +26,10 @@ import { readExecutions, wallMs } from './execution-log.js';
 import { ALLOWED_ATTEMPTS, BROKER_RESTART_SCENARIO, ChaosOptions, parseOptions, RETRY_TIERS, SETTLE_LIMIT_MS, Sizes, USAGE } from './options.js';
 import { RabbitMq } from './rabbitmq.js';
 import { countFaults, formatChecks, formatTable, ScenarioResult, writeResults } from './report.js';
-import { baseChecks, CheckResult, FaultContext, LoadMix, Scenario, SCENARIOS } from './scenarios.js';
+import { baseChecks, CheckResult, FaultContext, IsolationKind, LoadMix, Scenario, SCENARIOS } from './scenarios.js';
+
+/** Every func of the suite: queues to declare and delete. */
+const ALL_FUNCS: string[] = [...Object.values(CHAOS_FUNCS), ...Object.values(CHAOS_ISOLATION_FUNCS)];
 
 /** The compiled tree this file runs from (<root>/dist). */
 const DIST_DIR = fileURLToPath(new URL('../../', import.meta.url));
@@ -89,11 +93,13 @@ function mulberry32(seed: number): () => number {
   };
 }
 
-/** The tasks of one run: normal ones of minMs–maxMs, and the mix's shares of poison and long ones, shuffled. */
+/** The tasks of one run: normal ones of minMs–maxMs, and the mix's shares of poison, long, deaf and isolated ones, shuffled. */
 export function buildLoad(sizes: Sizes, mix: LoadMix, seed: number): TaskSpec[] {
   const random = mulberry32(seed);
-  const kinds: (keyof LoadMix | 'work')[] = [];
+  type Kind = 'exit' | 'throw' | 'hang' | 'long' | 'work' | IsolationKind;
+  const kinds: Kind[] = [];
   for (const kind of ['exit', 'throw', 'hang', 'long'] as const) for (let i = 0; i < Math.round(sizes.tasks * mix[kind]); i++) kinds.push(kind);
+  for (const [kind, share] of Object.entries(mix.isolated ?? {}) as [IsolationKind, number][]) for (let i = 0; i < Math.round(sizes.tasks * share); i++) kinds.push(kind);
   while (kinds.length < sizes.tasks) kinds.push('work');
   for (let i = kinds.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
@@ -106,8 +112,17 @@ export function buildLoad(sizes: Sizes, mix: LoadMix, seed: number): TaskSpec[] 
         return { func: CHAOS_FUNCS.work, args: { i, ms: sizes.minMs + Math.floor(random() * (sizes.maxMs - sizes.minMs + 1)) } };
       case 'long':
         return { func: CHAOS_FUNCS.work, args: { i, ms: Math.round(sizes.graceSeconds * 1000 * (1.5 + random())) } };
-      default:
+      case 'exit':
+      case 'throw':
+      case 'hang':
         return { func: CHAOS_FUNCS[kind], args: { i } };
+      case 'deafInline':
+      case 'deafThread':
+      case 'deafProcess':
+        // 1.2–2.5 × the timeout: past it always; an isolated one past its hard timeout (1.5 ×) is ended by force.
+        return { func: CHAOS_ISOLATION_FUNCS[kind], args: { i, ms: Math.round(sizes.hangTimeoutMs * (1.2 + 1.3 * random())) } };
+      default:
+        return { func: CHAOS_ISOLATION_FUNCS[kind], args: { i } };
     }
   });
 }
@@ -134,9 +149,11 @@ async function seed(db: ChaosDb, broker: Broker, specs: TaskSpec[], sizes: Sizes
   }
 }
 
-function childEnv(suite: Suite, db: ChaosDb, execDir: string, prefix: string, role: Role, label: string): Record<string, string> {
+function childEnv(suite: Suite, scenario: Scenario, db: ChaosDb, execDir: string, prefix: string, role: Role, label: string): Record<string, string> {
   const s = suite.options.sizes;
   return {
+    // Isolation scenarios: the isolates boot the compiled isolation funcs from the run's snapshot of the build.
+    ...(scenario.isolation ? { CHAOS_ISOLATION: '1', LATERZ_HANDLERS: join(dirname(suite.childScript), 'chaos-isolation-handlers.js') } : {}),
     ROLES: role,
     // The settings below only: none from a .env in the working directory (on PostgreSQL, its AMQP_URL would apply).
     ENV_FILE: NO_ENV_FILE,
@@ -170,7 +187,7 @@ async function deleteQueues(url: string, prefix: string): Promise<void> {
   const connection = await amqplib.connect(url);
   try {
     const channel = await connection.createChannel();
-    for (const func of Object.values(CHAOS_FUNCS)) await channel.deleteQueue(brokerQueueName(prefix, { func, queue: 'default' }));
+    for (const func of ALL_FUNCS) await channel.deleteQueue(brokerQueueName(prefix, { func, queue: 'default' }));
     await channel.close();
   } finally {
     await connection.close();
@@ -207,8 +224,8 @@ async function runScenario(suite: Suite, scenario: Scenario, baseline?: Figures)
   if (scenario.n === BROKER_RESTART_SCENARIO) say(brokerRestartWarning(options));
 
   const db = await ChaosDb.create(suite.serverUrl, `chaos_${scenario.n}_${transport}`, options.settings.dbSchema);
-  const cluster = new Cluster({ script: suite.childScript, logDir, env: (role, label) => childEnv(suite, db, execDir, prefix, role, label), say });
-  const queueSpecs = Object.values(CHAOS_FUNCS).map((func) => ({ func, queue: 'default' }));
+  const cluster = new Cluster({ script: suite.childScript, logDir, env: (role, label) => childEnv(suite, scenario, db, execDir, prefix, role, label), say });
+  const queueSpecs = ALL_FUNCS.map((func) => ({ func, queue: 'default' }));
   // The seeder only publishes: its LISTEN client never subscribes, so it never connects.
   const listen = new ListenClient({ url: db.url });
   const broker: Broker = options.amqpUrl
@@ -440,7 +457,8 @@ async function main(): Promise<number> {
   let pgVersion = '';
   try {
     pgVersion = await serverVersion(suite.serverUrl);
-    const baselines = new Map<string, Figures>();
+    // Fault-free runs of this invocation (0, 8), the references of the throughput checks (6, 9).
+    const baselines = new Map<number, Figures>();
     for (const n of options.scenarios) {
       if (suite.interrupted()) break;
       const scenario = SCENARIOS[n];
@@ -462,8 +480,8 @@ async function main(): Promise<number> {
         });
         continue;
       }
-      const result = await runScenario(suite, scenario, baselines.get(options.transport)).catch((err: Error) => failedRun(scenario, options, err));
-      if (n === 0 && result.figures) baselines.set(options.transport, result.figures);
+      const result = await runScenario(suite, scenario, baselines.get(scenario.reference ?? 0)).catch((err: Error) => failedRun(scenario, options, err));
+      if (result.figures) baselines.set(n, result.figures);
       results.push(result);
     }
   } finally {

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { EmbeddedPostgresServer } from '../../src/database/embedded-postgres.js';
 import type { ChaosDb, TaskRow } from './chaos-db.js';
 import { CHAOS_FUNCS } from './chaos-handlers.js';
+import { CHAOS_ISOLATION_FUNCS, DEAF_ATTEMPTS } from './chaos-isolation-handlers.js';
 import type { Figures } from './checker.js';
 import type { ChildRecord, Cluster } from './cluster.js';
 import type { Execution } from './execution-log.js';
@@ -37,7 +38,11 @@ export interface LoadMix {
   hang: number;
   /** Normal tasks that run longer than the shutdown grace period. */
   long: number;
+  /** Isolation scenarios: shares of the load of each of their funcs (chaos-isolation-handlers.ts). */
+  isolated?: Partial<Record<IsolationKind, number>>;
 }
+
+export type IsolationKind = keyof typeof CHAOS_ISOLATION_FUNCS;
 
 /** What a scenario's own checks look at. */
 export interface CheckContext {
@@ -66,6 +71,10 @@ export interface Scenario {
   name: string;
   title: string;
   amqpOnly?: boolean;
+  /** Its workers also serve the isolation funcs, and their isolates boot them (CHAOS_ISOLATION, LATERZ_HANDLERS). */
+  isolation?: boolean;
+  /** The fault-free scenario its throughput is compared with (default 0). */
+  reference?: number;
   schedulers: number;
   /** Tasks seeded (default: sizes.tasks). */
   tasks?(sizes: Sizes): number;
@@ -258,7 +267,100 @@ export const SCENARIOS: Scenario[] = [
     },
     checks: (ctx) => rollingChecks(ctx),
   },
+  {
+    n: 8,
+    name: 'isolation-fault-free',
+    title: 'the load of scenario 9 without its faults: workers with isolate pools, normal tasks only (the reference for 9)',
+    schedulers: 1,
+    isolation: true,
+    tasks: (s) => s.isolationTasks,
+    mix: () => NO_POISON,
+    inject: async () => undefined,
+  },
+  {
+    n: 9,
+    name: 'deaf-and-crashing',
+    title: 'handlers deaf to their signal outlive their timeout (inline, thread, process); isolated poison: SIGSEGV, out of memory, process.exit',
+    schedulers: 1,
+    isolation: true,
+    reference: 8,
+    tasks: (s) => s.isolationTasks,
+    mix: (s) => ({
+      ...NO_POISON,
+      isolated: {
+        deafInline: 2 * s.deafShare,
+        deafThread: s.deafShare,
+        deafProcess: s.deafShare,
+        segv: s.isolatedPoisonShare,
+        oomThread: s.isolatedPoisonShare,
+        oomProcess: s.isolatedPoisonShare,
+        exitThread: s.isolatedPoisonShare,
+        exitProcess: s.isolatedPoisonShare,
+      },
+    }),
+    inject: async () => undefined,
+    checks: (ctx) => isolationChecks(ctx),
+  },
 ];
+
+const DEAF_FUNCS = new Set<string>([CHAOS_ISOLATION_FUNCS.deafInline, CHAOS_ISOLATION_FUNCS.deafThread, CHAOS_ISOLATION_FUNCS.deafProcess]);
+const ISOLATED_POISON = new Map<string, readonly string[]>([
+  [CHAOS_ISOLATION_FUNCS.segv, ['handler_crashed']],
+  [CHAOS_ISOLATION_FUNCS.oomThread, ['out_of_memory']],
+  [CHAOS_ISOLATION_FUNCS.oomProcess, ['out_of_memory']],
+  [CHAOS_ISOLATION_FUNCS.exitThread, ['handler_exited']],
+  [CHAOS_ISOLATION_FUNCS.exitProcess, ['handler_exited']],
+]);
+
+/**
+ * Scenario 9: every deaf task succeeds once its deaf attempts are over (each of those failed, and
+ * the next started only after it ended: the base checks count overlaps); every isolated poison
+ * task ends after its allowed attempts with the reason its isolate's end gives; no worker goes
+ * down; no normal task fails; the others keep MIN_THROUGHPUT_RATIO of scenario 8's pace.
+ */
+function isolationChecks({ figures, tasks, baseline }: CheckContext): CheckResult[] {
+  const endings = (list: TaskRow[]) => {
+    const counts = new Map<string, number>();
+    for (const t of list) {
+      const key = `${t.func.replace(/^chaos\./, '')} ${t.status}/${t.reason || '-'} ×${t.failCount}`;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+    return [...counts].map(([k, n]) => `${k}: ${n}`).join(', ');
+  };
+  const deaf = tasks.filter((t) => DEAF_FUNCS.has(t.func));
+  const deafWrong = deaf.filter((t) => t.status !== 'success' || t.failCount !== DEAF_ATTEMPTS || t.resultAttempt !== DEAF_ATTEMPTS + 1);
+  const poison = tasks.filter((t) => ISOLATED_POISON.has(t.func));
+  const poisonWrong = poison.filter((t) => t.status === 'success' || t.failCount !== ALLOWED_ATTEMPTS || !ISOLATED_POISON.get(t.func)!.includes(t.reason));
+  const results: CheckResult[] = [
+    {
+      // An expectation: a later attempt can time out too when its isolate must first start (the
+      // pooled one was ended by force) and that start takes longer than the timeout.
+      name: 'deaf tasks',
+      ok: deaf.length > 0 && deafWrong.length === 0,
+      soft: true,
+      detail: `${deaf.length - deafWrong.length} of ${deaf.length} deaf tasks succeeded on attempt ${DEAF_ATTEMPTS + 1} after ${DEAF_ATTEMPTS} failed ones (${endings(deaf)})`,
+    },
+    {
+      name: 'isolated poison',
+      ok: poison.length > 0 && poisonWrong.length === 0,
+      detail: `${poison.length - poisonWrong.length} of ${poison.length} final after ${ALLOWED_ATTEMPTS} failed attempts with their isolate's reason (${endings(poison)})`,
+    },
+    zero('workers brought down', figures.poisonExits + figures.crashes, 'worker processes that exited on their own'),
+    { name: 'others unharmed', ok: figures.normalFailed === 0, detail: `${figures.normalFailed} normal tasks failed for good` },
+  ];
+  results.push(throughputCheck(figures, baseline, 'scenario 8'));
+  return results;
+}
+
+function throughputCheck(figures: Figures, baseline: Figures | undefined, what: string): CheckResult {
+  if (!baseline) return { name: 'throughput', ok: true, soft: true, detail: `no ${what} run on this transport in this invocation: not compared` };
+  const ratio = figures.throughput / Math.max(1, baseline.throughput);
+  return {
+    name: 'throughput',
+    ok: ratio >= MIN_THROUGHPUT_RATIO,
+    detail: `normal tasks ${figures.throughput}/s, fault-free (${what}) ${baseline.throughput}/s: ${Math.round(ratio * 100)}% (expected at least ${MIN_THROUGHPUT_RATIO * 100}%)`,
+  };
+}
 
 /**
  * Scenario 6: each poison task ends final after its allowed attempts, no worker goes down (the
