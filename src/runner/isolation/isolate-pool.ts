@@ -105,26 +105,23 @@ export class IsolatePool implements OnModuleInit, OnApplicationShutdown {
   async run(func: RegisteredFunc, task: ClaimedTask, abort: RunAbort, io: IsolatedRunIo): Promise<unknown> {
     const mode = func.isolation as IsolationMode;
     const isolate = this.takeIdle(keyOf(mode, func.memoryLimitMb)) ?? (await this.startIsolate(mode, func.memoryLimitMb));
+    const result = isolate.run({ id: task.id, collection: task.collection, func: task.func, attempt: task.attempt, args: task.args, deps: encodeDeps(task.deps) }, io);
+    this.report(mode);
+    // Aborted while its isolate was starting, or later: the isolate hears of it once it runs the task.
     let killer: NodeJS.Timeout | undefined;
-    const onAbort = (): void => {
-      const reason = abort.reason instanceof Error ? abort.reason : new Error('aborted');
+    const stopListening = abort.onAbort((why) => {
+      const reason = why instanceof Error ? why : new Error('aborted');
       isolate.abort(reason);
       const hardAfter = reason instanceof TaskTimeout ? func.hardTimeoutMs - func.timeoutMs : this.config.isolate.killGraceMs;
       killer = setTimeout(() => {
         this.logger.warn(`task ${task.id} (${task.func}) attempt ${task.attempt}: its handler has not returned ${hardAfter / 1000}s after ${reason.message}: ending its ${isolate.describe()}`);
         void isolate.kill();
       }, hardAfter);
-    };
-    const result = isolate.run({ id: task.id, collection: task.collection, func: task.func, attempt: task.attempt, args: task.args, deps: encodeDeps(task.deps) }, io);
-    this.report(mode);
-    // Aborted while its isolate was starting, or later: the isolate hears of it once it runs the task.
-    const signal = abort.signal;
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
+    });
     try {
       return await result;
     } finally {
-      signal.removeEventListener('abort', onAbort);
+      stopListening();
       clearTimeout(killer);
       this.afterRun(isolate);
       this.report(mode);
@@ -142,6 +139,8 @@ export class IsolatePool implements OnModuleInit, OnApplicationShutdown {
       this.all.delete(isolate);
       this.observer?.isolateEnded?.(mode, how);
       this.report(mode);
+      // One its task ended (a crash, out of memory, a hard timeout) is replaced at once, off any task's clock.
+      if (how !== 'retired') this.replenish(mode, memoryLimitMb);
     });
     return isolate;
   }
@@ -156,6 +155,15 @@ export class IsolatePool implements OnModuleInit, OnApplicationShutdown {
       case 'get':
         return this.tasks.get(args[0] as string);
     }
+  }
+
+  /** Starts an isolate in the background and parks it: the next task of its kind finds it booted. */
+  private replenish(mode: IsolationMode, memoryLimitMb: number): void {
+    if (this.closing) return;
+    this.startIsolate(mode, memoryLimitMb).then(
+      (isolate) => (this.closing ? void isolate.retire(RETIRE_GRACE_MS) : this.park(isolate)),
+      (err: Error) => this.logger.warn(`starting a replacement isolate failed: ${err.message}`),
+    );
   }
 
   /** Tells the observer how many isolates of a kind live, and run a task. */
@@ -180,7 +188,7 @@ export class IsolatePool implements OnModuleInit, OnApplicationShutdown {
     const why = this.recycleReason(isolate);
     if (why !== undefined || this.closing) {
       if (why) this.logger.log(`recycling ${isolate.describe()}: ${why}`);
-      void this.retire(isolate);
+      void this.retire(isolate).then(() => why && this.replenish(isolate.mode, isolate.memoryLimitMb));
       return;
     }
     this.park(isolate);

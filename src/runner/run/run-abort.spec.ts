@@ -42,3 +42,21 @@ describe('RunAbort: the handler behind the race', () => {
     expect(abort.handlerRunning).toBe(false);
   });
 });
+
+describe('RunAbort.onAbort', () => {
+  it('tells its listeners the reason once, at once when already aborted, and not after they are removed', () => {
+    const abort = new RunAbort();
+    const heard: unknown[] = [];
+    const stop = abort.onAbort((why) => heard.push(['first', why]));
+    const stopSecond = abort.onAbort((why) => heard.push(['second', why]));
+    stopSecond();
+    abort.abort('timeout');
+    abort.abort('again');
+    abort.onAbort((why) => heard.push(['late', why]));
+    stop();
+    expect(heard).toEqual([
+      ['first', 'timeout'],
+      ['late', 'timeout'],
+    ]);
+  });
+});

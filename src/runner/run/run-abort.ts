@@ -18,6 +18,7 @@ export class RunAbort {
   private rejectRace?: (reason: unknown) => void;
   private settledHandler?: Promise<void>;
   private onHandlerSettled?: () => void;
+  private listeners?: ((reason: unknown) => void)[];
 
   get signal(): AbortSignal {
     if (!this.controller) {
@@ -33,6 +34,22 @@ export class RunAbort {
     this.reason = reason;
     this.controller?.abort(reason);
     this.rejectRace?.(reason);
+    for (const listener of this.listeners ?? []) listener(reason);
+  }
+
+  /**
+   * Calls `listener` with the reason when the run is aborted (at once if it is already), without
+   * the AbortController a listener on `signal` would make. Returns what removes it.
+   */
+  onAbort(listener: (reason: unknown) => void): () => void {
+    if (this.aborted) {
+      listener(this.reason);
+      return () => undefined;
+    }
+    (this.listeners ??= []).push(listener);
+    return () => {
+      this.listeners = this.listeners?.filter((l) => l !== listener);
+    };
   }
 
   /** `work`, or a rejection with the abort's reason as soon as the run is aborted. */
