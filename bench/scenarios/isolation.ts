@@ -18,16 +18,12 @@ const LATENCY_WORKERS = 2;
 
 /**
  * laterz whose workers run every handler in `mode`: inline with the bench's worker tuning; thread
- * and process with WORKER_CONCURRENCY = --isolates (each running task holds an isolate, so the
- * concurrency is the pool's size) and the bench's handlers file for the isolates to boot.
+ * and process with the same tuning, ISOLATE_POOL_SIZE = --isolates (claimed tasks wait for a free
+ * isolate, so claims stay as large as inline's) and the bench's handlers file for the isolates to boot.
  */
 export function laterzIn(laterz: Laterz, mode: IsolationMode, options: BenchOptions, extra: Record<string, string> = {}): Laterz {
   if (mode === 'inline') return laterz.withWorkerEnv({ WORKER_ISOLATION: 'inline', ...extra });
-  const isolates = options.isolates;
-  return laterz.withWorkerEnv(
-    { WORKER_ISOLATION: mode, LATERZ_HANDLERS: BENCH_HANDLERS_FILE, ...extra },
-    { concurrency: isolates, batchSize: Math.min(options.worker.batchSize, isolates) },
-  );
+  return laterz.withWorkerEnv({ WORKER_ISOLATION: mode, LATERZ_HANDLERS: BENCH_HANDLERS_FILE, ISOLATE_POOL_SIZE: String(options.isolates), ...extra });
 }
 
 /**
@@ -130,7 +126,7 @@ export const isolation: Scenario = {
         inline: laterzIn(laterz, 'inline', options).settings,
         isolated: laterzIn(laterz, 'thread', options).settings,
         method:
-          'noop-drain and latency as their own scenarios, each after a warm-up (max(2,000, 40 × isolates) tasks of another func, so every pool is full), once per mode per run, modes interleaved; isolated modes: WORKER_ISOLATION=thread|process, LATERZ_HANDLERS = the bench handlers file, WORKER_CONCURRENCY = --isolates; latency starts reported over UDP from wherever the handler runs',
+          'noop-drain and latency as their own scenarios, each after a warm-up (max(2,000, 40 × isolates) tasks of another func, so every pool is full), once per mode per run, modes interleaved; isolated modes: WORKER_ISOLATION=thread|process, LATERZ_HANDLERS = the bench handlers file, ISOLATE_POOL_SIZE = --isolates (concurrency and batch as inline); latency starts reported over UDP from wherever the handler runs',
       },
       also,
       details: {

@@ -34,6 +34,8 @@ export class AppConfig {
   };
   /** The pooled worker threads and child processes of isolated funcs (ISOLATE_*). */
   readonly isolate: {
+    /** ISOLATE_POOL_SIZE, 0 made WORKER_CONCURRENCY. */
+    readonly poolSize: number;
     readonly memoryLimitMb: number;
     readonly killGraceMs: number;
     readonly maxTasks: number;
@@ -119,6 +121,7 @@ export class AppConfig {
       isolation: env.WORKER_ISOLATION,
     };
     this.isolate = {
+      poolSize: env.ISOLATE_POOL_SIZE || env.WORKER_CONCURRENCY,
       memoryLimitMb: env.ISOLATE_MEMORY_LIMIT_MB,
       killGraceMs: env.ISOLATE_KILL_GRACE_SECONDS * 1000,
       maxTasks: env.ISOLATE_MAX_TASKS,

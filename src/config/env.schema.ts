@@ -145,6 +145,13 @@ export class EnvSchema {
   @IsIn(['inline', 'thread', 'process'])
   WORKER_ISOLATION: 'inline' | 'thread' | 'process' = 'inline';
 
+  /**
+   * Isolates of each kind (mode and memory limit) one worker keeps at most (0: WORKER_CONCURRENCY).
+   * A claimed task waits for a free one; its timeout starts when one takes it. Default 0.
+   */
+  @Transform(toInt) @Min(0) @Max(10000) @IsInt()
+  ISOLATE_POOL_SIZE = 0;
+
   /** Heap limit of each isolated handler's thread or child, MiB (0: Node's default); a func's `memoryLimit` wins. Above it the task is broken (out_of_memory). */
   @Transform(toInt) @Min(0) @Max(1048576) @IsInt()
   ISOLATE_MEMORY_LIMIT_MB = 0;

@@ -216,6 +216,32 @@ describe('isolates are recycled after ISOLATE_MAX_TASKS', () => {
   });
 });
 
+describe('ISOLATE_POOL_SIZE below WORKER_CONCURRENCY', () => {
+  let app: TestApp;
+  afterAll(() => app?.close());
+
+  it("claimed tasks wait for the one isolate in turn, and each one's timeout starts when the isolate takes it", async () => {
+    app = await startTestApp({
+      handlers: [IsolatedHandlers, ViaServiceDeclaration],
+      env: { ROLES: 'worker', WORKER_ISOLATION: 'thread', LATERZ_HANDLERS: HANDLERS_FILE, ISOLATE_POOL_SIZE: '1', WORKER_CONCURRENCY: '8' },
+    });
+    // Three naps of 600 ms with a 1 s timeout each: one after the other they take 1.8 s, which a
+    // timeout counted from the claim would cut short.
+    const handles = await app.get(TasksService).enqueueMany([1, 2, 3].map((n) => ({ func: 'iso.nap', args: { ms: 600, n } })));
+    const rows = [];
+    for (const h of handles) rows.push(await waitFor(async () => {
+      const t = await taskRow(app.db, h.id);
+      return ['success', 'broken', 'error'].includes(t.status as string) ? t : undefined;
+    }, `nap ${h.id}`, 30000));
+    expect(rows.map((r) => r.status)).toEqual(['success', 'success', 'success']);
+    expect(new Set(rows.map((r) => (r.result as { thread: number }).thread)).size).toBe(1);
+    // They ran one at a time: from the first start to the last finish, at least three naps.
+    const starts = rows.map((r) => (r.date_started as Date).getTime());
+    const ends = rows.map((r) => (r.date_finished as Date).getTime());
+    expect(Math.max(...ends) - Math.min(...starts)).toBeGreaterThanOrEqual(1800);
+  });
+});
+
 describe('isolation that cannot work stops the boot with a clear error', () => {
   it('an isolated func with no handlers files', async () => {
     await expect(startTestApp({ handlers: [IsolatedHandlers], env: { ROLES: 'worker', WORKER_ISOLATION: 'thread' } })).rejects.toThrow(

@@ -17,23 +17,32 @@ const RETIRE_GRACE_MS = 5000;
 /** How often idle isolates are looked at (idle too long: retired). */
 const SWEEP_MS = 5000;
 
+interface Waiter {
+  resolve(isolate: Isolate): void;
+}
+
 /** The pool an isolate belongs to: its mode and heap limit. */
 const keyOf = (mode: IsolationMode, memoryLimitMb: number): string => `${mode}:${memoryLimitMb}`;
 
 /**
  * The worker threads and child processes that run isolated funcs, one task at a time each, reused
  * from run to run (a no-op task pays no start). An isolate is started when none of its kind is
- * idle: at most one per worker slot, since every run holds one. One is retired after
- * ISOLATE_MAX_TASKS tasks, ISOLATE_MAX_MINUTES, above ISOLATE_MAX_MEMORY_MB, or idle for
- * ISOLATE_IDLE_SECONDS; one whose run is aborted (timeout, cancel, shutdown, a lost session) and
- * has not returned by its hard timeout (the func's hardTimeout, else ISOLATE_KILL_GRACE_SECONDS
- * after the abort) is ended by force: its handler with it.
+ * idle, up to ISOLATE_POOL_SIZE of a kind (WORKER_CONCURRENCY by default); past that a task waits
+ * for the first to come free, and its timeout starts only when one takes it. One is retired after
+ * ISOLATE_MAX_TASKS tasks, ISOLATE_MAX_MINUTES, above ISOLATE_MAX_MEMORY_MB (then replaced), or
+ * idle for ISOLATE_IDLE_SECONDS; one whose run is aborted (timeout, cancel, shutdown, a lost
+ * session) and has not returned by its hard timeout (the func's hardTimeout, else
+ * ISOLATE_KILL_GRACE_SECONDS after the abort) is ended by force, its handler with it, and replaced.
  */
 @Injectable()
 export class IsolatePool implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('IsolatePool');
   private readonly idle = new Map<string, Isolate[]>();
   private readonly all = new Set<Isolate>();
+  /** Tasks waiting for an isolate of a kind (ISOLATE_POOL_SIZE reached), first come first served. */
+  private readonly waiting = new Map<string, Waiter[]>();
+  /** Isolates of a kind being started. */
+  private readonly starting = new Map<string, number>();
   private sweeper?: NodeJS.Timeout;
   private closing = false;
 
@@ -104,7 +113,14 @@ export class IsolatePool implements OnModuleInit, OnApplicationShutdown {
    */
   async run(func: RegisteredFunc, task: ClaimedTask, abort: RunAbort, io: IsolatedRunIo): Promise<unknown> {
     const mode = func.isolation as IsolationMode;
-    const isolate = this.takeIdle(keyOf(mode, func.memoryLimitMb)) ?? (await this.startIsolate(mode, func.memoryLimitMb));
+    const isolate = await this.acquire(mode, func.memoryLimitMb, abort);
+    if (abort.aborted) {
+      // Given up while its isolate was starting: the isolate serves another task.
+      this.park(isolate);
+      throw abort.reason;
+    }
+    // Its timeout runs from here: the wait for a free isolate is not the handler's time.
+    const timeout = setTimeout(() => abort.abort(new TaskTimeout(func.timeoutMs)), func.timeoutMs);
     const result = isolate.run({ id: task.id, collection: task.collection, func: task.func, attempt: task.attempt, args: task.args, deps: encodeDeps(task.deps) }, io);
     this.report(mode);
     // Aborted while its isolate was starting, or later: the isolate hears of it once it runs the task.
@@ -122,13 +138,58 @@ export class IsolatePool implements OnModuleInit, OnApplicationShutdown {
       return await result;
     } finally {
       stopListening();
+      clearTimeout(timeout);
       clearTimeout(killer);
       this.afterRun(isolate);
       this.report(mode);
     }
   }
 
+  /**
+   * An idle isolate of the kind, or a new one while the kind has fewer than ISOLATE_POOL_SIZE;
+   * else the first to come free (in the order asked). An abort meanwhile rejects with its reason.
+   */
+  private acquire(mode: IsolationMode, memoryLimitMb: number, abort: RunAbort): Promise<Isolate> {
+    const key = keyOf(mode, memoryLimitMb);
+    const idle = this.takeIdle(key);
+    if (idle) return Promise.resolve(idle);
+    if (this.sizeOf(key) < this.config.isolate.poolSize) return this.startIsolate(mode, memoryLimitMb);
+    return new Promise<Isolate>((resolve, reject) => {
+      const waiter: Waiter = {
+        resolve: (isolate) => {
+          stop();
+          resolve(isolate);
+        },
+      };
+      const queue = this.waiting.get(key) ?? [];
+      queue.push(waiter);
+      this.waiting.set(key, queue);
+      const stop = abort.onAbort((reason) => {
+        const i = queue.indexOf(waiter);
+        if (i >= 0) queue.splice(i, 1);
+        reject(reason);
+      });
+    });
+  }
+
+  /** Isolates of a kind that are alive or starting. */
+  private sizeOf(key: string): number {
+    let n = this.starting.get(key) ?? 0;
+    for (const isolate of this.all) if (isolate.alive && keyOf(isolate.mode, isolate.memoryLimitMb) === key) n++;
+    return n;
+  }
+
   private async startIsolate(mode: IsolationMode, memoryLimitMb: number): Promise<Isolate> {
+    const key = keyOf(mode, memoryLimitMb);
+    this.starting.set(key, (this.starting.get(key) ?? 0) + 1);
+    try {
+      return await this.bootIsolate(mode, memoryLimitMb);
+    } finally {
+      this.starting.set(key, this.starting.get(key)! - 1);
+    }
+  }
+
+  private async bootIsolate(mode: IsolationMode, memoryLimitMb: number): Promise<Isolate> {
     // As given (LATERZ_HANDLERS: relative to the working directory); an isolate needs them whole.
     const boot: IsolateBoot = { handlers: this.config.handlers.map((file) => resolve(file)) };
     const isolate = await Isolate.start(mode, boot, memoryLimitMb, (method, args) => this.answer(method, args)).catch((err: Error) => {
@@ -204,9 +265,15 @@ export class IsolatePool implements OnModuleInit, OnApplicationShutdown {
     return undefined;
   }
 
+  /** A free isolate: to the first task waiting for one of its kind, else to the idle list. */
   private park(isolate: Isolate): void {
     isolate.idleSince = Date.now();
     const key = keyOf(isolate.mode, isolate.memoryLimitMb);
+    const waiter = this.waiting.get(key)?.shift();
+    if (waiter) {
+      waiter.resolve(isolate);
+      return;
+    }
     const list = this.idle.get(key) ?? [];
     list.push(isolate);
     this.idle.set(key, list);

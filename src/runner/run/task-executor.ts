@@ -31,9 +31,13 @@ export class TaskExecutor {
     private readonly isolates: IsolatePool,
   ) {}
 
-  /** The func's timeout. */
-  timeoutMs(task: ClaimedTask): number {
-    return this.registry.get(task.func)!.timeoutMs;
+  /**
+   * The func's timeout, timed by the runner from the claim; undefined for an isolated func, whose
+   * pool times it from when an isolate takes the task (it may wait for one).
+   */
+  timeoutMs(task: ClaimedTask): number | undefined {
+    const func = this.registry.get(task.func)!;
+    return func.isolation === 'inline' ? func.timeoutMs : undefined;
   }
 
   /**

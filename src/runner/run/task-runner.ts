@@ -183,7 +183,7 @@ export class TaskRunner extends EventEmitter {
   private startBatch(tasks: ClaimedTask[]): void {
     // When the claim committed (process.hrtime), for the observer's run durations.
     const claimedAt = this.observer ? process.hrtime.bigint() : 0n;
-    const timers = new Map<number, SharedTimer>();
+    const timers = new Map<number | undefined, SharedTimer>();
     for (const task of tasks) {
       const ms = this.executor.timeoutMs(task);
       let timer = timers.get(ms);
@@ -192,6 +192,8 @@ export class TaskRunner extends EventEmitter {
       timer.runs.push(this.start(task, timer, claimedAt));
     }
     for (const [ms, timer] of timers) {
+      // Isolated runs are timed by their pool, from when an isolate takes them.
+      if (ms === undefined) continue;
       timer.handle = setTimeout(() => {
         for (const run of timer.runs) if (this.running.get(run.task.id) === run) run.abort.abort(new TaskTimeout(ms));
       }, ms);
