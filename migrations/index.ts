@@ -4,6 +4,7 @@ import { TaskKey1763790000002 } from './1763790000002-task-key.js';
 import { CollectionPaused1763790000003 } from './1763790000003-collection-paused.js';
 import { Funcs1763790000004 } from './1763790000004-funcs.js';
 import { ClaimByFunc1763790000005 } from './1763790000005-claim-by-func.js';
+import { RetryAndDue1763790000010 } from './1763790000010-retry-and-due.js';
 
 /**
  * Every migration of the engine, in order. Listed by hand: ESM builds cannot glob-load classes.
@@ -16,4 +17,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   CollectionPaused1763790000003,
   Funcs1763790000004,
   ClaimByFunc1763790000005,
+  RetryAndDue1763790000010,
 ];

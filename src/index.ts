@@ -21,6 +21,7 @@ export { TasksService, type TaskState } from './tasks/tasks.service.js';
 export type { CallerTransaction, DependencyRef, EnqueueOptions, EnqueueRequest, InTransaction, TaskHandle } from './tasks/enqueue-request.js';
 export { TaskRegistry, type RegisteredFunc } from './tasks/task-registry.js';
 export { TaskHandler, type TaskHandlerOptions } from './tasks/task-handler.decorator.js';
+export { RetryLater, TIERS_RETRY, type Backoff, type BackoffFunction, type ErrorClass, type RetryOverride, type RetryPolicy } from './tasks/retry-policy.js';
 export type { BulkContext, BulkTask, TaskContext, TaskLogger } from './tasks/task-context.js';
 export { BrokenReason, FINISHED_STATUSES, TaskStatus, type TaskId } from './tasks/task-status.js';
 export {
@@ -35,7 +36,9 @@ export {
   NotInTransaction,
   TaskBroken,
   TaskError,
+  TaskHasDependents,
   TaskNotFound,
+  TaskNotWaiting,
   UnknownFunc,
 } from './tasks/tasks.errors.js';
 

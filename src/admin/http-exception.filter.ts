@@ -34,6 +34,8 @@ export function statusOfCode(code: LaterzErrorCode): number {
       return HttpStatus.NOT_FOUND;
     case 'task_running':
     case 'dependency_cycle':
+    case 'task_not_waiting':
+    case 'task_has_dependents':
       return HttpStatus.CONFLICT;
     case 'duplicate_task_handler':
     case 'invalid_handler':

@@ -60,6 +60,22 @@ export class TaskActions {
     });
   }
 
+  /** Changes a waiting task's time; TaskNotWaiting (409), TaskNotFound (404). */
+  async reschedule(id: TaskId, runAfter: Date, who: string) {
+    return this.tasks.reschedule(id, runAfter, {
+      on: this.on,
+      within: (tx) => this.audit.record({ who, action: 'task.reschedule', target: { taskId: id, runAfter: runAfter.toISOString() }, count: 1 }, tx),
+    });
+  }
+
+  /** Removes a waiting task; TaskNotWaiting or TaskHasDependents (409), TaskNotFound (404). */
+  async removeWaiting(id: TaskId, who: string) {
+    return this.tasks.removeWaiting(id, {
+      on: this.on,
+      within: (tx) => this.audit.record({ who, action: 'task.remove', target: { taskId: id }, count: 1 }, tx),
+    });
+  }
+
   async retryByFilter(body: RetryByFilterBody, who: string) {
     const filter = await this.toFilter(body, DEFAULT_RETRY_STATUSES);
     if (body.dryRun) return this.dryRun(await this.admin.countRetryable(filter, this.on));

@@ -22,6 +22,8 @@ export interface NewTask extends TaskIdentity {
   priority: number;
   runAfter: Date | null;
   sizeBytes: number;
+  /** JSON text of the retry override, or null. */
+  retryPolicy: string | null;
 }
 
 /** An edge prev -> next, named as the child's handler sees its parent. */
@@ -70,6 +72,7 @@ export class EnqueueGateway {
       tasks.map((t) => t.runAfter),
       tasks.map((t) => t.sizeBytes),
       tasks.map((_, i) => i),
+      tasks.map((t) => t.retryPolicy),
     ]);
   }
 

@@ -226,6 +226,6 @@ function servedFunc(f: RegisteredFunc): ServedFunc {
     queue: f.queue,
     bulk: f.bulk,
     priority: f.priority,
-    options: { timeoutMs: f.timeoutMs, ...(f.resyncMs === undefined ? {} : { resyncMs: f.resyncMs }), logArgs: f.logArgs },
+    options: { timeoutMs: f.timeoutMs, ...(f.resyncMs === undefined ? {} : { resyncMs: f.resyncMs }), logArgs: f.logArgs, retry: f.retryJson },
   };
 }

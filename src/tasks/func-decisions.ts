@@ -1,4 +1,5 @@
 import type { FuncServer, RecordedFunc } from './func.gateway.js';
+import type { RetryOverride } from './retry-policy.js';
 
 /*
  * What the catalog makes of this process's handlers and the database's funcs, as pure functions:
@@ -15,6 +16,8 @@ export interface LocalFunc {
   priority: number;
   resyncMs?: number;
   logArgs: boolean;
+  /** Its retry policy as JSON (a function backoff as the default one): the dispatcher applies it to the tasks it finds dead. */
+  retryJson?: RetryOverride;
 }
 
 /**
@@ -63,11 +66,11 @@ export function mergeCatalog(local: readonly LocalFunc[], recorded: readonly Rec
 }
 
 function describeLocal(f: LocalFunc) {
-  return { queue: f.queue, bulk: f.bulk, priority: f.priority, resyncMs: f.resyncMs, logArgs: f.logArgs };
+  return { queue: f.queue, bulk: f.bulk, priority: f.priority, resyncMs: f.resyncMs, logArgs: f.logArgs, retryJson: f.retryJson };
 }
 
 function describeRecorded(f: RecordedFunc) {
-  return { queue: f.queue, bulk: f.bulk, priority: f.priority, resyncMs: f.options.resyncMs, logArgs: f.options.logArgs === true };
+  return { queue: f.queue, bulk: f.bulk, priority: f.priority, resyncMs: f.options.resyncMs, logArgs: f.options.logArgs === true, retryJson: f.options.retry };
 }
 
 /** The newest version a live server runs of `func`, when it is newer than `version`; otherwise undefined. */

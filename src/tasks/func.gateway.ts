@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { Db } from '../database/db.js';
+import type { RetryOverride } from './retry-policy.js';
 import { BEAT, FORGET_SERVER, type FuncRow, READ_FUNCS } from './sql/funcs.sql.js';
 
 /** What a server records of one func it serves. */
@@ -22,6 +23,8 @@ export interface FuncOptions {
   timeoutMs?: number;
   resyncMs?: number;
   logArgs?: boolean;
+  /** The retry policy as JSON (the dispatcher applies it to dead tasks). */
+  retry?: RetryOverride;
 }
 
 /** A live process serving a func: `host:pid:bootid`, its version of the func, its last heartbeat. */
@@ -79,6 +82,7 @@ function recorded(row: FuncRow): RecordedFunc {
       timeoutMs: typeof options.timeoutMs === 'number' ? options.timeoutMs : undefined,
       resyncMs: typeof options.resyncMs === 'number' ? options.resyncMs : undefined,
       logArgs: options.logArgs === true,
+      retry: typeof options.retry === 'object' && options.retry !== null ? (options.retry as RetryOverride) : undefined,
     },
     servers: row.servers.map((s) => ({ server: s.server, version: s.version, lastSeen: new Date(s.lastSeen) })),
   };

@@ -1,4 +1,5 @@
 import type { TaskContext, BulkContext, BulkTask } from './task-context.js';
+import type { RetryPolicy } from './retry-policy.js';
 import type { TaskId } from './task-status.js';
 
 export const TASK_HANDLER_METADATA = 'laterz:task-handler';
@@ -18,6 +19,12 @@ export interface TaskHandlerOptions {
   resync?: number | string;
   /** Let its args appear in logs (they are redacted by default). */
   logArgs?: boolean;
+  /**
+   * When a failed attempt runs again (docs/funcs.md, "Retries"); `false`: never. Default 3 attempts,
+   * exponential backoff from 1 s (factor 2, jitter 0.2, at most 1 h), every error and the broken
+   * reasons `task_killed` and `timeout` retried; a handler's `TaskBroken` is permanent.
+   */
+  retry?: RetryPolicy | false;
 }
 
 export interface TaskHandlerMetadata extends TaskHandlerOptions {

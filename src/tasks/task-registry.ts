@@ -9,6 +9,7 @@ import {
   TaskHandlerFn,
   TaskHandlerMetadata,
 } from './task-handler.decorator.js';
+import { resolveRetryPolicy, retryPolicyJson, type ResolvedRetryPolicy, type RetryOverride } from './retry-policy.js';
 import { DuplicateTaskHandler, InvalidHandler } from './tasks.errors.js';
 
 export interface RegisteredFunc {
@@ -20,6 +21,10 @@ export interface RegisteredFunc {
   priority: number;
   resyncMs?: number;
   logArgs: boolean;
+  /** Its retry policy, checked, defaults filled in. */
+  retry: ResolvedRetryPolicy;
+  /** The policy as JSON, as the func catalog records it. */
+  retryJson: RetryOverride;
   /** `Class.method`, for messages. */
   owner: string;
   run: TaskHandlerFn | BulkHandlerFn;
@@ -67,6 +72,12 @@ export class TaskRegistry implements OnModuleInit {
     if (!Number.isInteger(priority) || priority < 0 || priority > 9) throw new InvalidHandler(`${owner}: priority must be 0-9`);
     const queue = meta.queue ?? 'default';
     if (!FUNC_NAME.test(queue)) throw new InvalidHandler(`${owner}: queue ${JSON.stringify(queue)} must be letters, digits, _ . -`);
+    let retry: ResolvedRetryPolicy;
+    try {
+      retry = resolveRetryPolicy(meta.retry, 'retry');
+    } catch (err) {
+      throw new InvalidHandler(`${owner}: ${(err as Error).message}`);
+    }
     const func: RegisteredFunc = {
       name: meta.name,
       version,
@@ -76,6 +87,8 @@ export class TaskRegistry implements OnModuleInit {
       priority,
       resyncMs: meta.resync === undefined ? undefined : parseDuration(meta.resync, `${owner}: resync`),
       logArgs: meta.logArgs ?? false,
+      retry,
+      retryJson: retryPolicyJson(retry),
       owner,
       run,
     };

@@ -18,6 +18,8 @@ import { TaskStatus } from './task-status.js';
 // date_modified) INCLUDE (status, broken_reason): TypeORM cannot say INCLUDE.
 @Index('task_finished_idx', { synchronize: false })
 @Index('task_failed_idx', { synchronize: false })
+// (run_after) WHERE run_after IS NOT NULL AND status IN ('pending', 'error', 'broken'): the due scan's.
+@Index('task_due_idx', { synchronize: false })
 export class TaskEntity {
   @PrimaryGeneratedColumn('identity', { type: 'bigint', generatedIdentity: 'BY DEFAULT' })
   id: string;
@@ -68,6 +70,10 @@ export class TaskEntity {
 
   @Column({ name: 'run_after', type: 'timestamptz', nullable: true })
   runAfter: Date | null;
+
+  /** An enqueue's override of its func's retry policy (RetryOverride), or null. */
+  @Column({ type: 'jsonb', nullable: true })
+  retry: unknown;
 
   @Column({ type: 'varchar', length: 200, nullable: true })
   worker: string | null;

@@ -12,7 +12,9 @@ export type LaterzErrorCode =
   | 'task_running'
   | 'duplicate_task_handler'
   | 'invalid_handler'
-  | 'not_in_transaction';
+  | 'not_in_transaction'
+  | 'task_not_waiting'
+  | 'task_has_dependents';
 
 /** Base of the engine's typed errors. */
 export class LaterzError extends Error {
@@ -93,6 +95,26 @@ export class InvalidHandler extends LaterzError {
 export class NotInTransaction extends LaterzError {
   constructor(reason: string) {
     super('not_in_transaction', `enqueue with tx: ${reason}`);
+  }
+}
+
+/** reschedule / removeWaiting on a task that does not wait for a time (or, for a retry, has none left). */
+export class TaskNotWaiting extends LaterzError {
+  constructor(
+    readonly taskId: TaskId,
+    status: string,
+  ) {
+    super('task_not_waiting', `task ${taskId} is ${status}: only a pending task, or a failed one waiting for its retry, can be rescheduled or removed`);
+  }
+}
+
+/** removeWaiting on a task other tasks depend on. */
+export class TaskHasDependents extends LaterzError {
+  constructor(
+    readonly taskId: TaskId,
+    count: number,
+  ) {
+    super('task_has_dependents', `task ${taskId} is a dependency of ${count} other task(s): remove or cancel those first, or cancel this one`);
   }
 }
 

@@ -100,8 +100,8 @@ export function enqueueStatements(schema: string): EnqueueStatements {
       `
     WITH k AS (
            SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::bytea[], $5::${s}task_status[], $6::int[], $7::smallint[],
-                                $8::timestamptz[], $9::bigint[], $10::int[])
-                    AS k(collection, func, args, args_hash, status, version, priority, run_after, size_bytes, ord)
+                                $8::timestamptz[], $9::bigint[], $10::int[], $11::jsonb[])
+                    AS k(collection, func, args, args_hash, status, version, priority, run_after, size_bytes, ord, retry)
          ),
          keyed AS (
            INSERT INTO ${s}task_key (collection, func, args_hash, task_id)
@@ -117,8 +117,8 @@ export function enqueueStatements(schema: string): EnqueueStatements {
          -- Runs to completion although nothing reads it (a data-modifying CTE always does); the
          -- keys' foreign key is checked at the end of the statement, when these rows exist.
          ins AS (
-           INSERT INTO ${s}task (id, collection, func, args, args_hash, status, version, priority, run_after, size_bytes)
-           SELECT id, collection, func, args, args_hash, status, version, priority, run_after, size_bytes FROM created
+           INSERT INTO ${s}task (id, collection, func, args, args_hash, status, version, priority, run_after, size_bytes, retry)
+           SELECT id, collection, func, args, args_hash, status, version, priority, run_after, size_bytes, retry FROM created
          )
     SELECT true AS created, id::text AS id, collection, func, status::text AS status, priority, ord FROM created
     UNION ALL

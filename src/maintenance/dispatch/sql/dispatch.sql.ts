@@ -81,18 +81,10 @@ const FAILED_TIER = `status IN ('error', 'broken') AND broken_reason <> 'cancell
                AND date_modified < now() - make_interval(mins => $4) AND id NOT IN (SELECT id FROM held)`;
 
 /**
- * Errors and broken tasks of one retry tier: older than $4 minutes, fewer than $5 failures, their
- * locks free. On task_failed_idx, whose fail_count key skips the failures that have used up their
- * tries (they pile up over the years) instead of reading them at every tick.
- */
-export const QUEUE_FAILED_TIER: Statement = {
-  name: 'laterz_dispatch_failed_tier',
-  text: `WITH held AS MATERIALIZED (${HELD_TASK_LOCKS})${queueWhere(FAILED_TIER, 'ORDER BY date_modified', ", error = '', broken_reason = ''")}`,
-};
-
-/**
- * The same tiers for bulk funcs, which are never queued: back to pending, where the bulk runner
- * takes them (a killed batch, or tasks the handler reported as not done).
+ * Failures of a bulk func in one of snoop's retry tiers: older than $4 minutes, fewer than $5
+ * failures, their locks free; on task_failed_idx. Bulk funcs are never queued: back to pending,
+ * where the bulk runner takes them (a killed batch, or tasks the handler reported as not done).
+ * Other funcs' failures follow their retry policy (run_after, the due scan).
  */
 export const PEND_FAILED_TIER: Statement = {
   name: 'laterz_dispatch_pend_failed_tier',
@@ -138,20 +130,36 @@ export const KILL_DEAD_STARTED: Statement = {
               SET status = 'broken', broken_reason = 'task_killed', error = 'Task Killed: its worker is gone',
                   fail_count = t.fail_count + 1, date_finished = now(), date_modified = now()
              FROM dead WHERE t.id = dead.id AND t.status = 'started'
-           RETURNING t.id, t.attempt, t.worker, t.date_started, t.collection, t.func
+           RETURNING t.id, t.attempt, t.worker, t.date_started, t.collection, t.func, t.fail_count, t.retry
          ),
          attempts AS (
            INSERT INTO task_attempt (task_id, attempt, status, broken_reason, error, worker, date_started)
            SELECT id, attempt, 'broken', 'task_killed', 'Task Killed: its worker is gone', worker, date_started FROM killed
          )
-    SELECT id::text AS id, collection, func FROM killed`,
+    SELECT id::text AS id, collection, func, fail_count, retry FROM killed`,
 };
 
 export interface KilledRow {
   id: string;
   collection: string;
   func: string;
+  /** Failures so far, this kill included. */
+  fail_count: number;
+  /** The enqueue's retry override, or null. */
+  retry: unknown;
 }
+
+/**
+ * Killed tasks whose retry policy runs them again: due $2 milliseconds from now ($1 ids), while
+ * still broken/task_killed (the due scan queues them then).
+ */
+export const SCHEDULE_KILLED_RETRY: Statement = {
+  name: 'laterz_dispatch_schedule_killed_retry',
+  text: `
+    UPDATE task t SET run_after = now() + make_interval(secs => v.ms / 1000)
+      FROM unnest($1::bigint[], $2::float8[]) AS v(id, ms)
+     WHERE t.id = v.id AND t.status = 'broken' AND t.broken_reason = 'task_killed'`,
+};
 
 /**
  * What each (collection, func) pair has to do this tick, in one statement: a few index probes per
@@ -159,7 +167,8 @@ export interface KilledRow {
  * which a bitmap scan would read again at every tick), so an idle pair costs no round trip.
  * $1 collections, $2 their sync flags; $3 funcs, $4 their versions, $5 resync seconds (NULL: none),
  * $6 bulk flags; $7 minimum age of pending/deferred, seconds; $8 tier minutes, $9 tier fail
- * limits (a failure whose advisory lock is held is not counted: its handler has not returned);
+ * limits (bulk funcs only: the others' failures are retried by their retry policy, through
+ * run_after and the due scan; a failure whose advisory lock is held is not counted: its handler has not returned);
  * $10 look for lost queued rows (AMQP), $11 their grace, seconds; $12 age of a dead
  * started task, seconds (no session holds its advisory lock); $13 the funcs' served flags (a
  * live server runs them). `tier` is the first tier with work (1-based) or NULL. Bulk funcs are
@@ -186,7 +195,7 @@ export const DISPATCH_PROBE: Statement = {
            CASE WHEN f.bulk OR NOT f.served OR NOT c.sync OR f.resync IS NULL THEN false ELSE EXISTS (
              SELECT 1 FROM task t WHERE t.collection = c.name AND t.func = f.func
                 AND t.date_finished < now() - make_interval(secs => f.resync) AND t.status = 'success') END AS resync,
-           CASE WHEN NOT f.bulk AND NOT f.served THEN NULL ELSE
+           CASE WHEN NOT f.bulk THEN NULL ELSE
            (SELECT min(r.i) FROM unnest($8::int[], $9::int[]) WITH ORDINALITY AS r(mins, lim, i)
              WHERE EXISTS (SELECT 1 FROM task t WHERE t.collection = c.name AND t.func = f.func
                               AND t.status IN ('error', 'broken') AND t.broken_reason <> 'cancelled' AND t.fail_count < r.lim
