@@ -1,4 +1,4 @@
-import { Body, ConflictException, Controller, Delete, Get, HttpCode, HttpStatus, Param, Post, Put, Query } from '@nestjs/common';
+import { Body, ConflictException, Controller, Delete, Get, HttpCode, HttpStatus, Param, Patch, Post, Query } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { principalName } from './admin-tokens.js';
 import type { Principal } from './admin-tokens.js';
@@ -115,7 +115,7 @@ export class TasksController {
     return this.actions.retryOne(params.id, principalName(who), body.resetFailCount);
   }
 
-  @Put(':id/run-after')
+  @Patch(':id/run-after')
   @ApiOperation({ summary: 'Change when a waiting task runs (pending, or failed and waiting for its retry); 409 otherwise' })
   @ApiOkResponse({ type: RescheduledResponse })
   reschedule(@Param() params: TaskIdParams, @Body() body: RescheduleBody, @Query(NoParams) _query: unknown, @CurrentPrincipal() who: Principal): Promise<RescheduledResponse> {

@@ -2,7 +2,7 @@ import { ApiProperty } from '@nestjs/swagger';
 import { TaskStatus } from '../../tasks/task-status.js';
 import { IsIsoDateTime } from './validators.js';
 
-/** Body of `PUT /api/tasks/:id/run-after`. */
+/** Body of `PATCH /api/tasks/:id/run-after`. */
 export class RescheduleBody {
   @ApiProperty({ description: 'When the task runs (ISO 8601); a time already past runs it at once', example: '2026-12-03T18:00:00Z' })
   @IsIsoDateTime()
