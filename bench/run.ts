@@ -10,6 +10,7 @@ import { ingest } from './scenarios/ingest.js';
 import { latency } from './scenarios/latency.js';
 import { memory } from './scenarios/memory.js';
 import { noopDrain } from './scenarios/noop-drain.js';
+import { scheduled } from './scenarios/scheduled.js';
 import { stats } from './scenarios/stats.js';
 import type { Scenario, ScenarioContext } from './scenarios/scenario.js';
 import { Laterz } from './systems/laterz.js';
@@ -25,6 +26,7 @@ const SCENARIOS: Record<ScenarioName, Scenario> = {
   stats,
   bulk,
   ingest,
+  scheduled,
 };
 
 async function main(options: BenchOptions): Promise<number> {
