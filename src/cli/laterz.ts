@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { HandlersFileError, loadHandlersFiles } from './laterz-handlers.js';
+import { HandlersFileError, loadHandlersFiles } from '../tasks/handlers-files.js';
 import { EXIT, parseLaterzArgs, USAGE } from './laterz-args.js';
 
 // The package's `laterz` bin (dist/src/cli/laterz.js): the service for producers and workers that
@@ -21,7 +21,9 @@ async function start(flagged: string[]): Promise<void> {
   const config = AppConfig.fromEnv();
   const [paths, from] = flagged.length > 0 ? [flagged, '--handlers'] : [config.handlers, 'LATERZ_HANDLERS'];
   const loaded = await loadHandlersFiles(paths, { cwd: process.cwd(), from, laterzEntry: LATERZ_ENTRY });
-  const running = await bootstrap(config, { imports: loaded.flatMap((l) => l.modules) });
+  // An isolate (WORKER_ISOLATION, a func's isolation) boots the same files.
+  const withFiles = flagged.length > 0 ? config.with({ LATERZ_HANDLERS: loaded.map((l) => l.file).join(',') }) : config;
+  const running = await bootstrap(withFiles, { imports: loaded.flatMap((l) => l.modules) });
   running.app
     .get(AppLogger)
     .log(

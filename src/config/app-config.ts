@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { withEnvFile } from './env-file.js';
 import { AdminRole, EnvSchema, Role, validateEnv } from './env.schema.js';
 
@@ -26,7 +27,20 @@ export class AppConfig {
     readonly batchSize: number;
     readonly queues: readonly string[];
     readonly maxTasks: number;
+    readonly maxAgeMs: number;
+    readonly maxMemoryMb: number;
     readonly pollMs: number;
+    /** WORKER_ISOLATION: where a func's handler runs when the func does not say. */
+    readonly isolation: 'inline' | 'thread' | 'process';
+  };
+  /** The pooled worker threads and child processes of isolated funcs (ISOLATE_*). */
+  readonly isolate: {
+    readonly memoryLimitMb: number;
+    readonly killGraceMs: number;
+    readonly maxTasks: number;
+    readonly maxAgeMs: number;
+    readonly maxMemoryMb: number;
+    readonly idleMs: number;
   };
   /** FUNC_HEARTBEAT_SECONDS, in milliseconds: how often a serving process records its funcs. */
   readonly funcHeartbeatMs: number;
@@ -61,7 +75,10 @@ export class AppConfig {
   readonly bulk: { readonly maxTasks: number; readonly maxBytes: number; readonly overheadBytes: number };
   readonly collections: readonly { name: string; root?: string; process: boolean; sync: boolean }[];
   readonly pipelineEnabled: boolean;
-  /** LATERZ_HANDLERS: the handlers files `laterz start` loads when no `--handlers` is given. */
+  /**
+   * LATERZ_HANDLERS: the handlers files `laterz start` loads when no `--handlers` is given (then
+   * those), and an app's `handlers` option: what an isolate boots to run isolated funcs.
+   */
   readonly handlers: readonly string[];
   readonly admin: {
     readonly tokens: readonly { role: AdminRole; token: string }[];
@@ -96,7 +113,18 @@ export class AppConfig {
       batchSize: env.WORKER_BATCH_SIZE,
       queues: env.WORKER_QUEUES,
       maxTasks: env.WORKER_MAX_TASKS,
+      maxAgeMs: env.WORKER_MAX_MINUTES * 60_000,
+      maxMemoryMb: env.WORKER_MAX_MEMORY_MB,
       pollMs: env.WORKER_POLL_MS,
+      isolation: env.WORKER_ISOLATION,
+    };
+    this.isolate = {
+      memoryLimitMb: env.ISOLATE_MEMORY_LIMIT_MB,
+      killGraceMs: env.ISOLATE_KILL_GRACE_SECONDS * 1000,
+      maxTasks: env.ISOLATE_MAX_TASKS,
+      maxAgeMs: env.ISOLATE_MAX_MINUTES * 60_000,
+      maxMemoryMb: env.ISOLATE_MAX_MEMORY_MB,
+      idleMs: env.ISOLATE_IDLE_SECONDS * 1000,
     };
     this.funcHeartbeatMs = env.FUNC_HEARTBEAT_SECONDS * 1000;
     this.handlerGuard = env.HANDLER_GUARD;
@@ -137,7 +165,7 @@ export class AppConfig {
         return { name, root, process: !set.has('noprocess'), sync: set.has('sync') };
       });
     this.pipelineEnabled = env.PIPELINE_ENABLED;
-    this.handlers = env.LATERZ_HANDLERS;
+    this.handlers = env.LATERZ_HANDLERS.map((file) => resolve(file));
     this.admin = {
       tokens: (env.ADMIN_TOKENS ?? '')
         .split(',')

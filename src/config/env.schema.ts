@@ -128,6 +128,47 @@ export class EnvSchema {
   @Transform(toInt) @Min(0) @IsInt()
   WORKER_MAX_TASKS = 0;
 
+  /** Exit gracefully after this many minutes (0: never), so a supervisor restarts the worker. */
+  @Transform(toInt) @Min(0) @IsInt()
+  WORKER_MAX_MINUTES = 0;
+
+  /** Exit gracefully once the process's resident memory is above this many MiB (0: never), checked every few seconds. */
+  @Transform(toInt) @Min(0) @IsInt()
+  WORKER_MAX_MEMORY_MB = 0;
+
+  /**
+   * Where handlers run unless their func says (its `isolation` option): inline (default: the
+   * worker's own event loop), thread (a pooled worker thread) or process (a pooled child process).
+   * Isolated handlers can be ended by force (hard timeout), have a memory limit, and a crash or a
+   * process.exit in one fails its task alone. Bulk funcs always run inline.
+   */
+  @IsIn(['inline', 'thread', 'process'])
+  WORKER_ISOLATION: 'inline' | 'thread' | 'process' = 'inline';
+
+  /** Heap limit of each isolated handler's thread or child, MiB (0: Node's default); a func's `memoryLimit` wins. Above it the task is broken (out_of_memory). */
+  @Transform(toInt) @Min(0) @Max(1048576) @IsInt()
+  ISOLATE_MEMORY_LIMIT_MB = 0;
+
+  /** Seconds an aborted isolated handler (cancelled, handed back at shutdown, its session lost) may run on before its isolate is ended by force; also a timed-out one's, unless its func sets hardTimeout. Default 10. */
+  @Transform(toInt) @Min(0) @Max(86400) @IsInt()
+  ISOLATE_KILL_GRACE_SECONDS = 10;
+
+  /** Retire a pooled isolate after this many tasks (0: never). Default 0. */
+  @Transform(toInt) @Min(0) @IsInt()
+  ISOLATE_MAX_TASKS = 0;
+
+  /** Retire a pooled isolate this many minutes after it started (0: never). Default 0. */
+  @Transform(toInt) @Min(0) @IsInt()
+  ISOLATE_MAX_MINUTES = 0;
+
+  /** Retire a pooled isolate whose memory (a child's RSS, a thread's heap) is above this many MiB after a task (0: never). Default 0. */
+  @Transform(toInt) @Min(0) @IsInt()
+  ISOLATE_MAX_MEMORY_MB = 0;
+
+  /** Seconds an isolate may stay idle before it is retired (one of each kind stays). Default 60. */
+  @Transform(toInt) @Min(1) @Max(86400) @IsInt()
+  ISOLATE_IDLE_SECONDS = 60;
+
   /**
    * What keeps a task handler from ending its process (worker and scheduler roles). exit (default):
    * process.exit in a handler, at once or later in its awaited chain, fails that task instead. full:
@@ -249,7 +290,8 @@ export class EnvSchema {
 
   /**
    * `laterz start` only: comma-separated paths (relative to the working directory) of compiled ES
-   * modules, each exporting a Nest module with the task handlers to run. `--handlers` wins. Default none.
+   * modules, each exporting a Nest module with the task handlers to run. `--handlers` wins. An
+   * isolate (WORKER_ISOLATION, a func's `isolation`) boots these same files. Default none.
    */
   @Transform(toList) @IsString({ each: true })
   LATERZ_HANDLERS: string[] = [];

@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { AppConfig } from './app-config.js';
 import { ADMIN_ROLES, AdminRole, checkEnv, EnvSchema, envSettingNames, Role, ROLES } from './env.schema.js';
 
@@ -40,6 +43,12 @@ export interface LaterzOptions {
   /** Apply laterz's migrations at start (under an advisory lock, so instances starting together apply them once). Default true. */
   migrate?: boolean;
   /**
+   * The compiled files (paths or file: URLs) of the Nest modules that hold your isolated handlers
+   * (a func's `isolation`, or WORKER_ISOLATION): each worker thread or child process boots them
+   * and runs their @TaskHandler methods. Needed only with isolation. Default none.
+   */
+  handlers?: (string | URL)[];
+  /**
    * Run every task in the caller: an enqueue (outside your own transaction) runs the task and the
    * DAG it makes runnable through the worker's claim, run and finish before it resolves; nothing
    * runs in the background. For tests and scripts. Default false.
@@ -76,7 +85,7 @@ export const APP_ROLES: readonly Role[] = ['worker', 'scheduler'];
 /** The admin API's prefix when `api` leaves it out. */
 export const DEFAULT_API_PREFIX = 'laterz';
 
-const OPTION_FIELDS = ['roles', 'database', 'schema', 'transport', 'api', 'settings', 'migrate', 'inline'];
+const OPTION_FIELDS = ['roles', 'database', 'schema', 'transport', 'api', 'settings', 'migrate', 'inline', 'handlers'];
 const SEGMENT = /^[A-Za-z0-9._~-]+$/;
 const TOKEN_SHAPE = /^[A-Za-z0-9_\-.~+/=]{16,}$/;
 
@@ -167,6 +176,7 @@ export function laterzSetup(options: LaterzOptions, env: Readonly<Raw> = process
     callerDriven(options, raw, set, problems);
   }
   if (options.migrate !== undefined && typeof options.migrate !== 'boolean') problems.push('migrate: must be true or false');
+  handlersInto(options.handlers, set, problems);
   if (shape.apiPrefix !== false) tokensInto(isObject(options.api) ? options.api.tokens : undefined, set, problems);
   if (shape.roles.length > 0) set('ROLES', shape.roles.join(','), 'roles');
 
@@ -257,6 +267,26 @@ function transportInto(transport: unknown, set: Assign, problems: string[]): voi
   for (const key of Object.keys(transport)) if (key !== 'amqpUrl' && key !== 'prefix') problems.push(`transport.${key}: not an option (amqpUrl, prefix)`);
   set('AMQP_URL', transport.amqpUrl, 'transport.amqpUrl');
   if (transport.prefix !== undefined) set('AMQP_PREFIX', String(transport.prefix), 'transport.prefix');
+}
+
+/** `handlers`: absolute paths of existing files (LATERZ_HANDLERS, a list with commas between). */
+function handlersInto(handlers: unknown, set: Assign, problems: string[]): void {
+  if (handlers === undefined) return;
+  if (!Array.isArray(handlers)) {
+    problems.push('handlers: must be an array of file paths or file: URLs (the compiled modules of your isolated handlers)');
+    return;
+  }
+  const files: string[] = [];
+  handlers.forEach((entry: unknown, i) => {
+    let file: string | undefined;
+    if (entry instanceof URL && entry.protocol === 'file:') file = fileURLToPath(entry);
+    else if (typeof entry === 'string' && entry !== '') file = entry.startsWith('file:') ? fileURLToPath(entry) : resolve(entry);
+    if (file === undefined) problems.push(`handlers[${i}]: must be a file path or a file: URL (given ${JSON.stringify(entry)})`);
+    else if (file.includes(',')) problems.push(`handlers[${i}]: ${file}: a path with a comma cannot be used`);
+    else if (!existsSync(file)) problems.push(`handlers[${i}]: ${file} does not exist (give the compiled .js module)`);
+    else files.push(file);
+  });
+  if (files.length > 0) set('LATERZ_HANDLERS', files.join(','), 'handlers');
 }
 
 function tokensInto(tokens: unknown, set: Assign, problems: string[]): void {

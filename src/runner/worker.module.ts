@@ -5,6 +5,7 @@ import { TasksModule } from '../tasks/tasks.module.js';
 import { CancelListener } from './cancel-listener.js';
 import { TaskClaimer } from './claim/task-claimer.js';
 import { TaskFinisher } from './finish/task-finisher.js';
+import { IsolatePool } from './isolation/isolate-pool.js';
 import { HandlerGuardModule } from './run/handler-guard.module.js';
 import { TaskExecutor } from './run/task-executor.js';
 import { TaskRunner } from './run/task-runner.js';
@@ -33,6 +34,7 @@ export class WorkerModule {
         TaskClaimer,
         TaskFinisher,
         TaskExecutor,
+        IsolatePool,
         TaskRunner,
         WorkerService,
         CancelListener,

@@ -6,6 +6,9 @@ import { TaskRunner } from './run/task-runner.js';
 import { WorkerSession } from './worker-session.js';
 import { WorkerSlots } from './worker-slots.js';
 
+/** How often WORKER_MAX_MINUTES and WORKER_MAX_MEMORY_MB are looked at. */
+const LIFETIME_CHECK_MS = 5000;
+
 /**
  * The worker role: consumes the queues of the funcs this process claims and runs them; stops
  * gracefully. When the funcs it claims change (a newer version of one is live elsewhere, or no
@@ -19,6 +22,7 @@ export class WorkerService implements OnApplicationBootstrap, BeforeApplicationS
   private changing: Promise<void> = Promise.resolve();
   private stopping = false;
   private unsubscribe?: () => void;
+  private lifetime?: NodeJS.Timeout;
 
   constructor(
     private readonly broker: Broker,
@@ -39,10 +43,8 @@ export class WorkerService implements OnApplicationBootstrap, BeforeApplicationS
 
   async onApplicationBootstrap(): Promise<void> {
     this.session.onLost((why) => this.runner.abandonAll(`worker session lost: ${why}`));
-    this.runner.once('limit', (n: number) => {
-      this.logger.log(`claimed ${n} tasks (WORKER_MAX_TASKS): stopping so the supervisor restarts this worker`);
-      process.kill(process.pid, 'SIGTERM');
-    });
+    this.runner.once('limit', (n: number) => this.recycle(`claimed ${n} tasks (WORKER_MAX_TASKS)`));
+    this.watchLifetime();
     // A lost session's lock another session took meanwhile: that task may run there while its
     // handler, deaf to its signal, still runs here. Only this process's end stops the handler.
     this.runner.once('lockLost', (ids: string[]) => {
@@ -58,8 +60,37 @@ export class WorkerService implements OnApplicationBootstrap, BeforeApplicationS
     this.logger.log(`worker consuming ${this.consumer?.funcs.size ?? 0} queues (concurrency ${this.config.worker.concurrency}, batch ${this.config.worker.batchSize})`);
   }
 
+  /**
+   * WORKER_MAX_MINUTES and WORKER_MAX_MEMORY_MB: looked at every few seconds (and at once for a
+   * lifetime shorter than that); either one reached stops the worker as WORKER_MAX_TASKS does.
+   */
+  private watchLifetime(): void {
+    const { maxAgeMs, maxMemoryMb } = this.config.worker;
+    if (maxAgeMs === 0 && maxMemoryMb === 0) return;
+    const started = Date.now();
+    this.lifetime = setInterval(
+      () => {
+        const rssMb = process.memoryUsage.rss() / 1024 / 1024;
+        if (maxAgeMs > 0 && Date.now() - started >= maxAgeMs) this.recycle(`ran ${Math.round((Date.now() - started) / 60_000)} minutes (WORKER_MAX_MINUTES)`);
+        else if (maxMemoryMb > 0 && rssMb >= maxMemoryMb) this.recycle(`resident memory ${Math.round(rssMb)} MiB (WORKER_MAX_MEMORY_MB ${maxMemoryMb})`);
+      },
+      Math.min(LIFETIME_CHECK_MS, maxAgeMs || LIFETIME_CHECK_MS),
+    );
+    this.lifetime.unref();
+  }
+
+  /** Stops this process gracefully (SIGTERM: the same path as an operator's stop), once. */
+  private recycle(why: string): void {
+    if (this.stopping) return;
+    clearInterval(this.lifetime);
+    this.stopping = true;
+    this.logger.log(`${why}: stopping so the supervisor restarts this worker`);
+    process.kill(process.pid, 'SIGTERM');
+  }
+
   async beforeApplicationShutdown(): Promise<void> {
     this.stopping = true;
+    clearInterval(this.lifetime);
     this.unsubscribe?.();
     await this.changing;
     await this.consumer?.consumer.stop();

@@ -1,3 +1,4 @@
+import { runInNewContext } from 'node:vm';
 import { argsHash, canonicalJson } from './canonical-json.js';
 
 describe('canonicalJson', () => {
@@ -17,6 +18,13 @@ describe('canonicalJson', () => {
   it('round-trips through JSON.parse to the same value', () => {
     const value = { s: 'line\n"quoted" ü 🎉', n: -1.5e-7, big: 2 ** 53 - 1, neg0: 0, t: false, list: [null, {}, []] };
     expect(JSON.parse(canonicalJson(value))).toEqual(value);
+  });
+
+  it("takes another realm's plain objects (a worker thread's message under a vm context), not its class instances", () => {
+    const foreign = runInNewContext('({ b: [{ d: 1 }], a: "x" })') as object;
+    expect(Object.getPrototypeOf(foreign)).not.toBe(Object.prototype);
+    expect(canonicalJson(foreign)).toBe('{"a":"x","b":[{"d":1}]}');
+    expect(() => canonicalJson(runInNewContext('new (class Point { constructor() { this.x = 1; } })()'))).toThrow('$ is a Point, not a plain object');
   });
 
   it('encodes scalars and null-prototype objects like JSON does', () => {

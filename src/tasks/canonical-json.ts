@@ -20,7 +20,7 @@ function encode(value: unknown, path: string): string {
     case 'object': {
       if (Array.isArray(value)) return `[${value.map((v, i) => encode(v, `${path}[${i}]`)).join(',')}]`;
       const proto = Object.getPrototypeOf(value);
-      if (proto !== Object.prototype && proto !== null) {
+      if (proto !== Object.prototype && proto !== null && !isObjectPrototype(proto as object)) {
         // An object literal's `__proto__: {...}` sets the prototype instead of making a key (`['__proto__']: ...` makes one).
         const what = Object.hasOwn(proto as object, 'constructor')
           ? `a ${(proto as { constructor: { name?: string } }).constructor.name || 'non-plain object'}`
@@ -34,6 +34,14 @@ function encode(value: unknown, path: string): string {
     default:
       throw new TypeError(`${path} is ${typeof value === 'undefined' ? 'undefined' : `a ${typeof value}`}, which JSON cannot carry`);
   }
+}
+
+/**
+ * Object.prototype of another realm: a plain object made there (deserialized from a worker
+ * thread's or a child's message under a test runner's vm context, a `vm` script's literal).
+ */
+function isObjectPrototype(proto: object): boolean {
+  return Object.getPrototypeOf(proto) === null && Object.hasOwn(proto, 'hasOwnProperty') && (proto as { constructor?: { name?: string } }).constructor?.name === 'Object';
 }
 
 /** sha256 of the canonical JSON: the identity of (collection, func, args). */

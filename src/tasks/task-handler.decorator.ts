@@ -4,6 +4,10 @@ import type { TaskId } from './task-status.js';
 
 export const TASK_HANDLER_METADATA = 'laterz:task-handler';
 
+/** Where a handler runs: the worker's event loop, a pooled worker thread, a pooled child process. */
+export const ISOLATIONS = ['inline', 'thread', 'process'] as const;
+export type Isolation = (typeof ISOLATIONS)[number];
+
 export interface TaskHandlerOptions {
   /** Bump when the code changes: results of older versions are re-run. Default 0. */
   version?: number;
@@ -11,8 +15,21 @@ export interface TaskHandlerOptions {
   queue?: string;
   /** Run by the bulk runner on batches instead of one by one. */
   bulk?: boolean;
-  /** Longest run: milliseconds, or a string like `90s`, `10m`, `2h`. Default TASK_DEFAULT_TIMEOUT_SECONDS. */
+  /** Longest run: milliseconds, or a string like `90s`, `10m`, `2h`; then its signal is aborted (the soft timeout). Default TASK_DEFAULT_TIMEOUT_SECONDS. */
   timeout?: number | string;
+  /**
+   * Where the handler runs: `inline` (the worker's event loop), `thread` (a pooled worker thread)
+   * or `process` (a pooled child process). Default WORKER_ISOLATION. Isolated handlers are booted
+   * from the handlers files (LaterzModule's `handlers`, `laterz start --handlers`).
+   */
+  isolation?: Isolation;
+  /**
+   * Isolated only: when the handler is ended by force if it has not returned (milliseconds from
+   * its start, or `2m`): at least `timeout`. Default `timeout` + ISOLATE_KILL_GRACE_SECONDS.
+   */
+  hardTimeout?: number | string;
+  /** Isolated only: heap limit of its thread or child, MiB; above it the task is broken (out_of_memory). Default ISOLATE_MEMORY_LIMIT_MB. */
+  memoryLimit?: number;
   /** Priority of its tasks (0-9, higher first). Default 0. */
   priority?: number;
   /** Re-run successful tasks older than this in `sync` collections (milliseconds or `10m`). */

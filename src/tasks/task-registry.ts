@@ -4,6 +4,8 @@ import { Broker } from '../broker/broker.js';
 import { AppConfig } from '../config/app-config.js';
 import {
   BulkHandlerFn,
+  Isolation,
+  ISOLATIONS,
   parseDuration,
   TASK_HANDLER_METADATA,
   TaskHandlerFn,
@@ -17,7 +19,14 @@ export interface RegisteredFunc {
   version: number;
   queue: string;
   bulk: boolean;
+  /** The soft timeout: the signal is aborted and the outcome written. */
   timeoutMs: number;
+  /** Where the handler runs. */
+  isolation: Isolation;
+  /** Isolated: when, from its start, a handler that has not returned is ended by force. */
+  hardTimeoutMs: number;
+  /** Isolated: the heap limit of its thread or child, MiB (0: Node's default). */
+  memoryLimitMb: number;
   priority: number;
   resyncMs?: number;
   logArgs: boolean;
@@ -31,6 +40,29 @@ export interface RegisteredFunc {
 }
 
 const FUNC_NAME = /^[A-Za-z0-9_.-]{1,200}$/;
+
+/** A @TaskHandler method found on a provider: its options, `Class.method`, and the method bound to its instance. */
+export interface FoundHandler {
+  meta: TaskHandlerMetadata;
+  owner: string;
+  run: TaskHandlerFn | BulkHandlerFn;
+}
+
+/** Every @TaskHandler method of the providers Nest built (the worker's registry, and an isolate's). */
+export function discoverTaskHandlers(discovery: DiscoveryService, scanner: MetadataScanner): FoundHandler[] {
+  const found: FoundHandler[] = [];
+  for (const wrapper of discovery.getProviders()) {
+    const instance = wrapper.instance as Record<string, unknown> | undefined;
+    if (!instance || typeof instance !== 'object' || wrapper.isAlias) continue;
+    const proto = Object.getPrototypeOf(instance) as object;
+    for (const method of scanner.getAllMethodNames(proto)) {
+      const fn = (proto as Record<string, unknown>)[method];
+      const meta = typeof fn === 'function' ? (Reflect.getMetadata(TASK_HANDLER_METADATA, fn) as TaskHandlerMetadata | undefined) : undefined;
+      if (meta) found.push({ meta, owner: `${proto.constructor.name}.${method}`, run: (fn as TaskHandlerFn).bind(instance) });
+    }
+  }
+  return found;
+}
 
 /** Every @TaskHandler of the application, found at boot through Nest's DiscoveryService. */
 @Injectable()
@@ -46,16 +78,7 @@ export class TaskRegistry implements OnModuleInit {
   ) {}
 
   onModuleInit(): void {
-    for (const wrapper of this.discovery.getProviders()) {
-      const instance = wrapper.instance as Record<string, unknown> | undefined;
-      if (!instance || typeof instance !== 'object' || wrapper.isAlias) continue;
-      const proto = Object.getPrototypeOf(instance) as object;
-      for (const method of this.scanner.getAllMethodNames(proto)) {
-        const fn = (proto as Record<string, unknown>)[method];
-        const meta = typeof fn === 'function' ? (Reflect.getMetadata(TASK_HANDLER_METADATA, fn) as TaskHandlerMetadata | undefined) : undefined;
-        if (meta) this.register(meta, `${proto.constructor.name}.${method}`, (fn as TaskHandlerFn).bind(instance));
-      }
-    }
+    for (const found of discoverTaskHandlers(this.discovery, this.scanner)) this.register(found.meta, found.owner, found.run);
     // Every role publishes (enqueue, retry, dispatch): the broker must know each func's queue group.
     this.broker.registerQueues(this.all().map((f) => ({ func: f.name, queue: f.queue })));
     this.logger.log(`registered ${this.funcs.size} task funcs`);
@@ -78,12 +101,14 @@ export class TaskRegistry implements OnModuleInit {
     } catch (err) {
       throw new InvalidHandler(`${owner}: ${(err as Error).message}`);
     }
+    const timeoutMs = meta.timeout === undefined ? this.config.limits.defaultTimeoutMs : parseDuration(meta.timeout, `${owner}: timeout`);
     const func: RegisteredFunc = {
       name: meta.name,
       version,
       queue,
       bulk: meta.bulk ?? false,
-      timeoutMs: meta.timeout === undefined ? this.config.limits.defaultTimeoutMs : parseDuration(meta.timeout, `${owner}: timeout`),
+      timeoutMs,
+      ...this.isolationOf(meta, owner, timeoutMs),
       priority,
       resyncMs: meta.resync === undefined ? undefined : parseDuration(meta.resync, `${owner}: resync`),
       logArgs: meta.logArgs ?? false,
@@ -94,6 +119,24 @@ export class TaskRegistry implements OnModuleInit {
     };
     this.funcs.set(func.name, func);
     return func;
+  }
+
+  /** Where a func's handler runs, its hard timeout and memory limit: checked, with their defaults. */
+  private isolationOf(meta: TaskHandlerMetadata, owner: string, timeoutMs: number): Pick<RegisteredFunc, 'isolation' | 'hardTimeoutMs' | 'memoryLimitMb'> {
+    if (meta.isolation !== undefined && !ISOLATIONS.includes(meta.isolation as Isolation)) {
+      throw new InvalidHandler(`${owner}: isolation must be ${ISOLATIONS.join(', ')} (got ${JSON.stringify(meta.isolation)})`);
+    }
+    if (meta.bulk && meta.isolation !== undefined && meta.isolation !== 'inline') throw new InvalidHandler(`${owner}: a bulk func runs inline (its batches share one call): isolation ${meta.isolation} is not available`);
+    const isolation = meta.bulk ? 'inline' : (meta.isolation ?? this.config.worker.isolation);
+    const isolated = isolation !== 'inline';
+    if (!isolated && (meta.hardTimeout !== undefined || meta.memoryLimit !== undefined)) {
+      throw new InvalidHandler(`${owner}: hardTimeout and memoryLimit need an isolated handler (isolation thread or process): an inline handler cannot be ended by force`);
+    }
+    const hardTimeoutMs = meta.hardTimeout === undefined ? timeoutMs + this.config.isolate.killGraceMs : parseDuration(meta.hardTimeout, `${owner}: hardTimeout`);
+    if (hardTimeoutMs < timeoutMs) throw new InvalidHandler(`${owner}: hardTimeout (${hardTimeoutMs} ms) must be at least timeout (${timeoutMs} ms)`);
+    const memoryLimitMb = meta.memoryLimit ?? this.config.isolate.memoryLimitMb;
+    if (!Number.isInteger(memoryLimitMb) || memoryLimitMb < 0) throw new InvalidHandler(`${owner}: memoryLimit must be a whole number of MiB`);
+    return { isolation, hardTimeoutMs, memoryLimitMb };
   }
 
   get(name: string): RegisteredFunc | undefined {

@@ -9,6 +9,7 @@ import type { BulkContext, BulkTask } from '../../src/tasks/task-context.js';
 import { TaskHandler } from '../../src/tasks/task-handler.decorator.js';
 import { TaskRegistry } from '../../src/tasks/task-registry.js';
 import { clearTasks, holdTaskLocks, idsWithStatus, insertDetailedTasks, insertEdges, many, taskRow } from '../factories/scheduler.factory.js';
+import { waitFor } from '../helpers/databases.js';
 import { startTestApp, TestApp } from '../helpers/test-app.js';
 
 type Behaviour = 'ok' | 'partial' | 'throw' | 'not-a-map' | 'slow' | 'exit';
@@ -59,6 +60,14 @@ class BulkHandlers {
     return new Map(batch.map((t) => [t.id, true]));
   }
 
+  /** Outlives its timeout, deaf to its signal, until the test opens its gate (issue 17: no overlap). */
+  @TaskHandler('b.deaf', { bulk: true, timeout: '200ms' })
+  async deaf(batch: BulkTask[]) {
+    calls.push({ func: 'b.deaf', collection: 'default', ids: batch.map((t) => t.id) });
+    if (calls.filter((c) => c.func === 'b.deaf').length === 1) await deafGate.promise;
+    return new Map(batch.map((t) => [t.id, true]));
+  }
+
   /** A parent of bulk tasks; run by nobody here (ROLES=scheduler). */
   @TaskHandler('b.parent', { version: 1 })
   parent() {
@@ -75,6 +84,13 @@ class BulkHandlers {
   after(collection: string) {
     events.push(`after:${collection}`);
   }
+}
+
+let deafGate = gate();
+function gate(): { promise: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const promise = new Promise<void>((resolve) => (open = resolve));
+  return { promise, open };
 }
 
 const MAX_TASKS = 5;
@@ -269,6 +285,25 @@ describe('bulk runner', () => {
     behaviour = 'ok';
     await age(ids, 2);
     expect(await schedulerTick()).toMatchObject({ ran: 2, succeeded: 2 });
+  });
+
+  it('a batch that outlived its timeout keeps its locks until its handler returns: its retry waits (no overlap)', async () => {
+    deafGate = gate();
+    const ids = await insertDetailedTasks(app.db, many(2, { func: 'b.deaf' }));
+    const first = batch('default', 'b.deaf');
+    await waitFor(async () => (await Promise.all(ids.map(row))).every((r) => r.status === 'error' && r.error === 'TaskTimeout: timed out after 0.2s'), 'the timeout to be recorded');
+    // The handler runs on: the batch's locks stay held, so a retry that is due finds the tasks busy.
+    expect(await lockProbe(ids)).toEqual(ids);
+    await age(ids, 2);
+    expect(await schedulerTick()).toMatchObject({ ran: 0 });
+    expect(calls.filter((c) => c.func === 'b.deaf')).toHaveLength(1);
+    // Once it has returned, the batch's run ends and releases the locks; the retry runs.
+    deafGate.open();
+    expect(await first).toMatchObject({ ran: 2, errored: 2 });
+    expect(await lockProbe(ids)).toEqual([]);
+    await age(ids, 2);
+    expect(await schedulerTick()).toMatchObject({ ran: 2, succeeded: 2 });
+    expect(calls.filter((c) => c.func === 'b.deaf')).toHaveLength(2);
   });
 
   it('fails the batch with an error naming the handler when it returns something other than a Map', async () => {

@@ -11,6 +11,7 @@ import { TasksService } from '../../src/tasks/tasks.service.js';
 import { clients } from '../e2e/admin-client.js';
 import { taskRow } from '../factories/scheduler.factory.js';
 import { waitFor } from '../helpers/databases.js';
+import { lockHolder } from '../helpers/locks.js';
 import { testAmqpPrefix } from '../helpers/scratch.js';
 import { ServiceProcess, startWorkerProcess, stopIfRunning, workerProcessFuncs } from '../helpers/service-process.js';
 import { startTestApp, TestApp } from '../helpers/test-app.js';
@@ -92,19 +93,6 @@ const APP_ENV = {
   SHUTDOWN_GRACE_SECONDS: '1',
 };
 
-/** The session holding a task's advisory lock: its backend pid and application name. */
-async function lockHolder(app: TestApp, id: string): Promise<{ pid: number; app: string } | undefined> {
-  const { rows } = await app.db.query<{ pid: number; app: string }>(
-    `SELECT l.pid, a.application_name AS app
-       FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-      WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
-        AND ((l.classid::bigint << 32) | l.objid::bigint) = $1::bigint
-        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
-    [id],
-  );
-  return rows[0];
-}
-
 /** laterz_abandoned_running of a worker (undefined when it has no such gauge). */
 async function abandonedGauge(app: TestApp): Promise<number | undefined> {
   const m = /^laterz_abandoned_running (\d+)$/m.exec(await app.get(TaskMetrics).scrape());
@@ -163,6 +151,8 @@ describe.each(TRANSPORTS)('no overlap: a task whose handler has not returned run
     const reports = [await tick(), await tick(), await tick()];
     // Either the second attempt started meanwhile (the defect), or the row is as the timeout left it.
     await waitFor(async () => executionsOf(id).length >= 2 || (await row(id)).status === 'broken', 'attempt 2, or the row left broken');
+    // A handler that has not returned soon after its abort counts as abandoned.
+    await waitFor(async () => executionsOf(id).length >= 2 || (await abandonedGauge(worker!)) === 1, 'attempt 2, or the run counted as abandoned');
     const during = {
       row: await row(id),
       holder: (await lockHolder(producer, id))?.app,

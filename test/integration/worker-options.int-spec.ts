@@ -172,3 +172,26 @@ describe.each(TRANSPORTS)('WORKER_MAX_TASKS (%s transport)', (transport) => {
     await stopIfRunning(second, 'SIGTERM');
   });
 });
+
+describe('WORKER_MAX_MEMORY_MB (issue 17: recycling)', () => {
+  let producer: TestApp;
+  let worker: ServiceProcess | undefined;
+  beforeAll(async () => {
+    producer = await startTestApp({ handlers: [workerProcessFuncs('gp.ok')], env: { ROLES: 'api' } });
+  });
+  afterAll(async () => {
+    await stopIfRunning(worker);
+    await producer?.close();
+  });
+
+  it('a worker above its memory mark exits gracefully (code 0) after its running tasks, none lost', async () => {
+    const ids = (await producer.get(TasksService).enqueueMany(range(5).map((i) => ({ func: 'gp.ok', args: { i } })))).map((h) => h.id);
+    // Any Node process is above 1 MiB: it stops at the first look, within a few seconds.
+    worker = startWorkerProcess(producer.url, { LOG_LEVEL: 'info', WORKER_MAX_MEMORY_MB: '1' });
+    const code = await exitWithin(worker, 30000);
+    expect({ code, stderr: worker.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(worker.stdout).toMatch(/resident memory \d+ MiB \(WORKER_MAX_MEMORY_MB 1\): stopping so the supervisor restarts this worker/);
+    const { rows } = await producer.db.query<{ status: string }>(`SELECT status::text AS status FROM task WHERE id = ANY($1::bigint[])`, [ids]);
+    expect(rows.filter((r) => !['success', 'queued'].includes(r.status))).toEqual([]);
+  });
+});

@@ -111,7 +111,7 @@ export class BulkBatchService {
       () => undefined,
       (err: unknown) => failure(err, 'a @BeforeBulk hook failed: '),
     );
-    const { outcome, elapsedSeconds } = hooked ? { outcome: hooked, elapsedSeconds: 0 } : await this.callHandler(func, batch, collection, log);
+    const { outcome, elapsedSeconds, abort } = hooked ? { outcome: hooked, elapsedSeconds: 0, abort: undefined } : await this.callHandler(func, batch, collection, log);
 
     const statuses = picked.map((p) =>
       'ok' in outcome ? (outcome.ok.get(p.id) === true ? TaskStatus.Success : TaskStatus.Broken) : TaskStatus.Error,
@@ -155,6 +155,13 @@ export class BulkBatchService {
           bulkFuncs: this.catalog.bulkFuncs(),
         });
       } finally {
+        // A handler that outlived its timeout, deaf to its signal, still works on these tasks:
+        // their locks stay held (no retry starts them meanwhile) until it returns, and this run of
+        // the bulk runner waits for it.
+        if (abort?.handlerRunning) {
+          this.logger.warn(`bulk batch of ${func.name} in ${collection} (${ids.length} tasks from ${ids[0]}): its handler has not returned after its outcome; its tasks stay locked and the bulk runner waits for it`);
+          await abort.whenHandlerSettled();
+        }
         // After the commit: the rows are finished by then, so the dispatcher cannot take one for
         // dead. After a failure the tasks stay started: released, the dispatcher finds them dead
         // and the tiers retry them.
@@ -172,7 +179,7 @@ export class BulkBatchService {
    * One call of the handler on the batch, under the func's timeout and the handler guard (a
    * process.exit or an error escaping the handler's promise chain fails the batch, not the scheduler).
    */
-  private async callHandler(func: RegisteredFunc, batch: BulkTask[], collection: string, log: LogBuffer): Promise<{ outcome: BatchOutcome; elapsedSeconds: number }> {
+  private async callHandler(func: RegisteredFunc, batch: BulkTask[], collection: string, log: LogBuffer): Promise<{ outcome: BatchOutcome; elapsedSeconds: number; abort: GuardedAbort }> {
     const abort = new GuardedAbort(() => `bulk batch of ${batch.length} ${func.name} tasks (${batch[0].id}, …) of ${collection}`);
     const timer = setTimeout(() => abort.abort(new TaskTimeout(func.timeoutMs)), func.timeoutMs);
     const t0 = performance.now();
@@ -187,6 +194,6 @@ export class BulkBatchService {
     } finally {
       clearTimeout(timer);
     }
-    return { outcome, elapsedSeconds: (performance.now() - t0) / 1000 };
+    return { outcome, elapsedSeconds: (performance.now() - t0) / 1000, abort };
   }
 }

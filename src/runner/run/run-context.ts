@@ -86,7 +86,7 @@ export class RunContext implements TaskContext {
     readonly func: string,
     readonly attempt: number,
     private readonly abort: { readonly signal: AbortSignal },
-    readonly logger: LogBuffer,
+    readonly logger: TaskLogger,
     private readonly deps: Readonly<Record<string, unknown>>,
     private readonly enqueueFn: (func: string, args: unknown, options: EnqueueOptions) => Promise<TaskHandle>,
   ) {}

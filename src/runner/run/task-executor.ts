@@ -7,6 +7,7 @@ import { TaskBroken } from '../../tasks/tasks.errors.js';
 import { TasksService } from '../../tasks/tasks.service.js';
 import type { ClaimedTask } from '../claim/claim-decisions.js';
 import { TaskFinisher } from '../finish/task-finisher.js';
+import { IsolatePool } from '../isolation/isolate-pool.js';
 import { HandlerGuard } from './handler-guard.js';
 import type { GuardedAbort } from './run-abort.js';
 import { echoTo, LogBuffer, RunContext } from './run-context.js';
@@ -27,6 +28,7 @@ export class TaskExecutor {
     private readonly finisher: TaskFinisher,
     private readonly guard: HandlerGuard,
     private readonly config: AppConfig,
+    private readonly isolates: IsolatePool,
   ) {}
 
   /** The func's timeout. */
@@ -55,7 +57,7 @@ export class TaskExecutor {
       const ctx = new RunContext(task.id, task.collection, task.func, task.attempt, abort, log, task.deps, (f, a, o) => this.tasks.enqueue(f, a, o));
       // Under the guard: a process.exit, or an error thrown outside the handler's promise chain,
       // fails this run instead of the process (and every task running beside it).
-      const value = await abort.race(this.guard.run(abort, () => this.call(func, task, ctx)));
+      const value = await abort.race(this.guard.run(abort, () => this.call(func, task, ctx, abort)));
       outcome = successOutcome(value, this.config.limits.resultBytes);
     } catch (err) {
       outcome = failureOutcome(err, abort);
@@ -76,7 +78,9 @@ export class TaskExecutor {
    * The handler's own return value or promise, not wrapped in an async function's: the guard's
    * run frame awaits it directly (the async stack trace that finds the run follows `await`).
    */
-  private call(func: RegisteredFunc, task: ClaimedTask, ctx: RunContext): unknown {
+  private call(func: RegisteredFunc, task: ClaimedTask, ctx: RunContext, abort: GuardedAbort): unknown {
+    // An isolated handler: its ctx lives in the isolate; its log lines and enqueues come back through ctx's.
+    if (func.isolation !== 'inline') return this.isolates.run(func, task, abort, { log: ctx.logger, enqueue: (f, a, o) => this.tasks.enqueue(f, a, o) });
     if (!func.bulk) return (func.run as TaskHandlerFn)(task.args as never, task.deps, ctx);
     return this.callBulk(func, task, ctx);
   }

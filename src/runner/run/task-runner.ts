@@ -12,6 +12,8 @@ import { GuardedAbort } from './run-abort.js';
 import { TaskExecutor } from './task-executor.js';
 import { TaskAbandoned, TaskCancelled, TaskTimeout } from './task-outcome.js';
 
+/** How long an aborted handler has to return before it counts as abandoned (logged, laterz_abandoned_running). */
+const ABANDON_NOTICE_MS = 250;
 /** Retries of taking a lost session's locks again: the first after this, doubling up to the max. */
 const RELOCK_RETRY_MS = 250;
 const RELOCK_RETRY_MAX_MS = 5000;
@@ -223,8 +225,9 @@ export class TaskRunner extends EventEmitter {
   private async release(run: Running): Promise<void> {
     const { task } = run;
     const name = `task ${task.id} (${task.func}) attempt ${task.attempt}`;
-    // A handler that heeds its signal has mostly returned within a turn of the abort.
-    if (run.abort.handlerRunning) await new Promise<void>((resolve) => setImmediate(resolve));
+    // A handler that heeds its signal has mostly returned soon after the abort (an isolated one
+    // hears of it through a message): only one that has not by then is said to be abandoned.
+    if (run.abort.handlerRunning) await Promise.race([run.abort.whenHandlerSettled(), sleep(ABANDON_NOTICE_MS, undefined, { ref: false })]);
     if (run.abort.handlerRunning) {
       const why = run.abort.reason instanceof Error ? run.abort.reason.message : 'given up';
       this.logger.warn(`${name}: ${why}, but its handler has not returned: its lock and slot stay held until it does`);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { Injectable, Module } from '@nestjs/common';
-import { pickHandlersModules } from './laterz-handlers.js';
+import { pickHandlersModules } from './handlers-files.js';
 
 @Injectable()
 class SomeHandlers {}
