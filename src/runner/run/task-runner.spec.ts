@@ -203,7 +203,7 @@ function withHandlers(concurrency = 4) {
 
 describe('TaskRunner: a handler that has not returned keeps its task locked, wherever it was given up', () => {
   it('cancelled: its outcome is written, but its slot and lock are held, and it counts as abandoned, until the handler returns', async () => {
-    const { runner, slots, log, abandoned, start, settle, turn } = withHandlers();
+    const { runner, slots, log, abandoned, start, settle } = withHandlers();
     await start('1', '2');
     expect(runner.cancel('1')).toBe(true);
     // Counted as abandoned once the handler has not returned within the notice period (a poll, not a sleep).
