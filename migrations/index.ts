@@ -5,6 +5,7 @@ import { CollectionPaused1763790000003 } from './1763790000003-collection-paused
 import { Funcs1763790000004 } from './1763790000004-funcs.js';
 import { ClaimByFunc1763790000005 } from './1763790000005-claim-by-func.js';
 import { RetryAndDue1763790000010 } from './1763790000010-retry-and-due.js';
+import { PendingNowIdx1763790000011 } from './1763790000011-pending-now-idx.js';
 
 /**
  * Every migration of the engine, in order. Listed by hand: ESM builds cannot glob-load classes.
@@ -18,4 +19,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   Funcs1763790000004,
   ClaimByFunc1763790000005,
   RetryAndDue1763790000010,
+  PendingNowIdx1763790000011,
 ];

@@ -20,6 +20,9 @@ const WORKERS = 2;
 const WAITING = 100_000;
 const HISTORY = 1_000_000;
 
+/** The dispatcher probe's parameters: the default collection, the two bench funcs (served, not bulk). */
+const PROBE_PARAMS = [['default'], [false], [BENCH_FUNCS.latency, BENCH_FUNCS.noop], [0, 0], [null, null], [false, false], 0, [5], [3], false, 60, 60, [true, true]];
+
 /** The scheduler role's due scan, run in the bench process on its own timer (the bench app is ROLES=api). */
 function dueScan(client: LaterzClient, pool: Pool): { scan: DueScanService; stop: () => void } {
   const config = client.get(AppConfig);
@@ -69,8 +72,9 @@ export const scheduled: Scenario = {
   description: `${RATE_PER_SECOND} tasks/s due ${DELAY_MS / 1000} s after their enqueue: start lateness; due-scan and dispatcher-probe cost with ${WAITING} waiting scheduled tasks`,
   async run({ options, laterz }) {
     const seconds = options.quick ? 5 : 15;
-    const runs: { p50: number; p99: number; max: number; jobs: number; scanMs: number; probeMs: number }[] = [];
+    const runs: { p50: number; p99: number; max: number; jobs: number; scanMs: number; probeMs: number; dbP50: number; dbP99: number }[] = [];
     let plan = '';
+    let probePlan = '';
     for (let run = 1; run <= options.runs; run++) {
       const r = await withSession(options, laterz, 'scheduled', WORKERS, async ({ client, workers, db }) => {
         const pool = new Pool({ connectionString: db.url, max: 2, options: `-c search_path=${client.get(AppConfig).dbSchema}` });
@@ -83,6 +87,13 @@ export const scheduled: Scenario = {
           await lateness(client, samples, RATE_PER_SECOND + 1, RATE_PER_SECOND * seconds);
           const s = summarizeLatency(samples);
           stop();
+          // The database's side of it: date_started - run_after (due scan, publish and claim; no handler, no IPC, no bench clock).
+          const { rows: dbSide } = await pool.query<{ p50: number; p99: number }>(
+            `SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50, percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99
+               FROM (SELECT extract(epoch FROM date_started - run_after) * 1000 AS ms FROM task
+                      WHERE func = $1 AND date_started IS NOT NULL AND run_after IS NOT NULL AND (args->>'i')::int > $2) x`,
+            [BENCH_FUNCS.latency, RATE_PER_SECOND],
+          );
           // The tick cost: a table of HISTORY finished tasks and WAITING scheduled an hour ahead.
           await client.seedHistory(BENCH_FUNCS.noop, options.quick ? HISTORY / 10 : HISTORY);
           await pool.query(
@@ -94,20 +105,19 @@ export const scheduled: Scenario = {
           await pool.query('VACUUM (ANALYZE) task');
           const scanMs = await timed(20, () => scan.runOnce());
           const bulk: string[] = [];
-          const probe = () =>
-            pool.query({ name: DISPATCH_PROBE.name, text: DISPATCH_PROBE.text }, [
-              ['default'], [false], [BENCH_FUNCS.latency, BENCH_FUNCS.noop], [0, 0], [null, null], [false, false], 0, [5], [3], false, 60, 60, [true, true],
-            ]);
+          const probe = () => pool.query({ name: DISPATCH_PROBE.name, text: DISPATCH_PROBE.text }, PROBE_PARAMS);
           const probeMs = await timed(20, probe);
           const explain = await pool.query(`EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ${QUEUE_DUE.text}`, [500, bulk]);
           plan = explain.rows.map((row: Record<string, string>) => row['QUERY PLAN']).join('\n');
-          return { p50: s.p50, p99: s.p99, max: s.max, jobs: s.count, scanMs, probeMs };
+          const probeExplain = await pool.query(`EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ${DISPATCH_PROBE.text}`, PROBE_PARAMS);
+          probePlan = probeExplain.rows.map((row: Record<string, string>) => row['QUERY PLAN']).join('\n');
+          return { p50: s.p50, p99: s.p99, max: s.max, jobs: s.count, scanMs, probeMs, dbP50: Number(dbSide[0].p50), dbP99: Number(dbSide[0].p99) };
         } finally {
           stop();
           await pool.end();
         }
       });
-      progress(`run ${run}: lateness p50 ${round(r.p50)} ms, p99 ${round(r.p99)} ms, max ${round(r.max)} ms (${r.jobs} jobs); due scan ${round(r.scanMs)} ms, dispatcher probe ${round(r.probeMs)} ms with ${WAITING} waiting`);
+      progress(`run ${run}: lateness p50 ${round(r.p50)} ms, p99 ${round(r.p99)} ms, max ${round(r.max)} ms (${r.jobs} jobs; in the database: p50 ${round(r.dbP50)} ms, p99 ${round(r.dbP99)} ms); due scan ${round(r.scanMs)} ms, dispatcher probe ${round(r.probeMs)} ms with ${WAITING} waiting`);
       runs.push(r);
     }
     const p50 = round(median(runs.map((r) => r.p50)));
@@ -122,6 +132,8 @@ export const scheduled: Scenario = {
       p99,
       also: [
         { label: `due scan, ${WAITING} waiting`, metric: 'due-scan-ms', value: round(median(runs.map((r) => r.scanMs))), unit: 'ms', runs: runs.map((r) => round(r.scanMs)) },
+        { label: 'lateness in the database (date_started - run_after), p50', metric: 'db-lateness-p50', value: round(median(runs.map((r) => r.dbP50))), unit: 'ms', runs: runs.map((r) => round(r.dbP50)) },
+        { label: 'lateness in the database (date_started - run_after), p99', metric: 'db-lateness-p99', value: round(median(runs.map((r) => r.dbP99))), unit: 'ms', runs: runs.map((r) => round(r.dbP99)) },
         { label: `dispatcher probe, ${WAITING} waiting`, metric: 'probe-ms', value: round(median(runs.map((r) => r.probeMs))), unit: 'ms', runs: runs.map((r) => round(r.probeMs)) },
       ],
       params: {
@@ -135,7 +147,7 @@ export const scheduled: Scenario = {
         method:
           'open loop; each job enqueued with runAfter = now + delay and t0 = its due time; lateness = wall clock first thing in the handler - t0; the due scan runs in the bench process on its DUE_SCAN_INTERVAL_MS timer (as the scheduler role would); then the tick costs are medians of 20 calls on a table of finished history plus the waiting scheduled tasks (an hour ahead)',
       },
-      details: { runs, plan },
+      details: { runs, plan, probePlan },
     };
   },
 };

@@ -44,6 +44,7 @@ export class TaskActions {
       runAfter: body.runAfter === undefined ? undefined : new Date(body.runAfter),
       queueNow: body.queueNow,
       retry: body.retry,
+      retryPolicy: body.retryPolicy,
     };
     const [handle] = await this.tasks.enqueueVia(this.on, [request], (tx, [h]) =>
       this.audit.record({ who, action: 'task.enqueue', target: { taskId: h.id, func: h.func, collection: h.collection, created: h.created }, count: 1 }, tx),

@@ -20,6 +20,7 @@ import { TaskStatus } from './task-status.js';
 @Index('task_failed_idx', { synchronize: false })
 // (run_after) WHERE run_after IS NOT NULL AND status IN ('pending', 'error', 'broken'): the due scan's.
 @Index('task_due_idx', { synchronize: false })
+@Index('task_pending_now_idx', ['collection', 'func', 'dateModified'], { where: `status = 'pending' AND run_after IS NULL` })
 export class TaskEntity {
   @PrimaryGeneratedColumn('identity', { type: 'bigint', generatedIdentity: 'BY DEFAULT' })
   id: string;

@@ -4,6 +4,7 @@ import type { Statement } from '../../../database/queryable.js';
  * The dispatcher's statements. A tick runs DISPATCH_PROBE once for every (collection, func) pair,
  * then one queueing statement per pair that has work (first found wins). Each queueing statement
  * takes ($1 collection, $2 func, $3 limit, …), locks what it takes SKIP LOCKED, and reads through
+ * task_pending_now_idx (collection, func, date_modified: pending rows without a time),
  * task_active_idx (collection, func, status, date_modified), task_version_idx (collection, func,
  * version, status), task_finished_idx (collection, func, date_finished) or task_failed_idx
  * (collection, func, fail_count, date_modified).
@@ -28,11 +29,16 @@ const queueWhere = (where: string, order: string, setExtra = '', to = 'queued') 
               FOR UPDATE SKIP LOCKED))
   RETURNING t.id::text AS "taskId", t.collection, t.func, t.priority`;
 
+/*
+ * The pending branch takes only rows without a time (task_pending_now_idx): a row with a run_after,
+ * due or not, is the due scan's (task_due_idx), which queues it when its time comes.
+ */
+
 /** Pending tasks, newest first (they finish the batches already begun). $4: minimum age, seconds. */
 export const QUEUE_PENDING_NEWEST: Statement = {
   name: 'laterz_dispatch_pending_newest',
   text: queueWhere(
-    `status = 'pending' AND date_modified < now() - make_interval(secs => $4) AND (run_after IS NULL OR run_after <= now())`,
+    `status = 'pending' AND run_after IS NULL AND date_modified < now() - make_interval(secs => $4)`,
     'ORDER BY date_modified DESC',
   ),
 };
@@ -41,7 +47,7 @@ export const QUEUE_PENDING_NEWEST: Statement = {
 export const QUEUE_PENDING_OLDEST: Statement = {
   name: 'laterz_dispatch_pending_oldest',
   text: queueWhere(
-    `status = 'pending' AND date_modified < now() - make_interval(secs => $4) AND (run_after IS NULL OR run_after <= now())`,
+    `status = 'pending' AND run_after IS NULL AND date_modified < now() - make_interval(secs => $4)`,
     'ORDER BY date_modified',
   ),
 };
@@ -49,7 +55,7 @@ export const QUEUE_PENDING_OLDEST: Statement = {
 /** Is the pending backlog larger than $3? Counts at most $3 + 1 index entries. */
 export const PENDING_BEYOND: Statement = {
   name: 'laterz_dispatch_pending_beyond',
-  text: `SELECT count(*) > $3 AS beyond FROM (SELECT 1 FROM task WHERE collection = $1 AND func = $2 AND status = 'pending' LIMIT $3 + 1) s`,
+  text: `SELECT count(*) > $3 AS beyond FROM (SELECT 1 FROM task WHERE collection = $1 AND func = $2 AND status = 'pending' AND run_after IS NULL LIMIT $3 + 1) s`,
 };
 
 /** Deferred tasks, oldest first: the likeliest to have their parents completed. $4: minimum age, seconds. */
@@ -184,8 +190,8 @@ export const DISPATCH_PROBE: Statement = {
              SELECT 1 FROM task t WHERE t.collection = c.name AND t.func = f.func AND t.status = 'started'
                 AND t.date_modified < now() - make_interval(secs => $12) AND t.id NOT IN (SELECT id FROM held)) AS dead,
            CASE WHEN f.bulk OR NOT f.served THEN false ELSE EXISTS (
-             SELECT 1 FROM task t WHERE t.collection = c.name AND t.func = f.func AND t.status = 'pending'
-                AND t.date_modified < now() - make_interval(secs => $7) AND (t.run_after IS NULL OR t.run_after <= now())) END AS pending,
+             SELECT 1 FROM task t WHERE t.collection = c.name AND t.func = f.func AND t.status = 'pending' AND t.run_after IS NULL
+                AND t.date_modified < now() - make_interval(secs => $7)) END AS pending,
            CASE WHEN f.bulk OR NOT f.served THEN false ELSE EXISTS (
              SELECT 1 FROM task t WHERE t.collection = c.name AND t.func = f.func AND t.status = 'deferred'
                 AND t.date_modified < now() - make_interval(secs => $7)) END AS deferred,
