@@ -119,13 +119,16 @@ describe('dispatcher: the branches of dispatchFor on factory rows', () => {
     expect((await idsWithStatus(app.db, 'pending')).length).toBe(4 * LIMIT);
   });
 
-  it('leaves pending tasks whose run_after is in the future', async () => {
-    const [later, now] = await insertDetailedTasks(app.db, [
+  it('leaves pending tasks with a run_after to the due scan, which queues the due one only', async () => {
+    const [later, now, plain] = await insertDetailedTasks(app.db, [
       { func: 'd.work', modifiedAgo: 5, runAfterIn: 3600 },
       { func: 'd.work', modifiedAgo: 5, runAfterIn: -1 },
+      { func: 'd.work', modifiedAgo: 5 },
     ]);
     await dispatch('d.work');
-    expect(await queued()).toEqual([now]);
+    expect(await queued()).toEqual([plain]);
+    expect(await app.get(DueScanService).runOnce()).toMatchObject({ queued: 1 });
+    expect(await queued()).toEqual(sorted([now, plain]));
     expect((await taskRow(app.db, later)).status).toBe('pending');
   });
 
