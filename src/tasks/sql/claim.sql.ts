@@ -107,7 +107,7 @@ export const QUEUE_BY_ID: Statement = {
            date_modified = now()
       FROM (SELECT id FROM task WHERE id = ANY($1::bigint[]) AND status <> 'started'
                -- A parent scheduled for later waits for its time, whoever depends on it.
-               AND NOT (status = 'pending' AND run_after > now())
+               AND NOT (status = 'pending' AND run_after IS NOT NULL AND run_after > now())
              ORDER BY id FOR UPDATE SKIP LOCKED) s
      WHERE t.id = s.id
     RETURNING t.id::text AS "taskId", t.collection, t.func, t.priority, t.status::text AS status`,
@@ -122,7 +122,7 @@ export const QUEUE_CHILDREN: Statement = {
            error = '', broken_reason = '', log = '', date_modified = now()
       FROM (SELECT id FROM task
              WHERE id IN (SELECT next_id FROM task_dependency WHERE prev_id = ANY($1::bigint[]))
-               AND status <> 'started' AND NOT (status = 'pending' AND run_after > now())
+               AND status <> 'started' AND NOT (status = 'pending' AND run_after IS NOT NULL AND run_after > now())
              ORDER BY id FOR UPDATE SKIP LOCKED) s
      WHERE t.id = s.id
     RETURNING t.id::text AS "taskId", t.collection, t.func, t.priority, t.status::text AS status`,

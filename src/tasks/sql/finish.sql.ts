@@ -17,8 +17,9 @@ export function afterFinish(keepParam: string, bulkFuncsParam: string): string {
             WHERE n.id IN (SELECT d.next_id FROM task_dependency d JOIN fin ON d.prev_id = fin.id
                             WHERE fin.status IN ('success', 'broken'))
               AND n.status <> 'started'
-              -- A child scheduled for later waits for its time (the due scan queues it).
-              AND NOT (n.status = 'pending' AND n.run_after > now())
+              -- A child scheduled for later waits for its time (the due scan queues it). IS NOT NULL:
+              -- without it, NOT (… AND NULL) is NULL and a child with no time was never queued.
+              AND NOT (n.status = 'pending' AND n.run_after IS NOT NULL AND n.run_after > now())
             ORDER BY n.id FOR UPDATE SKIP LOCKED
          ),
          queued AS (
