@@ -13,6 +13,7 @@ import { latency } from './scenarios/latency.js';
 import { memory } from './scenarios/memory.js';
 import { noopDrain } from './scenarios/noop-drain.js';
 import { periodic } from './scenarios/periodic.js';
+import { scheduled } from './scenarios/scheduled.js';
 import { stats } from './scenarios/stats.js';
 import type { Scenario, ScenarioContext } from './scenarios/scenario.js';
 import { Laterz } from './systems/laterz.js';
@@ -29,6 +30,7 @@ const SCENARIOS: Record<ScenarioName, Scenario> = {
   bulk,
   ingest,
   periodic,
+  scheduled,
   isolation,
   'isolation-memory': isolationMemory,
 };

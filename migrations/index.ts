@@ -4,6 +4,8 @@ import { TaskKey1763790000002 } from './1763790000002-task-key.js';
 import { CollectionPaused1763790000003 } from './1763790000003-collection-paused.js';
 import { Funcs1763790000004 } from './1763790000004-funcs.js';
 import { ClaimByFunc1763790000005 } from './1763790000005-claim-by-func.js';
+import { RetryAndDue1763790000010 } from './1763790000010-retry-and-due.js';
+import { PendingNowIdx1763790000011 } from './1763790000011-pending-now-idx.js';
 import { SchedulesExpiryCaps1763790000020 } from './1763790000020-schedules-expiry-caps.js';
 
 /**
@@ -17,5 +19,7 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   CollectionPaused1763790000003,
   Funcs1763790000004,
   ClaimByFunc1763790000005,
+  RetryAndDue1763790000010,
+  PendingNowIdx1763790000011,
   SchedulesExpiryCaps1763790000020,
 ];

@@ -22,6 +22,7 @@ export type { CallerTransaction, DependencyRef, EnqueueOptions, EnqueueRequest, 
 export { TaskRegistry, type RegisteredFunc } from './tasks/task-registry.js';
 export { TaskHandler, type HandlerSchedule, type TaskHandlerOptions } from './tasks/task-handler.decorator.js';
 export { OnTaskFailure, type TaskFailure } from './tasks/failure-hooks.js';
+export { RetryLater, TIERS_RETRY, type Backoff, type BackoffFunction, type ErrorClass, type RetryOverride, type RetryPolicy } from './tasks/retry-policy.js';
 export type { BulkContext, BulkTask, TaskContext, TaskLogger } from './tasks/task-context.js';
 export { BrokenReason, FINISHED_STATUSES, TaskStatus, type TaskId } from './tasks/task-status.js';
 export {
@@ -36,9 +37,10 @@ export {
   NotInTransaction,
   QueueFull,
   TaskBroken,
-  TaskHasDependents,
   TaskError,
+  TaskHasDependents,
   TaskNotFound,
+  TaskNotWaiting,
   UnknownFunc,
 } from './tasks/tasks.errors.js';
 

@@ -23,6 +23,7 @@ import { ENGINE_ENTITIES } from './entities.js';
 import { HealthModule } from './health/health.module.js';
 import { BulkModule } from './maintenance/bulk/bulk.module.js';
 import { DispatchModule } from './maintenance/dispatch/dispatch.module.js';
+import { DueModule } from './maintenance/due/due.module.js';
 import { ExpiryModule } from './maintenance/expiry/expiry.module.js';
 import { MaintenanceModule } from './maintenance/maintenance.module.js';
 import { PeriodicModule } from './maintenance/periodic/periodic.module.js';
@@ -146,7 +147,7 @@ function compose({ shape, setup, config, database, routes }: Composition): Dynam
       ...(api ? [AdminModule.forRoot({ config, scope: routes })] : []),
       // The scheduler role: the maintenance scheduler and the jobs only it runs (stats, above, is
       // read by every role).
-      ...(has('scheduler') ? [...(driven ? [] : [MaintenanceModule]), DispatchModule, BulkModule, PeriodicModule, ExpiryModule] : []),
+      ...(has('scheduler') ? [...(driven ? [] : [MaintenanceModule]), DispatchModule, DueModule, BulkModule, PeriodicModule, ExpiryModule] : []),
       ...(driven ? [DrivenModule.forRoot({ inline: shape.drive === 'inline' })] : []),
       ...mounted,
     ],

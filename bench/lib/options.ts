@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { ScratchSettings, scratchSettings } from '../../src/config/scratch-names.js';
 
 /** Scenarios this harness runs, in the order `npm run bench` runs them. */
-export const SCENARIO_NAMES = ['noop-drain', 'enqueue', 'latency', 'dag', 'memory', 'dispatcher-tick', 'stats', 'bulk', 'ingest', 'periodic', 'isolation', 'isolation-memory'] as const;
+export const SCENARIO_NAMES = ['noop-drain', 'enqueue', 'latency', 'dag', 'memory', 'dispatcher-tick', 'stats', 'bulk', 'ingest', 'periodic', 'scheduled', 'isolation', 'isolation-memory'] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 /** Named in DESIGN.md ("Benchmarks") but belonging to modules that do not exist yet. */
 export type Transport = 'postgres' | 'amqp';

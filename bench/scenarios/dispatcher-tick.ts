@@ -6,7 +6,6 @@ import {
   PEND_FAILED_TIER,
   PENDING_BEYOND,
   QUEUE_DEFERRED_OLDEST,
-  QUEUE_FAILED_TIER,
   QUEUE_OUTDATED,
   QUEUE_PENDING_NEWEST,
   QUEUE_PENDING_OLDEST,
@@ -69,9 +68,6 @@ function dispatcherStatements(): Explained[] {
     { label: 'deferred, oldest first', statement: QUEUE_DEFERRED_OLDEST, values: [c, f, limit, 60] },
     { label: 'outdated versions', statement: QUEUE_OUTDATED, values: [c, f, limit, VERSION] },
     { label: 'resync (sync collection)', statement: QUEUE_RESYNC, values: [SYNC_COLLECTION, RESYNC_FUNC, limit, 86400] },
-    { label: 'retry tier 1 (5 min, < 3 fails)', statement: QUEUE_FAILED_TIER, values: [c, f, limit, 5, 3] },
-    { label: 'retry tier 2 (150 min, < 6 fails)', statement: QUEUE_FAILED_TIER, values: [c, f, limit, 150, 6] },
-    { label: 'retry tier 3 (5000 min, < 9 fails)', statement: QUEUE_FAILED_TIER, values: [c, f, limit, 5000, 9] },
     { label: 'bulk func retry tier 1 (to pending)', statement: PEND_FAILED_TIER, values: [c, BULK_FUNC, limit, 5, 3] },
     { label: 'lost queued rows (AMQP transport)', statement: RESET_LOST_QUEUED, values: [c, f, 120] },
   ];

@@ -136,6 +136,16 @@ export class LaterzClient implements SystemClient {
     return this.seed(BENCH_FUNCS.noop, 1, n, options);
   }
 
+  /** A provider of the bench's app (the scheduled scenario runs the due scan through it). */
+  get<T>(type: abstract new (...args: never[]) => T): T {
+    return this.running.app.get(type, { strict: false });
+  }
+
+  /** A latency job that starts no earlier than `runAfter`. */
+  async enqueueAt(payload: JobPayload, runAfter: Date): Promise<void> {
+    await this.tasks.enqueue(BENCH_FUNCS.latency, payload, { runAfter });
+  }
+
   async enqueue(kind: JobKind, payload: JobPayload): Promise<void> {
     await this.tasks.enqueue(kind === 'noop' ? BENCH_FUNCS.noop : BENCH_FUNCS.latency, payload);
   }

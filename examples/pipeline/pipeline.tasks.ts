@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { open, readdir, readFile } from 'node:fs/promises';
 import { posix } from 'node:path';
-import { type BulkTask, type TaskContext, TaskBroken, TaskHandler, type TaskId, TasksService } from '../../src/index.js';
+import { type BulkTask, type TaskContext, TaskBroken, TaskHandler, type TaskId, TasksService, TIERS_RETRY } from '../../src/index.js';
 import { CollectionRoots } from './collection-roots.js';
 import { PipelinePools } from './pipeline-pools.js';
 import { INDEX_DOCUMENTS, PATH_OF_BLOB, rows, UPSERT_BLOB_TEXT, UPSERT_DIRS, UPSERT_FILE_BLOB } from './sql/pipeline.sql.js';
@@ -30,7 +30,7 @@ export class PipelineTasks {
   ) {}
 
   /** Lists a folder: a walk per sub-folder, a digest per file. Re-run on `sync` collections to pick up new files. */
-  @TaskHandler('filesystem.walk', { version: 1, queue: 'filesystem', resync: '60s', timeout: '5m' })
+  @TaskHandler('filesystem.walk', { version: 1, queue: 'filesystem', resync: '60s', timeout: '5m', retry: TIERS_RETRY })
   async walk(args: { dir: string }, _deps: unknown, ctx: TaskContext) {
     const root = await this.roots.of(ctx.collection);
     const dir = args.dir ?? '';
@@ -54,7 +54,7 @@ export class PipelineTasks {
   }
 
   /** sha256, size and MIME type (magic bytes); identical content becomes one blob and one extraction. */
-  @TaskHandler('digests.digest', { version: 1, queue: 'digests', timeout: '10m' })
+  @TaskHandler('digests.digest', { version: 1, queue: 'digests', timeout: '10m', retry: TIERS_RETRY })
   async digest(args: { path: string }, _deps: unknown, ctx: TaskContext): Promise<DigestResult> {
     const root = await this.roots.of(ctx.collection);
     const full = CollectionRoots.inside(root, args.path);
@@ -97,7 +97,7 @@ export class PipelineTasks {
   }
 
   /** The text of one blob; pulls the digest in through requireDependency. */
-  @TaskHandler('text.extract', { version: 1, queue: 'text', timeout: '2m' })
+  @TaskHandler('text.extract', { version: 1, queue: 'text', timeout: '2m', retry: TIERS_RETRY })
   async extract(args: { blob: string }, _deps: unknown, ctx: TaskContext) {
     const digest = (await ctx.requireDependency('digest', async () => {
       const [row] = await rows<{ path: string }>(this.pools.work, PATH_OF_BLOB, [ctx.collection, args.blob]);

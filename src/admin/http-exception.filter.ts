@@ -38,6 +38,7 @@ export function statusOfCode(code: LaterzErrorCode): number {
       return HttpStatus.NOT_FOUND;
     case 'task_running':
     case 'dependency_cycle':
+    case 'task_not_waiting':
     case 'task_has_dependents':
       return HttpStatus.CONFLICT;
     case 'queue_full':

@@ -47,6 +47,7 @@ export class TaskActions {
       expireIn: body.expireIn,
       queueNow: body.queueNow,
       retry: body.retry,
+      retryPolicy: body.retryPolicy,
     };
     const [handle] = await this.tasks.enqueueVia(this.on, [request], (tx, [h]) =>
       this.audit.record({ who, action: 'task.enqueue', target: { taskId: h.id, func: h.func, collection: h.collection, created: h.created }, count: 1 }, tx),
@@ -69,6 +70,22 @@ export class TaskActions {
       resetFailCount,
       on: this.on,
       within: (tx) => this.audit.record({ who, action: 'task.retry', target: { taskId: id }, count: 1 }, tx),
+    });
+  }
+
+  /** Changes a waiting task's time; TaskNotWaiting (409), TaskNotFound (404). */
+  async reschedule(id: TaskId, runAfter: Date, who: string) {
+    return this.tasks.reschedule(id, runAfter, {
+      on: this.on,
+      within: (tx) => this.audit.record({ who, action: 'task.reschedule', target: { taskId: id, runAfter: runAfter.toISOString() }, count: 1 }, tx),
+    });
+  }
+
+  /** Removes a waiting task; TaskNotWaiting or TaskHasDependents (409), TaskNotFound (404). */
+  async removeWaiting(id: TaskId, who: string) {
+    return this.tasks.removeWaiting(id, {
+      on: this.on,
+      within: (tx) => this.audit.record({ who, action: 'task.remove', target: { taskId: id }, count: 1 }, tx),
     });
   }
 

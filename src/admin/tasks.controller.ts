@@ -1,4 +1,4 @@
-import { Body, ConflictException, Controller, Delete, Get, HttpCode, HttpStatus, Param, Post, Query } from '@nestjs/common';
+import { Body, ConflictException, Controller, Delete, Get, HttpCode, HttpStatus, Param, Patch, Post, Query } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { principalName } from './admin-tokens.js';
 import type { Principal } from './admin-tokens.js';
@@ -14,6 +14,7 @@ import { TaskActions } from './task-actions.service.js';
 import { TaskQueries } from './task-queries.service.js';
 import { NoParams, validationFailed } from './validation.pipe.js';
 import { RetryOneBody } from './dto/retry-one.dto.js';
+import { RemovedResponse, RescheduleBody, RescheduledResponse } from './dto/schedule.dto.js';
 import { CancelByFilterResponse, DryRunResponse, PurgeResponse, RetryByFilterResponse } from './dto/filter-responses.dto.js';
 import {
   CancelOneResponse,
@@ -121,6 +122,20 @@ export class TasksController {
   @ApiOkResponse({ type: TaskHandleResponse, description: 'The task, queued again' })
   retry(@Param() params: TaskIdParams, @Body() body: RetryOneBody, @Query(NoParams) _query: unknown, @CurrentPrincipal() who: Principal): Promise<TaskHandleResponse> {
     return this.actions.retryOne(params.id, principalName(who), body.resetFailCount);
+  }
+
+  @Patch(':id/run-after')
+  @ApiOperation({ summary: 'Change when a waiting task runs (pending, or failed and waiting for its retry); 409 otherwise' })
+  @ApiOkResponse({ type: RescheduledResponse })
+  reschedule(@Param() params: TaskIdParams, @Body() body: RescheduleBody, @Query(NoParams) _query: unknown, @CurrentPrincipal() who: Principal): Promise<RescheduledResponse> {
+    return this.actions.reschedule(params.id, new Date(body.runAfter), principalName(who));
+  }
+
+  @Delete(':id')
+  @ApiOperation({ summary: 'Remove a waiting task (pending, or failed and waiting for its retry) that no task depends on; 409 otherwise' })
+  @ApiOkResponse({ type: RemovedResponse })
+  async remove(@Param() params: TaskIdParams, @Query(NoParams) _query: unknown, @CurrentPrincipal() who: Principal): Promise<RemovedResponse> {
+    return { ...(await this.actions.removeWaiting(params.id, principalName(who))), removed: true };
   }
 
   @Post(':id/cancel')

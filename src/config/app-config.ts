@@ -57,6 +57,8 @@ export class AppConfig {
 
   readonly scheduler: {
     readonly dispatchIntervalMs: number;
+    /** DUE_SCAN_INTERVAL_MS. */
+    readonly dueScanIntervalMs: number;
     readonly bulkIntervalMs: number;
     readonly statsIntervalMs: number;
     readonly deadlineMs: number;
@@ -140,6 +142,7 @@ export class AppConfig {
     };
     this.scheduler = {
       dispatchIntervalMs: env.DISPATCH_INTERVAL_SECONDS * 1000,
+      dueScanIntervalMs: env.DUE_SCAN_INTERVAL_MS,
       bulkIntervalMs: env.BULK_INTERVAL_SECONDS * 1000,
       statsIntervalMs: env.STATS_INTERVAL_SECONDS * 1000,
       deadlineMs: env.SYSTEM_TASK_DEADLINE_SECONDS * 1000,

@@ -218,6 +218,13 @@ export class EnvSchema {
   @Transform(toInt) @Min(1) @Max(86400) @IsInt()
   DISPATCH_INTERVAL_SECONDS = 10;
 
+  /**
+   * Milliseconds between due scans: tasks whose runAfter or retry time has come are queued (one
+   * indexed statement per scan). Default 250.
+   */
+  @Transform(toInt) @Min(20) @Max(86400000) @IsInt()
+  DUE_SCAN_INTERVAL_MS = 250;
+
   /** Seconds between bulk runner runs. Default 10. */
   @Transform(toInt) @Min(1) @Max(86400) @IsInt()
   BULK_INTERVAL_SECONDS = 10;
@@ -269,7 +276,7 @@ export class EnvSchema {
   @Transform(toInt) @Min(0) @Max(86400) @IsInt()
   DISPATCH_MIN_AGE_SECONDS = 60;
 
-  /** Retry tiers as `minutes:fail_limit` pairs: errors older than the minutes with fewer fails are retried. Default 5:3,150:6,5000:9. */
+  /** Snoop's retry tiers as `minutes:fail_limit` pairs (the `tiers` backoff; bulk funcs' retries). Default 5:3,150:6,5000:9. */
   @Matches(/^\d+:\d+(,\d+:\d+)*$/, { message: 'RETRY_TIERS must be minutes:fail_limit pairs, e.g. 5:3,150:6,5000:9' })
   RETRY_TIERS = '5:3,150:6,5000:9';
 

@@ -20,18 +20,18 @@ const row = (over: Partial<UnfinishedRow>): UnfinishedRow => ({
 });
 
 describe('whyWaiting', () => {
-  it('a failed task waits for its next retry tier, or for an operator once the tiers are used up', () => {
-    expect(whyWaiting(row({ status: 'error', failCount: 1, error: 'Error: boom' }), context)).toEqual({
+  it('a failed task waits for the retry its policy set (run_after), or for an operator when it has none left', () => {
+    const at = new Date(now.getTime() + 5 * 60_000);
+    expect(whyWaiting(row({ status: 'error', failCount: 1, error: 'Error: boom', runAfter: at }), context)).toEqual({
       id: '1',
       collection: 'default',
       func: 'f',
       status: 'error',
       why: 'retry',
-      at: new Date(minutesAgo(1).getTime() + 5 * 60_000),
+      at,
       error: 'Error: boom',
     });
-    expect(whyWaiting(row({ status: 'error', failCount: 4 }), context)).toMatchObject({ why: 'retry', at: new Date(minutesAgo(1).getTime() + 150 * 60_000) });
-    expect(whyWaiting(row({ status: 'error', failCount: 6 }), context)).toMatchObject({ why: 'failed' });
+    expect(whyWaiting(row({ status: 'error', failCount: 6, runAfter: null }), context)).toMatchObject({ why: 'failed' });
     expect(nextRetry({ failCount: 0, modified: now }, [])).toBeUndefined();
   });
 

@@ -4,8 +4,8 @@ import type { UnfinishedRow } from './driver.gateway.js';
 
 /**
  * Why a task is not finished once nothing is runnable:
- * - `retry`: failed (`error`); its next retry tier (RETRY_TIERS) is due at `at`;
- * - `failed`: failed (`error`) as often as the last tier allows: only an operator's retry runs it again;
+ * - `retry`: failed (`error`); its retry policy runs it again at `at` (its run_after);
+ * - `failed`: failed (`error`) with no retry left: only an operator's retry runs it again;
  * - `run_after`: pending until `at` (its runAfter);
  * - `parents`: a parent has not finished (it waits, or it failed and waits for its own retry);
  * - `paused`: its collection does not process;
@@ -45,10 +45,8 @@ export function whyWaiting(row: UnfinishedRow, context: WaitingContext): Waiting
   switch (row.status) {
     case TaskStatus.Started:
       return { ...task, why: 'running' };
-    case TaskStatus.Error: {
-      const at = nextRetry(row, context.tiers);
-      return at ? { ...task, why: 'retry', at } : { ...task, why: 'failed' };
-    }
+    case TaskStatus.Error:
+      return row.runAfter ? { ...task, why: 'retry', at: row.runAfter } : { ...task, why: 'failed' };
     case TaskStatus.Pending:
       if (row.runAfter && row.runAfter.getTime() > context.now.getTime()) return { ...task, why: 'run_after', at: row.runAfter };
       return row.parentsUnfinished ? { ...task, why: 'parents' } : task;

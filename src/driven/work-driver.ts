@@ -6,6 +6,7 @@ import { DrivenBroker } from '../broker/driven.broker.js';
 import { AppConfig } from '../config/app-config.js';
 import { BulkRunnerService } from '../maintenance/bulk/bulk-runner.service.js';
 import { DispatcherService } from '../maintenance/dispatch/dispatcher.service.js';
+import { DueScanService } from '../maintenance/due/due-scan.service.js';
 import { TaskRunner } from '../runner/run/task-runner.js';
 import { dependencyId, type DependencyRef, type TaskHandle } from '../tasks/enqueue-request.js';
 import type { InlineRuns } from '../tasks/inline-runs.js';
@@ -53,6 +54,7 @@ interface Engine {
   runner: TaskRunner;
   dispatcher: DispatcherService;
   bulk: BulkRunnerService;
+  due: DueScanService;
 }
 
 /**
@@ -60,7 +62,7 @@ interface Engine {
  * engine's own services, with no timer and no sleep: a round pulls the queued tasks as the worker's
  * consumer would (claim, run, finish; the finish queues the next tasks, which the next pull takes)
  * until a pull takes nothing, runs the bulk runner and the dispatcher once each (pending tasks due,
- * deferred ones, retries whose tier is due), and pulls again. The rounds end when one changed
+ * deferred ones), the due scan (runAfter and retries whose time has come), and pulls again. The rounds end when one changed
  * nothing (every task's status, attempt and fail count as before it). Drives run one at a time.
  * Inline mode: each enqueue of the app drives before it resolves (InlineRuns); a task a running
  * task enqueues is taken by the drive that runs it.
@@ -116,12 +118,13 @@ export class WorkDriver implements InlineRuns {
 
   private drive(maxRounds: number): Promise<IdleReport> {
     return this.inDrive.run(true, async () => {
-      const { runner, dispatcher, bulk } = this.parts();
+      const { runner, dispatcher, bulk, due } = this.parts();
       const start = await this.gateway.fingerprint();
       let before = start;
       for (let round = 1; ; round++) {
         await this.pullAll(runner);
         await bulk.runOnce();
+        await due.runOnce();
         await dispatcher.runOnce();
         await this.pullAll(runner);
         const after = await this.gateway.fingerprint();
@@ -157,6 +160,6 @@ export class WorkDriver implements InlineRuns {
    */
   private parts(): Engine {
     const find = <T>(type: Type<T>): T => this.moduleRef.get(type, { strict: false });
-    return (this.engine ??= { runner: find(TaskRunner), dispatcher: find(DispatcherService), bulk: find(BulkRunnerService) });
+    return (this.engine ??= { runner: find(TaskRunner), dispatcher: find(DispatcherService), bulk: find(BulkRunnerService), due: find(DueScanService) });
   }
 }

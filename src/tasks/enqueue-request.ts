@@ -1,4 +1,5 @@
 import type { CallerTransaction } from '../database/caller-transaction.js';
+import type { RetryOverride } from './retry-policy.js';
 import type { TaskId, TaskStatus } from './task-status.js';
 
 export type { CallerTransaction };
@@ -28,8 +29,14 @@ export interface EnqueueOptions {
   deleteExtraDeps?: boolean;
   /** 0-9, higher first. Default: the func's priority. */
   priority?: number;
-  /** Not before this time (the dispatcher queues it when due). */
+  /** Not before this time: queued when due (within about a second), and never started before. */
   runAfter?: Date;
+  /**
+   * Overrides the func's retry policy for this task (attempts, a written-down backoff, error codes,
+   * broken reasons); stored with the task, so whichever worker runs it applies it. Set when the
+   * task is created (a call that finds the task already there does not change it).
+   */
+  retryPolicy?: RetryOverride;
   /** Size of the work, in bytes, for bulk batching. */
   sizeBytes?: number;
   /** Not started by then: it ends `broken` / `expired` and never runs. Overrides the func's `expireIn`. */

@@ -6,6 +6,7 @@ import { dependencyId, EnqueueRequest, TaskHandle } from './enqueue-request.js';
 import type { Queryable } from '../database/queryable.js';
 import { EnqueueGateway, TaskIdentityRow } from './enqueue.gateway.js';
 import { FuncCatalog } from './func-catalog.js';
+import { DEFAULT_RETRY, resolveRetryPolicy } from './retry-policy.js';
 import { parseDuration } from './task-handler.decorator.js';
 import { TaskStatus } from './task-status.js';
 import {
@@ -33,6 +34,8 @@ export interface PreparedEnqueue {
   version: number;
   priority: number;
   runAfter: Date | null;
+  /** The enqueue's override of the func's retry policy, as JSON text; null: none. */
+  retryPolicy: string | null;
   sizeBytes: number;
   deps: { name: string; prevId: string }[];
   retry: boolean;
@@ -108,6 +111,15 @@ export class EnqueueWriter {
     if (runAfter !== null && (!(runAfter instanceof Date) || Number.isNaN(runAfter.getTime()))) {
       throw new InvalidArgs(request.func, 'runAfter must be a valid Date');
     }
+    let retryPolicy: string | null = null;
+    if (request.retryPolicy !== undefined) {
+      try {
+        resolveRetryPolicy(request.retryPolicy, 'retryPolicy', DEFAULT_RETRY, true);
+      } catch (err) {
+        throw new InvalidArgs(request.func, (err as Error).message);
+      }
+      retryPolicy = JSON.stringify(request.retryPolicy);
+    }
     const sizeBytes = request.sizeBytes ?? bytes;
     if (!Number.isSafeInteger(sizeBytes) || sizeBytes < 0) throw new InvalidArgs(request.func, `sizeBytes must be a whole number >= 0`);
     const { expiresAt, expireMs } = expiryOf(request, func.expireInMs);
@@ -123,6 +135,7 @@ export class EnqueueWriter {
       version: func.version,
       priority,
       runAfter,
+      retryPolicy,
       sizeBytes,
       deps,
       retry: request.retry ?? false,

@@ -25,6 +25,8 @@ export interface NewTask extends TaskIdentity {
   /** Deadline to start: a time, or milliseconds after the insert (database clock); neither: none. */
   expiresAt: Date | null;
   expireMs: number | null;
+  /** JSON text of the retry override, or null. */
+  retryPolicy: string | null;
 }
 
 /** An edge prev -> next, named as the child's handler sees its parent. */
@@ -75,6 +77,7 @@ export class EnqueueGateway {
       tasks.map((_, i) => i),
       tasks.map((t) => t.expiresAt),
       tasks.map((t) => t.expireMs),
+      tasks.map((t) => t.retryPolicy),
     ]);
   }
 

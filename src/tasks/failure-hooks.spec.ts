@@ -4,12 +4,20 @@ import { TaskStatus } from './task-status.js';
 const tiers = [{ failLimit: 3 }, { failLimit: 6 }, { failLimit: 9 }];
 
 describe('failsForGood', () => {
-  it('broken is for good; error only once no tier retries it', () => {
-    expect(failsForGood({ status: TaskStatus.Broken, failCount: 1 }, tiers)).toBe(true);
-    expect(failsForGood({ status: TaskStatus.Error, failCount: 8 }, tiers)).toBe(false);
-    expect(failsForGood({ status: TaskStatus.Error, failCount: 9 }, tiers)).toBe(true);
-    expect(failsForGood({ status: TaskStatus.Success, failCount: 9 }, tiers)).toBe(false);
-    expect(failsForGood({ status: TaskStatus.Error, failCount: 1 }, [])).toBe(true);
+  it('under a retry policy: a failure is for good exactly when its finish wrote no retry time', () => {
+    expect(failsForGood({ status: TaskStatus.Broken, failCount: 1 }, { retryInMs: null })).toBe(true);
+    expect(failsForGood({ status: TaskStatus.Broken, failCount: 1 }, { retryInMs: 0 })).toBe(false);
+    expect(failsForGood({ status: TaskStatus.Error, failCount: 1 }, { retryInMs: 1000 })).toBe(false);
+    expect(failsForGood({ status: TaskStatus.Error, failCount: 3 }, { retryInMs: null })).toBe(true);
+    expect(failsForGood({ status: TaskStatus.Success, failCount: 3 }, { retryInMs: null })).toBe(false);
+  });
+
+  it('under the tiers (bulk funcs): broken is for good; error only once no tier retries it', () => {
+    expect(failsForGood({ status: TaskStatus.Broken, failCount: 1 }, { tiers })).toBe(true);
+    expect(failsForGood({ status: TaskStatus.Error, failCount: 8 }, { tiers })).toBe(false);
+    expect(failsForGood({ status: TaskStatus.Error, failCount: 9 }, { tiers })).toBe(true);
+    expect(failsForGood({ status: TaskStatus.Success, failCount: 9 }, { tiers })).toBe(false);
+    expect(failsForGood({ status: TaskStatus.Error, failCount: 1 }, { tiers: [] })).toBe(true);
   });
 });
 

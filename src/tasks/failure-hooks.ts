@@ -10,7 +10,7 @@ export interface TaskFailure {
   func: string;
   /** The attempt that failed (1 for the first run). */
   attempt: number;
-  /** `broken`, or `error` with no retry left. */
+  /** `broken` or `error`, with no retry left (by its retry policy; bulk funcs: RETRY_TIERS). */
   status: TaskStatus.Broken | TaskStatus.Error;
   /** The broken reason (`timeout`, a handler's TaskBroken reason, …); empty for an error. */
   reason: string;
@@ -35,14 +35,22 @@ export function OnTaskFailure(): MethodDecorator {
 }
 
 /**
- * Whether a failed run is the task's last (its hooks run): `broken`, or `error` once no retry tier
- * applies any more (fail_count at or past the last tier's limit, RETRY_TIERS). The one place that
- * decides it: a per-func retry policy takes its place here.
+ * How a failed run's retry was decided: by its retry policy, `retryInMs` being the retry time its
+ * finish wrote (null: none), or, for bulk funcs, by RETRY_TIERS (the dispatcher's tiers).
  */
-export function failsForGood(outcome: { status: string; failCount: number }, tiers: readonly { failLimit: number }[]): boolean {
+export type RetryDecision = { retryInMs: number | null } | { tiers: readonly { failLimit: number }[] };
+
+/**
+ * Whether a failed run is the task's last (its hooks run): the one place that decides it. Under a
+ * retry policy: `broken` or `error` whose finish wrote no retry (not retried by its policy, or no
+ * attempt left). Under the tiers (bulk funcs): `broken`, or `error` once no tier applies any more
+ * (fail_count at or past the last tier's limit).
+ */
+export function failsForGood(outcome: { status: string; failCount: number }, retry: RetryDecision): boolean {
+  if (outcome.status !== TaskStatus.Broken && outcome.status !== TaskStatus.Error) return false;
+  if ('retryInMs' in retry) return retry.retryInMs === null;
   if (outcome.status === TaskStatus.Broken) return true;
-  if (outcome.status !== TaskStatus.Error) return false;
-  const lastLimit = tiers.reduce((max, t) => Math.max(max, t.failLimit), 0);
+  const lastLimit = retry.tiers.reduce((max, t) => Math.max(max, t.failLimit), 0);
   return outcome.failCount >= lastLimit;
 }
 

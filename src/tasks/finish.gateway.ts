@@ -30,6 +30,8 @@ export interface FinishOutcome extends Attempt {
   log: string;
   version: number;
   trace: string;
+  /** A failure's next attempt, milliseconds from now (run_after); null: no retry. */
+  retryInMs: number | null;
 }
 
 /**

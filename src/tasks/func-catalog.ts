@@ -230,6 +230,7 @@ function servedFunc(f: RegisteredFunc): ServedFunc {
       timeoutMs: f.timeoutMs,
       ...(f.resyncMs === undefined ? {} : { resyncMs: f.resyncMs }),
       logArgs: f.logArgs,
+      retry: f.retryJson,
       ...(f.expireInMs === undefined ? {} : { expireInMs: f.expireInMs }),
       ...(f.maxQueued === undefined ? {} : { maxQueued: f.maxQueued }),
     },

@@ -1,4 +1,5 @@
 import type { FuncServer, RecordedFunc } from './func.gateway.js';
+import type { RetryOverride } from './retry-policy.js';
 
 /*
  * What the catalog makes of this process's handlers and the database's funcs, as pure functions:
@@ -19,6 +20,8 @@ export interface LocalFunc {
   expireInMs?: number;
   /** Cap on its waiting tasks. */
   maxQueued?: number;
+  /** Its retry policy as JSON (a function backoff as the default one): the dispatcher applies it to the tasks it finds dead. */
+  retryJson?: RetryOverride;
 }
 
 /**
@@ -67,7 +70,16 @@ export function mergeCatalog(local: readonly LocalFunc[], recorded: readonly Rec
 }
 
 function describeLocal(f: LocalFunc) {
-  return { queue: f.queue, bulk: f.bulk, priority: f.priority, resyncMs: f.resyncMs, logArgs: f.logArgs, expireInMs: f.expireInMs, maxQueued: f.maxQueued };
+  return {
+    queue: f.queue,
+    bulk: f.bulk,
+    priority: f.priority,
+    resyncMs: f.resyncMs,
+    logArgs: f.logArgs,
+    expireInMs: f.expireInMs,
+    maxQueued: f.maxQueued,
+    retryJson: f.retryJson,
+  };
 }
 
 function describeRecorded(f: RecordedFunc) {
@@ -79,6 +91,7 @@ function describeRecorded(f: RecordedFunc) {
     logArgs: f.options.logArgs === true,
     expireInMs: f.options.expireInMs,
     maxQueued: f.options.maxQueued,
+    retryJson: f.options.retry,
   };
 }
 

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { Db } from '../database/db.js';
+import type { RetryOverride } from './retry-policy.js';
 import { BEAT, FORGET_SERVER, type FuncRow, READ_FUNCS } from './sql/funcs.sql.js';
 
 /** What a server records of one func it serves. */
@@ -24,6 +25,8 @@ export interface FuncOptions {
   logArgs?: boolean;
   expireInMs?: number;
   maxQueued?: number;
+  /** The retry policy as JSON (the dispatcher applies it to dead tasks). */
+  retry?: RetryOverride;
 }
 
 /** A live process serving a func: `host:pid:bootid`, its version of the func, its last heartbeat. */
@@ -83,6 +86,7 @@ function recorded(row: FuncRow): RecordedFunc {
       logArgs: options.logArgs === true,
       expireInMs: typeof options.expireInMs === 'number' ? options.expireInMs : undefined,
       maxQueued: typeof options.maxQueued === 'number' ? options.maxQueued : undefined,
+      retry: typeof options.retry === 'object' && options.retry !== null ? (options.retry as RetryOverride) : undefined,
     },
     servers: row.servers.map((s) => ({ server: s.server, version: s.version, lastSeen: new Date(s.lastSeen) })),
   };

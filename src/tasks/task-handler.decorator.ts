@@ -1,4 +1,5 @@
 import type { TaskContext, BulkContext, BulkTask } from './task-context.js';
+import type { RetryPolicy } from './retry-policy.js';
 import type { TaskId } from './task-status.js';
 
 export const TASK_HANDLER_METADATA = 'laterz:task-handler';
@@ -41,6 +42,12 @@ export interface TaskHandlerOptions {
   expireIn?: number | string;
   /** At most this many of its tasks wait (pending, queued, deferred); an enqueue past it throws QueueFull. */
   maxQueued?: number;
+  /**
+   * When a failed attempt runs again (docs/funcs.md, "Retries"); `false`: never. Default 3 attempts,
+   * exponential backoff from 1 s (factor 2, jitter 0.2, at most 1 h), every error and the broken
+   * reasons `task_killed` and `timeout` retried; a handler's `TaskBroken` is permanent.
+   */
+  retry?: RetryPolicy | false;
 }
 
 /** When and how a handler's tasks run periodically (`@TaskHandler(name, { schedule })`): `cron` (and `tz`) or `every`. */

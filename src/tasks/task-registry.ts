@@ -12,6 +12,7 @@ import {
   TaskHandlerFn,
   TaskHandlerMetadata,
 } from './task-handler.decorator.js';
+import { resolveRetryPolicy, retryPolicyJson, type ResolvedRetryPolicy, type RetryOverride } from './retry-policy.js';
 import { DuplicateTaskHandler, InvalidHandler } from './tasks.errors.js';
 import { FailureHooks, ON_TASK_FAILURE_METADATA, type TaskFailureHook } from './failure-hooks.js';
 
@@ -35,6 +36,10 @@ export interface RegisteredFunc {
   maxQueued?: number;
   /** Its periodic schedule, as declared (checked by the schedules module at boot). */
   schedule?: HandlerSchedule;
+  /** Its retry policy, checked, defaults filled in. */
+  retry: ResolvedRetryPolicy;
+  /** The policy as JSON, as the func catalog records it. */
+  retryJson: RetryOverride;
   /** `Class.method`, for messages. */
   owner: string;
   run: TaskHandlerFn | BulkHandlerFn;
@@ -115,6 +120,12 @@ export class TaskRegistry implements OnModuleInit {
     if (!Number.isInteger(priority) || priority < 0 || priority > 9) throw new InvalidHandler(`${owner}: priority must be 0-9`);
     const queue = meta.queue ?? 'default';
     if (!FUNC_NAME.test(queue)) throw new InvalidHandler(`${owner}: queue ${JSON.stringify(queue)} must be letters, digits, _ . -`);
+    let retry: ResolvedRetryPolicy;
+    try {
+      retry = resolveRetryPolicy(meta.retry, 'retry');
+    } catch (err) {
+      throw new InvalidHandler(`${owner}: ${(err as Error).message}`);
+    }
     const timeoutMs = meta.timeout === undefined ? this.config.limits.defaultTimeoutMs : parseDuration(meta.timeout, `${owner}: timeout`);
     const func: RegisteredFunc = {
       name: meta.name,
@@ -127,6 +138,8 @@ export class TaskRegistry implements OnModuleInit {
       resyncMs: meta.resync === undefined ? undefined : parseDuration(meta.resync, `${owner}: resync`),
       logArgs: meta.logArgs ?? false,
       ...flowOptions(meta, owner),
+      retry,
+      retryJson: retryPolicyJson(retry),
       owner,
       run,
     };

@@ -21,6 +21,9 @@ import { TaskStatus } from './task-status.js';
 // Expiry's sweep (expires_at of waiting rows) and the queue caps' count (waiting rows of a func).
 @Index('task_expires_idx', { synchronize: false })
 @Index('task_waiting_func_idx', { synchronize: false })
+// (run_after) WHERE run_after IS NOT NULL AND status IN ('pending', 'error', 'broken'): the due scan's.
+@Index('task_due_idx', { synchronize: false })
+@Index('task_pending_now_idx', ['collection', 'func', 'dateModified'], { where: `status = 'pending' AND run_after IS NULL` })
 export class TaskEntity {
   @PrimaryGeneratedColumn('identity', { type: 'bigint', generatedIdentity: 'BY DEFAULT' })
   id: string;
@@ -75,6 +78,10 @@ export class TaskEntity {
   /** Not started by then: `broken` / `expired`, never run. */
   @Column({ name: 'expires_at', type: 'timestamptz', nullable: true })
   expiresAt: Date | null;
+
+  /** An enqueue's override of its func's retry policy (RetryOverride), or null. */
+  @Column({ type: 'jsonb', nullable: true })
+  retry: unknown;
 
   @Column({ type: 'varchar', length: 200, nullable: true })
   worker: string | null;

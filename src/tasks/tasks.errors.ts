@@ -14,6 +14,7 @@ export type LaterzErrorCode =
   | 'invalid_handler'
   | 'not_in_transaction'
   | 'queue_full'
+  | 'task_not_waiting'
   | 'task_has_dependents'
   | 'invalid_schedule'
   | 'schedule_not_found';
@@ -112,13 +113,23 @@ export class QueueFull extends LaterzError {
   }
 }
 
-/** A delete by identity of a task other tasks depend on (or one running): nothing was deleted. */
+/** reschedule / removeWaiting on a task that does not wait for a time (or, for a retry, has none left). */
+export class TaskNotWaiting extends LaterzError {
+  constructor(
+    readonly taskId: TaskId,
+    status: string,
+  ) {
+    super('task_not_waiting', `task ${taskId} is ${status}: only a pending task, or a failed one waiting for its retry, can be rescheduled or removed`);
+  }
+}
+
+/** A delete (by identity, or removeWaiting) of a task other tasks depend on: nothing was deleted (HTTP 409). */
 export class TaskHasDependents extends LaterzError {
   constructor(
     readonly taskId: TaskId,
     readonly dependents: number,
   ) {
-    super('task_has_dependents', `task ${taskId} cannot be deleted: ${dependents} other task(s) depend on it`);
+    super('task_has_dependents', `task ${taskId} cannot be deleted: ${dependents} other task(s) depend on it; remove or cancel those first, or cancel this one`);
   }
 }
 

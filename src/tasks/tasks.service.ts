@@ -13,9 +13,10 @@ import { TaskReadGateway, type TaskStateRow } from './task-read.gateway.js';
 import { inSavepoint, joinTransaction } from '../database/caller-transaction.js';
 import { FuncCatalog } from './func-catalog.js';
 import { TaskId, TaskStatus } from './task-status.js';
-import { InvalidArgs, LaterzError, NotInTransaction, TaskHasDependents, TaskNotFound, TaskRunning } from './tasks.errors.js';
+import { InvalidArgs, LaterzError, NotInTransaction, TaskHasDependents, TaskNotFound, TaskNotWaiting, TaskRunning } from './tasks.errors.js';
 import { argsHash, canonicalJson } from './canonical-json.js';
 import { TaskDeleteGateway } from './task-delete.gateway.js';
+import { ScheduleGateway } from './schedule.gateway.js';
 
 /**
  * Enqueue (idempotent get-or-create) and retry: the API handlers and operators write against.
@@ -141,6 +142,46 @@ export class TasksService {
       await options.within?.(tx, deleted);
       return deleted;
     });
+  }
+
+  /**
+   * Changes when a waiting task runs (a pending one, or a failure waiting for its retry): the due
+   * scan queues it at `runAfter`, within about DUE_SCAN_INTERVAL_MS (a time already past: at once).
+   * Throws TaskNotFound, or TaskNotWaiting when it is queued, running or finished for good.
+   */
+  async reschedule(id: TaskId, runAfter: Date, options: { on?: Executor; within?: SameTransaction } = {}): Promise<{ id: TaskId; collection: string; func: string; status: TaskStatus; runAfter: Date }> {
+    if (!(runAfter instanceof Date) || Number.isNaN(runAfter.getTime())) throw new TypeError(`reschedule(${id}): runAfter must be a valid Date`);
+    const on = options.on ?? this.engine;
+    return on.db.transaction(async (tx) => {
+      const store = new ScheduleGateway(tx);
+      const row = await store.rescheduleIfWaiting(id, runAfter);
+      if (!row) throw await this.notWaiting(store, id);
+      await options.within?.(tx, 1);
+      return { ...row, status: row.status as TaskStatus };
+    });
+  }
+
+  /**
+   * Removes a waiting task (a pending one, or a failure waiting for its retry) that no task depends
+   * on. Throws TaskNotFound, TaskNotWaiting, or TaskHasDependents (nothing is deleted then).
+   */
+  async removeWaiting(id: TaskId, options: { on?: Executor; within?: SameTransaction } = {}): Promise<{ id: TaskId; collection: string; func: string }> {
+    const on = options.on ?? this.engine;
+    return on.db.transaction(async (tx) => {
+      const store = new ScheduleGateway(tx);
+      const row = await store.removeIfWaiting(id);
+      if (!row) throw await this.notWaiting(store, id);
+      await options.within?.(tx, 1);
+      return row;
+    });
+  }
+
+  private async notWaiting(store: ScheduleGateway, id: TaskId): Promise<LaterzError> {
+    const check = await store.waitingCheck(id);
+    if (!check) return new TaskNotFound(id);
+    const waits = check.status === TaskStatus.Pending || ((check.status === TaskStatus.Error || check.status === TaskStatus.Broken) && check.runAfter !== null);
+    if (waits && check.dependents > 0) return new TaskHasDependents(id, check.dependents);
+    return new TaskNotWaiting(id, check.runAfter === null || !waits ? check.status : `${check.status} (retry at ${check.runAfter.toISOString()})`);
   }
 
   private async enqueueOn(on: Executor, prepared: PreparedEnqueue[], within?: SameTransaction<TaskHandle[]>): Promise<TaskHandle[]> {

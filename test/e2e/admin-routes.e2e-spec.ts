@@ -276,11 +276,24 @@ describe('admin API routes (api role, no worker: rows stay as the tests put them
       ['runAfter', { func: 'e2e.ok', runAfter: 'tomorrow' }],
       ['queueNow', { func: 'e2e.ok', queueNow: 'yes' }],
       ['retry', { func: 'e2e.ok', retry: 1 }],
+      ['retryPolicy', { func: 'e2e.ok', retryPolicy: 3 }],
+      ['retryPolicy', { func: 'e2e.ok', retryPolicy: { attempts: 0 } }],
+      ['retryPolicy', { func: 'e2e.ok', retryPolicy: { backoff: { type: 'fixed', delay: 'soon' } } }],
+      ['retryPolicy', { func: 'e2e.ok', retryPolicy: { retryBroken: ['cancelled'] } }],
+      ['retryPolicy', { func: 'e2e.ok', retryPolicy: { retries: 3 } }],
       ['extra', { func: 'e2e.ok', extra: true }],
     ])('400 naming %s, nothing written', async (field, body) => {
       const before = await snapshot(app.db);
       await expectBad(await c.op.post('/api/tasks', body), field);
       expect(await snapshot(app.db)).toEqual(before);
+    });
+
+    it('retryPolicy: stored with the task, as sent', async () => {
+      const retryPolicy = { attempts: 5, backoff: { type: 'exponential', delay: '2s', cap: '10m' }, retryOn: ['ECONNRESET'] };
+      const res = await c.op.post('/api/tasks', { func: 'e2e.ok', args: { n: 'policy' }, queueNow: false, retryPolicy });
+      expect(res.status).toBe(201);
+      const { rows } = await app.db.query('SELECT retry FROM task WHERE id = $1', [res.body.id]);
+      expect(rows[0].retry).toEqual(retryPolicy);
     });
 
     it('400 for a func nobody registered (the engine names it), 404 for a missing parent, 409 for a cycle', async () => {

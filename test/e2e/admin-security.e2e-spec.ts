@@ -208,7 +208,7 @@ describe('admin API security (api role, reference pipeline routes included)', ()
         method: 'post',
         path: '/api/tasks',
         body: { func: 'e2e.unregistered', args: { n: 1 } },
-        bodyFields: ['func', 'collection', 'dependsOn', 'priority', 'runAfter', 'queueNow', 'retry'],
+        bodyFields: ['func', 'collection', 'dependsOn', 'priority', 'runAfter', 'queueNow', 'retry', 'retryPolicy'],
       },
       { method: 'post', path: '/api/tasks/{id}/retry', pathParams: { id: '999999999' }, body: {}, bodyFields: ['resetFailCount'] },
       { method: 'post', path: '/api/tasks/{id}/cancel', pathParams: { id: '999999999' }, body: {} },

@@ -49,6 +49,7 @@ export async function startTestApp(options: {
     SHUTDOWN_GRACE_SECONDS: '5',
     // Tests drive the cron jobs through runOnce(); the timers stay out of the way.
     DISPATCH_INTERVAL_SECONDS: '86400',
+    DUE_SCAN_INTERVAL_MS: '86400000',
     BULK_INTERVAL_SECONDS: '86400',
     STATS_INTERVAL_SECONDS: '86400',
     PERIODIC_INTERVAL_MS: '3600000',

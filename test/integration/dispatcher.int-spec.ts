@@ -3,6 +3,7 @@ import type { Pool } from 'pg';
 import type { CollectionEntity } from '../../src/collections/collection.entity.js';
 import { CollectionsService } from '../../src/collections/collections.service.js';
 import { DispatcherService, DispatchReport, emptyDispatchReport } from '../../src/maintenance/dispatch/dispatcher.service.js';
+import { DueScanService } from '../../src/maintenance/due/due-scan.service.js';
 import type { BulkTask } from '../../src/tasks/task-context.js';
 import { TaskHandler } from '../../src/tasks/task-handler.decorator.js';
 import { TaskRegistry } from '../../src/tasks/task-registry.js';
@@ -118,13 +119,16 @@ describe('dispatcher: the branches of dispatchFor on factory rows', () => {
     expect((await idsWithStatus(app.db, 'pending')).length).toBe(4 * LIMIT);
   });
 
-  it('leaves pending tasks whose run_after is in the future', async () => {
-    const [later, now] = await insertDetailedTasks(app.db, [
+  it('leaves pending tasks with a run_after to the due scan, which queues the due one only', async () => {
+    const [later, now, plain] = await insertDetailedTasks(app.db, [
       { func: 'd.work', modifiedAgo: 5, runAfterIn: 3600 },
       { func: 'd.work', modifiedAgo: 5, runAfterIn: -1 },
+      { func: 'd.work', modifiedAgo: 5 },
     ]);
     await dispatch('d.work');
-    expect(await queued()).toEqual([now]);
+    expect(await queued()).toEqual([plain]);
+    expect(await app.get(DueScanService).runOnce()).toMatchObject({ queued: 1 });
+    expect(await queued()).toEqual(sorted([now, plain]));
     expect((await taskRow(app.db, later)).status).toBe('pending');
   });
 
@@ -176,41 +180,60 @@ describe('dispatcher: the branches of dispatchFor on factory rows', () => {
     expect((await taskRow(app.db, brokenStale)).status).toBe('broken');
   });
 
-  it('retries errors and broken tasks by the three tiers: age and fail-count limits', async () => {
+  it('retries failed bulk tasks by the three tiers (back to pending, for the bulk runner): age and fail-count limits', async () => {
     const min = 60;
     const [t1Error, t1Broken, tooYoung, t2, t2TooYoung, t3, exhaustedT2, exhausted] = await insertDetailedTasks(app.db, [
       // Tier 1: older than 1 min, fewer than 2 fails.
-      { func: 'd.work', status: 'error', failCount: 1, modifiedAgo: 2 * min, error: 'upstream said 503' },
-      { func: 'd.work', status: 'broken', failCount: 0, modifiedAgo: 2 * min, brokenReason: 'task_killed', error: 'Task Killed' },
-      { func: 'd.work', status: 'error', failCount: 1, modifiedAgo: 30 },
+      { func: 'd.bulk', status: 'error', failCount: 1, modifiedAgo: 2 * min, error: 'upstream said 503' },
+      { func: 'd.bulk', status: 'broken', failCount: 0, modifiedAgo: 2 * min, brokenReason: 'task_killed', error: 'Task Killed' },
+      { func: 'd.bulk', status: 'error', failCount: 1, modifiedAgo: 30 },
       // Tier 2: older than 10 min, fewer than 4 fails.
-      { func: 'd.work', status: 'error', failCount: 3, modifiedAgo: 11 * min },
-      { func: 'd.work', status: 'error', failCount: 2, modifiedAgo: 5 * min },
+      { func: 'd.bulk', status: 'error', failCount: 3, modifiedAgo: 11 * min },
+      { func: 'd.bulk', status: 'error', failCount: 2, modifiedAgo: 5 * min },
       // Tier 3: older than 100 min, fewer than 6 fails.
-      { func: 'd.work', status: 'broken', failCount: 5, modifiedAgo: 101 * min, brokenReason: 'timeout' },
-      { func: 'd.work', status: 'error', failCount: 4, modifiedAgo: 50 * min },
+      { func: 'd.bulk', status: 'broken', failCount: 5, modifiedAgo: 101 * min, brokenReason: 'timeout' },
+      { func: 'd.bulk', status: 'error', failCount: 4, modifiedAgo: 50 * min },
       // Out of tries.
-      { func: 'd.work', status: 'error', failCount: 6, modifiedAgo: 1000 * min },
+      { func: 'd.bulk', status: 'error', failCount: 6, modifiedAgo: 1000 * min },
     ]);
+    const pending = () => idsWithStatus(app.db, 'pending');
 
-    // First found wins: one tier per call, in order.
-    const first = await dispatch('d.work');
-    expect(first.queued).toEqual({ pending: 0, deferred: 0, outdated: 0, resync: 0, retry: 2 });
-    expect(await queued()).toEqual(sorted([t1Error, t1Broken]));
+    // First found wins: one tier per call, in order. Bulk tasks are never queued.
+    const first = await dispatch('d.bulk');
+    expect(first.bulkRetried).toBe(2);
+    expect(Object.values(first.queued)).toEqual([0, 0, 0, 0, 0]);
+    expect(await pending()).toEqual(sorted([t1Error, t1Broken]));
     expect(await taskRow(app.db, t1Error)).toMatchObject({ fail_count: 1, error: '', broken_reason: '' });
     expect(await taskRow(app.db, t1Broken)).toMatchObject({ fail_count: 0, broken_reason: '' });
-    await consumeQueued(app.db);
 
-    expect((await dispatch('d.work')).queued.retry).toBe(1);
-    expect(await queued()).toEqual([t2]);
-    await consumeQueued(app.db);
+    expect((await dispatch('d.bulk')).bulkRetried).toBe(1);
+    expect(await pending()).toEqual(sorted([t1Error, t1Broken, t2]));
 
-    expect((await dispatch('d.work')).queued.retry).toBe(1);
-    expect(await queued()).toEqual([t3]);
-    await consumeQueued(app.db);
+    expect((await dispatch('d.bulk')).bulkRetried).toBe(1);
+    expect(await pending()).toEqual(sorted([t1Error, t1Broken, t2, t3]));
 
-    expect((await dispatch('d.work')).queued.retry).toBe(0);
+    expect((await dispatch('d.bulk')).bulkRetried).toBe(0);
     expect(sorted(await idsWithStatus(app.db, 'error'))).toEqual(sorted([tooYoung, t2TooYoung, exhaustedT2, exhausted]));
+    expect(await queued()).toEqual([]);
+  });
+
+  it("leaves other funcs' failures to their retry policy: the dispatcher never retries them, the due scan queues each at its run_after", async () => {
+    const [due, later, none, killedDue] = await insertDetailedTasks(app.db, [
+      { func: 'd.work', status: 'error', failCount: 1, modifiedAgo: 7200, runAfterIn: -1, error: 'upstream said 503' },
+      { func: 'd.work', status: 'error', failCount: 1, modifiedAgo: 7200, runAfterIn: 3600 },
+      // No retry left (no run_after): old enough for every tier, and still never retried.
+      { func: 'd.work', status: 'error', failCount: 1, modifiedAgo: 7200 },
+      { func: 'd.work', status: 'broken', failCount: 1, modifiedAgo: 7200, runAfterIn: -1, brokenReason: 'task_killed', error: 'Task Killed' },
+    ]);
+    const report = await dispatch('d.work');
+    expect(report.queued).toEqual({ pending: 0, deferred: 0, outdated: 0, resync: 0, retry: 0 });
+    expect(await queued()).toEqual([]);
+
+    expect(await app.get(DueScanService).runOnce()).toMatchObject({ queued: 2, pended: 0 });
+    expect(await queued()).toEqual(sorted([due, killedDue]));
+    expect(await taskRow(app.db, due)).toMatchObject({ fail_count: 1, error: '', broken_reason: '' });
+    expect(await taskRow(app.db, killedDue)).toMatchObject({ fail_count: 1, error: '', broken_reason: '' });
+    for (const id of [later, none]) expect((await taskRow(app.db, id)).status).toBe('error');
   });
 
   it("leaves an operator's cancel alone: neither the outdated branch nor the tiers run a cancelled task again", async () => {
@@ -286,20 +309,19 @@ describe('dispatcher: the branches of dispatchFor on factory rows', () => {
     expect((await taskRow(app.db, few)).status).toBe('queued');
   });
 
-  it('first found wins: pending, then deferred, outdated, resync, retry — one branch per call', async () => {
+  it('first found wins: pending, then deferred, outdated, resync — one branch per call; a failure waits for the due scan', async () => {
     const [pending, deferred, outdated, resync, failed] = await insertDetailedTasks(app.db, [
       { collection: 'synced', func: 'd.walk', status: 'pending', modifiedAgo: 5 },
       { collection: 'synced', func: 'd.walk', status: 'deferred', modifiedAgo: 5 },
       { collection: 'synced', func: 'd.walk', status: 'success', version: -1, finishedAgo: 5, modifiedAgo: 5 },
       { collection: 'synced', func: 'd.walk', status: 'success', finishedAgo: 7200, modifiedAgo: 7200 },
-      { collection: 'synced', func: 'd.walk', status: 'error', failCount: 1, modifiedAgo: 7200 },
+      { collection: 'synced', func: 'd.walk', status: 'error', failCount: 1, modifiedAgo: 7200, runAfterIn: -1 },
     ]);
     const order: [keyof DispatchReport['queued'], string][] = [
       ['pending', pending],
       ['deferred', deferred],
       ['outdated', outdated],
       ['resync', resync],
-      ['retry', failed],
     ];
     for (const [branch, id] of order) {
       const report = await dispatch('d.walk', 'synced');
@@ -308,6 +330,9 @@ describe('dispatcher: the branches of dispatchFor on factory rows', () => {
       await consumeQueued(app.db);
     }
     expect(Object.values((await dispatch('d.walk', 'synced')).queued)).toEqual([0, 0, 0, 0, 0]);
+    expect((await taskRow(app.db, failed)).status).toBe('error');
+    expect((await app.get(DueScanService).runOnce()).queued).toBe(1);
+    expect(await queued()).toEqual([failed]);
   });
 
   it('runOnce visits every collection but the process=false one, and never queues bulk tasks', async () => {
@@ -332,15 +357,13 @@ describe('dispatcher: the branches of dispatchFor on factory rows', () => {
 
   it('never queues more than DISPATCH_QUEUE_LIMIT per branch, whatever the backlog', async () => {
     await insertDetailedTasks(app.db, many(4 * LIMIT - 1, { func: 'd.work', status: 'deferred' }, (i) => ({ modifiedAgo: i + 1 })));
-    await insertDetailedTasks(app.db, many(3 * LIMIT, { func: 'd.work', status: 'error', failCount: 1 }, (i) => ({ modifiedAgo: 3600 + i })));
+    await insertDetailedTasks(app.db, many(3 * LIMIT, { func: 'd.bulk', status: 'error', failCount: 1 }, (i) => ({ modifiedAgo: 3600 + i })));
     for (const expected of [LIMIT, LIMIT, LIMIT, LIMIT - 1]) {
       expect((await dispatch('d.work')).queued).toEqual({ pending: 0, deferred: expected, outdated: 0, resync: 0, retry: 0 });
       await consumeQueued(app.db);
     }
-    for (const expected of [LIMIT, LIMIT, LIMIT, 0]) {
-      expect((await dispatch('d.work')).queued.retry).toBe(expected);
-      await consumeQueued(app.db);
-    }
+    // The retry tiers of a bulk func (the others' failures are the due scan's).
+    for (const expected of [LIMIT, LIMIT, LIMIT, 0]) expect((await dispatch('d.bulk')).bulkRetried).toBe(expected);
   });
 });
 
@@ -388,10 +411,10 @@ describe('dispatcher: a worker process SIGKILLed mid-task', () => {
   const workers: ServiceProcess[] = [];
 
   beforeAll(async () => {
-    // Dead after 1 s without a lock; the only tier retries a killed task at once.
+    // Dead after 1 s without a lock; the default retry policy retries a killed task after about 1 s.
     app = await startTestApp({
       handlers: [workerProcessFuncs('k.hang')],
-      env: { ROLES: 'scheduler', DISPATCH_MIN_AGE_SECONDS: '0', DEAD_TASK_AFTER_SECONDS: '1', RETRY_TIERS: '0:3' },
+      env: { ROLES: 'scheduler', DISPATCH_MIN_AGE_SECONDS: '0', DEAD_TASK_AFTER_SECONDS: '1' },
     });
   });
   afterAll(async () => {
@@ -436,11 +459,16 @@ describe('dispatcher: a worker process SIGKILLed mid-task', () => {
     expect(await first.exited).toBe('SIGKILL');
     await waitFor(async () => (await taskLocks(app.db, [t.id])).size === 0, "the killed worker's lock to go", 5000);
 
-    // Found dead and, the only tier being 0 minutes, queued again in the same pass.
+    // Found dead; its retry policy (the default: task_killed retries, after about 1 s) sets its run_after.
     const report = await app.get(DispatcherService).runOnce();
     expect(report).toMatchObject({ killed: 1, errors: 0 });
-    expect(report.queued.retry).toBe(1);
-    expect(await taskRow(app.db, t.id)).toMatchObject({ status: 'queued', fail_count: 1, attempt: 1 });
+    const killed = await taskRow(app.db, t.id);
+    expect(killed).toMatchObject({ status: 'broken', broken_reason: 'task_killed', fail_count: 1, attempt: 1 });
+    expect(killed.run_after).not.toBeNull();
+    // The due scan queues it once that time has come.
+    const due = app.get(DueScanService);
+    await waitFor(async () => (await due.runOnce()).queued === 1, 'the due scan to queue the killed task', 10000);
+    expect(await taskRow(app.db, t.id)).toMatchObject({ status: 'queued', fail_count: 1, attempt: 1, broken_reason: '' });
     const { rows: attempts } = await app.db.query('SELECT * FROM task_attempt WHERE task_id = $1', [t.id]);
     expect(attempts).toEqual([expect.objectContaining({ attempt: 1, status: 'broken', broken_reason: 'task_killed', worker: started.worker })]);
 

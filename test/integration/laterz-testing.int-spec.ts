@@ -19,6 +19,7 @@ import {
   type TaskHandle,
   TaskHandler,
   TasksService,
+  TIERS_RETRY,
 } from '../../src/index.js';
 import { createTestDatabase } from '../helpers/databases.js';
 import { userSettings } from '../helpers/scratch.js';
@@ -106,7 +107,8 @@ class ShopTasks {
     return `label ${String(deps.check)}`;
   }
 
-  @TaskHandler('shop.charge')
+  /** Retried 5 minutes after each failure (its retry policy). */
+  @TaskHandler('shop.charge', { retry: { backoff: { type: 'fixed', delay: '5m' } } })
   charge(args: { card: string }) {
     throw new Error(`card ${args.card} declined`);
   }
@@ -128,10 +130,17 @@ class ShopTasks {
     return { invoiced: net };
   }
 
-  /** Fails twice, then succeeds. */
-  @TaskHandler('shop.flaky')
+  /** Fails twice, then succeeds; retried by snoop's tiers (RETRY_TIERS) as a policy. */
+  @TaskHandler('shop.flaky', { retry: TIERS_RETRY })
   flaky(_args: { key: string }, _deps: unknown, ctx: TaskContext) {
     if (ctx.attempt < 3) throw new TaskError(`attempt ${ctx.attempt} failed`);
+    return ctx.attempt;
+  }
+
+  /** Fails twice, then succeeds; its policy retries at once, three runs in all. */
+  @TaskHandler('shop.eager', { retry: { attempts: 3, backoff: { type: 'fixed', delay: 0 } } })
+  eager(_args: { key: string }, _deps: unknown, ctx: TaskContext) {
+    if (ctx.attempt < 3) throw new Error(`attempt ${ctx.attempt} failed`);
     return ctx.attempt;
   }
 }
@@ -176,7 +185,7 @@ const EXPECTED = {
   total: { status: 'success', result: { cart: 'c1', total: 125 }, brokenReason: '', attempt: 1 },
   check: { status: 'broken', result: null, brokenReason: 'no_sku', attempt: 1 },
   label: { status: 'broken', result: null, brokenReason: 'no_sku', attempt: 1 },
-  // An ordinary error: `error`, retried by the first tier of RETRY_TIERS (5 minutes), not now.
+  // An ordinary error: `error`, retried when its policy says (5 minutes), not now.
   charge: { status: 'error', result: null, brokenReason: '', attempt: 1 },
   // Its parent failed: broken without running, as the claim does it.
   receipt: { status: 'broken', result: null, brokenReason: 'dependency_has_error', attempt: 0 },
@@ -221,13 +230,19 @@ describe('LaterzTesting on a given server (a database of its own)', () => {
     }
   });
 
-  it('runs a retry whose tier is due now (RETRY_TIERS 0:3) in the same call', async () => {
+  it('runs the retries that are due now in the same call: a tiers policy (RETRY_TIERS 0:3), a backoff of 0; one out of attempts waits for an operator', async () => {
     const laterz = await LaterzTesting.create({ imports: [ShopModule], database: { url: server() }, settings: { RETRY_TIERS: '0:3' } });
     try {
       const flaky = await laterz.tasks.enqueue('shop.flaky', { key: 'a' });
+      const eager = await laterz.tasks.enqueue('shop.eager', { key: 'a' });
+      // The enqueue's override: two runs only, so it fails for good.
+      const spent = await laterz.tasks.enqueue('shop.eager', { key: 'b' }, { retryPolicy: { attempts: 2 } });
       const report = await laterz.runUntilIdle();
-      expect(report).toMatchObject({ ran: 3, counts: { success: 1 }, waiting: [] });
+      expect(report).toMatchObject({ ran: 8, counts: { success: 2, error: 1 } });
+      expect(report.waiting).toEqual([{ id: spent.id, collection: 'default', func: 'shop.eager', status: 'error', why: 'failed', error: 'Error: attempt 2 failed' }]);
       expect(await laterz.task(flaky)).toMatchObject({ status: 'success', result: 3, attempt: 3, failCount: 2 });
+      expect(await laterz.task(eager)).toMatchObject({ status: 'success', result: 3, attempt: 3, failCount: 2 });
+      expect(await laterz.task(spent)).toMatchObject({ status: 'error', attempt: 2, failCount: 2 });
     } finally {
       await laterz.close();
     }
@@ -346,12 +361,18 @@ describe('inline mode', () => {
     }
   });
 
-  it('retries a failure inline only when its tier is due now', async () => {
+  it('retries a failure inline only when its retry is due now (a tiers policy with RETRY_TIERS 0:3, a backoff of 0)', async () => {
     const laterz = await LaterzTesting.create({ imports: [ShopModule], database: { url: server() }, inline: true, settings: { RETRY_TIERS: '0:3' } });
     try {
       const flaky = await laterz.tasks.enqueue('shop.flaky', { key: 'b' });
       expect(flaky.status).toBe('success');
       expect(await laterz.task(flaky)).toMatchObject({ result: 3, attempt: 3 });
+      const eager = await laterz.tasks.enqueue('shop.eager', { key: 'b' });
+      expect(eager.status).toBe('success');
+      expect(await laterz.task(eager)).toMatchObject({ result: 3, attempt: 3 });
+      // Not due now (its policy waits 5 minutes): the enqueue resolves with the error.
+      const charge = await laterz.tasks.enqueue('shop.charge', { card: '4001' });
+      expect(charge.status).toBe('error');
     } finally {
       await laterz.close();
     }

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { performance } from 'node:perf_hooks';
 import { Client } from 'pg';
 import { DispatcherService } from '../../src/maintenance/dispatch/dispatcher.service.js';
+import { DueScanService } from '../../src/maintenance/due/due-scan.service.js';
 import { TaskMetrics } from '../../src/metrics/task-metrics.js';
 import { WorkerSession } from '../../src/runner/worker-session.js';
 import { WorkerSlots } from '../../src/runner/worker-slots.js';
@@ -59,14 +60,14 @@ async function execute(ctx: TaskContext): Promise<{ attempt: number }> {
 
 @Injectable()
 class OverlapHandlers {
-  /** Its first attempt ignores its signal and outlives its timeout; the next ones return at once. */
-  @TaskHandler('ov.stubborn', { timeout: '500ms' })
+  /** Its first attempt ignores its signal and outlives its timeout; the next ones return at once. Its retry is due at once. */
+  @TaskHandler('ov.stubborn', { timeout: '500ms', retry: { backoff: { type: 'fixed', delay: 0 } } })
   stubborn(_args: unknown, _deps: unknown, ctx: TaskContext) {
     return execute(ctx);
   }
 
   /** The same with the default timeout: a cancel, the shutdown or a lost session stops it. */
-  @TaskHandler('ov.deaf')
+  @TaskHandler('ov.deaf', { retry: { backoff: { type: 'fixed', delay: 0 } } })
   deaf(_args: unknown, _deps: unknown, ctx: TaskContext) {
     return execute(ctx);
   }
@@ -86,8 +87,7 @@ function overlaps(): [Execution, Execution][] {
 }
 
 const APP_ENV = {
-  // A failed or timed-out task is retried at the next dispatcher tick; a pending one is queued at once.
-  RETRY_TIERS: '0:5',
+  // A failed or timed-out task is retried at the next due scan (its policy: at once); a pending one is queued at once.
   DISPATCH_MIN_AGE_SECONDS: '0',
   DEAD_TASK_AFTER_SECONDS: '1',
   SHUTDOWN_GRACE_SECONDS: '1',
@@ -110,7 +110,11 @@ describe.each(TRANSPORTS)('no overlap: a task whose handler has not returned run
   const startWorker = () =>
     startTestApp({ handlers: [OverlapHandlers], database: { url: producer.url }, env: { ROLES: 'worker', ...APP_ENV, ...transportEnv(transport, prefix) } });
   const row = (id: string) => taskRow(producer.db, id);
-  const tick = () => producer.get(DispatcherService).runOnce();
+  /** A tick of the scheduler role: the due scan (retries whose time has come), then the dispatcher; `due`: what the scan queued. */
+  const tick = async () => {
+    const due = (await producer.get(DueScanService).runOnce()).queued;
+    return { ...(await producer.get(DispatcherService).runOnce()), due };
+  };
   const inspect = async (id: string) => (await clients(producer).viewer.get(`/api/tasks/${id}`)).body;
   /** Ticks the dispatcher until the task has succeeded and every execution of it has returned. */
   const succeeded = (id: string, what: string) =>
@@ -147,7 +151,7 @@ describe.each(TRANSPORTS)('no overlap: a task whose handler has not returned run
   it('timed out: the row says timeout, but its lock and slot stay held and its retry (due at once) waits until the handler returns', async () => {
     const { id } = await tasks.enqueue('ov.stubborn', { case: 'timeout' });
     await waitFor(async () => (await row(id)).broken_reason === 'timeout', 'the timeout to be recorded');
-    // Its retry tier is due at once: three dispatcher ticks while the handler still runs.
+    // Its retry is due at once: three ticks (due scan and dispatcher) while the handler still runs.
     const reports = [await tick(), await tick(), await tick()];
     // Either the second attempt started meanwhile (the defect), or the row is as the timeout left it.
     await waitFor(async () => executionsOf(id).length >= 2 || (await row(id)).status === 'broken', 'attempt 2, or the row left broken');
@@ -165,7 +169,7 @@ describe.each(TRANSPORTS)('no overlap: a task whose handler has not returned run
 
     expect(overlaps()).toEqual([]);
     expect(executionsOf(id).map((e) => e.attempt)).toEqual([1, 2]);
-    expect(reports.map((r) => r.queued.retry)).toEqual([0, 0, 0]);
+    expect(reports.map((r) => r.due)).toEqual([0, 0, 0]);
     expect(during.row).toMatchObject({ status: 'broken', broken_reason: 'timeout', attempt: 1 });
     expect(during.holder).toBe('laterz-worker-session');
     expect(during.running).toEqual({ abandoned: true, attempt: 1, since: expect.any(String), worker: expect.any(String) });

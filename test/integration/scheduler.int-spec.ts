@@ -66,8 +66,8 @@ describe('two schedulers on one database', () => {
     await db?.drop();
   });
 
-  it('registers the three jobs on their intervals', () => {
-    for (const app of [one, two]) expect(app.get(SchedulerRegistry).getIntervals().sort()).toEqual(['bulk-runner', 'dispatcher', 'expiry', 'periodic', 'stats']);
+  it('registers its jobs on their intervals', () => {
+    for (const app of [one, two]) expect(app.get(SchedulerRegistry).getIntervals().sort()).toEqual(['bulk-runner', 'dispatcher', 'due-scan', 'expiry', 'periodic', 'stats']);
   });
 
   describe.each(Object.entries(JOBS))('%s', (_name, job) => {

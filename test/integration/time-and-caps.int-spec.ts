@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import request from 'supertest';
 import { BulkRunnerService } from '../../src/maintenance/bulk/bulk-runner.service.js';
+import { DueScanService } from '../../src/maintenance/due/due-scan.service.js';
 import { ExpiryService } from '../../src/maintenance/expiry/expiry.service.js';
 import { OnTaskFailure, type TaskFailure } from '../../src/tasks/failure-hooks.js';
 import type { BulkTask, TaskContext } from '../../src/tasks/task-context.js';
@@ -39,7 +40,8 @@ class TimeHandlers {
     return null;
   }
 
-  @TaskHandler('tc.breaks')
+  /** Two attempts in all, the retry due at once: an error fails for good on its second attempt. */
+  @TaskHandler('tc.breaks', { retry: { attempts: 2, backoff: { type: 'fixed', delay: 0 } } })
   breaks(args: { how: string }) {
     if (args.how === 'broken') throw new TaskBroken('bad_input', 'the input is corrupt');
     if (args.how === 'error') throw new Error('upstream 503');
@@ -87,7 +89,7 @@ describe.each(TRANSPORTS)('expiry, queue caps, delete by identity, failure hooks
     hookCalls = 0;
     app = await startTestApp({
       handlers: [TimeHandlers, BulkHandlers, Reporters],
-      // One error is the last under these tiers: a failure hook runs for it.
+      // Bulk funcs keep the tiers: one error is the last under these, a failure hook runs for it.
       env: { ROLES: 'api,worker,scheduler', RETRY_TIERS: '60:1', ...transportEnv(transport, prefix) },
     });
     tasks = app.get(TasksService);
@@ -180,11 +182,21 @@ describe.each(TRANSPORTS)('expiry, queue caps, delete by identity, failure hooks
   });
 
   describe('failure hooks', () => {
-    it('run for a task that fails for good, with its id, func, attempt and error; a hook that throws changes nothing', async () => {
+    it('run for a task that fails for good by its retry policy, with its id, func, attempt and error; a hook that throws changes nothing', async () => {
       const broken = await tasks.enqueue('tc.breaks', { how: 'broken' });
       const error = await tasks.enqueue('tc.breaks', { how: 'error' });
       const fine = await tasks.enqueue('tc.breaks', { how: 'fine' });
-      await waitFor(async () => failures.filter((f) => f.func === 'tc.breaks').length >= 2 && (await row(fine.id))?.status === 'success', 'both failures to reach the hook');
+      // The broken one is for good (its reason is not in retryBroken); the error has an attempt left:
+      // its finish wrote a retry time, and no hook runs for it.
+      await waitFor(async () => failures.some((f) => f.taskId === broken.id) && (await row(error.id))?.fail_count === 1 && (await row(fine.id))?.status === 'success', 'the first failures');
+      expect(failures.some((f) => f.taskId === error.id)).toBe(false);
+      const retrying = (await app.db.query(`SELECT run_after IS NOT NULL AS waits FROM task WHERE id = $1`, [error.id])).rows[0] as { waits: boolean };
+      expect(retrying.waits).toBe(true);
+      // Its second attempt (queued by the due scan) is its last: the hook runs for that one.
+      await waitFor(async () => {
+        await app.get(DueScanService).runOnce();
+        return failures.some((f) => f.taskId === error.id);
+      }, 'the last failure to reach the hook');
       const byId = new Map(failures.map((f) => [f.taskId, f]));
       expect(byId.get(broken.id)).toEqual({
         taskId: broken.id,
@@ -196,12 +208,13 @@ describe.each(TRANSPORTS)('expiry, queue caps, delete by identity, failure hooks
         error: 'the input is corrupt',
         failCount: 1,
       });
-      expect(byId.get(error.id)).toMatchObject({ status: 'error', attempt: 1, failCount: 1, error: expect.stringContaining('upstream 503') });
+      expect(byId.get(error.id)).toMatchObject({ status: 'error', attempt: 2, failCount: 2, error: expect.stringContaining('upstream 503') });
+      expect(failures.filter((f) => f.taskId === error.id)).toHaveLength(1);
       expect(byId.has(fine.id)).toBe(false);
       // The throwing hook ran too, and the rows are as the runs left them.
       expect(hookCalls).toBe(2 * failures.length);
       expect(await row(broken.id)).toMatchObject({ status: 'broken', broken_reason: 'bad_input', fail_count: 1 });
-      expect(await row(error.id)).toMatchObject({ status: 'error', fail_count: 1 });
+      expect(await row(error.id)).toMatchObject({ status: 'error', fail_count: 2 });
     });
 
     it('run for the tasks of a bulk batch that failed for good, not for those that succeeded', async () => {

@@ -1,7 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsBoolean, IsInt, Matches, Max, Min } from 'class-validator';
 import { JSON_VALUE_SCHEMA } from '../openapi.js';
-import { COLLECTION_NAME, DURATION, FUNC_NAME, IsDependencyMap, IsIsoDateTime, IsJsonValue, OpaqueJson, Optional } from './validators.js';
+import type { RetryOverride } from '../../tasks/retry-policy.js';
+import { COLLECTION_NAME, DURATION, FUNC_NAME, IsDependencyMap, IsIsoDateTime, IsJsonValue, IsRetryOverride, OpaqueJson, Optional } from './validators.js';
 
 /** Body of `POST /api/tasks`. */
 export class EnqueueTaskBody {
@@ -62,4 +63,22 @@ export class EnqueueTaskBody {
   @Optional()
   @IsBoolean()
   retry?: boolean;
+
+  @ApiPropertyOptional({
+    type: 'object',
+    properties: {
+      attempts: { type: 'integer', minimum: 1, description: 'Runs in all, the first included' },
+      backoff: { type: 'object', additionalProperties: true, description: "{ type: 'fixed' | 'linear' | 'exponential' | 'tiers', delay?, cap?, factor?, jitter? }; durations in ms or like '30s'" },
+      retryOn: { type: 'array', items: { type: 'string' }, description: 'Error codes (else names) that retry; default: every error' },
+      retryBroken: { type: 'array', items: { type: 'string' }, description: 'Broken reasons that retry' },
+    },
+    additionalProperties: false,
+    description:
+      "This task's retry policy, over its func's: attempts (runs in all), backoff ({ type: 'fixed' | 'linear' | 'exponential', delay, cap, factor, jitter } or { type: 'tiers' }), retryOn (error codes or names), retryBroken (broken reasons)",
+    example: { attempts: 5, backoff: { type: 'exponential', delay: '2s', cap: '10m' } },
+  })
+  @Optional()
+  @OpaqueJson()
+  @IsRetryOverride()
+  retryPolicy?: RetryOverride;
 }

@@ -1,5 +1,6 @@
 import { Transform, TransformFnParams } from 'class-transformer';
 import { ValidateBy, ValidateIf, ValidationOptions } from 'class-validator';
+import { DEFAULT_RETRY, resolveRetryPolicy, type RetryOverride } from '../../tasks/retry-policy.js';
 
 /** Largest PostgreSQL bigint: ids above it would fail in the database instead of in validation. */
 const MAX_BIGINT = 9223372036854775807n;
@@ -225,4 +226,31 @@ export function sealOpaqueJson(body: object, dto: unknown): object {
   const copy: Record<string, unknown> = { ...body };
   for (const f of present) copy[f] = new SealedJson(copy[f]);
   return copy;
+}
+
+/** A retry policy override as JSON (attempts, backoff, retryOn codes, retryBroken reasons), checked as the enqueue checks it. */
+export function IsRetryOverride(options?: ValidationOptions): PropertyDecorator {
+  const problem = (value: unknown, property: string): string | undefined => {
+    if (typeof value !== 'object' || value === null || Array.isArray(value) || Object.getPrototypeOf(value) !== Object.prototype) {
+      return `${property} must be an object of { attempts, backoff, retryOn, retryBroken }`;
+    }
+    const json = jsonProblem(value, property);
+    if (json !== undefined) return json;
+    try {
+      resolveRetryPolicy(value as RetryOverride, property, DEFAULT_RETRY, true);
+      return undefined;
+    } catch (err) {
+      return (err as Error).message;
+    }
+  };
+  return ValidateBy(
+    {
+      name: 'isRetryOverride',
+      validator: {
+        validate: (value, args) => problem(value, args?.property ?? 'retryPolicy') === undefined,
+        defaultMessage: (args) => problem(args?.value, args?.property ?? 'retryPolicy') ?? 'bad retryPolicy',
+      },
+    },
+    options,
+  );
 }

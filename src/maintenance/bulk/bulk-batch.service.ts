@@ -177,7 +177,7 @@ export class BulkBatchService {
     return { result, finish };
   }
 
-  /** The batch's tasks that failed for good (failsForGood): what the failure hooks get. */
+  /** The batch's tasks that failed for good (failsForGood; bulk funcs keep the tiers rule): what the failure hooks get. */
   private failedForGood(
     finished: readonly BulkFinishRow[],
     picked: readonly { id: string; attempt: number }[],
@@ -192,7 +192,7 @@ export class BulkBatchService {
       const status = statuses[i];
       const failCount = failCounts.get(p.id);
       if (failCount === undefined || (status !== TaskStatus.Broken && status !== TaskStatus.Error)) return [];
-      if (!failsForGood({ status, failCount }, this.config.dispatch.retryTiers)) return [];
+      if (!failsForGood({ status, failCount }, { tiers: this.config.dispatch.retryTiers })) return [];
       const reason = status === TaskStatus.Broken ? 'bulk_item_failed' : '';
       return [{ taskId: p.id, collection, func, attempt: p.attempt, status, reason, error, failCount }];
     });

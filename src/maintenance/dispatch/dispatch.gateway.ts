@@ -10,12 +10,12 @@ import {
   PENDING_BEYOND,
   ProbeRow,
   QUEUE_DEFERRED_OLDEST,
-  QUEUE_FAILED_TIER,
   QUEUE_OUTDATED,
   QUEUE_PENDING_NEWEST,
   QUEUE_PENDING_OLDEST,
   QUEUE_RESYNC,
   RESET_LOST_QUEUED,
+  SCHEDULE_KILLED_RETRY,
 } from './sql/dispatch.sql.js';
 
 export type { KilledRow, ProbeRow };
@@ -72,6 +72,12 @@ export class DispatchGateway {
     return this.db.rows<KilledRow>(KILL_DEAD_STARTED, [collections, funcs, deadAfterSeconds, limit]);
   }
 
+  /** Killed tasks their policy retries: due `ms` milliseconds from now. */
+  async scheduleKilledRetry(retries: readonly { id: string; ms: number }[]): Promise<void> {
+    if (retries.length === 0) return;
+    await this.db.rows(SCHEDULE_KILLED_RETRY, [retries.map((r) => r.id), retries.map((r) => r.ms)]);
+  }
+
   /** Rows `queued` for longer than `graceSeconds` back to pending (the broker lost their messages); their ids. */
   async resetLostQueued(collection: string, func: string, graceSeconds: number): Promise<string[]> {
     const rows = await this.db.rows<{ id: string }>(RESET_LOST_QUEUED, [collection, func, graceSeconds]);
@@ -106,12 +112,7 @@ export class DispatchGateway {
     return this.queue(QUEUE_RESYNC, s, seconds);
   }
 
-  /** Failures of one retry tier (older than `minutes`, fewer than `failLimit` failures): queued again. */
-  queueFailedTier(s: Slice, minutes: number, failLimit: number): Promise<PublishRef[]> {
-    return this.queue(QUEUE_FAILED_TIER, s, minutes, failLimit);
-  }
-
-  /** The same tier for a bulk func: back to pending, for the bulk runner; their ids. */
+  /** Failures of a bulk func in one retry tier (older than `minutes`, fewer than `failLimit` failures): back to pending, for the bulk runner; their ids. */
   async pendFailedTier(s: Slice, minutes: number, failLimit: number): Promise<string[]> {
     const rows = await this.db.rows<PublishRef>(PEND_FAILED_TIER, [s.collection, s.func, s.limit, minutes, failLimit]);
     return rows.map((r) => r.taskId);

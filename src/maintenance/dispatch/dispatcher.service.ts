@@ -8,7 +8,9 @@ import { JobKey, runExclusive } from '../job-lock.js';
 import { MaintenanceJob } from '../maintenance-job.js';
 import { shuffled } from '../shuffled.js';
 import { CatalogFunc, FuncCatalog } from '../../tasks/func-catalog.js';
-import { DispatchGateway, ProbeRow, Slice } from './dispatch.gateway.js';
+import { DEFAULT_RETRY, resolveRetryPolicy, retryDelay, withOverride, type ResolvedRetryPolicy, type RetryOverride, type RetryTiers } from '../../tasks/retry-policy.js';
+import { BrokenReason } from '../../tasks/task-status.js';
+import { DispatchGateway, KilledRow, ProbeRow, Slice } from './dispatch.gateway.js';
 
 /** Which branch of `dispatchFor` queued a batch. */
 export type DispatchBranch = 'pending' | 'deferred' | 'outdated' | 'resync' | 'retry';
@@ -206,10 +208,19 @@ export class DispatcherService implements MaintenanceJob<DispatchReport> {
     budget.spend(killed.length);
     report.killed += killed.length;
     if (killed.length === 0) return;
+    const retries: { id: string; ms: number }[] = [];
     for (const k of killed) {
-      const todo = work.get(pairKey(k.collection, k.func));
-      if (todo) todo.tier = 1;
+      const func = this.catalog.get(k.func);
+      if (func?.bulk) {
+        // A bulk func's failures follow the retry tiers (a tier of 0 minutes retries them in this very tick).
+        const todo = work.get(pairKey(k.collection, k.func));
+        if (todo) todo.tier = 1;
+        continue;
+      }
+      const ms = killedRetryIn(func, k, d.retryTiers);
+      if (ms !== null) retries.push({ id: k.id, ms });
     }
+    await this.gateway.scheduleKilledRetry(retries);
     const where = [...new Set(killed.map((k) => `${k.collection}/${k.func}`))].join(', ');
     this.logger.warn(`${killed.length} dead started tasks marked task_killed (${where})`);
   }
@@ -293,11 +304,8 @@ export class DispatcherService implements MaintenanceJob<DispatchReport> {
     // The probe saw what is there; a branch found empty since (a worker was quicker) falls through.
     if (todo.deferred && (await queue(this.gateway.queueDeferredOldest(slice, minAge), 'deferred'))) return;
     if (todo.outdated && (await queue(this.gateway.queueOutdated(slice, func.version), 'outdated'))) return;
-    if (todo.resync && func.resyncMs !== undefined && (await queue(this.gateway.queueResync(slice, func.resyncMs / 1000), 'resync'))) return;
-    if (todo.tier === null) return;
-    for (const tier of d.retryTiers.slice(todo.tier - 1)) {
-      if (await queue(this.gateway.queueFailedTier(slice, tier.minutes, tier.failLimit), 'retry')) return;
-    }
+    if (todo.resync && func.resyncMs !== undefined) await queue(this.gateway.queueResync(slice, func.resyncMs / 1000), 'resync');
+    // Failures are not retried here: their retry policy set their run_after, and the due scan queues them.
   }
 
   /**
@@ -330,6 +338,20 @@ export class DispatcherService implements MaintenanceJob<DispatchReport> {
     tick.outbox.push(...refs);
     return refs.length;
   }
+}
+
+/**
+ * A killed task's retry by its func's policy (as the catalog records it: a function backoff counts
+ * as the default one, there being no handler here to call) and its enqueue's override; null: none.
+ */
+function killedRetryIn(func: CatalogFunc | undefined, k: KilledRow, tiers: RetryTiers): number | null {
+  let policy: ResolvedRetryPolicy;
+  try {
+    policy = resolveRetryPolicy(func?.retryJson, 'retry', DEFAULT_RETRY, true);
+  } catch {
+    policy = DEFAULT_RETRY;
+  }
+  return retryDelay(withOverride(policy, k.retry as RetryOverride | null), k.fail_count, { status: 'broken', reason: BrokenReason.TaskKilled }, tiers);
 }
 
 /** Anything for the queueing branches (or, for a bulk func, its tiers): what the budget is shared by. */

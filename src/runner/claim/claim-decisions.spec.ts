@@ -12,7 +12,7 @@ const claims = new Set(['f', 'g']);
 
 let nextId = 1;
 function locked(over: Partial<LockedRow> = {}): LockedRow {
-  return { id: String(nextId++), collection: 'c', func: 'f', args: { n: 1 }, status: TaskStatus.Pending, version: 2, attempt: 0, size_bytes: '12', has_prev: false, ...over };
+  return { id: String(nextId++), collection: 'c', func: 'f', args: { n: 1 }, status: TaskStatus.Pending, version: 2, attempt: 0, size_bytes: '12', fail_count: 0, retry: null, has_prev: false, ...over };
 }
 function fastRow(over: Partial<ClaimRow> = {}): ClaimRow {
   return { ...locked(), priority: 0, paused: false, busy: false, expired: false, started_attempt: null, parents: null, ...over };
@@ -232,7 +232,7 @@ describe('startedTasks', () => {
     const lost = locked();
     const deps = { p: 1 };
     const started = startedTasks([{ row: won, deps }, { row: lost, deps: {} }], new Map([[won.id, 4]]));
-    expect(started).toEqual([{ id: won.id, collection: 'c', func: 'f', args: { n: 1 }, attempt: 4, sizeBytes: 1024, deps }]);
+    expect(started).toEqual([{ id: won.id, collection: 'c', func: 'f', args: { n: 1 }, attempt: 4, sizeBytes: 1024, deps, failCount: 0, retry: null }]);
   });
 });
 

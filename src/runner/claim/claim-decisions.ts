@@ -21,6 +21,10 @@ export interface ClaimedTask {
   attempt: number;
   sizeBytes: number;
   deps: Record<string, unknown>;
+  /** Failed attempts before this one (the retry policy counts them); 0 when unknown. */
+  failCount?: number;
+  /** The enqueue's override of the func's retry policy, as stored. */
+  retry?: unknown;
 }
 
 /** The version of each func registered in this process, by name (a row of one is completed only at that version). */
@@ -81,7 +85,7 @@ export function depsOf(parents: readonly ParentOutcome[]): Record<string, unknow
 }
 
 export function claimedTask(row: LockedRow, attempt: number, deps: Record<string, unknown>): ClaimedTask {
-  return { id: row.id, collection: row.collection, func: row.func, args: row.args, attempt, sizeBytes: Number(row.size_bytes), deps };
+  return { id: row.id, collection: row.collection, func: row.func, args: row.args, attempt, sizeBytes: Number(row.size_bytes), deps, failCount: row.fail_count, retry: row.retry };
 }
 
 /**

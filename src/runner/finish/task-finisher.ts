@@ -6,6 +6,7 @@ import { Coalescer, Flushed } from '../../tasks/enqueue-batcher.js';
 import { FinishGateway, type FinishRow } from '../../tasks/finish.gateway.js';
 import { FuncCatalog } from '../../tasks/func-catalog.js';
 import { TaskRegistry } from '../../tasks/task-registry.js';
+import { retryDelay, type RetryOverride, withOverride } from '../../tasks/retry-policy.js';
 import { TaskStatus } from '../../tasks/task-status.js';
 import { failsForGood, type TaskFailure } from '../../tasks/failure-hooks.js';
 import type { ClaimedTask } from '../claim/claim-decisions.js';
@@ -22,6 +23,8 @@ interface Finished {
   version: number;
   /** Its handler has not returned: the lock stays held (see release). */
   keepLock: boolean;
+  /** A failure's next attempt, in milliseconds from the finish; null: none (or not a failure). */
+  retryInMs: number | null;
 }
 
 const DEADLOCK = '40P01';
@@ -89,7 +92,7 @@ export class TaskFinisher implements OnModuleDestroy {
     const version = this.registry.version(task.func) ?? 0;
     switch (outcome.kind) {
       case 'final':
-        return this.coalescer.add({ task, outcome, log, version, keepLock });
+        return this.coalescer.add({ task, outcome, log, version, keepLock, retryInMs: this.retryIn(task, outcome) });
       case 'missing':
         return this.requireParent(task, outcome.dependency, outcome.prevId, log, version, keepLock);
       case 'extra':
@@ -97,6 +100,21 @@ export class TaskFinisher implements OnModuleDestroy {
       case 'abandon':
         this.keep(task.id);
         return false;
+    }
+  }
+
+  /** A failed attempt's retry, by the func's policy and the task's override: milliseconds until it is due, or null. */
+  private retryIn(task: ClaimedTask, outcome: FinalOutcome): number | null {
+    if (outcome.status !== TaskStatus.Error && outcome.status !== TaskStatus.Broken) return null;
+    const func = this.registry.get(task.func);
+    if (!func) return null;
+    const policy = withOverride(func.retry, task.retry as RetryOverride | null | undefined);
+    const failure = { status: outcome.status, reason: outcome.reason, thrown: outcome.thrown } as const;
+    try {
+      return retryDelay(policy, (task.failCount ?? 0) + 1, failure, this.config.dispatch.retryTiers);
+    } catch (err) {
+      this.logger.warn(`${task.func}: its retry backoff threw (${(err as Error).message}); task ${task.id} is not retried`);
+      return null;
     }
   }
 
@@ -147,7 +165,7 @@ export class TaskFinisher implements OnModuleDestroy {
     try {
       rows = await this.withDeadlockRetry(() =>
         this.onPool.finishIfStarted(
-          items.map((i) => ({ ...i.outcome, id: i.task.id, attempt: i.task.attempt, log: i.log, version: i.version })),
+          items.map((i) => ({ ...i.outcome, id: i.task.id, attempt: i.task.attempt, log: i.log, version: i.version, retryInMs: i.retryInMs })),
           this.config.limits.attemptsKept,
           this.catalog.bulkFuncs(),
         ),
@@ -181,14 +199,14 @@ export class TaskFinisher implements OnModuleDestroy {
     return { results: items.map((i) => done.has(i.task.id)), after };
   }
 
-  /** The landed outcomes that end their tasks for good (failsForGood): what the failure hooks get. */
+  /** The landed outcomes that end their tasks for good (failsForGood, by the retry policy): what the failure hooks get. */
   private failedForGood(items: Finished[], failCounts: ReadonlyMap<string, number>): TaskFailure[] {
     if (this.registry.failureHooks.size === 0) return [];
-    const tiers = this.config.dispatch.retryTiers;
     return items.flatMap((i) => {
       const failCount = failCounts.get(i.task.id);
       const status = i.outcome.status;
-      if (failCount === undefined || (status !== TaskStatus.Broken && status !== TaskStatus.Error) || !failsForGood({ status, failCount }, tiers)) return [];
+      // The retry policy decided (retryIn): for good when the finish wrote no retry time.
+      if (failCount === undefined || (status !== TaskStatus.Broken && status !== TaskStatus.Error) || !failsForGood({ status, failCount }, { retryInMs: i.retryInMs })) return [];
       return [{ taskId: i.task.id, collection: i.task.collection, func: i.task.func, attempt: i.task.attempt, status, reason: i.outcome.reason, error: i.outcome.error, failCount }];
     });
   }
@@ -216,7 +234,7 @@ export class TaskFinisher implements OnModuleDestroy {
   private async requireParent(task: ClaimedTask, dependency: string, prevId: string, log: string, version: number, keepLock: boolean): Promise<boolean> {
     if (await this.onSession.wouldCloseCycle(prevId, task.id)) {
       const error = `dependency "${dependency}" (task ${prevId}) depends on this task: that would close a cycle`;
-      return this.coalescer.add({ task, log, version, keepLock, outcome: { kind: 'final', status: TaskStatus.Broken, result: null, error, reason: 'dependency_cycle', trace: error } });
+      return this.coalescer.add({ task, log, version, keepLock, retryInMs: null, outcome: { kind: 'final', status: TaskStatus.Broken, result: null, error, reason: 'dependency_cycle', trace: error } });
     }
     return this.requeue(task, keepLock, () => this.onSession.addEdgeAndRequeueIfStarted(task, prevId, dependency, log));
   }

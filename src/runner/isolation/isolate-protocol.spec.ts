@@ -1,4 +1,5 @@
 import { DependencyBroken, ExtraDependency, MissingDependency, TaskBroken, TaskError } from '../../tasks/tasks.errors.js';
+import { RetryLater } from '../../tasks/retry-policy.js';
 import { decodeDeps, decodeError, encodeDeps, encodeError } from './isolate-protocol.js';
 
 /** Through structured clone, as a worker thread's or a child's message carries it. */
@@ -17,6 +18,10 @@ describe('isolate protocol', () => {
     const taskError = decodeError(across(encodeError(new TaskError('later', { retryIn: 5, fn: () => 1 }))));
     expect(taskError).toBeInstanceOf(TaskError);
     expect((taskError as TaskError).details).toBe('{"retryIn":5}');
+
+    const later = decodeError(across(encodeError(new RetryLater('30s', 'rate limited'))));
+    expect(later).toBeInstanceOf(RetryLater);
+    expect(later).toMatchObject({ delayMs: 30_000, message: 'rate limited' });
 
     expect(decodeError(across(encodeError(new MissingDependency('p', '42'))))).toMatchObject({ dependency: 'p', prevId: '42' });
     expect(decodeError(across(encodeError(new ExtraDependency('p'))))).toBeInstanceOf(ExtraDependency);

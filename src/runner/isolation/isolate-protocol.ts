@@ -1,4 +1,5 @@
 import { DependencyBroken, ExtraDependency, MissingDependency, TaskBroken, TaskError } from '../../tasks/tasks.errors.js';
+import { RetryLater } from '../../tasks/retry-policy.js';
 import type { LogLevel } from '../run/run-context.js';
 
 /**
@@ -27,7 +28,7 @@ export type EncodedDep = { name: string; value: unknown } | { name: string; brok
 
 /** An error as it crosses: the classes the worker's outcome tells apart keep their class. */
 export interface EncodedError {
-  kind: 'broken' | 'dependency-broken' | 'task-error' | 'missing' | 'extra' | 'other';
+  kind: 'broken' | 'dependency-broken' | 'task-error' | 'retry-later' | 'missing' | 'extra' | 'other';
   name: string;
   message: string;
   stack?: string;
@@ -37,6 +38,7 @@ export interface EncodedError {
   dependency?: string;
   prevId?: string;
   parentError?: string;
+  delayMs?: number;
 }
 
 /** The TasksService methods an isolate's handlers and providers call through the worker. */
@@ -69,6 +71,7 @@ export function encodeError(err: unknown): EncodedError {
   if (err instanceof DependencyBroken) return { ...base, kind: 'dependency-broken', reason: err.reason, dependency: err.dependency, parentError: err.parentError };
   if (err instanceof TaskBroken) return { ...base, kind: 'broken', reason: err.reason };
   if (err instanceof TaskError) return { ...base, kind: 'task-error', details: cloneable(err.details) };
+  if (err instanceof RetryLater) return { ...base, kind: 'retry-later', delayMs: err.delayMs };
   if (err instanceof MissingDependency) return { ...base, kind: 'missing', dependency: err.dependency, prevId: err.prevId };
   if (err instanceof ExtraDependency) return { ...base, kind: 'extra', dependency: err.dependency };
   return { ...base, kind: 'other', code: typeof code === 'string' ? code : undefined };
@@ -86,6 +89,9 @@ export function decodeError(e: EncodedError): Error {
       break;
     case 'task-error':
       err = new TaskError(e.message, e.details);
+      break;
+    case 'retry-later':
+      err = new RetryLater(e.delayMs ?? 0, e.message);
       break;
     case 'missing':
       err = new MissingDependency(e.dependency ?? '', e.prevId ?? '');

@@ -1,4 +1,5 @@
 import { canonicalJson } from '../../tasks/canonical-json.js';
+import { RetryLater } from '../../tasks/retry-policy.js';
 import { BrokenReason, TaskStatus } from '../../tasks/task-status.js';
 import { ExtraDependency, MissingDependency, TaskBroken, TaskError } from '../../tasks/tasks.errors.js';
 
@@ -48,7 +49,8 @@ export class HandlerUncaught extends Error {
 }
 
 export type Outcome =
-  | { kind: 'final'; status: TaskStatus; result: string | null; error: string; reason: string; trace: string }
+  /** `thrown`: what the handler threw, for the retry policy's decision (retryOn classes, RetryLater). */
+  | { kind: 'final'; status: TaskStatus; result: string | null; error: string; reason: string; trace: string; thrown?: unknown }
   | { kind: 'missing'; dependency: string; prevId: string }
   | { kind: 'extra'; dependency: string }
   | { kind: 'abandon'; why: string };
@@ -87,17 +89,20 @@ export function failureOutcome(err: unknown, signal: Pick<AbortSignal, 'aborted'
   if (err instanceof MissingDependency) return { kind: 'missing', dependency: err.dependency, prevId: err.prevId };
   if (err instanceof ExtraDependency) return { kind: 'extra', dependency: err.dependency };
   const trace = traceOf(err);
-  if (err instanceof TaskBroken) return final(TaskStatus.Broken, err.reason, err.message, trace);
+  if (err instanceof TaskBroken) return final(TaskStatus.Broken, err.reason, err.message, trace, err);
   if (err instanceof TaskError) {
     const details = err.details === undefined ? '' : ` (${safeJson(err.details)})`;
-    return final(TaskStatus.Error, '', `${err.message}${details}`, trace);
+    return final(TaskStatus.Error, '', `${err.message}${details}`, trace, err);
   }
+  if (err instanceof RetryLater) return final(TaskStatus.Error, '', `${err.message} (in ${err.delayMs / 1000}s)`, trace, err);
   if (isConnectionError(err)) return final(TaskStatus.Pending, '', describe(err), trace);
-  return final(TaskStatus.Error, '', describe(err), trace);
+  return final(TaskStatus.Error, '', describe(err), trace, err);
 }
 
-function final(status: TaskStatus, reason: string, error: string, trace = error): Outcome {
-  return { kind: 'final', status, result: null, error, reason, trace: trace.slice(0, TRACE_BYTES) };
+function final(status: TaskStatus, reason: string, error: string, trace = error, thrown?: unknown): Outcome {
+  const outcome: Outcome = { kind: 'final', status, result: null, error, reason, trace: trace.slice(0, TRACE_BYTES) };
+  if (thrown !== undefined) outcome.thrown = thrown;
+  return outcome;
 }
 
 function describe(err: unknown): string {

@@ -97,6 +97,8 @@ export function retryStatement(where: string, first: number): Statement {
          changed AS (
            UPDATE task t
               SET status = 'pending', error = '', broken_reason = '', log = '', date_modified = now(),
+                  -- A failure's run_after is its policy's retry time: an operator's retry is now.
+                  run_after = CASE WHEN t.status IN ('error', 'broken') THEN NULL ELSE t.run_after END,
                   fail_count = CASE WHEN $${first + 1}::bool THEN 0 ELSE t.fail_count END
              FROM slice WHERE t.id = slice.id
            RETURNING t.collection, t.func

@@ -29,7 +29,7 @@ const claimRunnable = (name: string, pick: string): Statement => ({
   text: `
     WITH paused_names AS MATERIALIZED (SELECT name FROM collection WHERE NOT process),
          picked AS MATERIALIZED (
-           SELECT t.id, t.collection, t.func, t.args, t.status, t.version, t.attempt, t.size_bytes, t.priority,
+           SELECT t.id, t.collection, t.func, t.args, t.status, t.version, t.attempt, t.size_bytes, t.priority, t.fail_count, t.retry,
                   EXISTS (SELECT 1 FROM task_dependency d WHERE d.next_id = t.id) AS has_prev,
                   t.collection IN (SELECT name FROM paused_names) AS paused,
                   (t.expires_at IS NOT NULL AND t.expires_at <= now() AND t.status IN ('pending', 'queued', 'deferred', 'error')) AS expired
@@ -91,7 +91,7 @@ const claimRunnable = (name: string, pick: string): Statement => ({
                      FROM parents GROUP BY next_id) g
          )
     SELECT p.id::text AS id, p.collection, p.func, p.args, p.status::text AS status, p.version, p.attempt,
-           p.size_bytes::bigint AS size_bytes, p.priority, p.has_prev, p.paused, p.expired, p.id IN (SELECT id FROM busy) AS busy,
+           p.size_bytes::bigint AS size_bytes, p.fail_count, p.retry, p.priority, p.has_prev, p.paused, p.expired, p.id IN (SELECT id FROM busy) AS busy,
            ((SELECT m FROM attempts) ->> p.id::text)::int AS started_attempt,
            CASE WHEN p.has_prev THEN (SELECT m FROM parent_outcomes) -> p.id::text END AS parents
       FROM picked p`,

@@ -9,7 +9,7 @@ export const LOCK_DELIVERED: Statement = {
   name: 'laterz_lock_delivered',
   text: `
     SELECT t.id::text AS id, t.collection, t.func, t.args, t.status::text AS status, t.version, t.attempt,
-           t.size_bytes::bigint AS size_bytes,
+           t.size_bytes::bigint AS size_bytes, t.fail_count, t.retry,
            EXISTS (SELECT 1 FROM task_dependency d WHERE d.next_id = t.id) AS has_prev
       FROM task t
      WHERE t.id = ANY($1::bigint[])
@@ -26,6 +26,10 @@ export interface LockedRow {
   version: number;
   attempt: number;
   size_bytes: string;
+  /** Failed attempts so far (the retry policy's count). */
+  fail_count: number;
+  /** The enqueue's retry override, or null. */
+  retry: unknown;
   has_prev: boolean;
 }
 
@@ -92,7 +96,8 @@ export const MARK_NOT_RUNNABLE: Statement = {
 
 /**
  * Hands tasks to the broker: parents a child waits for, and the children of a completed task.
- * Running ones are left alone; bulk funcs go to pending (the bulk runner takes them).
+ * Running ones are left alone, and so are pending ones scheduled for later (the due scan queues
+ * them at their time); bulk funcs go to pending (the bulk runner takes them).
  */
 export const QUEUE_BY_ID: Statement = {
   name: 'laterz_queue_by_id',
@@ -101,6 +106,8 @@ export const QUEUE_BY_ID: Statement = {
        SET status = CASE WHEN t.func = ANY($2::text[]) THEN 'pending'::task_status ELSE 'queued'::task_status END,
            date_modified = now()
       FROM (SELECT id FROM task WHERE id = ANY($1::bigint[]) AND status <> 'started'
+               -- A parent scheduled for later waits for its time, whoever depends on it.
+               AND NOT (status = 'pending' AND run_after IS NOT NULL AND run_after > now())
              ORDER BY id FOR UPDATE SKIP LOCKED) s
      WHERE t.id = s.id
     RETURNING t.id::text AS "taskId", t.collection, t.func, t.priority, t.status::text AS status`,
@@ -115,7 +122,7 @@ export const QUEUE_CHILDREN: Statement = {
            error = '', broken_reason = '', log = '', date_modified = now()
       FROM (SELECT id FROM task
              WHERE id IN (SELECT next_id FROM task_dependency WHERE prev_id = ANY($1::bigint[]))
-               AND status <> 'started'
+               AND status <> 'started' AND NOT (status = 'pending' AND run_after IS NOT NULL AND run_after > now())
              ORDER BY id FOR UPDATE SKIP LOCKED) s
      WHERE t.id = s.id
     RETURNING t.id::text AS "taskId", t.collection, t.func, t.priority, t.status::text AS status`,

@@ -105,8 +105,8 @@ export function enqueueStatements(schema: string): EnqueueStatements {
       `
     WITH k AS (
            SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::bytea[], $5::${s}task_status[], $6::int[], $7::smallint[],
-                                $8::timestamptz[], $9::bigint[], $10::int[], $11::timestamptz[], $12::float8[])
-                    AS k(collection, func, args, args_hash, status, version, priority, run_after, size_bytes, ord, expires_at, expire_ms)
+                               $8::timestamptz[], $9::bigint[], $10::int[], $11::timestamptz[], $12::float8[], $13::jsonb[])
+                    AS k(collection, func, args, args_hash, status, version, priority, run_after, size_bytes, ord, expires_at, expire_ms, retry)
          ),
          keyed AS (
            INSERT INTO ${s}task_key (collection, func, args_hash, task_id)
@@ -122,9 +122,9 @@ export function enqueueStatements(schema: string): EnqueueStatements {
          -- Runs to completion although nothing reads it (a data-modifying CTE always does); the
          -- keys' foreign key is checked at the end of the statement, when these rows exist.
          ins AS (
-           INSERT INTO ${s}task (id, collection, func, args, args_hash, status, version, priority, run_after, size_bytes, expires_at)
+           INSERT INTO ${s}task (id, collection, func, args, args_hash, status, version, priority, run_after, size_bytes, expires_at, retry)
            SELECT id, collection, func, args, args_hash, status, version, priority, run_after, size_bytes,
-                  COALESCE(expires_at, now() + expire_ms * interval '1 millisecond') FROM created
+                  COALESCE(expires_at, now() + expire_ms * interval '1 millisecond'), retry FROM created
          )
     SELECT true AS created, id::text AS id, collection, func, status::text AS status, priority, ord FROM created
     UNION ALL

@@ -17,6 +17,9 @@ export function afterFinish(keepParam: string, bulkFuncsParam: string): string {
             WHERE n.id IN (SELECT d.next_id FROM task_dependency d JOIN fin ON d.prev_id = fin.id
                             WHERE fin.status IN ('success', 'broken'))
               AND n.status <> 'started'
+              -- A child scheduled for later waits for its time (the due scan queues it). IS NOT NULL:
+              -- without it, NOT (… AND NULL) is NULL and a child with no time was never queued.
+              AND NOT (n.status = 'pending' AND n.run_after IS NOT NULL AND n.run_after > now())
             ORDER BY n.id FOR UPDATE SKIP LOCKED
          ),
          queued AS (
@@ -43,10 +46,11 @@ export const FINISH_IF_STARTED: Statement = {
   text: `
     WITH v AS (
            -- $1: one JSON array of [id, attempt, status, result (JSON text), error, reason, log,
-           -- version, trace] per task. JSON.stringify is native; pg's escaping of nine text arrays
+           -- version, trace, retry in ms (null: none)] per task. JSON.stringify is native; pg's escaping of nine text arrays
            -- element by element was a seventh of a no-op task's cost in the worker.
            SELECT (e->>0)::bigint AS id, (e->>1)::int AS attempt, (e->>2)::task_status AS status, (e->>3)::jsonb AS result,
-                  e->>4 AS error, e->>5 AS reason, e->>6 AS log, (e->>7)::int AS version, e->>8 AS trace
+                  e->>4 AS error, e->>5 AS reason, e->>6 AS log, (e->>7)::int AS version, e->>8 AS trace,
+                  (e->>9)::float8 AS retry_ms
              FROM json_array_elements($1::json) AS e
          ),
          -- The row locks, in id order, carrying v's values. Each row is looked up by primary key in
@@ -66,6 +70,8 @@ export const FINISH_IF_STARTED: Statement = {
                   version = m.version,
                   fail_count = t.fail_count + CASE WHEN m.status IN ('error', 'broken') THEN 1 ELSE 0 END,
                   date_finished = CASE WHEN m.status IN ('pending', 'queued') THEN NULL ELSE now() END,
+                  -- A failure waits for its retry (the due scan queues it then), or for nobody.
+                  run_after = CASE WHEN m.status IN ('error', 'broken') THEN now() + make_interval(secs => m.retry_ms / 1000) ELSE t.run_after END,
                   date_modified = now()
              FROM mine m
             -- The ids as an array too: the join alone got a sequential scan and a hash on small tables.
@@ -83,9 +89,20 @@ ${afterFinish('$2', '$3')}`,
 
 /** FINISH_IF_STARTED's $1: the outcomes as one JSON array of positional rows. */
 export function finishRows(
-  outcomes: readonly { id: string; attempt: number; status: string; result: string | null; error: string; reason: string; log: string; version: number; trace: string }[],
+  outcomes: readonly {
+    id: string;
+    attempt: number;
+    status: string;
+    result: string | null;
+    error: string;
+    reason: string;
+    log: string;
+    version: number;
+    trace: string;
+    retryInMs?: number | null;
+  }[],
 ): string {
-  return JSON.stringify(outcomes.map((o) => [o.id, o.attempt, o.status, o.result, o.error, o.reason, o.log, o.version, o.trace]));
+  return JSON.stringify(outcomes.map((o) => [o.id, o.attempt, o.status, o.result, o.error, o.reason, o.log, o.version, o.trace, o.retryInMs ?? null]));
 }
 
 export interface FinishRow {

@@ -8,6 +8,8 @@ export const RETRY_TASK_IF_NOT_STARTED: Statement = {
     UPDATE task
        SET status = CASE WHEN func = ANY($2::text[]) THEN 'pending'::task_status ELSE 'queued'::task_status END,
            error = '', broken_reason = '', log = '', date_modified = now(),
+           -- A failure's run_after is its policy's retry time: an operator's retry is now.
+           run_after = CASE WHEN status IN ('error', 'broken') THEN NULL ELSE run_after END,
            fail_count = CASE WHEN $3::bool THEN 0 ELSE fail_count END
      WHERE id = $1 AND status <> 'started'
     RETURNING id::text AS id, collection, func, priority, status::text AS status`,

@@ -77,6 +77,11 @@ export async function callEveryRoute(api: Client<paths>, f: Fixtures): Promise<v
   const lone = ok('enqueue a task to delete', await api.POST('/api/tasks', { body: { func: 'oa.work', args: { n: 4 }, collection: 'oa', queueNow: false } }));
   const deleted = ok('delete by identity', await api.POST('/api/tasks/delete', { body: { func: 'oa.work', args: { n: 4 }, collection: 'oa' } }));
   if (deleted.id !== lone.id) throw new Error('delete by identity: not that task');
+  const later = ok('enqueue a task for later', await api.POST('/api/tasks', { body: { func: 'oa.work', args: { n: 5 }, collection: 'oa', runAfter: '2099-01-01T00:00:00Z' } }));
+  const moved = ok('reschedule', await api.PATCH('/api/tasks/{id}/run-after', { params: { path: { id: later.id } }, body: { runAfter: '2098-01-01T00:00:00Z' } }));
+  if (moved.id !== later.id || !moved.runAfter.startsWith('2098-01-01')) throw new Error(`reschedule: ${JSON.stringify(moved)}`);
+  const removed = ok('remove a waiting task', await api.DELETE('/api/tasks/{id}', { params: { path: { id: later.id } } }));
+  if (removed.id !== later.id || !removed.removed) throw new Error('remove a waiting task: not that task');
 
   const queues = ok('queues', await api.GET('/api/queues'));
   if (!queues.funcs.some((q) => q.func === 'oa.work')) throw new Error('queues: oa.work is missing');

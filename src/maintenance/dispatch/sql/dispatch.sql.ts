@@ -4,6 +4,7 @@ import type { Statement } from '../../../database/queryable.js';
  * The dispatcher's statements. A tick runs DISPATCH_PROBE once for every (collection, func) pair,
  * then one queueing statement per pair that has work (first found wins). Each queueing statement
  * takes ($1 collection, $2 func, $3 limit, …), locks what it takes SKIP LOCKED, and reads through
+ * task_pending_now_idx (collection, func, date_modified: pending rows without a time),
  * task_active_idx (collection, func, status, date_modified), task_version_idx (collection, func,
  * version, status), task_finished_idx (collection, func, date_finished) or task_failed_idx
  * (collection, func, fail_count, date_modified).
@@ -28,11 +29,16 @@ const queueWhere = (where: string, order: string, setExtra = '', to = 'queued') 
               FOR UPDATE SKIP LOCKED))
   RETURNING t.id::text AS "taskId", t.collection, t.func, t.priority`;
 
+/*
+ * The pending branch takes only rows without a time (task_pending_now_idx): a row with a run_after,
+ * due or not, is the due scan's (task_due_idx), which queues it when its time comes.
+ */
+
 /** Pending tasks, newest first (they finish the batches already begun). $4: minimum age, seconds. */
 export const QUEUE_PENDING_NEWEST: Statement = {
   name: 'laterz_dispatch_pending_newest',
   text: queueWhere(
-    `status = 'pending' AND date_modified < now() - make_interval(secs => $4) AND (run_after IS NULL OR run_after <= now())`,
+    `status = 'pending' AND run_after IS NULL AND date_modified < now() - make_interval(secs => $4)`,
     'ORDER BY date_modified DESC',
   ),
 };
@@ -41,7 +47,7 @@ export const QUEUE_PENDING_NEWEST: Statement = {
 export const QUEUE_PENDING_OLDEST: Statement = {
   name: 'laterz_dispatch_pending_oldest',
   text: queueWhere(
-    `status = 'pending' AND date_modified < now() - make_interval(secs => $4) AND (run_after IS NULL OR run_after <= now())`,
+    `status = 'pending' AND run_after IS NULL AND date_modified < now() - make_interval(secs => $4)`,
     'ORDER BY date_modified',
   ),
 };
@@ -49,7 +55,7 @@ export const QUEUE_PENDING_OLDEST: Statement = {
 /** Is the pending backlog larger than $3? Counts at most $3 + 1 index entries. */
 export const PENDING_BEYOND: Statement = {
   name: 'laterz_dispatch_pending_beyond',
-  text: `SELECT count(*) > $3 AS beyond FROM (SELECT 1 FROM task WHERE collection = $1 AND func = $2 AND status = 'pending' LIMIT $3 + 1) s`,
+  text: `SELECT count(*) > $3 AS beyond FROM (SELECT 1 FROM task WHERE collection = $1 AND func = $2 AND status = 'pending' AND run_after IS NULL LIMIT $3 + 1) s`,
 };
 
 /** Deferred tasks, oldest first: the likeliest to have their parents completed. $4: minimum age, seconds. */
@@ -81,18 +87,10 @@ const FAILED_TIER = `status IN ('error', 'broken') AND broken_reason <> 'cancell
                AND date_modified < now() - make_interval(mins => $4) AND id NOT IN (SELECT id FROM held)`;
 
 /**
- * Errors and broken tasks of one retry tier: older than $4 minutes, fewer than $5 failures, their
- * locks free. On task_failed_idx, whose fail_count key skips the failures that have used up their
- * tries (they pile up over the years) instead of reading them at every tick.
- */
-export const QUEUE_FAILED_TIER: Statement = {
-  name: 'laterz_dispatch_failed_tier',
-  text: `WITH held AS MATERIALIZED (${HELD_TASK_LOCKS})${queueWhere(FAILED_TIER, 'ORDER BY date_modified', ", error = '', broken_reason = ''")}`,
-};
-
-/**
- * The same tiers for bulk funcs, which are never queued: back to pending, where the bulk runner
- * takes them (a killed batch, or tasks the handler reported as not done).
+ * Failures of a bulk func in one of snoop's retry tiers: older than $4 minutes, fewer than $5
+ * failures, their locks free; on task_failed_idx. Bulk funcs are never queued: back to pending,
+ * where the bulk runner takes them (a killed batch, or tasks the handler reported as not done).
+ * Other funcs' failures follow their retry policy (run_after, the due scan).
  */
 export const PEND_FAILED_TIER: Statement = {
   name: 'laterz_dispatch_pend_failed_tier',
@@ -138,20 +136,36 @@ export const KILL_DEAD_STARTED: Statement = {
               SET status = 'broken', broken_reason = 'task_killed', error = 'Task Killed: its worker is gone',
                   fail_count = t.fail_count + 1, date_finished = now(), date_modified = now()
              FROM dead WHERE t.id = dead.id AND t.status = 'started'
-           RETURNING t.id, t.attempt, t.worker, t.date_started, t.collection, t.func
+           RETURNING t.id, t.attempt, t.worker, t.date_started, t.collection, t.func, t.fail_count, t.retry
          ),
          attempts AS (
            INSERT INTO task_attempt (task_id, attempt, status, broken_reason, error, worker, date_started)
            SELECT id, attempt, 'broken', 'task_killed', 'Task Killed: its worker is gone', worker, date_started FROM killed
          )
-    SELECT id::text AS id, collection, func FROM killed`,
+    SELECT id::text AS id, collection, func, fail_count, retry FROM killed`,
 };
 
 export interface KilledRow {
   id: string;
   collection: string;
   func: string;
+  /** Failures so far, this kill included. */
+  fail_count: number;
+  /** The enqueue's retry override, or null. */
+  retry: unknown;
 }
+
+/**
+ * Killed tasks whose retry policy runs them again: due $2 milliseconds from now ($1 ids), while
+ * still broken/task_killed (the due scan queues them then).
+ */
+export const SCHEDULE_KILLED_RETRY: Statement = {
+  name: 'laterz_dispatch_schedule_killed_retry',
+  text: `
+    UPDATE task t SET run_after = now() + make_interval(secs => v.ms / 1000)
+      FROM unnest($1::bigint[], $2::float8[]) AS v(id, ms)
+     WHERE t.id = v.id AND t.status = 'broken' AND t.broken_reason = 'task_killed'`,
+};
 
 /**
  * What each (collection, func) pair has to do this tick, in one statement: a few index probes per
@@ -159,7 +173,8 @@ export interface KilledRow {
  * which a bitmap scan would read again at every tick), so an idle pair costs no round trip.
  * $1 collections, $2 their sync flags; $3 funcs, $4 their versions, $5 resync seconds (NULL: none),
  * $6 bulk flags; $7 minimum age of pending/deferred, seconds; $8 tier minutes, $9 tier fail
- * limits (a failure whose advisory lock is held is not counted: its handler has not returned);
+ * limits (bulk funcs only: the others' failures are retried by their retry policy, through
+ * run_after and the due scan; a failure whose advisory lock is held is not counted: its handler has not returned);
  * $10 look for lost queued rows (AMQP), $11 their grace, seconds; $12 age of a dead
  * started task, seconds (no session holds its advisory lock); $13 the funcs' served flags (a
  * live server runs them). `tier` is the first tier with work (1-based) or NULL. Bulk funcs are
@@ -175,18 +190,22 @@ export const DISPATCH_PROBE: Statement = {
              SELECT 1 FROM task t WHERE t.collection = c.name AND t.func = f.func AND t.status = 'started'
                 AND t.date_modified < now() - make_interval(secs => $12) AND t.id NOT IN (SELECT id FROM held)) AS dead,
            CASE WHEN f.bulk OR NOT f.served THEN false ELSE EXISTS (
-             SELECT 1 FROM task t WHERE t.collection = c.name AND t.func = f.func AND t.status = 'pending'
-                AND t.date_modified < now() - make_interval(secs => $7) AND (t.run_after IS NULL OR t.run_after <= now())) END AS pending,
+             SELECT 1 FROM task t WHERE t.collection = c.name AND t.func = f.func AND t.status = 'pending' AND t.run_after IS NULL
+                AND t.date_modified < now() - make_interval(secs => $7)) END AS pending,
            CASE WHEN f.bulk OR NOT f.served THEN false ELSE EXISTS (
              SELECT 1 FROM task t WHERE t.collection = c.name AND t.func = f.func AND t.status = 'deferred'
                 AND t.date_modified < now() - make_interval(secs => $7)) END AS deferred,
-           CASE WHEN f.bulk OR NOT f.served THEN false ELSE EXISTS (
-             SELECT 1 FROM task t WHERE t.collection = c.name AND t.func = f.func AND t.version < f.version
-                AND t.status IN ('success', 'broken') AND t.broken_reason <> 'cancelled') END AS outdated,
+           -- Not EXISTS: the version bound comes from unnest, so the planner guessed a third of the rows
+           -- outdated and seq-scanned for the first one (1.1 s at 1.1M rows, none outdated). Ordered by
+           -- version with a LIMIT, it reads task_version_idx from (collection, func, version < current).
+           CASE WHEN f.bulk OR NOT f.served THEN false ELSE (
+             SELECT true FROM task t WHERE t.collection = c.name AND t.func = f.func AND t.version < f.version
+                AND t.status IN ('success', 'broken') AND t.broken_reason <> 'cancelled'
+              ORDER BY t.version LIMIT 1) IS NOT NULL END AS outdated,
            CASE WHEN f.bulk OR NOT f.served OR NOT c.sync OR f.resync IS NULL THEN false ELSE EXISTS (
              SELECT 1 FROM task t WHERE t.collection = c.name AND t.func = f.func
                 AND t.date_finished < now() - make_interval(secs => f.resync) AND t.status = 'success') END AS resync,
-           CASE WHEN NOT f.bulk AND NOT f.served THEN NULL ELSE
+           CASE WHEN NOT f.bulk THEN NULL ELSE
            (SELECT min(r.i) FROM unnest($8::int[], $9::int[]) WITH ORDINALITY AS r(mins, lim, i)
              WHERE EXISTS (SELECT 1 FROM task t WHERE t.collection = c.name AND t.func = f.func
                               AND t.status IN ('error', 'broken') AND t.broken_reason <> 'cancelled' AND t.fail_count < r.lim
