@@ -67,8 +67,8 @@ options:
   --batch-size N             laterz WORKER_BATCH_SIZE per worker process (default 200)
   --modes LIST               isolation, isolation-memory: execution modes, comma-separated
                              (inline,thread,process; default all three)
-  --isolates N               WORKER_CONCURRENCY of a worker in thread or process mode, the isolate
-                             pool's size (default 8)
+  --isolates N               ISOLATE_POOL_SIZE of a worker in thread or process mode, its
+                             isolate pool's size (default 8)
   --soak-tasks N             isolation-memory: tasks per mode, compared with after N/5
                              (default 1,000,000; 100,000 with --quick)
   --verbose                  show worker output and progress
