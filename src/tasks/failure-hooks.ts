@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { TaskStatus } from './task-status.js';
+import { BrokenReason, TaskStatus } from './task-status.js';
 
 export const ON_TASK_FAILURE_METADATA = 'laterz:on-task-failure';
 
@@ -52,6 +52,14 @@ export function failsForGood(outcome: { status: string; failCount: number }, ret
   if (outcome.status === TaskStatus.Broken) return true;
   const lastLimit = retry.tiers.reduce((max, t) => Math.max(max, t.failLimit), 0);
   return outcome.failCount >= lastLimit;
+}
+
+/** The error an expired task is written with (the claim's and the expiry sweep's statements write this text). */
+export const EXPIRED_ERROR = 'not started by its deadline (expiresAt)';
+
+/** An expired task's failure: final whatever its policy (a retry would be past its deadline too). */
+export function expiredFailure(row: { id: string; collection: string; func: string; attempt: number; fail_count: number }): TaskFailure {
+  return { taskId: row.id, collection: row.collection, func: row.func, attempt: row.attempt, status: TaskStatus.Broken, reason: BrokenReason.Expired, error: EXPIRED_ERROR, failCount: row.fail_count };
 }
 
 /** The @OnTaskFailure methods of the app, found at boot by the registry; `report` runs them, never throwing. */

@@ -6,6 +6,7 @@ import { AppConfig } from '../config/app-config.js';
 import type { Db } from '../database/db.js';
 import { CatalogFunc, claimableFuncs, mergeCatalog } from './func-decisions.js';
 import { FuncGateway, RecordedFunc, ServedFunc } from './func.gateway.js';
+import type { FailureHooks } from './failure-hooks.js';
 import { RegisteredFunc, TaskRegistry } from './task-registry.js';
 
 export type { CatalogFunc };
@@ -51,6 +52,11 @@ export class FuncCatalog {
     private readonly config: AppConfig,
     private readonly broker: Broker,
   ) {}
+
+  /** The process's failure hooks (the registry's), for the maintenance jobs that fail tasks for good. */
+  get failureHooks(): FailureHooks {
+    return this.registry.failureHooks;
+  }
 
   /** Whether this process records funcs: the worker role serves its funcs, the scheduler role its bulk funcs. */
   get serving(): boolean {

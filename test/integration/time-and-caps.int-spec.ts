@@ -3,6 +3,7 @@ import request from 'supertest';
 import { BulkRunnerService } from '../../src/maintenance/bulk/bulk-runner.service.js';
 import { DueScanService } from '../../src/maintenance/due/due-scan.service.js';
 import { ExpiryService } from '../../src/maintenance/expiry/expiry.service.js';
+import { DispatcherService } from '../../src/maintenance/dispatch/dispatcher.service.js';
 import { OnTaskFailure, type TaskFailure } from '../../src/tasks/failure-hooks.js';
 import type { BulkTask, TaskContext } from '../../src/tasks/task-context.js';
 import { TaskHandler } from '../../src/tasks/task-handler.decorator.js';
@@ -37,6 +38,12 @@ class TimeHandlers {
   /** At most 3 waiting. */
   @TaskHandler('tc.capped', { maxQueued: 3 })
   capped() {
+    return null;
+  }
+
+  /** One attempt: no retry, whatever fails it. */
+  @TaskHandler('tc.once', { retry: { attempts: 1 } })
+  once() {
     return null;
   }
 
@@ -107,6 +114,9 @@ describe.each(TRANSPORTS)('expiry, queue caps, delete by identity, failure hooks
       await waitFor(async () => (await row(late.id))?.status === 'broken' && (await row(inTime.id))?.status === 'success', 'the claim to expire one and run the other');
       expect(await row(late.id)).toMatchObject({ status: 'broken', broken_reason: 'expired', attempt: 0 });
       expect(ran.has(late.id)).toBe(false);
+      // Expired is final: the failure hooks hear of it.
+      await waitFor(async () => failures.some((f) => f.taskId === late.id), 'the expiry to reach the failure hooks');
+      expect(failures.find((f) => f.taskId === late.id)).toMatchObject({ func: 'tc.run', status: 'broken', reason: 'expired', error: 'not started by its deadline (expiresAt)' });
       expect(ran.has(inTime.id)).toBe(true);
     });
 
@@ -120,6 +130,9 @@ describe.each(TRANSPORTS)('expiry, queue caps, delete by identity, failure hooks
       expect(await row(waiting.id)).toMatchObject({ broken_reason: 'expired', attempt: 0 });
       expect(await row(longer.id)).toMatchObject({ status: 'pending' });
       expect(ran.has(waiting.id)).toBe(false);
+      await waitFor(async () => failures.some((f) => f.taskId === waiting.id), 'the sweep to reach the failure hooks');
+      expect(failures.find((f) => f.taskId === waiting.id)).toMatchObject({ func: 'tc.short-lived', status: 'broken', reason: 'expired' });
+      expect(failures.some((f) => f.taskId === longer.id)).toBe(false);
     });
 
     it('refuses expiresAt and expireIn together, and a bad duration, naming them', async () => {
@@ -182,6 +195,27 @@ describe.each(TRANSPORTS)('expiry, queue caps, delete by identity, failure hooks
   });
 
   describe('failure hooks', () => {
+    it('run for a task the dispatcher finds dead with no retry left by its policy, not for one it retries', async () => {
+      const last = await tasks.enqueue('tc.once', { dead: 'last' }, { queueNow: false });
+      const retried = await tasks.enqueue('tc.breaks', { how: 'dead' }, { queueNow: false });
+      // Their worker is gone: started long ago, their locks held by nobody.
+      await app.db.query(
+        `UPDATE task SET status = 'started', attempt = 1, worker = 'gone:1:x', date_started = now() - interval '1 day', date_modified = now() - interval '1 day' WHERE id = ANY($1::bigint[])`,
+        [[last.id, retried.id]],
+      );
+      await waitFor(async () => {
+        await app.get(DispatcherService).runOnce();
+        return failures.some((f) => f.taskId === last.id);
+      }, 'the kill to reach the failure hooks');
+      expect(failures.find((f) => f.taskId === last.id)).toMatchObject({ func: 'tc.once', status: 'broken', reason: 'task_killed', attempt: 1, failCount: 1 });
+      // The other one's policy retries it (the due scan queues it): it succeeds, and no hook ran for it.
+      await waitFor(async () => {
+        await app.get(DueScanService).runOnce();
+        return (await row(retried.id))?.status === 'success';
+      }, 'the killed task to be retried by its policy');
+      expect(failures.some((f) => f.taskId === retried.id)).toBe(false);
+    });
+
     it('run for a task that fails for good by its retry policy, with its id, func, attempt and error; a hook that throws changes nothing', async () => {
       const broken = await tasks.enqueue('tc.breaks', { how: 'broken' });
       const error = await tasks.enqueue('tc.breaks', { how: 'error' });

@@ -9,7 +9,8 @@ import { MaintenanceJob } from '../maintenance-job.js';
 import { shuffled } from '../shuffled.js';
 import { CatalogFunc, FuncCatalog } from '../../tasks/func-catalog.js';
 import { DEFAULT_RETRY, resolveRetryPolicy, retryDelay, withOverride, type ResolvedRetryPolicy, type RetryOverride, type RetryTiers } from '../../tasks/retry-policy.js';
-import { BrokenReason } from '../../tasks/task-status.js';
+import { BrokenReason, TaskStatus } from '../../tasks/task-status.js';
+import { failsForGood, type TaskFailure } from '../../tasks/failure-hooks.js';
 import { DispatchGateway, KilledRow, ProbeRow, Slice } from './dispatch.gateway.js';
 
 /** Which branch of `dispatchFor` queued a batch. */
@@ -209,18 +210,24 @@ export class DispatcherService implements MaintenanceJob<DispatchReport> {
     report.killed += killed.length;
     if (killed.length === 0) return;
     const retries: { id: string; ms: number }[] = [];
+    const final: TaskFailure[] = [];
     for (const k of killed) {
       const func = this.catalog.get(k.func);
+      const failure: TaskFailure = { taskId: k.id, collection: k.collection, func: k.func, attempt: k.attempt, status: TaskStatus.Broken, reason: BrokenReason.TaskKilled, error: k.error, failCount: k.fail_count };
       if (func?.bulk) {
-        // A bulk func's failures follow the retry tiers (a tier of 0 minutes retries them in this very tick).
+        // A bulk func's failures follow the retry tiers (a tier of 0 minutes retries them in this very tick), a kill as an error.
         const todo = work.get(pairKey(k.collection, k.func));
         if (todo) todo.tier = 1;
+        if (failsForGood({ status: TaskStatus.Error, failCount: k.fail_count }, { tiers: d.retryTiers })) final.push(failure);
         continue;
       }
       const ms = killedRetryIn(func, k, d.retryTiers);
       if (ms !== null) retries.push({ id: k.id, ms });
+      else final.push(failure);
     }
     await this.gateway.scheduleKilledRetry(retries);
+    // Killed with no retry left: the failure hooks hear of them, off the tick's path.
+    if (final.length > 0) void this.catalog.failureHooks.report(final);
     const where = [...new Set(killed.map((k) => `${k.collection}/${k.func}`))].join(', ');
     this.logger.warn(`${killed.length} dead started tasks marked task_killed (${where})`);
   }

@@ -2,13 +2,21 @@ import { Injectable } from '@nestjs/common';
 import { Db } from '../../database/db.js';
 import { EXPIRE_WAITING } from './sql/expiry.sql.js';
 
+export interface ExpiredRow {
+  id: string;
+  collection: string;
+  func: string;
+  attempt: number;
+  fail_count: number;
+}
+
 /** The expiry sweep's statement. */
 @Injectable()
 export class ExpiryGateway {
   constructor(private readonly db: Db) {}
 
-  /** Up to `limit` waiting tasks past their deadline become broken / expired; returns their ids. */
-  async expireWaiting(limit: number): Promise<string[]> {
-    return (await this.db.rows<{ id: string }>(EXPIRE_WAITING, [limit])).map((r) => r.id);
+  /** Up to `limit` waiting tasks past their deadline become broken / expired; returns them. */
+  expireWaiting(limit: number): Promise<ExpiredRow[]> {
+    return this.db.rows<ExpiredRow>(EXPIRE_WAITING, [limit]);
   }
 }

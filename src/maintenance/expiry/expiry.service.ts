@@ -3,6 +3,8 @@ import { AppConfig } from '../../config/app-config.js';
 import { Db } from '../../database/db.js';
 import { JobKey, runExclusive } from '../job-lock.js';
 import { JobOutcome, MaintenanceJob } from '../maintenance-job.js';
+import { expiredFailure } from '../../tasks/failure-hooks.js';
+import { TaskRegistry } from '../../tasks/task-registry.js';
 import { ExpiryGateway } from './expiry.gateway.js';
 
 export interface ExpiryReport extends JobOutcome {
@@ -28,6 +30,7 @@ export class ExpiryService implements MaintenanceJob<ExpiryReport> {
     private readonly db: Db,
     private readonly gateway: ExpiryGateway,
     private readonly config: AppConfig,
+    private readonly registry: TaskRegistry,
   ) {}
 
   /** EXPIRY_INTERVAL_SECONDS, in milliseconds. */
@@ -40,9 +43,11 @@ export class ExpiryService implements MaintenanceJob<ExpiryReport> {
     await runExclusive(this.db, JobKey.Expiry, this.config.scheduler.deadlineMs, this.logger, async (_s, deadline) => {
       report.skipped = false;
       for (;;) {
-        const ids = await this.gateway.expireWaiting(SLICE);
-        report.expired += ids.length;
-        if (ids.length < SLICE || Date.now() > deadline) break;
+        const expired = await this.gateway.expireWaiting(SLICE);
+        report.expired += expired.length;
+        // Final whatever their policy: the failure hooks hear of them, off the sweep's path.
+        if (expired.length > 0) void this.registry.failureHooks.report(expired.map(expiredFailure));
+        if (expired.length < SLICE || Date.now() > deadline) break;
       }
     });
     if (report.expired > 0) this.logger.log(`${report.expired} waiting task(s) expired`);

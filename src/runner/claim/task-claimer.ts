@@ -4,6 +4,7 @@ import { Broker, DeliveryBatch, PublishPriority, PublishRef } from '../../broker
 import type { Queryable } from '../../database/queryable.js';
 import { ClaimGateway, ClaimRow, QueuedRow } from '../../tasks/claim.gateway.js';
 import { FuncCatalog } from '../../tasks/func-catalog.js';
+import { expiredFailure } from '../../tasks/failure-hooks.js';
 import { TaskRegistry } from '../../tasks/task-registry.js';
 import { WorkerSession } from '../worker-session.js';
 import {
@@ -86,6 +87,9 @@ export class TaskClaimer {
       throw err;
     }
     const { started, unsettled: settleable, handBack } = afterFastPath(rows, claims);
+    // Rows the statement expired are final: the failure hooks hear of them.
+    const expired = rows.filter((r) => r.expired);
+    if (expired.length > 0) void this.registry.failureHooks.report(expired.map(expiredFailure));
     // Nor does the transactional claim start a task whose handler runs here.
     const unsettled = running.length === 0 ? settleable : settleable.filter((id) => !running.includes(id));
     if (handBack.length > 0) void this.broker.publish(handBack, PublishPriority.Dispatch);

@@ -136,19 +136,23 @@ export const KILL_DEAD_STARTED: Statement = {
               SET status = 'broken', broken_reason = 'task_killed', error = 'Task Killed: its worker is gone',
                   fail_count = t.fail_count + 1, date_finished = now(), date_modified = now()
              FROM dead WHERE t.id = dead.id AND t.status = 'started'
-           RETURNING t.id, t.attempt, t.worker, t.date_started, t.collection, t.func, t.fail_count, t.retry
+           RETURNING t.id, t.attempt, t.worker, t.date_started, t.collection, t.func, t.fail_count, t.retry, t.error
          ),
          attempts AS (
            INSERT INTO task_attempt (task_id, attempt, status, broken_reason, error, worker, date_started)
            SELECT id, attempt, 'broken', 'task_killed', 'Task Killed: its worker is gone', worker, date_started FROM killed
          )
-    SELECT id::text AS id, collection, func, fail_count, retry FROM killed`,
+    SELECT id::text AS id, collection, func, attempt, fail_count, retry, error FROM killed`,
 };
 
 export interface KilledRow {
   id: string;
   collection: string;
   func: string;
+  /** The attempt its dead worker ran. */
+  attempt: number;
+  /** What the kill wrote. */
+  error: string;
   /** Failures so far, this kill included. */
   fail_count: number;
   /** The enqueue's retry override, or null. */

@@ -13,5 +13,5 @@ export const EXPIRE_WAITING: Statement = {
                    WHERE expires_at IS NOT NULL AND expires_at <= now() AND status IN ('pending', 'queued', 'deferred', 'error')
                    ORDER BY expires_at LIMIT $1
                      FOR UPDATE SKIP LOCKED)
-    RETURNING id::text AS id`,
+    RETURNING id::text AS id, collection, func, attempt, fail_count`,
 };
