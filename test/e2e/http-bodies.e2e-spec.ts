@@ -23,6 +23,9 @@ const BODY_ROUTES: Record<string, 'required' | 'optional'> = {
   'POST /api/tasks/cancel': 'required',
   'POST /api/tasks/:id/retry': 'optional',
   'PATCH /api/collections/:name': 'required',
+  'POST /api/tasks/delete': 'required',
+  'PATCH /api/tasks/:id/run-after': 'required',
+  'POST /api/schedules': 'required',
 };
 const PUBLIC = /^\/(health\/|docs($|\/))/;
 /** What a careless client sends: the fields of a dry run, which a route must not run without. */
@@ -61,7 +64,7 @@ describe('request bodies: only JSON, only where a route takes one, required wher
     const writes = routes.filter((r) => !['get', 'head', 'options'].includes(r.method)).map(key);
     expect(writes.length).toBeGreaterThanOrEqual(7);
     // A new mutation must be added to BODY_ROUTES or to the ones that take no body on purpose.
-    expect(writes.filter((k) => !(k in BODY_ROUTES)).sort()).toEqual(['DELETE /api/tasks', 'POST /api/tasks/:id/cancel']);
+    expect(writes.filter((k) => !(k in BODY_ROUTES)).sort()).toEqual(['DELETE /api/schedules/:name', 'DELETE /api/tasks', 'DELETE /api/tasks/:id', 'POST /api/tasks/:id/cancel']);
   });
 
   it('answers 415 to a body that is not JSON on every route that takes one, writing nothing', async () => {
