@@ -1,5 +1,6 @@
 import { Injectable, Module, OnApplicationShutdown } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { TIERS_RETRY } from '../../src/tasks/retry-policy.js';
 import { TaskHandler } from '../../src/tasks/task-handler.decorator.js';
 import type { TaskContext } from '../../src/tasks/task-context.js';
 import { ExecutionLog } from './execution-log.js';
@@ -37,7 +38,7 @@ const HANG_TIMEOUT_MS = Number(process.env.CHAOS_HANG_TIMEOUT_MS ?? 1000);
 export class ChaosHandlers implements OnApplicationShutdown {
   constructor(private readonly log: ExecutionLog) {}
 
-  @TaskHandler(CHAOS_FUNCS.work, { timeout: '10m' })
+  @TaskHandler(CHAOS_FUNCS.work, { retry: TIERS_RETRY, timeout: '10m' })
   async work(args: { i: number; ms: number }, _deps: unknown, ctx: TaskContext): Promise<WorkResult> {
     const x = this.log.start(ctx);
     try {
@@ -50,7 +51,7 @@ export class ChaosHandlers implements OnApplicationShutdown {
     return { a: ctx.attempt, p: process.pid };
   }
 
-  @TaskHandler(CHAOS_FUNCS.exit)
+  @TaskHandler(CHAOS_FUNCS.exit, { retry: TIERS_RETRY })
   exit(_args: unknown, _deps: unknown, ctx: TaskContext): never {
     const x = this.log.start(ctx);
     try {
@@ -62,14 +63,14 @@ export class ChaosHandlers implements OnApplicationShutdown {
     }
   }
 
-  @TaskHandler(CHAOS_FUNCS.throw)
+  @TaskHandler(CHAOS_FUNCS.throw, { retry: TIERS_RETRY })
   throw(_args: unknown, _deps: unknown, ctx: TaskContext): never {
     const x = this.log.start(ctx);
     this.log.end(x, 'threw');
     throw new Error(`poison: always throws (attempt ${ctx.attempt})`);
   }
 
-  @TaskHandler(CHAOS_FUNCS.hang, { timeout: HANG_TIMEOUT_MS })
+  @TaskHandler(CHAOS_FUNCS.hang, { retry: TIERS_RETRY, timeout: HANG_TIMEOUT_MS })
   async hang(_args: unknown, _deps: unknown, ctx: TaskContext): Promise<never> {
     const x = this.log.start(ctx);
     try {

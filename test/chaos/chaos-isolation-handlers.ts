@@ -1,8 +1,12 @@
 import { Injectable, Module, OnApplicationShutdown } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { TIERS_RETRY } from '../../src/tasks/retry-policy.js';
 import { TaskHandler } from '../../src/tasks/task-handler.decorator.js';
 import type { TaskContext } from '../../src/tasks/task-context.js';
 import { ExecutionLog } from './execution-log.js';
+
+/** The chaos runs' tiers, and the isolates' own ends retried too: a poison task is final after its five tries. */
+const POISON_RETRY = { ...TIERS_RETRY, retryBroken: ['task_killed', 'timeout', 'out_of_memory', 'handler_crashed', 'handler_exited'] };
 
 /**
  * The funcs of the isolation scenarios (issue 17): handlers deaf to their signal that outlive their
@@ -37,47 +41,47 @@ const OOM_PROCESS_MB = 96;
 export class ChaosIsolationHandlers implements OnApplicationShutdown {
   constructor(private readonly log: ExecutionLog) {}
 
-  @TaskHandler(CHAOS_ISOLATION_FUNCS.deafInline, { isolation: 'inline', timeout: DEAF_TIMEOUT_MS })
+  @TaskHandler(CHAOS_ISOLATION_FUNCS.deafInline, { retry: TIERS_RETRY, isolation: 'inline', timeout: DEAF_TIMEOUT_MS })
   deafInline(args: { ms: number }, _deps: unknown, ctx: TaskContext): Promise<{ a: number }> {
     return this.deaf(args, ctx);
   }
 
-  @TaskHandler(CHAOS_ISOLATION_FUNCS.deafThread, { isolation: 'thread', timeout: DEAF_TIMEOUT_MS, hardTimeout: DEAF_HARD_TIMEOUT_MS })
+  @TaskHandler(CHAOS_ISOLATION_FUNCS.deafThread, { retry: TIERS_RETRY, isolation: 'thread', timeout: DEAF_TIMEOUT_MS, hardTimeout: DEAF_HARD_TIMEOUT_MS })
   deafThread(args: { ms: number }, _deps: unknown, ctx: TaskContext): Promise<{ a: number }> {
     return this.deaf(args, ctx);
   }
 
-  @TaskHandler(CHAOS_ISOLATION_FUNCS.deafProcess, { isolation: 'process', timeout: DEAF_TIMEOUT_MS, hardTimeout: DEAF_HARD_TIMEOUT_MS })
+  @TaskHandler(CHAOS_ISOLATION_FUNCS.deafProcess, { retry: TIERS_RETRY, isolation: 'process', timeout: DEAF_TIMEOUT_MS, hardTimeout: DEAF_HARD_TIMEOUT_MS })
   deafProcess(args: { ms: number }, _deps: unknown, ctx: TaskContext): Promise<{ a: number }> {
     return this.deaf(args, ctx);
   }
 
-  @TaskHandler(CHAOS_ISOLATION_FUNCS.segv, { isolation: 'process' })
+  @TaskHandler(CHAOS_ISOLATION_FUNCS.segv, { retry: POISON_RETRY, isolation: 'process' })
   segv(_args: unknown, _deps: unknown, ctx: TaskContext): Promise<never> {
     this.log.start(ctx);
     process.kill(process.pid, 'SIGSEGV');
     return new Promise<never>(() => undefined);
   }
 
-  @TaskHandler(CHAOS_ISOLATION_FUNCS.oomThread, { isolation: 'thread', memoryLimit: OOM_THREAD_MB })
+  @TaskHandler(CHAOS_ISOLATION_FUNCS.oomThread, { retry: POISON_RETRY, isolation: 'thread', memoryLimit: OOM_THREAD_MB })
   oomThread(_args: unknown, _deps: unknown, ctx: TaskContext): never {
     this.log.start(ctx);
     return hoard();
   }
 
-  @TaskHandler(CHAOS_ISOLATION_FUNCS.oomProcess, { isolation: 'process', memoryLimit: OOM_PROCESS_MB })
+  @TaskHandler(CHAOS_ISOLATION_FUNCS.oomProcess, { retry: POISON_RETRY, isolation: 'process', memoryLimit: OOM_PROCESS_MB })
   oomProcess(_args: unknown, _deps: unknown, ctx: TaskContext): never {
     this.log.start(ctx);
     return hoard();
   }
 
-  @TaskHandler(CHAOS_ISOLATION_FUNCS.exitThread, { isolation: 'thread' })
+  @TaskHandler(CHAOS_ISOLATION_FUNCS.exitThread, { retry: POISON_RETRY, isolation: 'thread' })
   exitThread(_args: unknown, _deps: unknown, ctx: TaskContext): never {
     this.log.start(ctx);
     process.exit(86);
   }
 
-  @TaskHandler(CHAOS_ISOLATION_FUNCS.exitProcess, { isolation: 'process' })
+  @TaskHandler(CHAOS_ISOLATION_FUNCS.exitProcess, { retry: POISON_RETRY, isolation: 'process' })
   exitProcess(_args: unknown, _deps: unknown, ctx: TaskContext): never {
     this.log.start(ctx);
     process.exit(86);
